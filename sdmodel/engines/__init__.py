@@ -1,0 +1,1 @@
+"""Simulation engines. Only the modules in this package import an engine."""

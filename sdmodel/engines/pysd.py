@@ -1,0 +1,206 @@
+"""The reference engine: PySD, with translation cached by the model file's content.
+
+Only this module imports PySD. It hides PySD's traps, measured in this project:
+translation writes ``<stem>.py`` beside the source (so we translate a copy in a
+cache folder keyed by content hash and PySD version); ``params=`` persist across
+runs until ``reload()`` (so every run starts from a reload); PySD prints to
+stdout (so that output is captured, never shown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysd
+import xarray as xr
+
+from sdmodel.errors import InputError, ModelRunError
+from sdmodel.locations import cache_dir
+from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
+from sdmodel.scenario import RunSpec, Setting
+
+NAME = "pysd"
+VERSION = pysd.__version__
+READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
+KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
+
+_loaded: dict[str, pysd.py_backend.model.Model] = {}  # per process: translated file -> model
+_infos: dict[str, ModelInfo] = {}
+
+
+def translate(model_path: str | os.PathLike) -> Path:
+    """Translate a Vensim or XMILE file once per content, and return the Python file."""
+    source = Path(model_path)
+    if not source.is_file():
+        raise InputError(source, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+    reader = READERS.get(source.suffix.lower())
+    if reader is None:
+        raise InputError(source, None, f"unknown model format '{source.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+    folder = cache_dir() / f"pysd-{VERSION}" / file_sha256(source)[:24]
+    translated = folder / f"{source.stem}.py"
+    if translated.is_file():
+        return translated
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".translating-", dir=folder.parent))
+    try:
+        copy = work / f"{source.stem}{source.suffix.lower()}"
+        shutil.copyfile(source, copy)
+        with _quiet():
+            reader(str(copy))
+        try:
+            os.replace(work, folder)  # atomic: a reader never sees a half-written translation
+        except OSError:
+            pass  # another process finished first; its translation is the same
+    except InputError:
+        raise
+    except Exception as error:  # PySD raises many types on bad models; all mean the same to a user
+        raise InputError(source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return translated
+
+
+def load(model_path: str | os.PathLike):
+    """A loaded PySD model for a model file, loaded once per process."""
+    translated = translate(model_path)
+    key = str(translated)
+    if key not in _loaded:
+        try:
+            with _quiet():
+                _loaded[key] = pysd.load(key)
+        except Exception as error:
+            raise InputError(model_path, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+    return _loaded[key]
+
+
+def model_info(model_path: str | os.PathLike) -> ModelInfo:
+    """Names, kinds, units and limits of a model's variables, from PySD's documentation."""
+    translated = str(translate(model_path))
+    if translated not in _infos:
+        model = load(model_path)
+        variables = {}
+        for row in model.doc.to_dict("records"):
+            lower, upper = _limits(row["Limits"])
+            variables[row["Py Name"]] = Variable(
+                py_name=row["Py Name"],
+                name=row["Real Name"],
+                kind=KINDS.get(row["Type"], str(row["Type"]).lower()),
+                units=row["Units"] or "",
+                comment=row["Comment"] or "",
+                dims=tuple(row["Subscripts"] or ()),
+                lower=lower,
+                upper=upper,
+            )
+        subscripts = {dim: tuple(elements) for dim, elements in model.subscripts.items()}
+        _infos[translated] = ModelInfo(Path(model_path), file_sha256(Path(model_path)), variables, subscripts)
+    return _infos[translated]
+
+
+def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
+    """The model's own simulation period and steps."""
+    components = load(model_path).components
+    return {key: float(getattr(components, key)()) for key in TIME_CONTROLS}
+
+
+def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
+    """Run one scenario and return its trajectories (dims ``time`` and subscripts)."""
+    model = load(model_path)
+    info = model_info(model_path)
+    with _quiet():
+        model.reload()  # PySD keeps params from the previous run otherwise
+        params = {setting.py_name: None for setting in spec.settings}
+        for setting in spec.settings:
+            params[setting.py_name] = _value(model, setting, params[setting.py_name])
+        time = dict(spec.time)
+        initial = time.pop("initial_time", None)
+        try:
+            frame = model.run(
+                params=params,
+                initial_condition=(initial, {}) if initial is not None else "original",
+                final_time=time.get("final_time"),
+                time_step=time.get("time_step"),
+                saveper=time.get("saveper"),
+                flatten_output=False,
+            )
+        except Exception as error:
+            raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({_first_line(error)})") from error
+    return _to_dataset(frame, info, spec.name)
+
+
+def _value(model, setting: Setting, current):
+    """A PySD parameter value: a float, a time series, or an array with one element changed."""
+    if isinstance(setting.value, tuple):
+        times, values = zip(*setting.value)
+        return pd.Series(values, index=times)
+    if setting.element is None:
+        default = getattr(model.components, setting.py_name)()
+        if isinstance(default, xr.DataArray):  # a subscripted constant set as a whole
+            return xr.full_like(default, setting.value, dtype=float)
+        return setting.value
+    array = current if current is not None else getattr(model.components, setting.py_name)().astype(float).copy()
+    dim, element = setting.element
+    array.loc[{dim: element}] = setting.value
+    return array
+
+
+def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Dataset:
+    by_name = {variable.name: variable for variable in info.variables.values()}
+    time = frame.index.to_numpy(dtype=float)
+    data = {}
+    for column in frame.columns:
+        variable = by_name.get(column)
+        if variable is None or variable.py_name in TIME_CONTROLS:
+            continue
+        values = frame[column].to_list()
+        if isinstance(values[0], xr.DataArray):
+            array = xr.concat(values, dim=pd.Index(time, name="time"))
+        else:
+            array = xr.DataArray(np.asarray(values, dtype=float), coords={"time": time}, dims=["time"])
+        if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
+            array = array.isel(time=0, drop=True)  # a constant needs no time axis
+        _check_finite(array, variable, scenario)
+        array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        data[variable.py_name] = array.astype(float)
+    dataset = xr.Dataset(data)
+    dataset["time"].attrs = {"units": "year", "long_name": "Time"}
+    return dataset
+
+
+def _check_finite(array: xr.DataArray, variable: Variable, scenario: str) -> None:
+    bad = ~np.isfinite(array.values)
+    if bad.any():
+        where = ""
+        if "time" in array.dims:
+            first = int(np.argwhere(bad.reshape(array.sizes["time"], -1).any(axis=1))[0][0])
+            where = f" at time {float(array['time'][first]):g}"
+        raise ModelRunError(f"scenario '{scenario}': '{variable.name}' became NaN or infinite{where}; check the scenario's values")
+
+
+def _limits(limits) -> tuple[float, float]:
+    """PySD's ``(lower, upper)`` with NaN or None for an open end, as floats with infinities."""
+    lower, upper = (tuple(limits or ()) + (None, None))[:2]
+    lower = -math.inf if lower is None or math.isnan(lower) else float(lower)
+    upper = math.inf if upper is None or math.isnan(upper) else float(upper)
+    return lower, upper
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep PySD's prints and warnings away from our stdout and stderr."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

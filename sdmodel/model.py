@@ -1,0 +1,84 @@
+"""What a model offers to scenarios: its variables, their units, limits and kinds.
+
+Scenario files name variables the way people write them ("data strike fraction")
+or the way PySD does (``data_strike_fraction``); this module resolves both, and
+suggests the closest name when there is no match, so that a typo costs one line
+of error instead of a silently ignored parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdmodel.errors import InputError
+
+#: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
+TIME_CONTROLS = {
+    "initial_time": "initial_time",
+    "final_time": "final_time",
+    "time_step": "time_step",
+    "saveper": "saveper",
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One model variable as documented in the model file."""
+
+    py_name: str
+    name: str
+    kind: str  # "constant", "stock", "auxiliary", "lookup", "data", ...
+    units: str = ""
+    comment: str = ""
+    dims: tuple[str, ...] = ()
+    lower: float = -math.inf
+    upper: float = math.inf
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The variables and subscript ranges of one model file."""
+
+    path: Path
+    sha256: str
+    variables: dict[str, Variable]  # by py_name
+    subscripts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def resolve(self, name: str, source: str, key: str) -> Variable:
+        """Find a variable by its Vensim or Python name, or raise with the closest match."""
+        wanted = normalise(name)
+        for variable in self.variables.values():
+            if wanted in (normalise(variable.name), normalise(variable.py_name)):
+                return variable
+        names = [v.name for v in self.variables.values()]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5) or difflib.get_close_matches(
+            wanted, [normalise(n) for n in names], n=1, cutoff=0.5
+        )
+        fix = f"did you mean '{_original(close[0], names)}'?" if close else "run `sdmodel scenarios show baseline --variables` for the names"
+        raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)
+
+
+def normalise(name: str) -> str:
+    """Vensim names ignore case, and treat spaces and underscores alike.
+
+    >>> normalise("Data  strike_Fraction")
+    'data strike fraction'
+    """
+    return re.sub(r"[\s_]+", " ", name).strip().lower()
+
+
+def _original(match: str, names: list[str]) -> str:
+    for name in names:
+        if normalise(name) == match or name == match:
+            return name
+    return match
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a model file: the key for caches and the provenance record."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,295 @@
+"""Policy scenarios: small TOML files of differences from the model as written.
+
+A scenario names the constants it changes (``[params]``) and optionally the
+simulation period (``[time]``); ``extends`` inherits another scenario's settings.
+Loading checks the file's shape; :func:`validate` checks it against a model
+(names, kinds, ranges) and returns what an engine needs to run it. Every problem
+is an :class:`~sdmodel.errors.InputError` naming the file, the key and the fix.
+
+>>> s = load_scenario("data-strike")
+>>> s.name, s.params["data strike fraction"]
+('data-strike', 0.33)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from sdmodel.errors import InputError
+from sdmodel.locations import scenarios_dir
+from sdmodel.model import TIME_CONTROLS, ModelInfo
+
+#: A constant's value: a number, or a time series as ((time, value), ...).
+Value = Union[float, tuple[tuple[float, float], ...]]
+
+TOP_LEVEL_KEYS = ("name", "description", "extends", "params", "time")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ELEMENT_PATTERN = re.compile(r"^(?P<name>.+?)\s*\[\s*(?P<element>[^\]]+?)\s*\]$")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario with ``extends`` already merged in.
+
+    ``origins`` remembers which file set each parameter, so an error about a value
+    inherited from a parent scenario names the parent file.
+    """
+
+    name: str
+    description: str = ""
+    params: dict[str, Value] = field(default_factory=dict)
+    time: dict[str, float] = field(default_factory=dict)
+    source: str = "<inline>"
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, params: dict[str, Value], time: dict[str, float], source: str) -> Scenario:
+        """A copy with command-line settings applied on top (they win over the file)."""
+        return Scenario(
+            name=self.name,
+            description=self.description,
+            params={**self.params, **params},
+            time={**self.time, **time},
+            source=self.source,
+            origins={**self.origins, **{key: source for key in params}, **{f"time.{k}": source for k in time}},
+        )
+
+    def to_dict(self) -> dict:
+        """The resolved scenario as plain data, the way it is written into provenance."""
+        params = {k: (dict((str(t), v) for t, v in val) if isinstance(val, tuple) else val) for k, val in self.params.items()}
+        data: dict = {"name": self.name, "description": self.description, "params": params}
+        if self.time:
+            data["time"] = dict(self.time)
+        return data
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One validated change to a model constant, in the engine's own names."""
+
+    py_name: str
+    value: Value
+    element: tuple[str, str] | None = None  # (dimension, element) for one subscript element
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What an engine needs to run one scenario."""
+
+    name: str
+    settings: tuple[Setting, ...]
+    time: dict[str, float]
+
+
+def bundled_scenarios() -> list[str]:
+    """Names of the scenarios shipped with the model, baseline first."""
+    names = sorted(path.stem for path in scenarios_dir().glob("*.toml"))
+    return sorted(names, key=lambda n: n != "baseline")
+
+
+def find_scenario(ref: str | Path, near: Path | None = None) -> Path:
+    """The file for a scenario reference: a path to a TOML file, or a scenario's name.
+
+    A name is looked up beside the referring file first (so user scenarios can
+    extend each other), then among the bundled scenarios.
+    """
+    text = str(ref)
+    looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
+    if looks_like_path:
+        path = Path(text)
+        if near is not None and not path.is_absolute():
+            path = near / path
+        if path.is_file():
+            return path
+        raise InputError(text, None, "scenario file not found", "check the path, or give a bundled scenario's name")
+    candidates = ([near / f"{text}.toml"] if near is not None else []) + [scenarios_dir() / f"{text}.toml"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    known = bundled_scenarios()
+    close = difflib.get_close_matches(text, known, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"bundled scenarios are: {', '.join(known)}"
+    raise InputError(text, None, "no such scenario", hint)
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Load a scenario by bundled name or TOML path, with ``extends`` resolved."""
+    return _load(find_scenario(ref), chain=())
+
+
+def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
+    resolved_path = path.resolve()
+    if resolved_path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, resolved_path))
+        raise InputError(path, "extends", f"scenarios extend each other in a cycle ({cycle})", "remove one `extends`")
+    document = _read_toml(path)
+    _check_shape(document, path)
+    name = document.get("name", path.stem)
+    params = {key: _parse_value(value, path, f"params.{_quote(key)}") for key, value in document.get("params", {}).items()}
+    time = {key: _parse_time(key, value, path) for key, value in document.get("time", {}).items()}
+    origins = {key: str(path) for key in params} | {f"time.{key}": str(path) for key in time}
+    if "extends" in document:
+        parent = _load(find_scenario(document["extends"], near=path.parent), chain=(*chain, resolved_path))
+        params = {**parent.params, **params}
+        time = {**parent.time, **time}
+        origins = {**parent.origins, **origins}
+    return Scenario(name=name, description=document.get("description", ""), params=params, time=time, source=str(path), origins=origins)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
+    except OSError as error:
+        raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(path, None, f"malformed TOML: {error}", "fix the TOML syntax (see models/scenarios/ for examples)") from None
+
+
+def _check_shape(document: dict, path: Path) -> None:
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"allowed keys are {', '.join(TOP_LEVEL_KEYS)}"
+            raise InputError(path, key, "unknown key", fix)
+    for key in ("name", "description", "extends"):
+        if key in document and not isinstance(document[key], str):
+            raise InputError(path, key, "must be a string", f'write it in quotes, e.g. {key} = "..."')
+    if "name" in document and not NAME_PATTERN.match(document["name"]):
+        raise InputError(path, "name", f"'{document['name']}' is not a usable scenario name", "use letters, digits, '-', '_' or '.'")
+    for key in ("params", "time"):
+        if key in document and not isinstance(document[key], dict):
+            raise InputError(path, key, "must be a table", f"write it as a [{key}] section")
+
+
+def _number(value: object, source: str | Path, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
+    return number
+
+
+def _parse_value(value: object, source: str | Path, key: str) -> Value:
+    """A number, or a table of time -> value (a time series the engine interpolates)."""
+    if not isinstance(value, dict):
+        return _number(value, source, key)
+    if not value:
+        raise InputError(source, key, "the time series is empty", 'give at least one point, e.g. {"2030" = 0.5}')
+    points = []
+    for time_text, point in value.items():
+        try:
+            time = float(time_text)
+        except ValueError:
+            raise InputError(source, f"{key}.{time_text}", "time series keys must be times", 'write them as years, e.g. "2030" = 0.5') from None
+        points.append((time, _number(point, source, f"{key}.{time_text}")))
+    return tuple(sorted(points))
+
+
+def _parse_time(key: str, value: object, source: Path) -> float:
+    if key not in TIME_CONTROLS:
+        close = difflib.get_close_matches(key, list(TIME_CONTROLS), n=1)
+        fix = f"did you mean '{close[0]}'?" if close else f"allowed keys are {', '.join(TIME_CONTROLS)}"
+        raise InputError(source, f"time.{key}", "unknown key", fix)
+    number = _number(value, source, f"time.{key}")
+    if key in ("time_step", "saveper") and number <= 0:
+        raise InputError(source, f"time.{key}", f"{number:g} is not positive", "give a step above 0, e.g. 0.0625")
+    return number
+
+
+def _quote(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else f'"{key}"'
+
+
+def parse_assignment(text: str) -> tuple[str, float]:
+    """Parse a command-line ``NAME=VALUE``.
+
+    >>> parse_assignment("data strike fraction=0.5")
+    ('data strike fraction', 0.5)
+    """
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError("--set", text, "expected NAME=VALUE", 'e.g. --set "data strike fraction=0.5"')
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError("--set", name.strip(), f"{value!r} is not a number", "give a number, e.g. 0.5") from None
+    return name.strip(), _number(number, "--set", name.strip())
+
+
+def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -> RunSpec:
+    """Check a scenario against a model and turn it into engine settings.
+
+    ``defaults`` holds the model's own time controls, so that a scenario that only
+    moves ``final_time`` is still checked against the model's ``initial_time``.
+    """
+    settings = []
+    for key, value in scenario.params.items():
+        source = scenario.origins.get(key, scenario.source)
+        settings.append(_setting(key, value, model, source))
+    time = dict(scenario.time)
+    merged = {**defaults, **time}
+    if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
+        key = "time.final_time" if "final_time" in time else "time.initial_time"
+        raise InputError(
+            scenario.origins.get(key, scenario.source),
+            key,
+            f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}",
+            "make final_time later than initial_time",
+        )
+    if merged.get("saveper", math.inf) < merged.get("time_step", 0):
+        key = "time.saveper" if "saveper" in time else "time.time_step"
+        raise InputError(scenario.origins.get(key, scenario.source), key, "saveper is shorter than time_step", "make saveper a multiple of time_step")
+    return RunSpec(name=scenario.name, settings=tuple(settings), time=time)
+
+
+def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
+    where = f"params.{_quote(key)}"
+    match = ELEMENT_PATTERN.match(key)
+    element = None
+    name = key
+    if match:
+        name = match["name"]
+    variable = model.resolve(name, source, where)
+    if variable.py_name in TIME_CONTROLS:
+        raise InputError(source, where, "is a simulation-control setting", f"set it in the [time] table as {variable.py_name}")
+    if variable.kind != "constant":
+        raise InputError(
+            source,
+            where,
+            f"'{variable.name}' is a {variable.kind} computed by the model, not a constant",
+            "set one of the constants it depends on (see models/README.md)",
+        )
+    if match:
+        element = _element(variable.dims, match["element"], model, source, where)
+    numbers = [v for _, v in value] if isinstance(value, tuple) else [value]
+    for number in numbers:
+        if not variable.lower <= number <= variable.upper:
+            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+            raise InputError(source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})")
+    return Setting(py_name=variable.py_name, value=value, element=element)
+
+
+def _element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str, where: str) -> tuple[str, str]:
+    for dim in dims:
+        elements = model.subscripts.get(dim, ())
+        for known in elements:
+            if known.lower() == element.lower():
+                return dim, known
+    choices = [e for dim in dims for e in model.subscripts.get(dim, ())]
+    if not choices:
+        raise InputError(source, where, "the variable has no subscripts", "drop the [element] part")
+    raise InputError(source, where, f"'{element}' is not an element of {', '.join(dims)}", f"use one of: {', '.join(choices)}")
+
+
+def _bound(value: float) -> str:
+    return "?" if math.isinf(value) else f"{value:g}"
