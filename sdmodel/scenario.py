@@ -134,7 +134,11 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
     time = {key: _parse_time(key, value, path) for key, value in document.get("time", {}).items()}
     origins = {key: str(path) for key in params} | {f"time.{key}": str(path) for key in time}
     if "extends" in document:
-        parent = _load(find_scenario(document["extends"], near=path.parent), chain=(*chain, resolved_path))
+        try:
+            parent_path = find_scenario(document["extends"], near=path.parent)
+        except InputError as error:  # name the file that says `extends`, not just the missing name
+            raise InputError(path, "extends", f"'{document['extends']}': {error.problem}", error.fix) from None
+        parent = _load(parent_path, chain=(*chain, resolved_path))
         params = {**parent.params, **params}
         time = {**parent.time, **time}
         origins = {**parent.origins, **origins}

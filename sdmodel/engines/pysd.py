@@ -164,7 +164,11 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Datas
         if isinstance(values[0], xr.DataArray):
             array = xr.concat(values, dim=pd.Index(time, name="time"))
         else:
-            array = xr.DataArray(np.asarray(values, dtype=float), coords={"time": time}, dims=["time"])
+            try:
+                numbers = np.asarray(values, dtype=float)
+            except OverflowError:  # PySD computes in Python ints when every input is an integer
+                raise ModelRunError(f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values") from None
+            array = xr.DataArray(numbers, coords={"time": time}, dims=["time"])
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
         _check_finite(array, variable, scenario)

@@ -1,0 +1,125 @@
+"""Outcome measures of economic power, and the comparison of scenarios against a baseline.
+
+Each metric is one model variable, read at the final time (and for one firm where
+the variable has a firm axis), so a metric always means what the model documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from sdmodel.errors import InputError
+from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    variable: str
+    label: str
+    select: dict[str, str] = field(default_factory=dict)
+
+
+METRICS = (
+    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", {"Firm": "incumbent"}),
+    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", {"Firm": "incumbent"}),
+    Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)"),
+    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", {"Firm": "incumbent"}),
+    Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", {"Firm": "incumbent"}),
+    Metric("producer_payments_cumulative", "data_producer_income", "Cumulative payments to data producers"),
+)
+
+
+def trajectory(results: xr.Dataset, metric: Metric) -> xr.DataArray:
+    """A metric over time (dims ``scenario``, ``time``), with the variable's units and a label."""
+    array = results[metric.variable].sel(metric.select)
+    return array.assign_attrs(long_name=metric.label, units=results[metric.variable].attrs.get("units", ""))
+
+
+def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Dataset:
+    """Each metric at the final time, and its difference from the baseline scenario.
+
+    Returns a Dataset with dims ``scenario`` and ``measure`` (``final``, ``vs_baseline``).
+    """
+    names = [str(s) for s in results["scenario"].values]
+    if baseline not in names:
+        raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")
+    metrics = {}
+    for metric in METRICS:
+        if metric.variable not in results:
+            continue  # a model of the user's own need not have every measure
+        final = trajectory(results, metric).isel(time=-1, drop=True)
+        both = xr.concat([final, final - final.sel(scenario=baseline)], dim=xr.DataArray(["final", "vs_baseline"], dims="measure", name="measure"))
+        metrics[metric.key] = both.assign_attrs(final.attrs)
+    if not metrics:
+        raise InputError(results.attrs.get("model_file", "model"), None, "the model has none of the comparison's variables", "use `sdmodel run` for this model")
+    return xr.Dataset(metrics, attrs={"baseline": baseline, "time": float(results["time"][-1])})
+
+
+def compare(
+    scenarios: Iterable[str | Path | Scenario] | None = None,
+    *,
+    baseline: str = "baseline",
+    **run_options,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Run scenarios (default: every bundled one) with the baseline; return (results, metrics)."""
+    from sdmodel.simulate import run
+
+    chosen = [s if isinstance(s, Scenario) else load_scenario(s) for s in (scenarios or bundled_scenarios())]
+    base = load_scenario(baseline)
+    if base.name not in [s.name for s in chosen]:
+        chosen.insert(0, base)
+    results = run(chosen, **run_options)
+    return results, compare_metrics(results, base.name)
+
+
+def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
+    """The comparison as ``{"baseline", "run", "time", "scenarios": {name: {metric: {"final", "vs_baseline"}}}}``."""
+    return {
+        "baseline": metrics.attrs["baseline"],
+        "run": str(run_path) if run_path else None,
+        "time": metrics.attrs["time"],
+        "scenarios": {
+            str(name): {
+                key: {measure: _number(metrics[key].sel(scenario=name, measure=measure)) for measure in ("final", "vs_baseline")}
+                for key in metrics.data_vars
+            }
+            for name in metrics["scenario"].values
+        },
+        "metrics": {key: {"label": metrics[key].attrs.get("long_name", key), "units": metrics[key].attrs.get("units", "")} for key in metrics.data_vars},
+    }
+
+
+def format_table(metrics: xr.Dataset) -> str:
+    """A plain-text table: one row per metric, one column per scenario, with the change from baseline."""
+    names = [str(n) for n in metrics["scenario"].values]
+    baseline = metrics.attrs["baseline"]
+    rows = [[f"at {metrics.attrs['time']:g}"] + names]
+    for key in metrics.data_vars:
+        units = metrics[key].attrs.get("units", "")
+        label = metrics[key].attrs.get("long_name", key) + (f" [{units}]" if units and units != "Dmnl" else "")
+        cells = [label]
+        for name in names:
+            final = float(metrics[key].sel(scenario=name, measure="final"))
+            change = float(metrics[key].sel(scenario=name, measure="vs_baseline"))
+            cells.append(_fmt(final) if name == baseline else f"{_fmt(final)} ({change:+.3g})")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines) + f"\n(changes in brackets are against '{baseline}')"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _number(array: xr.DataArray) -> float | None:
+    value = float(array)
+    return value if math.isfinite(value) else None
+

@@ -1,0 +1,118 @@
+"""The run store: ``runs/<UTC timestamp>-<name>/`` with ``results.nc`` and ``manifest.json``.
+
+A run is written into a hidden temporary folder beside its final place and renamed
+into place only when complete, so an interrupted or failed save leaves nothing
+that looks like a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import xarray as xr
+
+from sdmodel.errors import InputError
+from sdmodel.locations import runs_dir as resolve_runs_dir
+
+RESULTS = "results.nc"
+MANIFEST = "manifest.json"
+MANIFEST_ATTRS = ("created", "command", "engine", "engine_version", "sdmodel_version", "model_file", "model_sha256", "git_commit")
+
+
+def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None = None, *, kind: str = "run", extra: dict | None = None) -> Path:
+    """Save results atomically and return the run's folder."""
+    root = resolve_runs_dir(runs_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        temporary = root / f".tmp-{uuid.uuid4().hex}"
+        temporary.mkdir()
+    except OSError as error:
+        raise InputError(root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir") from None
+    try:
+        results.to_netcdf(temporary / RESULTS, engine="netcdf4", encoding={v: {"zlib": True, "complevel": 4} for v in results.data_vars})
+        manifest = {
+            "name": name,
+            "kind": kind,
+            "scenarios": [str(s) for s in results["scenario"].values] if "scenario" in results.dims else [],
+            **{key: results.attrs.get(key, "") for key in MANIFEST_ATTRS},
+            "files": {RESULTS: _describe(temporary / RESULTS)},
+            **(extra or {}),
+        }
+        (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _fsync(temporary / RESULTS, temporary / MANIFEST)
+        return _rename_into_place(temporary, root, name)
+    except OSError as error:
+        raise InputError(root, None, f"cannot write the run ({error.strerror or error})", "free some space or choose another folder with --runs-dir") from None
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
+
+
+def _rename_into_place(temporary: Path, root: Path, name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(1, 1000):
+        final = root / (f"{stamp}-{name}" if attempt == 1 else f"{stamp}-{name}-{attempt}")
+        try:
+            os.rename(temporary, final)  # fails on an existing, non-empty folder: another run took the name
+            return final
+        except OSError:
+            if not final.exists():
+                raise
+    raise OSError(f"no free run folder name for {stamp}-{name}")
+
+
+def _describe(path: Path) -> dict:
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+
+
+def _fsync(*paths: Path) -> None:
+    for path in paths:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
+    """A run folder from a path, a folder name in the store, a unique prefix of one, or ``latest``."""
+    path = Path(ref)
+    if path.name == RESULTS:
+        path = path.parent
+    if (path / MANIFEST).is_file():
+        return path
+    root = resolve_runs_dir(runs_dir)
+    runs = [p for p in sorted(root.glob("*")) if (p / MANIFEST).is_file() and not p.name.startswith(".")] if root.is_dir() else []
+    if str(ref) == "latest" and runs:
+        return runs[-1]
+    matches = [p for p in runs if p.name == str(ref)] or [p for p in runs if p.name.startswith(str(ref))]
+    if len(matches) == 1:
+        return matches[0]
+    problem = "matches several runs" if matches else "no such run"
+    raise InputError(str(ref), None, f"{problem} in {root}", "see `sdmodel runs list` for the run names")
+
+
+def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> xr.Dataset:
+    """The Dataset a run saved, loaded into memory (the file is closed again)."""
+    path = find_run(ref, runs_dir) / RESULTS
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as dataset:
+            return dataset.load()
+    except OSError as error:
+        raise InputError(path, None, f"cannot read the results ({error})", "the run is damaged; run it again") from None
+
+
+def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> dict:
+    """A run's manifest, with its folder added as ``path``."""
+    folder = find_run(ref, runs_dir)
+    return {"path": str(folder), **json.loads((folder / MANIFEST).read_text())}
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Manifests of the saved runs, oldest first."""
+    root = resolve_runs_dir(runs_dir)
+    if not root.is_dir():
+        return []
+    return [read_manifest(p) for p in sorted(root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST).is_file()]

@@ -1,0 +1,24 @@
+"""Shared fixtures. Full-model runs are expensive (seconds each), so the bundled
+scenarios run once per session, to a short horizon, and tests read that result."""
+
+from __future__ import annotations
+
+import pytest
+
+from paths import SHORT_HORIZON
+
+
+@pytest.fixture(autouse=True)
+def isolated_runs_dir(tmp_path, monkeypatch):
+    """Every test saves into its own runs folder, never the developer's ./runs."""
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("SDMODEL_RUNS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bundled_comparison():
+    """(results, metrics) of every bundled scenario against baseline, to the short horizon."""
+    from sdmodel.metrics import compare
+
+    return compare(final_time=SHORT_HORIZON)

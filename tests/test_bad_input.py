@@ -1,0 +1,86 @@
+"""Bad input ends in one line on stderr naming the file, the key and the fix; exit 2; runs/ untouched."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from paths import BAD, MODELS
+from sdmodel.cli import main
+
+# file, the key the message must name, and a word of the fix it must give
+CASES = [
+    ("malformed.toml", None, "TOML"),
+    ("unknown-parameter.toml", 'params."data strik fraction"', "did you mean 'data strike fraction'"),
+    ("not-a-number.toml", 'params."data strike fraction"', "give a number"),
+    ("out-of-range.toml", 'params."data strike fraction"', "[0, 1]"),
+    ("unknown-key.toml", "descripton", "did you mean 'description'"),
+    ("not-a-constant.toml", 'params."model capability"', "constants it depends on"),
+    ("bad-time.toml", "time.final_time", "later than initial_time"),
+    ("cycle-a.toml", "extends", "cycle"),
+    ("unknown-element.toml", 'params."strike target[newcomer]"', "incumbent, challenger"),
+    ("bad-extends.toml", None, "did you mean 'baseline'"),
+    ("nan-value.toml", 'params."data strike fraction"', "finite"),
+    ("not-utf8.toml", None, "UTF-8"),
+]
+
+
+def _assert_clean_failure(result, runs_dir, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+@pytest.mark.parametrize(("file", "key", "fix"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_scenario_file(command, file, key, fix, isolated_runs_dir):
+    args = ["run", str(BAD / file)] if command == "run" else ["scenarios", "validate", str(BAD / file)]
+    result = CliRunner().invoke(main, args)
+    needles = [file, fix] + ([key] if key else [])
+    _assert_clean_failure(result, isolated_runs_dir, *needles)
+
+
+def test_unknown_scenario_name_suggests_the_closest(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["compare", "data-strik"])
+    _assert_clean_failure(result, isolated_runs_dir, "data-strik", "did you mean 'data-strike'")
+
+
+def test_unknown_set_name(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["run", "--set", "licence royalty=0.1"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "licence royalty", "did you mean 'licence royalty rate'")
+
+
+def test_non_numeric_set_value(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["run", "--set", "licence royalty rate=high"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "licence royalty rate", "give a number")
+
+
+def test_missing_model_file(isolated_runs_dir, tmp_path):
+    missing = tmp_path / "nowhere.mdl"
+    result = CliRunner().invoke(main, ["run", "--model", str(missing)])
+    _assert_clean_failure(result, isolated_runs_dir, str(missing), "not found")
+
+
+def test_broken_model_file(isolated_runs_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["run", "--model", str(MODELS / "broken.mdl")])
+    _assert_clean_failure(result, isolated_runs_dir, "broken.mdl", "cannot translate")
+
+
+def test_unknown_baseline(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["compare", "data-strike", "--baseline", "no-such-scenario"])
+    _assert_clean_failure(result, isolated_runs_dir, "no-such-scenario", "no such scenario")
+
+
+@pytest.mark.parametrize("model", ["overflow.mdl", "overflow_float.mdl"])
+def test_failed_run_exits_1_with_the_reason(model, isolated_runs_dir):
+    result = CliRunner().invoke(main, ["run", "--model", str(MODELS / model)])
+    assert result.exit_code == 1, result.output
+    assert "run failed" in result.stderr and "'Stock'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

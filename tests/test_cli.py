@@ -1,0 +1,86 @@
+"""The CLI as a user meets it, through click's CliRunner (and one real process for --help)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from paths import SHORT_HORIZON
+from sdmodel.cli import main
+from sdmodel.metrics import METRICS
+from sdmodel.scenario import bundled_scenarios
+from sdmodel.store import open_run
+
+METRIC_KEYS = {"incumbent_capital_share", "incumbent_revenue_share", "hhi", "incumbent_capability", "producer_payments_cumulative"}
+
+
+def test_help_imports_no_heavy_library():
+    code = "import sys; from sdmodel.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint(sorted(m for m in ('pysd', 'xarray', 'hvplot') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Usage: " in out and out.strip().endswith("[]")
+
+
+def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
+    figure = tmp_path / "figure.html"
+    result = CliRunner().invoke(main, ["compare", "--json", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["baseline"] == "baseline"
+    assert set(report["scenarios"]) == set(bundled_scenarios())
+    for name, metrics in report["scenarios"].items():
+        assert METRIC_KEYS <= set(metrics), name
+        for values in metrics.values():
+            assert set(values) == {"final", "vs_baseline"}
+    assert all(v["vs_baseline"] == 0 for v in report["scenarios"]["baseline"].values())
+    saved = open_run(report["run"])
+    assert list(saved["scenario"].values) == list(report["scenarios"])
+    # the saved comparison agrees with the results stored beside it
+    strike = saved["model_capability"].sel(scenario="data-strike", Firm="incumbent").isel(time=-1).item()
+    assert report["scenarios"]["data-strike"]["incumbent_capability"]["final"] == strike
+    html = figure.read_text()
+    assert "Bokeh" in html and not re.search(r"""<(script|link)[^>]+(src|href)=["']https?://""", html)
+
+
+def test_compare_prints_a_table_with_differences(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", "2030"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[-2:] == ["baseline", "data-strike"]
+    for metric in METRICS:
+        assert any(line.startswith(metric.label) for line in lines), metric.label
+    assert "saved " in lines[-1]
+
+
+def test_run_then_list_and_show(isolated_runs_dir):
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "data-strike", "--set", "data strike fraction=0.5", "--final-time", "2026", "--json"])
+    assert result.exit_code == 0, result.output
+    path = json.loads(result.stdout)["run"]
+    saved = open_run(path)
+    assert float(saved["data_strike_fraction"].sel(scenario="data-strike")) == 0.5
+    assert "--set" in saved.attrs["command"]
+    listing = runner.invoke(main, ["runs", "list"])
+    assert listing.exit_code == 0 and path.rsplit("/", 1)[-1] in listing.stdout
+    shown = runner.invoke(main, ["runs", "show", "latest", "--json"])
+    assert json.loads(shown.stdout)["path"] == path
+
+
+def test_runs_dir_option_wins_over_environment(tmp_path):
+    chosen = tmp_path / "elsewhere"
+    result = CliRunner().invoke(main, ["run", "--final-time", "2021", "--runs-dir", str(chosen), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"].startswith(str(chosen))
+
+
+def test_scenarios_list_show_validate():
+    runner = CliRunner()
+    listing = runner.invoke(main, ["scenarios", "list", "--json"])
+    assert [s["name"] for s in json.loads(listing.stdout)] == bundled_scenarios()
+    shown = runner.invoke(main, ["scenarios", "show", "strike-and-licensing"])
+    assert '"collective coverage" = 0.5' in shown.stdout and '"data strike fraction" = 0.33' in shown.stdout
+    valid = runner.invoke(main, ["scenarios", "validate", "models/scenarios/data-strike.toml"])
+    assert valid.exit_code == 0 and "ok" in valid.stdout

@@ -1,0 +1,86 @@
+"""The results contract: one Dataset, named dims, documented variables, provenance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import sdmodel
+from paths import MODELS
+from sdmodel.locations import default_model, models_dir
+from sdmodel.scenario import Scenario
+
+
+def test_dataset_has_scenario_time_and_firm_dims(bundled_comparison):
+    results, _ = bundled_comparison
+    assert list(results["scenario"].values)[0] == "baseline"
+    assert {"scenario", "time", "Firm"} <= set(results.dims)
+    assert list(results["Firm"].values) == ["incumbent", "challenger"]
+    assert results["model_capability"].dims == ("scenario", "time", "Firm")
+    assert results["time"].values[0] == 2020 and results["time"].values[-1] == 2035
+
+
+def test_every_variable_documented(bundled_comparison):
+    results, _ = bundled_comparison
+    for name, variable in results.data_vars.items():
+        assert variable.attrs["long_name"], name
+        assert variable.attrs["description"], name
+        assert "units" in variable.attrs, name
+    assert results["ai_revenue"].attrs["units"] == "billion USD/year"
+
+
+def test_provenance(bundled_comparison):
+    attrs = bundled_comparison[0].attrs
+    assert attrs["model_sha256"] == __import__("hashlib").sha256(default_model().read_bytes()).hexdigest()
+    assert attrs["engine"] == "pysd" and attrs["pysd_version"] == __import__("pysd").__version__
+    assert attrs["created"].endswith("Z") and attrs["command"] and attrs["history"]
+    resolved = __import__("tomllib").loads(attrs["scenarios_toml"])["scenario"]
+    strike = next(s for s in resolved if s["name"] == "strike-and-licensing")
+    # extends resolved: the parent's licensing and the child's strike are both there
+    assert strike["params"]["collective coverage"] == 0.5 and strike["params"]["data strike fraction"] == 0.33
+    assert strike["time"]["final_time"] == 2035
+
+
+def test_pysd_prints_nothing_to_stdout(capfd):
+    sdmodel.run(["baseline"], final_time=2021, jobs=1)
+    out, _ = capfd.readouterr()
+    assert out == ""
+
+
+def test_translation_cached_outside_the_source_tree(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    sdmodel.run(model=MODELS / "decay.mdl", jobs=1)
+    assert list(models_dir().glob("*.py")) == []
+    assert list(MODELS.glob("*.py")) == []
+    assert len(list((tmp_path / "cache").glob("pysd-*/*/decay.py"))) == 1
+
+
+def test_vensim_and_python_names_give_the_same_run():
+    by_vensim = Scenario("a", params={"data strike fraction": 0.5})
+    by_python = Scenario("b", params={"data_strike_fraction": 0.5})
+    results = sdmodel.run([by_vensim, by_python], final_time=2030)
+    xr.testing.assert_equal(results.sel(scenario="a", drop=True), results.sel(scenario="b", drop=True))
+
+
+def test_one_subscript_element_and_a_time_series_can_be_set():
+    scenario = Scenario(
+        "redirected",
+        params={"strike target[challenger]": 1.0, "data strike fraction": ((2020.0, 0.0), (2030.0, 0.6))},
+    )
+    results = sdmodel.run([scenario], final_time=2030).sel(scenario="redirected")
+    assert results["strike_target"].values.tolist() == [1.0, 1.0]
+    assert results["data_strike_fraction"].sel(time=2025).item() == pytest.approx(0.3)
+
+
+def test_a_model_of_our_own_matches_its_analytic_solution():
+    results = sdmodel.run(model=MODELS / "decay.mdl").sel(scenario="baseline")
+    # Euler with step h on dS/dt = -S/T gives S(t) = S0 (1 - h/T)^(t/h)
+    expected = 100 * (1 - 0.125 / 2) ** (results["time"].values / 0.125)
+    np.testing.assert_allclose(results["stock"].values, expected, rtol=1e-12)
+
+
+def test_final_time_option_changes_the_horizon_not_the_path(bundled_comparison):
+    results, _ = bundled_comparison
+    short = sdmodel.run(["baseline"], final_time=2025)
+    xr.testing.assert_allclose(short["ai_capital"], results["ai_capital"].sel(scenario=["baseline"], time=short["time"]))

@@ -1,0 +1,74 @@
+"""The run store: atomic saves, round trips, names that never collide."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sdmodel.errors import InputError
+from sdmodel.store import find_run, list_runs, open_run, save_run
+
+
+@pytest.fixture
+def results() -> xr.Dataset:
+    """A small Dataset shaped like sdmodel's results (no model run needed to test the store)."""
+    time = np.arange(2020, 2031, dtype=float)
+    data = np.linspace(0, 1, 2 * 11 * 2).reshape(2, 11, 2)
+    return xr.Dataset(
+        {"capital_share": (("scenario", "time", "Firm"), data, {"units": "Dmnl", "long_name": "capital share", "description": "d"})},
+        coords={"scenario": ["baseline", "data-strike"], "time": time, "Firm": ["incumbent", "challenger"]},
+        attrs={"created": "2026-01-01T00:00:00Z", "command": "sdmodel run", "engine": "pysd", "model_sha256": "abc"},
+    )
+
+
+def test_open_run_returns_what_was_saved(results, isolated_runs_dir):
+    path = save_run(results, "baseline")
+    assert path.parent == isolated_runs_dir
+    xr.testing.assert_identical(open_run(path), results)
+    xr.testing.assert_identical(xr.open_dataset(path / "results.nc"), results)
+
+
+def test_interrupted_save_leaves_nothing(results, isolated_runs_dir, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt  # Ctrl-C at the last moment, just before the rename
+
+    monkeypatch.setattr(os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(results, "baseline")
+    assert list(isolated_runs_dir.iterdir()) == []
+
+
+def test_two_saves_in_the_same_second_get_distinct_folders(results):
+    first, second = save_run(results, "same"), save_run(results, "same")
+    assert first != second
+    assert [m["path"] for m in list_runs()] == sorted([str(first), str(second)])
+
+
+def test_find_run_by_name_prefix_and_latest(results):
+    path = save_run(results, "baseline")
+    assert find_run(path.name) == path
+    assert find_run(path.name[:10]) == path
+    assert find_run("latest") == path
+    with pytest.raises(InputError, match="no such run"):
+        find_run("not-a-run")
+
+
+def test_manifest_records_provenance_and_checksum(results):
+    import hashlib
+    import json
+
+    path = save_run(results, "baseline")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["scenarios"] == ["baseline", "data-strike"]
+    assert manifest["model_sha256"] == "abc"
+    assert manifest["files"]["results.nc"]["sha256"] == hashlib.sha256((path / "results.nc").read_bytes()).hexdigest()
+
+
+def test_unwritable_runs_dir_is_an_input_error(results, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write runs here"):
+        save_run(results, "baseline", blocker / "runs")
