@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import hvplot.xarray  # noqa: F401  (registers .hvplot on xarray objects)
@@ -49,6 +50,9 @@ def save_html(figure, path: str | os.PathLike, title: str = "sdmodel comparison"
     if not target.parent.is_dir():
         raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
     html = file_html(hv.render(figure, backend="bokeh"), INLINE, title)
+    # Bokeh inlines its own code; the only <script src> left is a module shim that Panel registers
+    # for its reactive components, which these figures do not use and which cannot load offline.
+    html = re.sub(r"<script src=[^>]*></script>\n?", "", html)
     temporary = target.with_name(f".{target.name}.partial")
     try:
         temporary.write_text(html, encoding="utf-8")
