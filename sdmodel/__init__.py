@@ -16,6 +16,9 @@ _API = {
     "open_run": "sdmodel.store",
     "save_run": "sdmodel.store",
     "list_runs": "sdmodel.store",
+    "to_dataframe": "sdmodel.export",
+    "export_files": "sdmodel.export",
+    "import_cin": "sdmodel.importing",
 }
 
 __all__ = sorted(_API)

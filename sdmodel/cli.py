@@ -56,7 +56,9 @@ def run_options(command):
         click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl]."),
         click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable)."),
         click.option("--final-time", type=float, help="Last year to simulate."),
-        click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]."),
+        click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="pysd", show_default=True,
+                     help="pysd: the reference; simlin: a fast engine held to PySD by parity tests."),
+        click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core]."),
         runs_dir_option,
         json_option,
     ]):
@@ -79,13 +81,15 @@ def _command() -> str:
 @main.command()
 @click.argument("scenarios", nargs=-1)
 @run_options
-def run(scenarios, model, assignments, final_time, jobs, runs_dir, as_json):
+def run(scenarios, model, assignments, final_time, engine, jobs, runs_dir, as_json):
     """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
 
     names = scenarios or ("baseline",)
-    results = run_scenarios(names, model=model, overrides=_overrides(assignments), final_time=final_time, jobs=jobs, command=_command())
+    results = run_scenarios(
+        names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command()
+    )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
     if as_json:
@@ -100,7 +104,7 @@ def run(scenarios, model, assignments, final_time, jobs, runs_dir, as_json):
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, jobs, runs_dir, as_json):
+def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, runs_dir, as_json):
     """Compare SCENARIOS with the baseline (default: every bundled scenario). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
     from sdmodel.store import save_run
@@ -108,7 +112,8 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, jobs
     if plot_file and not plot_file.lower().endswith(".html"):
         raise InputError(plot_file, "--plot", "the plot must be an .html file", "give a file name ending in .html")
     results, metrics = compare_scenarios(
-        scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time, jobs=jobs, command=_command()
+        scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
+        engine=engine, jobs=jobs, command=_command(),
     )
     summary = to_json(metrics)
     path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary})
@@ -221,6 +226,67 @@ def runs_show(run, runs_dir, as_json):
     dataset = open_run(manifest["path"])
     dims = ", ".join(f"{dim}={size}" for dim, size in dataset.sizes.items())
     click.echo(f"{'contents':>15}: {len(dataset.data_vars)} variables over {dims}")
+
+
+@main.command("export")
+@click.argument("source", metavar="RUN|SCENARIO")
+@click.option("--to", "to", required=True, metavar="cin|tab|dat|csv|netcdf|xmile", help="The format to write.")
+@click.option(
+    "--out", default=".", show_default=True, type=click.Path(),
+    help="Folder to write into (created if missing); or a file name with the format's suffix when the export is one file.",
+)
+@run_options
+def export_command(source, to, out, model, assignments, final_time, engine, jobs, runs_dir, as_json):
+    """Write a saved RUN or a SCENARIO in another tool's format.
+
+    \b
+    cin     Vensim changes file of the scenario's constants (one per scenario)
+    tab     Vensim tab-delimited dataset, time running down (one per scenario)
+    dat     Vensim/SDEverywhere .dat dataset (one per scenario)
+    csv     tidy (scenario, variable, subscripts, time, value) and wide tables
+    netcdf  the Dataset, as the run store keeps it
+    xmile   the model with the scenario applied, for Stella, Simlin and PySD
+
+    A SCENARIO (bundled name or TOML file) is run first when results are needed.
+    Files are named after the scenario or the run and printed as they are written.
+    """
+    from sdmodel.export import export_files
+
+    paths = export_files(
+        source, to, out, model=model, overrides=_overrides(assignments), final_time=final_time, runs_dir=runs_dir,
+        command=_command(), engine=engine,
+    )
+    if as_json:
+        click.echo(json.dumps({"files": [str(path) for path in paths]}))
+    else:
+        for path in paths:
+            click.echo(f"wrote {path}")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Turn other tools' files into sdmodel scenarios."""
+
+
+@import_group.command("cin")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--name", help="Scenario name [default: the file's name without .cin].")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the scenario TOML here [default: print it].")
+@click.option("--model", type=click.Path(dir_okay=False), help="Model to check against [default: the bundled model].")
+def import_cin_command(file, name, out, model):
+    """A Vensim changes FILE (.cin) as a scenario TOML, checked against the model."""
+    from sdmodel.importing import import_cin, scenario_toml
+
+    text = f"# imported from {file} by sdmodel import cin\n" + scenario_toml(import_cin(file, name=name, model=model))
+    if not out:
+        click.echo(text.rstrip())
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise InputError(out, "--out", f"cannot write the file ({error.strerror})", "choose a writable path") from None
+    click.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

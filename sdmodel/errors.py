@@ -33,3 +33,13 @@ class InputError(ValueError):
 
 class ModelRunError(RuntimeError):
     """The model was valid but its simulation failed (an exception or non-finite values)."""
+
+
+def read_text(path: Path) -> str:
+    """A user's text file, or an InputError saying why it cannot be read (a BOM is allowed)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
+    except OSError as error:
+        raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None

@@ -49,6 +49,7 @@ def attributes(*, engine: str, engine_version: str, model: Path, model_sha256: s
         "engine": engine,
         "engine_version": engine_version,
         f"{engine}_version": engine_version,
+        "pysd_version": version("pysd"),  # PySD is the reference and reads every model's metadata
         "model_file": str(model.resolve()),
         "model_sha256": model_sha256,
         "scenarios_toml": tomli_w.dumps({"scenario": scenarios}),

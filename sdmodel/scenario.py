@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from sdmodel.errors import InputError
+from sdmodel.errors import InputError, read_text
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -146,12 +146,7 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
-    except OSError as error:
-        raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None
+    text = read_text(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -6,6 +6,7 @@ processes, each loading the model itself (PySD models cannot be pickled).
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 from collections.abc import Iterable, Mapping
@@ -15,10 +16,19 @@ from pathlib import Path
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.engines import pysd as engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec, Scenario, load_scenario, validate
+
+#: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests
+ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
+
+
+def engine_module(name: str):
+    """The engine adapter for a name (imported on first use: each engine is a heavy import)."""
+    if name not in ENGINES:
+        raise InputError("--engine", name, "unknown engine", f"choose one of: {', '.join(ENGINES)}")
+    return importlib.import_module(ENGINES[name])
 
 
 def prepare(
@@ -27,8 +37,10 @@ def prepare(
     model: str | Path | None = None,
     overrides: Mapping[str, float] | None = None,
     final_time: float | None = None,
+    engine: str = "pysd",
 ) -> tuple[Path, list[Scenario], list[RunSpec]]:
     """Load and validate everything before anything runs, so bad input costs no run."""
+    engine = engine_module(engine)
     model_path = Path(model) if model else default_model()
     info = engine.model_info(model_path)
     defaults = engine.time_defaults(model_path)
@@ -57,14 +69,17 @@ def run(
     final_time: float | None = None,
     jobs: int | None = None,
     command: str | None = None,
+    engine: str = "pysd",
 ) -> xr.Dataset:
     """Run scenarios (bundled names, TOML paths or Scenario objects) on a model.
 
     ``overrides`` maps variable names to values applied to every scenario (the
-    CLI's ``--set``). ``jobs`` caps the worker processes (default: one per core).
+    CLI's ``--set``). ``engine`` is ``"pysd"`` (the reference) or ``"simlin"`` (fast).
+    ``jobs`` caps PySD's worker processes (default: one per core).
     """
-    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time)
-    results = _run_all(model_path, specs, jobs)
+    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    engine = engine_module(engine)
+    results = _run_all(engine, model_path, specs, jobs)
     dataset = xr.concat(results, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal")
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
@@ -79,8 +94,9 @@ def run(
     return dataset
 
 
-def _run_all(model_path: Path, specs: list[RunSpec], jobs: int | None) -> list[xr.Dataset]:
-    workers = min(len(specs), jobs or os.cpu_count() or 1)
+def _run_all(engine, model_path: Path, specs: list[RunSpec], jobs: int | None) -> list[xr.Dataset]:
+    # Simlin runs in milliseconds, less than starting a worker: only PySD gains from processes
+    workers = min(len(specs), jobs or os.cpu_count() or 1) if engine.NAME == "pysd" else 1
     if workers <= 1:
         return [engine.run(model_path, spec) for spec in specs]
     # fork shares the already translated and imported model; spawn would import PySD again per worker

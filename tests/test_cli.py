@@ -85,3 +85,17 @@ def test_scenarios_list_show_validate():
     assert '"collective coverage" = 0.5' in shown.stdout and '"data strike fraction" = 0.33' in shown.stdout
     valid = runner.invoke(main, ["scenarios", "validate", "models/scenarios/data-strike.toml"])
     assert valid.exit_code == 0 and "ok" in valid.stdout
+
+
+def test_compare_with_the_fast_engine_agrees_with_pysd(isolated_runs_dir):
+    runner = CliRunner()
+    reports = {}
+    for engine in ("pysd", "simlin"):
+        result = runner.invoke(main, ["compare", "data-strike", "--final-time", "2030", "--engine", engine, "--json"])
+        assert result.exit_code == 0, result.output
+        reports[engine] = json.loads(result.stdout)
+    assert open_run(reports["simlin"]["run"]).attrs["engine"] == "simlin"
+    for name, metrics in reports["pysd"]["scenarios"].items():
+        for key, values in metrics.items():
+            fast = reports["simlin"]["scenarios"][name][key]["final"]
+            assert abs(fast - values["final"]) <= 1e-6 * max(abs(values["final"]), 1e-12), (name, key)

@@ -35,6 +35,7 @@ KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", 
 
 _loaded: dict[str, pysd.py_backend.model.Model] = {}  # per process: translated file -> model
 _infos: dict[str, ModelInfo] = {}
+_time_defaults: dict[str, dict[str, float]] = {}  # read at load: PySD keeps a run's time settings afterwards
 
 
 def translate(model_path: str | os.PathLike) -> Path:
@@ -77,6 +78,7 @@ def load(model_path: str | os.PathLike):
         try:
             with _quiet():
                 _loaded[key] = pysd.load(key)
+            _time_defaults[key] = {name: float(getattr(_loaded[key].components, name)()) for name in TIME_CONTROLS}
         except Exception as error:
             raise InputError(model_path, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
     return _loaded[key]
@@ -94,8 +96,8 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
                 py_name=row["Py Name"],
                 name=row["Real Name"],
                 kind=KINDS.get(row["Type"], str(row["Type"]).lower()),
-                units=row["Units"] or "",
-                comment=row["Comment"] or "",
+                units=_text(row["Units"]),
+                comment=_text(row["Comment"]),
                 dims=tuple(row["Subscripts"] or ()),
                 lower=lower,
                 upper=upper,
@@ -107,8 +109,8 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     """The model's own simulation period and steps."""
-    components = load(model_path).components
-    return {key: float(getattr(components, key)()) for key in TIME_CONTROLS}
+    load(model_path)
+    return dict(_time_defaults[str(translate(model_path))])
 
 
 def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
@@ -117,9 +119,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
     info = model_info(model_path)
     with _quiet():
         model.reload()  # PySD keeps params from the previous run otherwise
-        params = {setting.py_name: None for setting in spec.settings}
-        for setting in spec.settings:
-            params[setting.py_name] = _value(model, setting, params[setting.py_name])
+        params = _params(model, spec.settings)
         time = dict(spec.time)
         initial = time.pop("initial_time", None)
         try:
@@ -136,20 +136,43 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
     return _to_dataset(frame, info, spec.name)
 
 
-def _value(model, setting: Setting, current):
-    """A PySD parameter value: a float, a time series, or an array with one element changed."""
-    if isinstance(setting.value, tuple):
-        times, values = zip(*setting.value)
-        return pd.Series(values, index=times)
-    if setting.element is None:
-        default = getattr(model.components, setting.py_name)()
-        if isinstance(default, xr.DataArray):  # a subscripted constant set as a whole
-            return xr.full_like(default, setting.value, dtype=float)
-        return setting.value
-    array = current if current is not None else getattr(model.components, setting.py_name)().astype(float).copy()
-    dim, element = setting.element
-    array.loc[{dim: element}] = setting.value
-    return array
+def _params(model, settings: tuple[Setting, ...]) -> dict:
+    """PySD ``params``: one value per variable, merging settings of single subscript elements.
+
+    A number stays a number; a time series becomes a ``pandas.Series`` that PySD
+    interpolates; settings of single elements become one array (or one series of
+    arrays, when any of them varies over time) built on the variable's default.
+    """
+    grouped: dict[str, list[Setting]] = {}
+    for setting in settings:
+        grouped.setdefault(setting.py_name, []).append(setting)
+    return {name: _value(getattr(model.components, name)(), group) for name, group in grouped.items()}
+
+
+def _value(default, group: list[Setting]):
+    times = sorted({t for setting in group if isinstance(setting.value, tuple) for t, _ in setting.value})
+    if not isinstance(default, xr.DataArray):
+        value = group[-1].value
+        if isinstance(value, tuple):
+            times, values = zip(*value)
+            return pd.Series(values, index=times)
+        return value
+
+    def array_at(time: float | None) -> xr.DataArray:
+        array = default.astype(float).copy()
+        for setting in group:
+            value = setting.value
+            if isinstance(value, tuple):
+                value = float(np.interp(time, *zip(*value)))
+            array.loc[{setting.element[0]: setting.element[1]} if setting.element else {}] = value
+        return array
+
+    if not times:
+        return array_at(None)
+    # PySD interpolates arrays with xarray, which gives NaN outside the knots; np.interp (used
+    # for numbers) holds the end values instead, so hold them here too with two far knots.
+    times = [times[0] - 1e6, *times, times[-1] + 1e6]
+    return pd.Series([array_at(t) for t in times], index=times)
 
 
 def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Dataset:
@@ -169,11 +192,12 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Datas
             except OverflowError:  # PySD computes in Python ints when every input is an integer
                 raise ModelRunError(f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values") from None
             array = xr.DataArray(numbers, coords={"time": time}, dims=["time"])
+        array = array.astype(float)  # PySD may hand back object arrays
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
         _check_finite(array, variable, scenario)
         array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
-        data[variable.py_name] = array.astype(float)
+        data[variable.py_name] = array
     dataset = xr.Dataset(data)
     dataset["time"].attrs = {"units": "year", "long_name": "Time"}
     return dataset
@@ -195,6 +219,11 @@ def _limits(limits) -> tuple[float, float]:
     lower = -math.inf if lower is None or math.isnan(lower) else float(lower)
     upper = math.inf if upper is None or math.isnan(upper) else float(upper)
     return lower, upper
+
+
+def _text(value) -> str:
+    """PySD documents a missing comment or unit as NaN."""
+    return value if isinstance(value, str) else ""
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,328 @@
+"""The fast engine: Simlin (``pysimlin``, a Rust engine), with the same interface as the PySD engine.
+
+Only this module imports Simlin. PySD stays the reference: the variables' names,
+kinds, units, comments and limits come from the PySD engine's :func:`model_info`
+(Simlin drops Vensim's ``[min,max]`` ranges, and scenarios are validated against
+them), so a scenario means the same on both engines; the results' variables are
+ordered as in PySD's. Simlin does the simulating: a full-horizon run of the
+bundled model takes ~0.5 ms in Simlin and ~3 ms with the Dataset built, against
+~4.4 s in PySD (measured in one process). ``tests/test_engine_parity.py`` holds
+it to PySD on every bundled scenario.
+
+What this module relies on in pysimlin (0.8):
+
+- ``simlin.load(path)`` reads ``.mdl``/``.xmile``/``.stmx`` into memory;
+  ``model.check()`` lists compile errors that ``load`` lets through.
+- ``model.project.set_sim_specs(start=, stop=, dt=, save_step=)`` changes the
+  simulation period; it changes the loaded model, so loaded models are cached
+  per file content *and* time grid.
+- ``model.simulate()`` returns a fresh ``Sim`` (the compiled model is cached by
+  the ``Model``); ``sim.set_value(slot, value)`` before the first step overrides a
+  constant for this ``Sim`` only (nothing persists to the next run, unlike PySD's
+  ``params``); ``sim.run_to_end()``; ``sim.get_series(slot)`` gives one slot's values
+  at every save step, and ``sim.get_series("time")`` the times.
+- ``sim.run_to(t)`` runs every step whose time is at most ``t``; a value set
+  after it is used from the next step on. A time-series setting (PySD: a
+  ``pandas.Series`` parameter, interpolated linearly, ends held) is applied by
+  stepping the run and setting the interpolated value before each step.
+- Slots are Simlin's canonical names: lower case, spaces as ``_``, and one slot
+  per element of an arrayed variable (``compute_capacity[incumbent]``). An
+  arrayed constant can only be set element by element, and only a "simple
+  constant" (a number in the model file) can be set at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import simlin
+import xarray as xr
+
+from sdmodel.engines import pysd as _reference
+from sdmodel.errors import InputError, ModelRunError
+from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
+from sdmodel.scenario import RunSpec, Setting
+
+NAME = "simlin"
+VERSION = simlin.__version__
+FORMATS = (".mdl", ".xmile", ".stmx", ".itmx")  # what the reference engine reads too
+#: our time controls -> ``Project.set_sim_specs`` keywords
+SPEC_KEYS = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}
+USE_PYSD = "run it with `--engine pysd`"
+PIPELINE_DELAY = re.compile(r"\bDELAY\s*\(", re.IGNORECASE)  # XMILE DELAY = Vensim DELAY FIXED; not DELAY1/DELAY3/DELAYN
+
+_lock = threading.Lock()  # a loaded Model is shared by every run in the process
+_models: OrderedDict[tuple, simlin.Model] = OrderedDict()  # (path, sha256, time grid) -> loaded model
+_plans: dict[tuple[str, str], _Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
+MAX_MODELS = 8
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One variable of the results: its Simlin slots, in the shape of its subscripts."""
+
+    variable: Variable
+    slots: tuple[str, ...]  # flattened in the order of ``coords``
+    coords: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    info: ModelInfo
+    defaults: dict[str, float]
+    outputs: tuple[_Output, ...]
+    slots: dict[str, str]  # normalised slot name -> Simlin's slot name
+
+
+def model_info(model_path: str | os.PathLike) -> ModelInfo:
+    """Names, kinds, units and limits of a model's variables: the reference engine's, so validation is the same."""
+    return _reference.model_info(model_path)
+
+
+def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
+    """The model's own simulation period and steps, as Simlin reads them."""
+    return dict(_plan(model_path).defaults)
+
+
+def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
+    """Run one scenario and return its trajectories (dims ``time`` and subscripts)."""
+    plan = _plan(model_path)
+    constants, series = _overrides(plan, spec)
+    grid = {**plan.defaults, **spec.time}
+    model = _load(model_path, None if grid == plan.defaults else grid)
+    with _lock:  # the Model compiles once per grid; each Sim is then independent
+        try:
+            sim = model.simulate()
+        except simlin.SimlinError as error:
+            raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+        for slot, value in constants.items():
+            _set(sim, slot, value, spec.name)  # raises before anything runs
+    try:
+        if series:
+            _run_with_series(sim, series, grid, spec.name)
+        sim.run_to_end()
+        time = sim.get_series("time")
+        values = {out.variable.py_name: np.stack([sim.get_series(slot) for slot in out.slots], axis=-1) for out in plan.outputs}
+    except simlin.SimlinError as error:
+        raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_first_line(error)})") from error
+    return _to_dataset(time, values, plan, spec.name)
+
+
+def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
+    """Step the run, setting time-series constants before each step, as PySD does.
+
+    PySD interpolates a time-series parameter linearly and holds its end values
+    (``numpy.interp``); a value set on a Simlin ``Sim`` after ``run_to(t)`` is used
+    from the step after ``t``. ``run_to`` runs every step whose time is at most its
+    argument, so aiming half a step past ``t`` stops at ``t`` despite rounding.
+    """
+    start, dt = grid["initial_time"], grid["time_step"]
+    steps = int(round((grid["final_time"] - start) / dt))
+    for slot, (times, values) in series.items():
+        _set(sim, slot, float(np.interp(start, times, values)), scenario)
+    for step in range(steps):
+        sim.run_to(start + (step + 0.5) * dt)
+        following = start + (step + 1) * dt
+        for slot, (times, values) in series.items():
+            sim.set_value(slot, float(np.interp(following, times, values)))
+
+
+def _set(sim, slot: str, value: float, scenario: str) -> None:
+    try:
+        sim.set_value(slot, value)
+    except simlin.SimlinError as error:
+        problem = f"the simlin engine cannot set this constant ({_first_line(error)})"
+        raise InputError(f"scenario '{scenario}'", f"params.{slot}", problem, USE_PYSD) from None
+
+
+def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Simlin slot -> value, and slot -> (times, values) for time series; checked before anything runs."""
+    constants: dict[str, float] = {}
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for setting in spec.settings:
+        variable = plan.info.variables.get(setting.py_name)
+        if variable is None:
+            fix = "validate the scenario against this model"
+            raise InputError(f"scenario '{spec.name}'", f"params.{setting.py_name}", "is not a variable of the model", fix)
+        for slot in _setting_slots(plan, variable, setting, spec.name):
+            constants.pop(slot, None)
+            series.pop(slot, None)
+            if isinstance(setting.value, tuple):
+                times, values = zip(*sorted(setting.value))
+                series[slot] = (np.asarray(times, dtype=float), np.asarray(values, dtype=float))
+            else:
+                constants[slot] = float(setting.value)
+    return constants, series
+
+
+def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
+    """The Simlin slots a setting changes: the variable, all its elements, or one element."""
+    source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
+    coords = {dim: plan.info.subscripts.get(dim, ()) for dim in variable.dims}
+    if setting.element is not None:
+        dim, element = setting.element
+        if dim not in coords:
+            raise InputError(source, key, f"has no subscript {dim}", "drop the [element] part")
+        coords[dim] = (element,)
+    slots = []
+    for name in _slot_names(variable, coords):
+        slot = plan.slots.get(_normalise(name))
+        if slot is None:
+            raise InputError(source, key, f"the simlin engine has no constant '{name}'", USE_PYSD)
+        slots.append(slot)
+    return slots
+
+
+def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str) -> xr.Dataset:
+    """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
+
+    Built from plain arrays in one go: per-variable DataArrays would cost more than the run itself.
+    """
+    coords: dict[str, object] = {}
+    data = {}
+    for output in plan.outputs:
+        variable = output.variable
+        values = series[variable.py_name].reshape((len(time), *(len(e) for e in output.coords.values())))
+        dims: tuple[str, ...] = ("time", *output.coords)
+        if variable.kind == "constant" and bool((values == values[:1]).all()):
+            values, dims = values[0], dims[1:]  # a constant needs no time axis
+        _check_finite(values, dims, time, variable, scenario)
+        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        data[variable.py_name] = (dims, values.astype(float), attrs)
+        coords.update({dim: list(elements) for dim, elements in output.coords.items()})
+    coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
+    return xr.Dataset(data, coords=coords)
+
+
+def _plan(model_path: str | os.PathLike) -> _Plan:
+    """Map the reference engine's variables to Simlin's slots, once per model content."""
+    path = _checked(model_path)
+    key = (str(path.resolve()), file_sha256(path))
+    if key not in _plans:
+        info = model_info(path)
+        model = _load(path, None)
+        _refuse_unsupported(model, path)
+        with _lock:
+            sim = model.simulate()
+            slots = {_normalise(name): name for name in sim.get_var_names()}
+        outputs = []
+        for variable in info.variables.values():
+            if variable.py_name in TIME_CONTROLS or variable.py_name == "time" or variable.kind == "lookup":
+                continue
+            coords = {dim: tuple(info.subscripts.get(dim, ())) for dim in variable.dims}
+            names = [slots.get(_normalise(name)) for name in _slot_names(variable, coords)]
+            if all(names):
+                outputs.append(_Output(variable, tuple(names), coords))
+        order = {py_name: index for index, py_name in enumerate(_reference.load(path).namespace.values())}
+        # the model file's order, as in PySD's results
+        outputs.sort(key=lambda output: order.get(output.variable.py_name, len(order)))
+        _plans[key] = _Plan(info, _spec_defaults(model), tuple(outputs), slots)
+    return _plans[key]
+
+
+def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
+    """Refuse what Simlin imports but does not simulate as Vensim and PySD do.
+
+    Vensim's ``DELAY FIXED`` becomes XMILE ``DELAY(...)`` in Simlin, which 0.8 computes as a
+    first-order exponential delay instead of a pipeline (bpowers/simlin#346): the run would
+    succeed with wrong numbers (measured on tests/models/shipping.mdl).
+    """
+    for variable in model.variables:
+        texts = [getattr(variable, "equation", ""), getattr(variable, "initial_equation", "")]
+        texts += [element.equation for element in getattr(variable, "element_equations", ())]
+        if any(PIPELINE_DELAY.search(text or "") for text in texts):
+            problem = f"the simlin engine cannot run DELAY FIXED (in '{variable.name}'): Simlin {VERSION} makes it first-order"
+            raise InputError(path, None, problem, USE_PYSD)
+
+
+def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simlin.Model:
+    """A Simlin model for a file, with its time grid set; loaded once per content and grid."""
+    path = _checked(model_path)
+    key = (str(path.resolve()), file_sha256(path), tuple(sorted(grid.items())) if grid else None)
+    with _lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+    try:
+        model = simlin.load(path)
+    except (simlin.SimlinError, OSError) as error:
+        problem = f"Simlin cannot read this model ({_first_line(error)})"
+        raise InputError(path, None, problem, "check the equations in Vensim or Stella") from None
+    errors = [issue for issue in model.check() if issue.severity == "error"]
+    if errors:
+        where = f" in '{errors[0].variable}'" if errors[0].variable else ""
+        raise InputError(path, None, f"Simlin cannot compile this model{where} ({_first_line(errors[0].message)})", USE_PYSD)
+    if grid:
+        try:
+            model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
+        except (simlin.SimlinError, ValueError) as error:
+            problem = f"Simlin cannot use this time grid ({_first_line(error)})"
+            raise InputError(path, "time", problem, "check the [time] settings") from None
+    with _lock:
+        _models[key] = model
+        while len(_models) > MAX_MODELS:
+            _models.popitem(last=False)
+    return model
+
+
+def _spec_defaults(model: simlin.Model) -> dict[str, float]:
+    """The file's time controls; ``Model.time_spec`` has no save step, so it is read from the project's specs."""
+    spec = model.time_spec
+    save_step = float(json.loads(model.project.serialize_json())["simSpecs"].get("saveStep") or 0.0)
+    return {
+        "initial_time": float(spec.start),
+        "final_time": float(spec.stop),
+        "time_step": float(spec.dt),
+        "saveper": save_step if save_step > 0 else float(spec.dt),
+    }
+
+
+def _checked(model_path: str | os.PathLike) -> Path:
+    path = Path(model_path)
+    if not path.is_file():
+        raise InputError(path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(path, None, f"unknown model format '{path.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+    return path
+
+
+def _slot_names(variable: Variable, coords: dict[str, tuple[str, ...]]) -> list[str]:
+    """Vensim-style names of a variable's slots, e.g. ``Compute Capacity[incumbent]``, in ``coords`` order."""
+    name = variable.name.strip().strip('"')
+    if not coords:
+        return [name]
+    return [f"{name}[{','.join(elements)}]" for elements in product(*coords.values())]
+
+
+def _normalise(name: str) -> str:
+    """Simlin's canonical names ignore case, quotes, and spaces versus underscores."""
+    return re.sub(r"[\s_]+", "_", name.replace('"', "").strip()).lower().replace(",_", ",").replace("_,", ",")
+
+
+def _check_finite(values: np.ndarray, dims: tuple[str, ...], time: np.ndarray, variable: Variable, scenario: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = ""
+        if dims and dims[0] == "time":
+            first = int(np.argwhere(bad.reshape(len(time), -1).any(axis=1))[0][0])
+            where = f" at time {float(time[first]):g}"
+        problem = f"'{variable.name}' became NaN or infinite{where}"
+        raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
+
+
+def _first_line(error: BaseException | str) -> str:
+    """One line of an error: Simlin's messages quote the equation over several lines first."""
+    text = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    line = next((t for t in text if t.startswith("error")), text[-1] if text else "")
+    if isinstance(error, str):
+        return line
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__
+

@@ -1,0 +1,391 @@
+"""Interop: results and scenarios in other tools' formats, and every path back again.
+
+Runs are short (to 2023) except the XMILE round trip, which runs to 2030 in three
+engines: PySD on the .mdl (the reference), then PySD and Simlin on the export.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import sdmodel
+from paths import BAD, MODELS
+from sdmodel.cli import main
+from sdmodel.errors import InputError
+from sdmodel.export import cin_text, dat_text, export_files, tab_text, xmile_text
+from sdmodel.importing import import_cin, read_csv, read_dat, read_tab
+from sdmodel.model import normalise
+from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
+from sdmodel.store import save_run
+
+SHORT = 2023.0
+XMILE_HORIZON = 2030.0
+SERIES = Scenario(
+    "royalty-series",
+    description="A royalty that rises over time, so a constant gets a time axis",
+    params={"collective coverage": 0.5, "licensing start": 2021.0, "licence royalty rate": ((2021.0, 0.05), (2023.0, 0.2))},
+)
+
+
+@pytest.fixture(scope="module")
+def results() -> xr.Dataset:
+    """Two bundled scenarios and a time series, to a short horizon."""
+    return sdmodel.run(["baseline", "strike-and-licensing", SERIES], final_time=SHORT)
+
+
+@pytest.fixture(scope="module")
+def saved(results, tmp_path_factory):
+    """The results saved in a run store of the module's own."""
+    return save_run(results, "interop", tmp_path_factory.mktemp("store"))
+
+
+def assert_same_results(read: xr.Dataset, original: xr.Dataset) -> None:
+    """Every variable back with its dims, coordinates and values (rtol 1e-9)."""
+    assert list(read["scenario"].values) == list(original["scenario"].values)
+    assert set(read.data_vars) == set(original.data_vars)
+    for name, array in original.data_vars.items():
+        assert read[name].dims == array.dims, name
+        for dim in array.dims:
+            np.testing.assert_array_equal(read[dim].values, array[dim].values)
+        np.testing.assert_allclose(read[name].values, array.values, rtol=1e-9, err_msg=name)
+        assert read[name].attrs["long_name"] == array.attrs["long_name"]
+        assert read[name].attrs["units"] == array.attrs["units"]
+
+
+def clean_failure(result, *needles: str) -> str:
+    """Exit 2, nothing on stdout, one line on stderr holding every needle."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- results round trips
+
+
+def test_tab_round_trip(saved, results, tmp_path):
+    files = export_files(saved, "tab", tmp_path)
+    assert [f.name for f in files] == ["baseline.tab", "strike-and-licensing.tab", "royalty-series.tab"]
+    assert_same_results(read_tab(files), results)
+
+
+def test_dat_round_trip(saved, results, tmp_path):
+    files = export_files(saved, "dat", tmp_path)
+    assert [f.name for f in files] == ["baseline.dat", "strike-and-licensing.dat", "royalty-series.dat"]
+    assert_same_results(read_dat(files), results)
+
+
+def test_csv_round_trip_tidy_and_wide(saved, results, tmp_path):
+    tidy, wide = export_files(saved, "csv", tmp_path)
+    assert (tidy.name, wide.name) == (f"{saved.name}.csv", f"{saved.name}-wide.csv")
+    assert_same_results(read_csv(tidy), results)
+    assert_same_results(read_csv(wide), results)
+
+
+def test_netcdf_is_the_stored_dataset(saved, tmp_path):
+    (path,) = export_files(saved, "netcdf", tmp_path)
+    assert path.read_bytes() == (saved / "results.nc").read_bytes()
+    with xr.open_dataset(path) as exported:
+        xr.testing.assert_identical(exported, sdmodel.open_run(saved))
+
+
+def test_open_run_equals_xarray_open_dataset(saved):
+    with xr.open_dataset(saved / "results.nc") as plain:
+        xr.testing.assert_identical(sdmodel.open_run(saved), plain)
+
+
+def test_to_dataframe_is_tidy(results):
+    frame = sdmodel.to_dataframe(results)
+    assert list(frame.columns) == ["scenario", "variable", "subscripts", "time", "value"]
+    assert len(frame) == sum(array.size for array in results.data_vars.values())
+    assert list(frame["scenario"].unique()) == ["baseline", "strike-and-licensing", "royalty-series"]
+    row = frame.query("scenario == 'strike-and-licensing' and variable == 'ai_capital' and subscripts == 'incumbent' and time == 2022.5")
+    assert row["value"].item() == results["ai_capital"].sel(scenario="strike-and-licensing", Firm="incumbent", time=2022.5).item()
+    constant = frame.query("variable == 'hardware_life'")
+    assert constant["time"].isna().all() and len(constant) == 3  # no time axis: one row per scenario
+    series = frame.query("scenario == 'royalty-series' and variable == 'licence_royalty_rate' and time == 2022")
+    assert series["value"].item() == pytest.approx(0.125)
+
+
+# --------------------------------------------------------------------------- format facts
+
+
+def test_tab_layout(results):
+    lines = tab_text(results.sel(scenario=["baseline"])).splitlines()
+    header = lines[0].split("\t")
+    assert header[:3] == ["Time", "Compute Capacity[incumbent]", "Compute Capacity[challenger]"]
+    assert "hardware life" in header and "frontier capability" in header
+    assert lines[1].split("\t")[:3] == ["2020", "1e+18", "3e+17"]
+    assert len(lines) == 1 + results.sizes["time"]
+    assert {len(line.split("\t")) for line in lines} == {len(header)}
+    assert [line.split("\t")[0] for line in lines[1:4]] == ["2020", "2020.25", "2020.5"]
+
+
+def test_dat_layout(results):
+    lines = dat_text(results.sel(scenario=["baseline"])).splitlines()
+    assert lines[:3] == ["Compute Capacity[incumbent]", "2020\t1e+18", "2020.25\t" + repr(float(results["compute_capacity"].sel(scenario="baseline", Firm="incumbent")[1]))]
+    names = [line for line in lines if "\t" not in line]
+    assert len(names) == len(lines) // (1 + results.sizes["time"])
+    assert all(re.fullmatch(r"[-+.\deE]+\t[-+.\deE]+", line) for line in lines if "\t" in line)
+    assert "hardware life" in names
+
+
+def test_csv_headers(saved, tmp_path):
+    tidy, wide = export_files(saved, "csv", tmp_path)
+    assert tidy.read_text().splitlines()[0] == "scenario,variable,subscripts,time,value"
+    assert wide.read_text().splitlines()[0].startswith("scenario,time,compute_capacity[incumbent],compute_capacity[challenger],")
+
+
+def test_cin_lines():
+    text = cin_text(Scenario("mixed", params={"data_strike_fraction": 0.5, "strike target[Challenger]": 1.0, "initial users": 2e7}, time={"final_time": 2040.0}))
+    assert text == "data strike fraction= 0.5\nstrike target[challenger]= 1\ninitial users[Firm]= 20000000\nFINAL TIME= 2040\n"
+    line = re.compile(r"[A-Za-z][\w ]*(\[[\w,]+\])?= -?[\d.]+(e[+-]\d+)?")
+    for scenario in bundled_scenarios():
+        assert all(line.fullmatch(text) for text in cin_text(scenario).splitlines()), scenario
+
+
+def test_xmile_is_standard_and_portable():
+    text = xmile_text("data-strike")
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<!-- sdmodel export: ai_power.mdl')
+    assert '<xmile xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"' in text
+    assert "[*]" not in text and "!]" not in text and "STARTTIME" not in text
+    assert "(capital_share[incumbent]" not in text and "(AI_Capital[incumbent] + AI_Capital[challenger])" in text
+    assert re.search(r'<aux name="data_strike_fraction">\s*<eqn>0\.33</eqn>', text)
+
+
+# --------------------------------------------------------------------------- scenarios through cin
+
+
+@pytest.mark.parametrize("name", bundled_scenarios())
+def test_scenario_cin_scenario_is_identical(name, tmp_path):
+    original = load_scenario(name)
+    (path,) = export_files(name, "cin", tmp_path)
+    assert path.name == f"{name}.cin"
+    back = import_cin(path)
+    assert (back.name, back.params, back.time) == (original.name, original.params, original.time)
+
+
+def test_cin_round_trip_through_the_cli(tmp_path):
+    source = tmp_path / "my-policy.toml"
+    source.write_text(
+        'name = "my-policy"\nextends = "data-strike"\n[params]\n"strike target[challenger]" = 1\n"initial users" = 2e7\n'
+        '"licence royalty rate" = 0.1\n[time]\nfinal_time = 2040\ntime_step = 0.125\n'
+    )
+    runner = CliRunner()
+    exported = runner.invoke(main, ["export", str(source), "--to", "cin", "--out", str(tmp_path / "policy.cin")])
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.strip() == f"wrote {tmp_path / 'policy.cin'}"
+    imported = runner.invoke(main, ["import", "cin", str(tmp_path / "policy.cin"), "--name", "my-policy", "--out", str(tmp_path / "back.toml")])
+    assert imported.exit_code == 0, imported.output
+    original, back = load_scenario(source), load_scenario(tmp_path / "back.toml")
+    assert (back.name, back.params, back.time) == (original.name, original.params, original.time)
+
+
+def test_import_cin_reads_vensim_spellings(tmp_path):
+    path = tmp_path / "vensim.cin"
+    path.write_text(
+        "{ written by hand, the Vensim way }\nDATA_STRIKE_FRACTION = .25\nstrike target[Firm]= 0.5, 1\n"
+        "Licence Royalty Rate= 0.1\nlicence royalty rate= 0.2\nINITIAL USERS[Firm]= 1e+07\ninitial users[challenger]= 2e6\n"
+    )
+    scenario = import_cin(path)
+    assert scenario.name == "vensim"
+    assert scenario.params == {
+        "data strike fraction": 0.25,
+        "strike target[incumbent]": 0.5,
+        "strike target[challenger]": 1.0,
+        "licence royalty rate": 0.2,  # a later line wins, as in Vensim
+        "initial users": 1e7,
+        "initial users[challenger]": 2e6,
+    }
+
+
+def test_time_series_cannot_be_a_changes_file():
+    with pytest.raises(InputError, match="time series.*export the scenario as xmile"):
+        cin_text(SERIES)
+
+
+def test_printing_the_imported_scenario(tmp_path):
+    (path,) = export_files("collective-licensing", "cin", tmp_path)
+    result = CliRunner().invoke(main, ["import", "cin", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"# imported from {path}")
+    assert '"collective coverage" = 0.5' in result.stdout
+
+
+# --------------------------------------------------------------------------- scenarios through XMILE
+
+
+RICH = Scenario(
+    "rich",
+    params={
+        "data strike fraction": 0.33,
+        "strike target[challenger]": 0.5,  # one element
+        "initial users": 2e7,  # a subscripted constant as a whole
+        "collective coverage": 0.5,
+        "licensing start": 2024.0,
+        "licence royalty rate": ((2024.0, 0.05), (2028.0, 0.25)),  # a time series
+    },
+    time={"final_time": XMILE_HORIZON},
+)
+
+
+@pytest.fixture(scope="module")
+def rich_export(tmp_path_factory):
+    """The rich scenario's run (PySD on the .mdl) and its XMILE export."""
+    (path,) = export_files(RICH, "xmile", tmp_path_factory.mktemp("xmile"))
+    return sdmodel.run([RICH]).isel(scenario=0, drop=True), path
+
+
+def _series(results: xr.Dataset):
+    """(Vensim name with element, values at the run's save times) for every variable and element."""
+    times = results["time"].values
+    for array in results.data_vars.values():
+        name = array.attrs["long_name"]
+        dims = [dim for dim in array.dims if dim != "time"]
+        labelled = [(f"{name}[{e}]", array.sel({dims[0]: e})) for e in array[dims[0]].values] if dims else [(name, array)]
+        for label, values in labelled:
+            yield label, np.broadcast_to(values.values, times.shape)
+
+
+def assert_pysd_runs_it_alike(path, original: xr.Dataset) -> None:
+    import pysd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = pysd.read_xmile(str(path)).run()
+    columns = {normalise(c): c for c in frame.columns}
+    compared = 0
+    for label, expected in _series(original):
+        got = frame[columns[normalise(label)]].reindex(original["time"].values).to_numpy(float)  # PySD saves every step
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=label)
+        compared += 1
+    assert compared == sum(1 for _ in _series(original))
+
+
+def assert_simlin_runs_it_alike(path, original: xr.Dataset, skip: tuple[str, ...] = ()) -> None:
+    simlin = pytest.importorskip("simlin")
+
+    sim = simlin.load(str(path)).simulate()
+    sim.run_to_end()
+    times = np.asarray(sim.get_series("time"))
+    rows = [int(np.argmin(np.abs(times - t))) for t in original["time"].values]
+    np.testing.assert_allclose(times[rows], original["time"].values)
+    for label, expected in _series(original):
+        if label.split("[")[0] not in skip:
+            got = np.asarray(sim.get_series(normalise(label).replace(" ", "_")))[rows]
+            np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=label)
+
+
+def test_xmile_runs_in_pysd_like_the_scenario(rich_export):
+    original, path = rich_export
+    assert len(original.data_vars) > 50
+    assert_pysd_runs_it_alike(path, original)
+
+
+def test_xmile_runs_in_simlin_like_the_scenario(rich_export):
+    original, path = rich_export
+    assert_simlin_runs_it_alike(path, original)
+
+
+@pytest.mark.parametrize(
+    ("model", "simlin_skips"),
+    [
+        ("regions.mdl", ()),  # SUM and VMAX over a subscript of the user's own
+        ("shipping.mdl", ("shipments",)),  # a lookup; Simlin 0.8 approximates DELAY FIXED (bpowers/simlin#346)
+        ("logistic.xmile", ()),  # XMILE in, XMILE out
+    ],
+)
+def test_xmile_of_our_own_models(model, simlin_skips, tmp_path):
+    (path,) = export_files("baseline", "xmile", tmp_path, model=MODELS / model)
+    original = sdmodel.run(model=MODELS / model, jobs=1).isel(scenario=0, drop=True)
+    assert_pysd_runs_it_alike(path, original)
+    assert_simlin_runs_it_alike(path, original, skip=simlin_skips)
+
+
+def test_xmile_of_a_saved_run_writes_each_scenario(saved, tmp_path):
+    files = export_files(saved, "xmile", tmp_path)
+    assert [f.name for f in files] == ["baseline.xmile", "strike-and-licensing.xmile", "royalty-series.xmile"]
+    strike = files[1].read_text()
+    assert re.search(r'<aux name="data_strike_fraction">\s*<eqn>0\.33</eqn>', strike)
+    assert "<stop>2023</stop>" in strike
+    series = files[2].read_text()
+    assert "<eqn>0.05 + (0.2 - 0.05) / (2023 - 2021) * (MIN(MAX(TIME, 2021), 2023) - 2021)</eqn>" in series
+
+
+# --------------------------------------------------------------------------- where files go
+
+
+def test_out_folder_and_file_names(tmp_path, saved):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(saved), "--to", "csv", "--out", str(tmp_path / "tables" / "mine.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["mine-wide.csv", "mine.csv"]
+    result = runner.invoke(main, ["export", "data-strike", "--to", "cin", "--out", str(tmp_path / "new" / "folder")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "folder" / "data-strike.cin").is_file()
+
+
+def test_scenario_is_run_before_a_results_export(tmp_path):
+    result = CliRunner().invoke(main, ["export", "data-strike", "--to", "tab", "--final-time", "2021", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "data-strike.tab").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["Time", "2020", "2020.25", "2020.5", "2020.75", "2021"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+CIN_CASES = [
+    ("unsupported-line.cin", "line 2", "not a constant or lookup change"),
+    ("not-a-number.cin", "line 3", "is not a number"),
+    ("unknown-name.cin", "line 2", "did you mean 'data strike fraction'"),
+    ("lookup-line.cin", "line 1", "is a constant, not a lookup"),
+    ("out-of-range.cin", "line 1", "out of range [0, 1]"),
+    ("unknown-element.cin", "line 1", "incumbent, challenger"),
+]
+
+
+@pytest.mark.parametrize(("file", "where", "problem"), CIN_CASES, ids=[c[0] for c in CIN_CASES])
+def test_bad_changes_file(file, where, problem, tmp_path):
+    out = tmp_path / "out.toml"
+    result = CliRunner().invoke(main, ["import", "cin", str(BAD / file), "--out", str(out)])
+    clean_failure(result, file, where, problem)
+    assert not out.exists()
+
+
+def test_missing_changes_file(tmp_path):
+    clean_failure(CliRunner().invoke(main, ["import", "cin", str(tmp_path / "nowhere.cin")]), "nowhere.cin", "cannot read")
+
+
+def test_unknown_format(isolated_runs_dir):
+    clean_failure(CliRunner().invoke(main, ["export", "data-strike", "--to", "xls"]), "--to", "'xls'", "choose one of: cin, tab, dat, csv, netcdf, xmile")
+
+
+def test_run_folder_that_does_not_exist(tmp_path):
+    missing = tmp_path / "runs" / "20990101T000000Z-nothing"
+    clean_failure(CliRunner().invoke(main, ["export", str(missing), "--to", "tab"]), str(missing), "no such run")
+
+
+def test_time_series_to_cin_is_one_line(tmp_path):
+    source = tmp_path / "series.toml"
+    source.write_text('name = "series"\n[params]\n"licence royalty rate" = { "2027" = 0.05, "2035" = 0.15 }\n')
+    out = tmp_path / "out"
+    line = clean_failure(CliRunner().invoke(main, ["export", str(source), "--to", "cin", "--out", str(out)]), "series.toml", "licence royalty rate", "time series")
+    assert "xmile" in line and not out.exists()
+
+
+def test_scenario_options_with_a_run(saved):
+    clean_failure(CliRunner().invoke(main, ["export", str(saved), "--to", "tab", "--final-time", "2021"]), "apply to a scenario")
+
+
+def test_one_file_name_for_many_files(saved, tmp_path):
+    clean_failure(CliRunner().invoke(main, ["export", str(saved), "--to", "tab", "--out", str(tmp_path / "x.tab")]), "writes 3 files", "give a folder")
