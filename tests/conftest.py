@@ -18,7 +18,11 @@ def isolated_runs_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def bundled_comparison():
-    """(results, metrics) of every bundled scenario against baseline, to the short horizon."""
+    """(results, metrics) of every bundled scenario against baseline, to the short horizon.
+
+    Run on Simlin: tests/test_engine_parity.py holds it to PySD on every bundled scenario,
+    and fourteen PySD runs of the full model would cost minutes.
+    """
     from sdmodel.metrics import compare
 
-    return compare(final_time=SHORT_HORIZON)
+    return compare(final_time=SHORT_HORIZON, engine="simlin")

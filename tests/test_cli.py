@@ -26,7 +26,7 @@ def test_help_imports_no_heavy_library():
 
 def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
     figure = tmp_path / "figure.html"
-    result = CliRunner().invoke(main, ["compare", "--json", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
+    result = CliRunner().invoke(main, ["compare", "--json", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["baseline"] == "baseline"
@@ -82,7 +82,7 @@ def test_scenarios_list_show_validate():
     listing = runner.invoke(main, ["scenarios", "list", "--json"])
     assert [s["name"] for s in json.loads(listing.stdout)] == bundled_scenarios()
     shown = runner.invoke(main, ["scenarios", "show", "strike-and-licensing"])
-    assert '"collective coverage" = 0.5' in shown.stdout and '"data strike fraction" = 0.33' in shown.stdout
+    assert '"organising rate" = 0.5' in shown.stdout and '"data strike fraction" = 0.33' in shown.stdout
     valid = runner.invoke(main, ["scenarios", "validate", "models/scenarios/data-strike.toml"])
     assert valid.exit_code == 0 and "ok" in valid.stdout
 

@@ -29,7 +29,7 @@ XMILE_HORIZON = 2030.0
 SERIES = Scenario(
     "royalty-series",
     description="A royalty that rises over time, so a constant gets a time axis",
-    params={"collective coverage": 0.5, "licensing start": 2021.0, "licence royalty rate": ((2021.0, 0.05), (2023.0, 0.2))},
+    params={"initial collective membership": 0.5, "licensing start": 2021.0, "licence royalty rate": ((2021.0, 0.05), (2023.0, 0.2))},
 )
 
 
@@ -124,7 +124,7 @@ def test_tab_layout(results):
     header = lines[0].split("\t")
     assert header[:3] == ["Time", "Compute Capacity[incumbent]", "Compute Capacity[challenger]"]
     assert "hardware life" in header and "frontier capability" in header
-    assert lines[1].split("\t")[:3] == ["2020", "1e+18", "3e+17"]
+    assert lines[1].split("\t")[:3] == ["2020", "1.72e+18", "5.2e+17"]
     assert len(lines) == 1 + results.sizes["time"]
     assert {len(line.split("\t")) for line in lines} == {len(header)}
     assert [line.split("\t")[0] for line in lines[1:4]] == ["2020", "2020.25", "2020.5"]
@@ -132,7 +132,7 @@ def test_tab_layout(results):
 
 def test_dat_layout(results):
     lines = dat_text(results.sel(scenario=["baseline"])).splitlines()
-    assert lines[:3] == ["Compute Capacity[incumbent]", "2020\t1e+18", "2020.25\t" + repr(float(results["compute_capacity"].sel(scenario="baseline", Firm="incumbent")[1]))]
+    assert lines[:3] == ["Compute Capacity[incumbent]", "2020\t1.72e+18", "2020.25\t" + repr(float(results["compute_capacity"].sel(scenario="baseline", Firm="incumbent")[1]))]
     names = [line for line in lines if "\t" not in line]
     assert len(names) == len(lines) // (1 + results.sizes["time"])
     assert all(re.fullmatch(r"[-+.\deE]+\t[-+.\deE]+", line) for line in lines if "\t" in line)
@@ -218,7 +218,7 @@ def test_printing_the_imported_scenario(tmp_path):
     result = CliRunner().invoke(main, ["import", "cin", str(path)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"# imported from {path}")
-    assert '"collective coverage" = 0.5' in result.stdout
+    assert '"organising rate" = 0.5' in result.stdout
 
 
 # --------------------------------------------------------------------------- scenarios through XMILE
@@ -230,9 +230,9 @@ RICH = Scenario(
         "data strike fraction": 0.33,
         "strike target[challenger]": 0.5,  # one element
         "initial users": 2e7,  # a subscripted constant as a whole
-        "collective coverage": 0.5,
+        "initial collective membership": 0.5,
         "licensing start": 2024.0,
-        "licence royalty rate": ((2024.0, 0.05), (2028.0, 0.25)),  # a time series
+        "licence royalty rate": ((2024.0, 0.05), (2028.0, 0.2)),  # a time series
     },
     time={"final_time": XMILE_HORIZON},
 )

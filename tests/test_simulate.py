@@ -33,12 +33,12 @@ def test_every_variable_documented(bundled_comparison):
 def test_provenance(bundled_comparison):
     attrs = bundled_comparison[0].attrs
     assert attrs["model_sha256"] == __import__("hashlib").sha256(default_model().read_bytes()).hexdigest()
-    assert attrs["engine"] == "pysd" and attrs["pysd_version"] == __import__("pysd").__version__
+    assert attrs["engine"] == "simlin" and attrs["engine_version"] and attrs["pysd_version"] == __import__("pysd").__version__
     assert attrs["created"].endswith("Z") and attrs["command"] and attrs["history"]
     resolved = __import__("tomllib").loads(attrs["scenarios_toml"])["scenario"]
     strike = next(s for s in resolved if s["name"] == "strike-and-licensing")
     # extends resolved: the parent's licensing and the child's strike are both there
-    assert strike["params"]["collective coverage"] == 0.5 and strike["params"]["data strike fraction"] == 0.33
+    assert strike["params"]["licence royalty rate"] == 0.15 and strike["params"]["data strike fraction"] == 0.33
     assert strike["time"]["final_time"] == 2035
 
 
