@@ -22,16 +22,19 @@ class Metric:
     key: str
     variable: str
     label: str
+    short: str  # a column title for the table
     select: dict[str, str] = field(default_factory=dict)
 
 
 METRICS = (
-    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", {"Firm": "incumbent"}),
-    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", {"Firm": "incumbent"}),
-    Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)"),
-    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", {"Firm": "incumbent"}),
-    Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", {"Firm": "incumbent"}),
-    Metric("producer_payments_cumulative", "data_producer_income", "Cumulative payments to data producers"),
+    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", "capital share", {"Firm": "incumbent"}),
+    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", "revenue share", {"Firm": "incumbent"}),
+    Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)", "HHI"),
+    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", "capability", {"Firm": "incumbent"}),
+    Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", "capital", {"Firm": "incumbent"}),
+    Metric("producer_payments_cumulative", "data_producer_income", "Cumulative payments to data producers", "producers paid"),
+    Metric("labour_share", "labour_share", "Labour share of income", "labour share"),
+    Metric("ai_capital_share", "ai_capital_share_of_total", "AI operators' share of all capital", "AI capital share"),
 )
 
 
@@ -96,27 +99,37 @@ def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
 
 
 def format_table(metrics: xr.Dataset) -> str:
-    """A plain-text table: one row per metric, one column per scenario, with the change from baseline."""
-    names = [str(n) for n in metrics["scenario"].values]
+    """A plain-text table: a row per scenario, a column per metric, each cell the final value and,
+    in brackets, its change from the baseline; a legend names each column in full."""
+    by_key = {metric.key: metric for metric in METRICS}
+    keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
-    rows = [[f"at {metrics.attrs['time']:g}"] + names]
-    for key in metrics.data_vars:
-        units = metrics[key].attrs.get("units", "")
-        label = metrics[key].attrs.get("long_name", key) + (f" [{units}]" if units and units != "Dmnl" else "")
-        cells = [label]
-        for name in names:
+    rows = [["scenario"] + [by_key[key].short for key in keys]]
+    for name in (str(n) for n in metrics["scenario"].values):
+        cells = [name]
+        for key in keys:
             final = float(metrics[key].sel(scenario=name, measure="final"))
             change = float(metrics[key].sel(scenario=name, measure="vs_baseline"))
-            cells.append(_fmt(final) if name == baseline else f"{_fmt(final)} ({change:+.3g})")
+            cells.append(_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})")
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines) + f"\n(changes in brackets are against '{baseline}')"
+    lines.append(f"\nAt {metrics.attrs['time']:g}; in brackets, the change from '{baseline}'.")
+    for key in keys:
+        units = metrics[key].attrs.get("units", "")
+        lines.append(f"  {by_key[key].short}: {by_key[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
+    return "\n".join(lines)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def _fmt(value: float, sign: bool = False) -> str:
+    """Three significant digits, and thousands written out (7,117 rather than 7.12e+03).
+
+    >>> _fmt(7117.4), _fmt(-0.03661, sign=True), _fmt(0.0, sign=True)
+    ('7,117', '-0.0366', '+0')
+    """
+    plus = "+" if sign else ""
+    return f"{value:{plus},.0f}" if abs(value) >= 1000 else f"{value:{plus}.3g}"
 
 
 def _number(array: xr.DataArray) -> float | None:

@@ -1,0 +1,115 @@
+"""Files generated from the Vensim model, so they cannot drift from it: the XMILE twin, and the
+loop table, causal-loop picture and parameter table in ``models/README.md``.
+
+``python -m sdmodel.modeldoc`` rewrites them; ``--check`` exits 1 when one is out of date
+(tests/test_model_docs.py runs the check).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from sdmodel.locations import default_model, models_dir
+
+README = models_dir() / "README.md"
+LOOPS = models_dir() / "loops.toml"
+XMILE = models_dir() / "ai_power.xmile"
+
+
+def load_loops(path: Path = LOOPS) -> list[dict]:
+    """The named feedback loops: id, name, polarity, description and variables in causal order."""
+    return tomllib.loads(path.read_text())["loop"]
+
+
+def loop_table(loops: list[dict]) -> str:
+    rows = ["| loop | name | polarity | what it does |", "|---|---|---|---|"]
+    rows += [f"| {loop['id']} | {loop['name']} | {loop['polarity']} | {loop['description']} |" for loop in loops]
+    return "\n".join(rows)
+
+
+def loop_diagram(loops: list[dict], links: dict[tuple[str, str], str]) -> str:
+    """A Mermaid causal-loop diagram: each loop's links, signed as Simlin signs them."""
+    from sdmodel.engines.simlin_structure import canonical
+
+    names: dict[str, str] = {}
+    edges: dict[tuple[str, str], set[str]] = {}
+    for loop in loops:
+        chain = loop["variables"]
+        for cause, effect in zip(chain, chain[1:] + chain[:1]):
+            names[canonical(cause)], names[canonical(effect)] = cause, effect
+            edges.setdefault((canonical(cause), canonical(effect)), set()).add(loop["id"])
+    lines = ["```mermaid", "flowchart LR"]
+    lines += [f'    {key}["{label}"]' for key, label in names.items()]
+    for (cause, effect), ids in edges.items():
+        lines.append(f"    {cause} -- \"{links.get((cause, effect), '?')} {', '.join(sorted(ids))}\" --> {effect}")
+    return "\n".join(lines + ["```"])
+
+
+def parameter_table(model_path: Path) -> str:
+    """Every constant with its value as written, units, range and source."""
+    from sdmodel.engines import pysd as pysd_engine
+    from sdmodel.engines.simlin_structure import canonical, equations
+
+    written = equations(model_path)
+    rows = ["| constant | value | units | range | source or assumption |", "|---|---|---|---|---|"]
+    for variable in sorted(pysd_engine.model_info(model_path).variables.values(), key=lambda v: v.name.lower()):
+        if variable.kind != "constant":
+            continue
+        dims = f"[{','.join(variable.dims)}]" if variable.dims else ""
+        value = written.get(canonical(variable.name), "")
+        bounds = "" if math.isinf(variable.lower) and math.isinf(variable.upper) else f"{_bound(variable.lower)} to {_bound(variable.upper)}"
+        rows.append(f"| {variable.name}{dims} | {value} | {variable.units} | {bounds} | {variable.comment} |")
+    return "\n".join(rows)
+
+
+def _bound(value: float) -> str:
+    return "?" if math.isinf(value) else f"{value:g}"
+
+
+def render(text: str, model_path: Path | None = None) -> str:
+    """The README text with each generated block rewritten."""
+    from sdmodel.engines.simlin_structure import causal_links
+
+    model_path = model_path or default_model()
+    loops = load_loops()
+    blocks = {
+        "loops": loop_table(loops),
+        "diagram": loop_diagram(loops, causal_links(model_path)),
+        "parameters": parameter_table(model_path),
+    }
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"{README}: no <!-- generated:{name} --> block")
+        text = pattern.sub(lambda match: match[1] + body + "\n" + match[2], text)
+    return text
+
+
+def xmile() -> str:
+    """The bundled model as XMILE, translated from the Vensim source."""
+    from sdmodel.export import xmile_text
+    from sdmodel.scenario import load_scenario
+
+    return xmile_text(load_scenario("baseline"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite the generated files, or with ``--check`` report which are out of date (exit 1)."""
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = {README: render(README.read_text()), XMILE: xmile()}
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
+    if "--check" in argv:
+        for path in stale:
+            print(f"{path} is out of date: run python -m sdmodel.modeldoc", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

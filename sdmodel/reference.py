@@ -1,0 +1,60 @@
+"""Reference series under ``models/data/``: CSV files whose ``#`` header names the series, the
+model variable it is compared with, its units, source and retrieval date.
+
+>>> series = read_series(models_dir() / "data" / "big4_capex.csv")
+>>> series.variable, series.units, series.values[2024]
+('backers capex', 'billion USD/year', 246.0)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdmodel.errors import InputError, read_text
+from sdmodel.locations import models_dir
+
+REQUIRED = ("series", "units", "source", "retrieved")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One reference series: year -> value, and where it came from."""
+
+    name: str
+    variable: str  # the model variable it is compared with ('' for anchors that are not fitted)
+    units: str
+    source: str
+    retrieved: str
+    values: dict[float, float] = field(default_factory=dict)
+    path: str = ""
+
+
+def read_series(path: str | Path) -> Series:
+    """Read a reference CSV (``year,value`` rows under a ``# key: value`` header)."""
+    path = Path(path)
+    header, rows = {}, []
+    for line in read_text(path).splitlines():
+        if line.startswith("#"):
+            key, _, value = line[1:].partition(":")
+            header[key.strip()] = value.strip()
+        elif line.strip():
+            rows.append(line)
+    for key in REQUIRED:
+        if key not in header:
+            raise InputError(path, key, "the header does not say it", f"add a line '# {key}: ...'")
+    table = list(csv.DictReader(io.StringIO("\n".join(rows))))
+    values = {}
+    if "year" in (table[0] if table else {}):
+        try:
+            values = {float(row["year"]): float(row["value"]) for row in table}
+        except (KeyError, ValueError) as error:
+            raise InputError(path, "year,value", f"a row is not a year and a number ({error})", "write rows as 2024,246") from None
+    return Series(header["series"], header.get("variable", ""), header["units"], header["source"], header["retrieved"], values, str(path))
+
+
+def bundled_series() -> list[Series]:
+    """Every reference series shipped with the model."""
+    return [read_series(path) for path in sorted((models_dir() / "data").glob("*.csv"))]
