@@ -1,0 +1,211 @@
+"""Calibration: fit chosen constants to reference series, and say how good the fit is.
+
+Bounded least squares (scipy) on errors normalised as log ratios, so that a factor of two too high
+and too low weigh alike and series in FLOP and in dollars are comparable; each series is weighted by
+one over the square root of its points, so a long series does not drown a short one. The fit starts
+from the model's own values and from a Latin hypercube of other starts, because fits of feedback
+models are often multi-modal. The report gives, per series, RMSE, mean absolute percent error and
+Theil's inequality statistics (the shares of the mean squared error due to bias, unequal variance
+and imperfect covariation; Sterman 2000, *Business Dynamics*, ch. 21).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdmodel.errors import InputError
+from sdmodel.locations import default_model
+from sdmodel.reference import Series, bundled_series, read_series
+from sdmodel.scenario import Scenario, load_scenario
+
+TINY = 1e-300  # a model value of zero against a positive observation is a very large log error
+
+
+@dataclass(frozen=True)
+class Target:
+    """A reference series matched to a model variable (python name, optional element)."""
+
+    series: Series
+    variable: str
+    select: dict[str, str]
+    years: tuple[float, ...]
+    observed: np.ndarray
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The fitted constants, which of them ended at a bound, and the fit per series."""
+
+    values: dict[str, float]
+    at_bound: list[str]
+    report: list[dict]
+    cost: float
+    base: str
+
+    def scenario_toml(self, name: str = "calibrated", command: str = "") -> str:
+        """A scenario file with the fitted values, extending the scenario that was fitted."""
+        import tomli_w
+
+        document = {
+            "name": name,
+            "extends": self.base,
+            "description": "Constants fitted to reference series by sdmodel calibrate" + (f": {command}" if command else ""),
+            "params": {key: float(f"{value:.6g}") for key, value in self.values.items()},
+        }
+        return tomli_w.dumps(document)
+
+
+def targets(series_list: Sequence[Series], info, window: tuple[float, float]) -> list[Target]:
+    """Match each series with a variable; series outside the window or naming no variable are skipped."""
+    chosen = []
+    for series in series_list:
+        years = tuple(sorted(y for y in series.values if window[0] <= y <= window[1]))
+        if not series.variable or not years:
+            continue
+        match = re.match(r"^(.*?)\s*(?:\[(.*)\])?$", series.variable)
+        variable = info.resolve(match[1], series.path, "variable")
+        select = {}
+        if match[2]:
+            elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
+            if match[2] not in elements:
+                raise InputError(series.path, "variable", f"'{match[2]}' is not an element of {variable.name}", f"use one of: {', '.join(elements)}")
+            select = {variable.dims[0]: match[2]}
+        chosen.append(Target(series, variable.py_name, select, years, np.array([series.values[y] for y in years])))
+    if not chosen:
+        raise InputError("--data", None, "no series names a model variable within the simulated years", "add a '# variable: NAME' header line")
+    return chosen
+
+
+def calibrate(
+    params: str | Path,
+    data: Sequence[str | Path] | None = None,
+    *,
+    scenario: str | Path | Scenario = "baseline",
+    model: str | Path | None = None,
+    starts: int = 8,
+    seed: int = 0,
+    engine: str = "simlin",
+) -> Fit:
+    """Fit the constants given (with bounds) in ``params`` to the series in ``data`` (default: the bundled ones)."""
+    from scipy.optimize import least_squares
+    from scipy.stats import qmc
+
+    from sdmodel.ensemble import load_distributions
+    from sdmodel.simulate import engine_module, run
+
+    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    model_path = model
+    module = engine_module(engine)
+    info = module.model_info(Path(model_path) if model_path else default_model())
+    distributions = load_distributions(params, info)
+    bounds = [_bounds(d, params) for d in distributions]
+    names = [d.name for d in distributions]
+    defaults = module.time_defaults(info.path)
+    final = base.time.get("final_time", defaults["final_time"])
+    chosen = targets([read_series(p) for p in data] if data else bundled_series(), info, (base.time.get("initial_time", defaults["initial_time"]), final))
+    horizon = max(max(t.years) for t in chosen)
+    logs = [lo > 0 and hi / lo > 10 for lo, hi in bounds]  # search wide positive ranges in log space
+
+    def value_of(unit: np.ndarray) -> dict[str, float]:
+        return {
+            name: (math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if log else lo + u * (hi - lo))
+            for name, u, (lo, hi), log in zip(names, unit, bounds, logs)
+        }
+
+    def simulate(values: dict[str, float]) -> list[np.ndarray]:
+        trial = Scenario(base.name, base.description, {**base.params, **values}, {**base.time, "final_time": horizon}, base.source, base.origins)
+        results = run([trial], model=model_path, engine=engine, jobs=1).isel(scenario=0)
+        return [np.interp(t.years, results["time"], results[t.variable].sel(t.select)) for t in chosen]
+
+    def residuals(unit: np.ndarray) -> np.ndarray:
+        modelled = simulate(value_of(unit))
+        return np.concatenate([
+            (np.log(np.maximum(m, TINY)) - np.log(np.maximum(t.observed, TINY))) / math.sqrt(len(t.years))
+            for m, t in zip(modelled, chosen)
+        ])
+
+    own = [_unit(current_value(info, d.setting), lo, hi, log) for d, (lo, hi), log in zip(distributions, bounds, logs)]
+    design = qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(seed)).random(max(starts - 1, 0))
+    fits = [least_squares(residuals, start, bounds=(0.0, 1.0)) for start in [np.array(own), *design]]
+    best = min(fits, key=lambda fit: fit.cost)
+    values = value_of(best.x)
+    at_bound = [name for name, u in zip(names, best.x) if u < 1e-3 or u > 1 - 1e-3]
+    report = [_report(t, m) for t, m in zip(chosen, simulate(values))]
+    return Fit(values, at_bound, report, float(best.cost), base.name)
+
+
+def _bounds(distribution, path) -> tuple[float, float]:
+    args = distribution.args
+    if "lower" not in args:
+        raise InputError(path, f'params."{distribution.name}"', f"calibration needs bounds, and a {distribution.dist} distribution has none",
+                         'give dist = "uniform" with lower and upper')
+    return args["lower"], args["upper"]
+
+
+def current_value(info, setting) -> float:
+    """The model's own value of a constant (the first element of a subscripted one)."""
+    from sdmodel.engines.simlin_structure import canonical, equations
+
+    written = equations(info.path).get(canonical(info.variables[setting.py_name].name), "")
+    if setting.element:
+        for part in written.split(";"):
+            element, _, value = part.partition(":")
+            if element.strip().lower() == setting.element[1].lower():
+                written = value
+    try:
+        return float(written.split(";")[0].split(":")[-1])
+    except ValueError:
+        return math.nan
+
+
+def _unit(value: float, lo: float, hi: float, log: bool) -> float:
+    if not math.isfinite(value):
+        return 0.5
+    value = min(max(value, lo), hi)
+    return (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo)) if log else (value - lo) / (hi - lo)
+
+
+def _report(target: Target, modelled: np.ndarray) -> dict:
+    """RMSE, MAPE and Theil's inequality shares of one series (Sterman 2000)."""
+    observed = target.observed
+    error = modelled - observed
+    mse = float(np.mean(error**2))
+    bias = float((modelled.mean() - observed.mean()) ** 2)
+    spread = float((modelled.std() - observed.std()) ** 2)
+    r = float(np.corrcoef(modelled, observed)[0, 1]) if len(observed) > 1 and modelled.std() > 0 and observed.std() > 0 else 1.0
+    covariation = float(2 * (1 - r) * modelled.std() * observed.std())
+    shares = {"theil_bias": bias / mse, "theil_variance": spread / mse, "theil_covariance": covariation / mse} if mse > 0 else {
+        "theil_bias": 0.0, "theil_variance": 0.0, "theil_covariance": 0.0}
+    return {
+        "series": target.series.name,
+        "variable": target.series.variable,
+        "units": target.series.units,
+        "points": len(observed),
+        "rmse": math.sqrt(mse),
+        "mape": float(np.mean(np.abs(error / observed))),
+        **shares,
+        "years": list(target.years),
+        "observed": observed.tolist(),
+        "model": modelled.tolist(),
+    }
+
+
+def format_report(fit: Fit) -> str:
+    """The fit as text: fitted values (bounds flagged), then one row per series."""
+    lines = ["fitted constants:"]
+    for name, value in fit.values.items():
+        lines.append(f"  {name} = {value:.6g}" + ("   (at a bound of its range)" if name in fit.at_bound else ""))
+    lines.append("")
+    header = f"{'series':<28}{'points':>7}{'RMSE':>12}{'MAPE':>8}{'U^M':>7}{'U^S':>7}{'U^C':>7}"
+    lines += [header, "-" * len(header)]
+    for row in fit.report:
+        lines.append(f"{row['series']:<28}{row['points']:>7}{row['rmse']:>12.4g}{100 * row['mape']:>7.1f}%"
+                     f"{row['theil_bias']:>7.2f}{row['theil_variance']:>7.2f}{row['theil_covariance']:>7.2f}")
+    lines.append("U^M, U^S, U^C: shares of the squared error from bias, unequal variance and imperfect covariation (Theil).")
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Calibration recovers what it should: known constants from the model's own output, and the
+committed baseline from the real reference data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sdmodel
+from sdmodel.calibrate import calibrate, current_value, format_report
+from sdmodel.engines import pysd as pysd_engine
+from sdmodel.ensemble import load_distributions
+from sdmodel.errors import InputError
+from sdmodel.locations import default_model, models_dir
+from sdmodel.scenario import Scenario
+
+TRUTH = {"share sensitivity": 6.0, "user adjustment time": 1.6}
+
+
+def _write_series(folder, name, variable, units, years, values):
+    path = folder / f"{name}.csv"
+    rows = "\n".join(f"{y:g},{float(v)!r}" for y, v in zip(years, values))
+    path.write_text(f"# series: {name}\n# variable: {variable}\n# units: {units}\n# source: synthetic, from the model itself\n"
+                    f"# retrieved: 2026-11-30\nyear,value\n{rows}\n")
+    return path
+
+
+def test_recovers_known_constants_from_synthetic_data(tmp_path):
+    truth = sdmodel.run([Scenario("truth", params=TRUTH)], engine="simlin", final_time=2035).sel(scenario="truth")
+    years = np.arange(2021.0, 2036.0)
+    users = truth["ai_users"].sel(Firm="challenger").interp(time=years).values
+    share = truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values
+    data = [_write_series(tmp_path, "users", "AI Users[challenger]", "person", years, users),
+            _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share)]
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 12\n'
+                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
+    fit = calibrate(params, data, scenario=Scenario("start", time={"final_time": 2035.0}), starts=3)
+    for name, value in TRUTH.items():
+        assert fit.values[name] == pytest.approx(value, rel=0.01), name
+    assert all(row["mape"] < 1e-3 for row in fit.report)
+    assert "share sensitivity" in format_report(fit)
+    assert not fit.at_bound
+
+
+def test_calibration_needs_bounds(tmp_path):
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "normal"\nmean = 4\nsd = 1\n')
+    with pytest.raises(InputError, match="needs bounds|unbounded"):
+        calibrate(params)
+
+
+@pytest.mark.slow
+def test_real_data_gives_the_baselines_values():
+    """`sdmodel calibrate --params models/calibration.toml` on the bundled series gives the committed constants."""
+    info = pysd_engine.model_info(default_model())
+    fit = calibrate(models_dir() / "calibration.toml")
+    for distribution in load_distributions(models_dir() / "calibration.toml", info):
+        assert fit.values[distribution.name] == pytest.approx(current_value(info, distribution.setting), rel=0.01), distribution.name
