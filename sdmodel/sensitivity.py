@@ -1,0 +1,178 @@
+"""Global sensitivity: which assumptions drive an outcome, or a policy's effect on it.
+
+SALib draws the design and estimates the indices (Sobol first, total and second order with
+bootstrap confidence intervals; Morris mu* and sigma; FAST); sdmodel only runs the design through
+the ensemble machinery and arranges the answer. An output may be read at a time (``VAR@2040``)
+and, with ``against``, as the difference between a scenario and a baseline run on the same draws:
+"how much does the strike lower concentration, and which assumptions decide that?" is the policy
+analyst's question.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sdmodel.errors import InputError
+from sdmodel.scenario import Scenario
+
+METHODS = ("sobol", "morris", "fast")
+MORRIS_LEVELS = 4
+
+
+def split_output(text: str) -> tuple[str, float | None]:
+    """``"model capability[incumbent]@2040"`` -> (``"model capability[incumbent]"``, 2040.0).
+
+    >>> split_output("hhi@2040"), split_output("labour share")
+    (('hhi', 2040.0), ('labour share', None))
+    """
+    name, sep, when = text.rpartition("@")
+    if not sep:
+        return text, None
+    try:
+        return name, float(when)
+    except ValueError:
+        raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040") from None
+
+
+def sensitivity(
+    distributions: str | os.PathLike,
+    scenario: str | os.PathLike | Scenario = "baseline",
+    *,
+    method: str = "sobol",
+    samples: int = 1024,
+    outputs: Sequence[str] | None = None,
+    against: str | os.PathLike | Scenario | None = None,
+    second_order: bool = False,
+    seed: int = 0,
+    model: str | os.PathLike | None = None,
+    overrides: Mapping[str, float] | None = None,
+    final_time: float | None = None,
+    engine: str = "simlin",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    progress: bool | None = None,
+    command: str | None = None,
+) -> xr.Dataset:
+    """Sensitivity indices of each output (dims ``output`` and ``param``).
+
+    ``samples`` is SALib's N: Sobol runs N(D+2) members (N(2D+2) with second order),
+    Morris N(D+1), FAST N·D. With ``against`` every member also runs on that scenario
+    and the output is the scenario's value minus the baseline's.
+    """
+    from SALib.analyze import fast as fast_analyze
+    from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import fast_sampler, morris as morris_sample, sobol as sobol_sample
+
+    from sdmodel import ensemble
+    from sdmodel.simulate import prepare
+
+    if method not in METHODS:
+        raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
+    if samples < 2:
+        raise InputError("--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)")
+    runs = [scenario] + ([against] if against is not None else [])
+    model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    info = ensemble._info(engine, model_path)
+    drawn = ensemble.load_distributions(distributions, info)
+    if len(drawn) < 2:
+        raise InputError(distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table")
+    if method == "morris" and any(d.dist != "uniform" for d in drawn):
+        raise InputError(distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"')
+    problem = ensemble.salib_problem(drawn)
+    if method == "sobol":
+        design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
+    elif method == "morris":
+        problem = {**problem, "bounds": [[d.args["lower"], d.args["upper"]] for d in drawn]}
+        design = morris_sample.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
+    else:
+        design = fast_sampler.sample(problem, samples, seed=seed)
+    wanted = [split_output(text) for text in (outputs or _default_outputs())]
+    chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
+    varied = [d.setting for d in drawn]
+    if against is not None:
+        levers = {setting.py_name for setting in specs[0].settings} - {setting.py_name for setting in specs[1].settings}
+        for distribution in drawn:
+            if distribution.setting.py_name in levers:
+                raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{specs[0].name}' sets",
+                                 "a policy effect varies assumptions in both runs; leave the policy's own levers out")
+    results, executor = ensemble._ensemble(
+        model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": len(design)},
+        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=None, progress=progress, label=f"sensitivity ({method})",
+    )
+    if bool(results["failed"].any()):
+        first = str(results["error"].values[results["failed"].values][0])
+        raise InputError(distributions, "params", f"{int(results['failed'].sum())} members failed (first: {first})", "narrow the ranges")
+    labels, values = [], []
+    for text, (_, when), output in zip(outputs or _default_outputs(), wanted, chosen):
+        series = results[output.variable].sel(output.select)
+        series = series.isel(time=-1) if when is None else series.sel(time=when, method="nearest")
+        y = series.isel(scenario=0) - (series.isel(scenario=1) if against is not None else 0)
+        labels.append(text if when is not None else f"{text}@{float(results['time'][-1]):g}")
+        values.append(np.asarray(y, dtype=float))
+    names = problem["names"]
+    indices = {}
+    for label, y in zip(labels, values):
+        if method == "sobol":
+            found = sobol_analyze.analyze(problem, y, calc_second_order=second_order, seed=seed)
+        elif method == "morris":
+            found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
+        else:
+            found = fast_analyze.analyze(problem, y, seed=seed)
+        indices[label] = found
+    dataset = _arrange(indices, labels, names, method, second_order)
+    dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
+    dataset.attrs = {
+        **ensemble._attributes(engine, model_path, info, loaded, command, executor, chosen, names),
+        "ensemble": "sensitivity",
+        "method": method,
+        "samples": samples,
+        "members": len(design),
+        "seed": seed,
+        "policy_effect_against": specs[1].name if against is not None else "",
+        "distributions_file": str(Path(distributions).resolve()),
+    }
+    return dataset
+
+
+def _default_outputs() -> list[str]:
+    from sdmodel.metrics import METRICS
+
+    return [metric.key for metric in METRICS]
+
+
+def _arrange(indices: dict, labels: list[str], names: list[str], method: str, second_order: bool) -> xr.Dataset:
+    """SALib's dicts as one Dataset: an index per variable, dims (output, param)."""
+    keys = {"sobol": ("S1", "S1_conf", "ST", "ST_conf"), "fast": ("S1", "S1_conf", "ST", "ST_conf"),
+            "morris": ("mu", "mu_star", "sigma", "mu_star_conf")}[method]
+    data = {key: (("output", "param"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels])) for key in keys}
+    if method == "sobol" and second_order:
+        for key in ("S2", "S2_conf"):
+            data[key] = (("output", "param", "param2"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels]))
+    coords = {"output": labels, "param": names}
+    if method == "sobol" and second_order:
+        coords["param2"] = names
+    return xr.Dataset(data, coords=coords)
+
+
+def format_table(indices: xr.Dataset) -> str:
+    """Per output, the parameters ranked by total effect (Sobol, FAST) or mu* (Morris)."""
+    rank = "ST" if "ST" in indices else "mu_star"
+    columns = ("S1", "S1_conf", "ST", "ST_conf") if rank == "ST" else ("mu_star", "mu_star_conf", "sigma")
+    lines = []
+    for output in indices["output"].values:
+        lines.append(f"{output}  ({indices.attrs.get('method', '')}, ranked by {rank})")
+        row = indices.sel(output=output)
+        order = np.argsort(-np.nan_to_num(row[rank].values, nan=-np.inf))
+        width = max(len(str(p)) for p in indices["param"].values)
+        lines.append("  " + "param".ljust(width) + "".join(f"{c:>13}" for c in columns))
+        for i in order:
+            lines.append("  " + str(indices["param"].values[i]).ljust(width) + "".join(f"{float(row[c].values[i]):>13.4g}" for c in columns))
+        lines.append("")
+    return "\n".join(lines).rstrip()

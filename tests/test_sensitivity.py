@@ -1,0 +1,60 @@
+"""Global sensitivity against answers known analytically, and a policy effect on the full model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from paths import MODELS
+from sdmodel.errors import InputError
+from sdmodel.sensitivity import format_table, sensitivity
+
+RANGES = MODELS / "ishigami-ranges.toml"
+MODEL = MODELS / "ishigami.mdl"
+# Ishigami and Homma 1990 with a = 7, b = 0.1 on [-pi, pi]^3 (e.g. Saltelli et al. 2008, Global Sensitivity Analysis)
+ISHIGAMI_S1 = [0.3139, 0.4424, 0.0]
+ISHIGAMI_ST = [0.5576, 0.4424, 0.2437]
+LINEAR = [4.0, 2.0, 1.0]  # coefficients of `linear`
+
+
+def test_sobol_matches_the_ishigami_and_linear_indices():
+    found = sensitivity(RANGES, model=MODEL, outputs=["y", "linear"], samples=1024, jobs=1)
+    ishigami = found.sel(output="y@1")
+    for index, truth in (("S1", ISHIGAMI_S1), ("ST", ISHIGAMI_ST)):
+        error = np.abs(ishigami[index].values - truth)
+        assert (error <= ishigami[f"{index}_conf"].values + 0.01).all(), (index, ishigami[index].values)
+    linear = found.sel(output="linear@1")
+    expected = np.square(LINEAR) / np.square(LINEAR).sum()  # additive: S1 = ST = a_i^2 / sum a^2
+    assert np.abs(linear["S1"].values - expected).max() <= linear["S1_conf"].values.max()
+    assert np.abs(linear["ST"].values - expected).max() <= linear["ST_conf"].values.max()
+    assert "x1" in format_table(found)
+
+
+def test_morris_mu_star_is_the_slope_times_the_range():
+    found = sensitivity(RANGES, model=MODEL, outputs=["linear"], method="morris", samples=20, jobs=1).sel(output="linear@1")
+    np.testing.assert_allclose(found["mu_star"].values, np.array(LINEAR) * 2 * math.pi, rtol=1e-6)
+    np.testing.assert_allclose(found["sigma"].values, 0, atol=1e-9)  # a linear function has one elementary effect
+
+
+def test_sensitivity_of_a_policy_effect(tmp_path):
+    ranges = tmp_path / "ranges.toml"
+    ranges.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
+                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
+    found = sensitivity(ranges, "data-strike", against="baseline", method="morris", samples=4,
+                        outputs=["revenue share[incumbent]@2035"], final_time=2035, jobs=1)
+    effect = found.sel(output="revenue share[incumbent]@2035")
+    assert found.attrs["policy_effect_against"] == "baseline"
+    # how strongly users follow capability decides how much market the strike moves
+    assert (effect["mu_star"].values > 0).all()
+    lever = tmp_path / "lever.toml"
+    lever.write_text(ranges.read_text() + '[params."data strike fraction"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
+    with pytest.raises(InputError, match="lever"):
+        sensitivity(lever, "data-strike", against="baseline", method="morris", samples=4, final_time=2035, jobs=1)
+
+
+@pytest.mark.parametrize(("options", "needle"), [({"method": "delta"}, "unknown method"), ({"samples": 1}, "too few samples")])
+def test_bad_options(options, needle):
+    with pytest.raises(InputError, match=needle):
+        sensitivity(RANGES, model=MODEL, outputs=["y"], **options)
