@@ -19,6 +19,13 @@ _API = {
     "to_dataframe": "sdmodel.export",
     "export_files": "sdmodel.export",
     "import_cin": "sdmodel.importing",
+    "sweep": "sdmodel.ensemble",
+    "uncertainty": "sdmodel.ensemble",
+    "percentile_bands": "sdmodel.ensemble",
+    "loop_dominance": "sdmodel.loops",
+    "variable_figure": "sdmodel.plots",
+    "save_figure": "sdmodel.plots",
+    "build_report": "sdmodel.report",
 }
 
 __all__ = sorted(_API)

@@ -228,6 +228,173 @@ def runs_show(run, runs_dir, as_json):
     click.echo(f"{'contents':>15}: {len(dataset.data_vars)} variables over {dims}")
 
 
+def ensemble_options(command):
+    """Options shared by the ensemble commands (sweep, uncertainty)."""
+    for option in reversed([
+        click.option("--output", "outputs", multiple=True, metavar="VAR",
+                     help="Keep this output: a metric key (e.g. hhi), a variable, or NAME[element] (repeatable) "
+                          "[default: the comparison metrics]."),
+        click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl]."),
+        click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every member (repeatable)."),
+        click.option("--final-time", type=float, help="Last year to simulate."),
+        click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="simlin", show_default=True,
+                     help="simlin: fast, held to PySD by parity tests; pysd: the reference (seconds per run)."),
+        click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
+        click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
+        click.option("--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."),
+        runs_dir_option,
+        json_option,
+    ]):
+        command = option(command)
+    return command
+
+
+def _ensemble_failed_check(results) -> None:
+    failed = int(results["failed"].sum())
+    if failed:
+        first = str(results["error"].values[results["failed"].values][0])
+        click.echo(f"sdmodel: warning: {failed} of {results['failed'].size} members failed (kept as NaN); the first: {first}", err=True)
+
+
+@main.command()
+@click.argument("scenario", required=False)
+@click.option("--param", "params", multiple=True, required=True, metavar="NAME=LO:HI:N",
+              help="Sweep a constant over N evenly spaced values from LO to HI (repeat for a grid of up to three).")
+@ensemble_options
+def sweep(scenario, params, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
+    """Run SCENARIO (default: baseline) over a grid of constants, and save the run.
+
+    The results have one dim per swept constant (its python name, the values as coordinates).
+    """
+    import re
+
+    from sdmodel.ensemble import format_sweep, streamed, sweep as run_sweep, sweep_json
+    from sdmodel.store import save_run
+
+    with streamed() as stream:
+        results = run_sweep(
+            list(params), scenario or "baseline", outputs=outputs, model=model, overrides=_overrides(assignments), final_time=final_time,
+            engine=engine, jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=stream, command=_command(),
+        )
+        with results:
+            name = "sweep-" + re.sub(r"[^A-Za-z0-9_.+-]+", "-", "+".join(json.loads(results.attrs["ensemble_params"]))).strip("-")
+            summary = sweep_json(results)
+            extra = {"ensemble": {"kind": "sweep", "scenario": summary["scenario"], "grid": results.attrs["grid"], "engine": engine}}
+            path = save_run(results, name, runs_dir, kind="sweep", extra=extra)
+            _ensemble_failed_check(results)
+            text = format_sweep(results)
+    if as_json:
+        click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
+    else:
+        click.echo(text)
+        click.echo(f"saved {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("scenarios", nargs=-1)
+@click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True, help="Members per scenario.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results.")
+@ensemble_options
+def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
+    """Monte Carlo: sample the constants in FILE (a distributions TOML) and run SCENARIOS (default: baseline).
+
+    FILE holds one table per uncertain constant, e.g. [params."data strike fraction"] with
+    dist = "uniform", lower = 0.1, upper = 0.5 (also triangular, normal, truncnormal, lognormal).
+    Prints the 5/25/50/75/95 percentiles of the outputs at the final time and saves the run.
+    """
+    from pathlib import Path
+
+    from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty as run_uncertainty
+    from sdmodel.store import save_run
+
+    with streamed() as stream:
+        results = run_uncertainty(
+            file, scenarios or ("baseline",), samples=samples, seed=seed, outputs=outputs, model=model, overrides=_overrides(assignments),
+            final_time=final_time, engine=engine, jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=stream, command=_command(),
+        )
+        with results:
+            bands = percentile_bands(results)
+            summary = bands_json(bands)
+            extra = {
+                "ensemble": {"kind": "uncertainty", "samples": samples, "seed": seed, "engine": engine,
+                             "distributions": results.attrs["distributions_toml"]},
+                "bands": summary,
+            }
+            path = save_run(results, f"uncertainty-{Path(file).stem}", runs_dir, kind="uncertainty", extra=extra)
+            _ensemble_failed_check(results)
+    if as_json:
+        click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
+    else:
+        click.echo(format_bands(bands))
+        click.echo(f"saved {path}")
+
+
+@main.command()
+@click.argument("file", metavar="RANGES.toml")
+@click.argument("scenario", default="baseline")
+@click.option("--method", type=click.Choice(["sobol", "morris", "fast"]), default="sobol", show_default=True)
+@click.option("--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members).")
+@click.option("--against", metavar="SCENARIO", help="Analyse the policy effect: SCENARIO's outputs minus this scenario's, on the same draws.")
+@click.option("--second-order", is_flag=True, help="Also estimate Sobol second-order indices.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@ensemble_options
+def sensitivity(file, scenario, method, samples, against, second_order, seed, outputs, model, assignments, final_time, engine, jobs,
+                scheduler, dask_local, runs_dir, as_json):
+    """Which assumptions in RANGES.toml drive each output (VAR or VAR@YEAR) of SCENARIO.
+
+    RANGES.toml has the format of `sdmodel uncertainty`; models/assumptions.toml holds the model's main
+    assumptions. SALib samples and estimates the indices, with confidence intervals.
+    """
+    from sdmodel.sensitivity import format_table, sensitivity as analyse
+    from sdmodel.store import save_run
+
+    found = analyse(
+        file, scenario, method=method, samples=samples, outputs=outputs or None, against=against, second_order=second_order, seed=seed,
+        model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, scheduler=scheduler,
+        dask_local=dask_local, command=_command(),
+    )
+    path = save_run(found, f"sensitivity-{method}", runs_dir, kind="sensitivity")
+    if as_json:
+        table = {str(o): {str(p): {k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")}
+                          for p in found["param"].values} for o in found["output"].values}
+        click.echo(json.dumps({"run": str(path), "method": method, "indices": table}, indent=2))
+    else:
+        click.echo(format_table(found))
+        click.echo(f"saved {path}")
+
+
+@main.command()
+@click.option("--params", "params_file", required=True, type=click.Path(dir_okay=False), metavar="RANGES.toml",
+              help="Constants to fit and their bounds (uniform ranges), e.g. models/calibration.toml.")
+@click.option("--data", multiple=True, type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="Reference series (repeatable) [default: every series under models/data/ that names a variable].")
+@click.option("--scenario", default="baseline", show_default=True, help="The scenario whose constants are fitted.")
+@click.option("--starts", type=click.IntRange(min=1), default=8, show_default=True, help="Starting points (the model's own values, then a Latin hypercube).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the fitted scenario TOML here [default: print it].")
+@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+@click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="simlin", show_default=True)
+@json_option
+def calibrate(params_file, data, scenario, starts, seed, out, model, engine, as_json):
+    """Fit constants to reference series: a scenario with the fitted values, and a fit report."""
+    from sdmodel.calibrate import calibrate as fit_constants, format_report
+
+    fit = fit_constants(params_file, list(data) or None, scenario=scenario, model=model, starts=starts, seed=seed, engine=engine)
+    text = fit.scenario_toml(command=_command())
+    if out:
+        try:
+            with open(out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise InputError(out, "--out", f"cannot write it ({error.strerror})", "choose a writable path") from None
+    if as_json:
+        click.echo(json.dumps({"values": fit.values, "at_bound": fit.at_bound, "report": fit.report, "scenario": out}, indent=2))
+        return
+    click.echo(format_report(fit))
+    click.echo(f"\nwrote {out}" if out else "\n" + text.rstrip())
+
+
 @main.command("export")
 @click.argument("source", metavar="RUN|SCENARIO")
 @click.option("--to", "to", required=True, metavar="cin|tab|dat|csv|netcdf|xmile", help="The format to write.")
@@ -263,6 +430,126 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
             click.echo(f"wrote {path}")
 
 
+@main.command("plot")
+@click.argument("run")
+@click.option("--var", "variables", multiple=True, required=True, metavar="NAME",
+              help="A variable to draw, by Vensim or python name; NAME[element] for one element (repeatable).")
+@click.option("--by", type=click.Choice(["scenario", "Firm", "Domain"]), default="scenario", show_default=True,
+              help="One line per scenario, firm or domain; the other subscripts get a panel each.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The figure: .html (self-contained, works offline) or .png.")
+@runs_dir_option
+def plot_command(run, variables, by, out, runs_dir):
+    """Draw variables of a saved RUN (folder, name, prefix or 'latest') over time."""
+    from sdmodel.plots import save_figure, variable_figure
+    from sdmodel.store import open_run
+
+    if not out.lower().endswith((".html", ".png")):
+        raise InputError(out, "--out", "unknown figure format", "give a file name ending in .html or .png")
+    results = open_run(run, runs_dir)
+    path = save_figure(variable_figure(results, list(variables), by=by), out, title=f"sdmodel: {', '.join(variables)}")
+    click.echo(f"wrote {path}")
+
+
+@main.command("loops")
+@click.argument("scenarios", nargs=-1)
+@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+@click.option("--loops", "loops_path", type=click.Path(dir_okay=False), help="The named loops [default: models/loops.toml].")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable).")
+@click.option("--final-time", type=float, help="Last year to simulate.")
+@click.option("--baseline", default="baseline", show_default=True, help="Scenario whose dominance the others are compared with.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also draw the dominance chart to this .html or .png file.")
+@json_option
+def loops_command(scenarios, model, loops_path, assignments, final_time, baseline, plot_file, as_json):
+    """Which named feedback loop dominates when, in SCENARIOS (default: every bundled one).
+
+    Loops That Matter scores through Simlin, with the loops of models/loops.toml (R1..R4, B1..B3)
+    pinned: does a data strike or collective licensing change which loop drives the system, and when?
+    """
+    from sdmodel.loops import format_table, loop_dominance, to_json
+
+    if plot_file and not plot_file.lower().endswith((".html", ".png")):
+        raise InputError(plot_file, "--plot", "unknown figure format", "give a file name ending in .html or .png")
+    dominance = loop_dominance(scenarios or None, model=model, loops=loops_path, overrides=_overrides(assignments),
+                               final_time=final_time, command=_command())
+    if plot_file:
+        from sdmodel.plots import loop_dominance_figure, save_figure
+
+        save_figure(loop_dominance_figure(dominance), plot_file, title="sdmodel: loop dominance")
+    if as_json:
+        click.echo(json.dumps(to_json(dominance, baseline), indent=2))
+    else:
+        click.echo(format_table(dominance, baseline))
+        if plot_file:
+            click.echo(f"figure {plot_file}")
+
+
+@main.command("report")
+@click.argument("scenarios", nargs=-1)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The report: one self-contained .html file.")
+@click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
+@click.option("--run", "run_ref", metavar="RUN", help="Report on a saved comparison run instead of running SCENARIOS.")
+@click.option("--uncertainty", "uncertainty_ref", metavar="RUN", help="A saved `sdmodel uncertainty` run to draw as bands.")
+@click.option("--no-loops", is_flag=True, help="Leave out loop dominance.")
+@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable).")
+@click.option("--final-time", type=float, help="Last year to simulate.")
+@click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="pysd", show_default=True,
+              help="pysd: the reference; simlin: a fast engine held to PySD by parity tests.")
+@click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core].")
+@runs_dir_option
+def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, runs_dir):
+    """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
+    baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
+    from sdmodel.report import build_report, uncertainty_bands, write_report
+    from sdmodel.store import open_run, save_run
+
+    if not out.lower().endswith(".html"):
+        raise InputError(out, "--out", "the report must be an .html file", "give a file name ending in .html")
+    if run_ref:
+        if scenarios or assignments or model or final_time is not None:
+            raise InputError("--run", run_ref, "a saved run cannot be combined with scenarios, --set, --model or --final-time", "drop one or the other")
+        results = open_run(run_ref, runs_dir)
+    else:
+        from sdmodel.metrics import compare as compare_scenarios, to_json
+
+        results, metrics = compare_scenarios(scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments),
+                                             final_time=final_time, engine=engine, jobs=jobs, command=_command())
+        path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": to_json(metrics)})
+        click.echo(f"saved {path}", err=True)
+    dominance, dominance_note = None, ""
+    if not no_loops:
+        from sdmodel.loops import loop_dominance
+        from sdmodel.report import scenarios_of
+
+        try:
+            dominance = loop_dominance(scenarios_of(results), model=results.attrs.get("model_file") or model,
+                                       final_time=float(results["time"][-1]), command=_command())
+        except InputError as error:  # a model of the user's own has no named loops: the rest of the report still stands
+            dominance_note = f"Loop dominance skipped: {error}"
+    uncertainty, note = (None, "")
+    if uncertainty_ref:
+        uncertainty, note = uncertainty_bands(open_run(uncertainty_ref, runs_dir))
+        if note:
+            click.echo(f"sdmodel: note: {note}", err=True)
+    text = build_report(results, baseline=baseline, dominance=dominance, dominance_note=dominance_note,
+                        uncertainty=uncertainty, uncertainty_note=note)
+    click.echo(f"wrote {write_report(text, out)}")
+
+
+@main.command("explore")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=5006, show_default=True, help="Port on localhost (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser tab.")
+@click.option("--final-time", type=float, help="Last year to simulate [default: the model's].")
+@click.option("--scenarios-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where the Save button writes scenario TOML files.")
+def explore_command(port, no_browser, final_time, scenarios_dir):
+    """A policy explorer in the browser: a slider or switch per lever, the key outcomes against the
+    baseline, re-run on the fast engine at every change; save the settings as a scenario TOML."""
+    from sdmodel.explore import serve
+
+    serve(port=port, show=not no_browser, final_time=final_time, scenarios_dir=scenarios_dir)
+
+
 @main.group("import")
 def import_group() -> None:
     """Turn other tools' files into sdmodel scenarios."""
@@ -287,6 +574,37 @@ def import_cin_command(file, name, out, model):
     except OSError as error:
         raise InputError(out, "--out", f"cannot write the file ({error.strerror})", "choose a writable path") from None
     click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("variable", required=False)
+@click.option("--model", type=click.Path(dir_okay=False), help="Model to describe [default: the bundled model].")
+@json_option
+def describe(variable, model, as_json):
+    """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
+    from sdmodel.describe import describe as describe_variable, listing
+
+    if not variable:
+        rows = listing(model)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        width = max(len(row["name"]) + len("".join(row["dims"])) + 2 for row in rows)
+        for row in rows:
+            label = row["name"] + (f"[{','.join(row['dims'])}]" if row["dims"] else "")
+            click.echo(f"{label.ljust(width)}  {row['kind']:<9}  {row['units']}")
+        return
+    found = describe_variable(variable, model)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    dims = f"[{','.join(found['dims'])}]" if found["dims"] else ""
+    click.echo(f"{found['name']}{dims}  ({found['kind']}, python name {found['python_name']})")
+    click.echo(f"  units:      {found['units']}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
+    click.echo(f"  equation:   {found['equation']}")
+    click.echo(f"  source:     {found['source']}")
+    click.echo(f"  depends on: {', '.join(found['depends_on']) or '-'}")
+    click.echo(f"  used by:    {', '.join(found['used_by']) or '-'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,12 +23,21 @@ class InputError(ValueError):
         self.problem = problem
         self.fix = fix
         parts = [self.source]
-        if key:
-            parts.append(key)
+        if key is not None:
+            parts.append(key or '""')  # an empty key (TOML allows "" = 1) is still named
         message = ": ".join(parts + [problem])
         if fix:
             message += f"; {fix}"
-        super().__init__(message)
+        super().__init__(one_line(message))
+
+
+def one_line(text: str) -> str:
+    r"""Text with its unprintable characters (newlines, control codes) escaped, so a message stays one line.
+
+    >>> one_line("a.toml: bad\nkey\x1e: unknown key")
+    'a.toml: bad\\nkey\\x1e: unknown key'
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ModelRunError(RuntimeError):

@@ -29,7 +29,11 @@ from sdmodel.model import TIME_CONTROLS, ModelInfo
 Value = Union[float, tuple[tuple[float, float], ...]]
 
 TOP_LEVEL_KEYS = ("name", "description", "extends", "params", "time")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # at most 100: it names the run's folder
+#: More steps than this is a mistake (the bundled model takes 480): the run would take hours or exhaust memory.
+MAX_STEPS = 100_000
+#: A time step must be this large relative to the times, or adding it to the time changes nothing.
+TIME_RESOLUTION = 1e-9
 ELEMENT_PATTERN = re.compile(r"^(?P<name>.+?)\s*\[\s*(?P<element>[^\]]+?)\s*\]$")
 
 
@@ -149,7 +153,7 @@ def _read_toml(path: Path) -> dict:
     text = read_text(path)
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
         raise InputError(path, None, f"malformed TOML: {error}", "fix the TOML syntax (see models/scenarios/ for examples)") from None
 
 
@@ -162,8 +166,11 @@ def _check_shape(document: dict, path: Path) -> None:
     for key in ("name", "description", "extends"):
         if key in document and not isinstance(document[key], str):
             raise InputError(path, key, "must be a string", f'write it in quotes, e.g. {key} = "..."')
+        if key in document and "\x00" in document[key]:  # NetCDF would cut the text there
+            raise InputError(path, key, "contains a NUL character (\\u0000)", "remove it")
     if "name" in document and not NAME_PATTERN.match(document["name"]):
-        raise InputError(path, "name", f"'{document['name']}' is not a usable scenario name", "use letters, digits, '-', '_' or '.'")
+        problem = f"'{document['name']}' is not a usable scenario name"
+        raise InputError(path, "name", problem, "use up to 100 letters, digits, '-', '_' or '.'")
     for key in ("params", "time"):
         if key in document and not isinstance(document[key], dict):
             raise InputError(path, key, "must be a table", f"write it as a [{key}] section")
@@ -172,7 +179,12 @@ def _check_shape(document: dict, path: Path) -> None:
 def _number(value: object, source: str | Path, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # TOML integers have no size limit in Python
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        problem = f"an integer of {digits} digits is too large"
+        raise InputError(source, key, problem, "give a number within floating-point range") from None
     if not math.isfinite(number):
         raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
     return number
@@ -189,7 +201,10 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
         try:
             time = float(time_text)
         except ValueError:
-            raise InputError(source, f"{key}.{time_text}", "time series keys must be times", 'write them as years, e.g. "2030" = 0.5') from None
+            time = math.nan
+        if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400"
+            fix = 'write them as years, e.g. "2030" = 0.5'
+            raise InputError(source, f"{key}.{time_text}", "time series keys must be times", fix)
         points.append((time, _number(point, source, f"{key}.{time_text}")))
     return tuple(sorted(points))
 
@@ -236,19 +251,53 @@ def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -
         source = scenario.origins.get(key, scenario.source)
         settings.append(_setting(key, value, model, source))
     time = dict(scenario.time)
-    merged = {**defaults, **time}
-    if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
-        key = "time.final_time" if "final_time" in time else "time.initial_time"
-        raise InputError(
-            scenario.origins.get(key, scenario.source),
-            key,
-            f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}",
-            "make final_time later than initial_time",
-        )
-    if merged.get("saveper", math.inf) < merged.get("time_step", 0):
-        key = "time.saveper" if "saveper" in time else "time.time_step"
-        raise InputError(scenario.origins.get(key, scenario.source), key, "saveper is shorter than time_step", "make saveper a multiple of time_step")
+    _check_time(scenario, time, {**defaults, **time}, model)
     return RunSpec(name=scenario.name, settings=tuple(settings), time=time)
+
+
+def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, float], model: ModelInfo) -> None:
+    """The scenario's time grid: finite, in the model's documented ranges, and one an engine can step through."""
+
+    def source(key: str) -> str:
+        return scenario.origins.get(key, scenario.source)
+
+    def blame(*keys: str) -> str:  # the first of these the scenario sets (else the last: the model's own)
+        return next((f"time.{k}" for k in keys if k in time), f"time.{keys[-1]}")
+
+    for name, value in time.items():  # the file's values are checked on loading; --final-time's are not
+        _number(value, source(f"time.{name}"), f"time.{name}")
+        control = model.variables.get(name)
+        if control is not None and not control.lower <= value <= control.upper:
+            bounds = f"[{_bound(control.lower)}, {_bound(control.upper)}]"
+            fix = f"give a value within {bounds} ({control.units})"
+            raise InputError(source(f"time.{name}"), f"time.{name}", f"{value:g} is out of range {bounds}", fix)
+    if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
+        key = blame("final_time", "initial_time")
+        problem = f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}"
+        if key == "time.final_time" and "initial_time" in time and source("time.initial_time") != source(key):
+            problem += f" (time.initial_time is set in {source('time.initial_time')})"  # e.g. --final-time against a file
+        raise InputError(source(key), key, problem, "make final_time later than initial_time")
+    if merged.get("saveper", math.inf) < merged.get("time_step", 0):
+        key = blame("saveper", "time_step")
+        raise InputError(source(key), key, "saveper is shorter than time_step", "make saveper a multiple of time_step")
+    if not {"initial_time", "final_time", "time_step"} <= merged.keys():
+        return  # no grid to check (a model of unknown time controls)
+    start, stop, step = merged["initial_time"], merged["final_time"], merged["time_step"]
+    if step < TIME_RESOLUTION * max(abs(start), abs(stop)):
+        key = "time.time_step" if "time_step" in time else blame("initial_time", "final_time")
+        largest = max(abs(start), abs(stop))
+        problem = f"time_step {step:g} is too small for times near {largest:g}: adding it would not move the time"
+        raise InputError(source(key), key, problem, "give times nearer the model's years, or a larger time_step")
+    if (stop - start) / step > MAX_STEPS:
+        key = blame("time_step", "initial_time", "final_time")
+        problem = f"{(stop - start) / step:.3g} time steps from {start:g} to {stop:g} is more than {MAX_STEPS}"
+        raise InputError(source(key), key, problem, "give a larger time_step or a shorter period")
+    if ("saveper" in time or "time_step" in time) and "saveper" in merged:
+        ratio = merged["saveper"] / step
+        if abs(ratio - round(ratio)) > 1e-6 * ratio:  # else engines disagree on which times to save, and drop some
+            key = blame("saveper", "time_step")
+            problem = f"saveper {merged['saveper']:g} is not a multiple of time_step {step:g}"
+            raise InputError(source(key), key, problem, "make saveper a multiple of time_step, e.g. 4 steps")
 
 
 def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:

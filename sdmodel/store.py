@@ -2,7 +2,8 @@
 
 A run is written into a hidden temporary folder beside its final place and renamed
 into place only when complete, so an interrupted or failed save leaves nothing
-that looks like a run.
+that looks like a run. A save killed outright (SIGKILL, power loss) cannot remove
+its temporary folder; the next save in the same folder does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +32,8 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
     root = resolve_runs_dir(runs_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        temporary = root / f".tmp-{uuid.uuid4().hex}"
+        _remove_abandoned(root)
+        temporary = root / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
         temporary.mkdir()
     except OSError as error:
         raise InputError(root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir") from None
@@ -51,6 +54,25 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
         raise InputError(root, None, f"cannot write the run ({error.strerror or error})", "free some space or choose another folder with --runs-dir") from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Remove temporary folders of saves on this machine whose process is gone (killed mid-save)."""
+    host = socket.gethostname()
+    for folder in root.glob(".tmp-*"):
+        owner, _, pid = folder.name[len(".tmp-"):].rpartition("-")[0].rpartition("-")
+        if owner == host and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
 
 
 def _rename_into_place(temporary: Path, root: Path, name: str) -> Path:
@@ -86,7 +108,8 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) 
     root = resolve_runs_dir(runs_dir)
     runs = [p for p in sorted(root.glob("*")) if (p / MANIFEST).is_file() and not p.name.startswith(".")] if root.is_dir() else []
     if str(ref) == "latest" and runs:
-        return runs[-1]
+        # by saving order, not name: two runs saved in the same second sort by name otherwise
+        return max(runs, key=lambda p: ((p / MANIFEST).stat().st_mtime_ns, p.name))
     matches = [p for p in runs if p.name == str(ref)] or [p for p in runs if p.name.startswith(str(ref))]
     if len(matches) == 1:
         return matches[0]

@@ -33,7 +33,7 @@ def test_recovers_known_constants_from_synthetic_data(tmp_path):
     data = [_write_series(tmp_path, "users", "AI Users[challenger]", "person", years, users),
             _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share)]
     params = tmp_path / "params.toml"
-    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 12\n'
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
                       '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
     fit = calibrate(params, data, scenario=Scenario("start", time={"final_time": 2035.0}), starts=3)
     for name, value in TRUTH.items():
@@ -57,3 +57,21 @@ def test_real_data_gives_the_baselines_values():
     fit = calibrate(models_dir() / "calibration.toml")
     for distribution in load_distributions(models_dir() / "calibration.toml", info):
         assert fit.values[distribution.name] == pytest.approx(current_value(info, distribution.setting), rel=0.01), distribution.name
+
+
+def test_cli_writes_the_fitted_scenario(tmp_path):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.scenario import load_scenario
+
+    truth = sdmodel.run([Scenario("truth", params={"share sensitivity": 6.0})], engine="simlin", final_time=2030).sel(scenario="truth")
+    years = np.arange(2021.0, 2031.0)
+    data = _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values)
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n')
+    out = tmp_path / "fitted.toml"
+    result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data), "--starts", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "U^M" in result.stdout
+    assert load_scenario(out).params["share sensitivity"] == pytest.approx(6.0, rel=0.01)

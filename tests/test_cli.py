@@ -50,9 +50,11 @@ def test_compare_prints_a_table_with_differences(isolated_runs_dir):
     result = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", "2030"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split()[-2:] == ["baseline", "data-strike"]
+    assert lines[0].split()[0] == "scenario" and [line.split()[0] for line in lines[2:4]] == ["baseline", "data-strike"]
+    assert "(" not in lines[2] and lines[3].count("(") == len(METRICS)  # changes shown against the baseline
     for metric in METRICS:
-        assert any(line.startswith(metric.label) for line in lines), metric.label
+        assert metric.short in lines[0]
+        assert any(line.strip().startswith(f"{metric.short}: {metric.label}") for line in lines), metric.label
     assert "saved " in lines[-1]
 
 
@@ -99,3 +101,16 @@ def test_compare_with_the_fast_engine_agrees_with_pysd(isolated_runs_dir):
         for key, values in metrics.items():
             fast = reports["simlin"]["scenarios"][name][key]["final"]
             assert abs(fast - values["final"]) <= 1e-6 * max(abs(values["final"]), 1e-12), (name, key)
+
+
+def test_describe_shows_equation_units_source_and_links():
+    result = CliRunner().invoke(main, ["describe", "Financial Capital", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["kind"] == "stock" and found["units"] == "billion USD" and found["dims"] == ["Firm"]
+    assert found["equation"].startswith("INTEG(") and "licence payments" in found["equation"]
+    assert "licence payments (-)" in found["depends_on"] and "AI revenue (+)" in found["depends_on"]
+    constant = json.loads(CliRunner().invoke(main, ["describe", "chinchilla alpha", "--json"]).stdout)
+    assert constant["equation"] == "0.34" and "Hoffmann et al. 2022" in constant["source"]
+    unknown = CliRunner().invoke(main, ["describe", "chinchila alpha"])
+    assert unknown.exit_code == 2 and "did you mean 'chinchilla alpha'" in unknown.stderr

@@ -58,3 +58,31 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
 def test_bad_options(options, needle):
     with pytest.raises(InputError, match=needle):
         sensitivity(RANGES, model=MODEL, outputs=["y"], **options)
+
+
+def test_cli_prints_ranked_indices_and_saves_them(isolated_runs_dir):
+    import json
+
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.store import open_run
+
+    result = CliRunner().invoke(main, ["sensitivity", str(RANGES), "--model", str(MODEL), "--output", "linear", "--method", "morris",
+                                       "--samples", "10", "--jobs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["indices"]["linear@1"]["x1"]["mu_star"] > report["indices"]["linear@1"]["x2"]["mu_star"]
+    assert open_run(report["run"]).attrs["method"] == "morris"
+
+
+@pytest.mark.parametrize("bad", ["dist-lower-above-upper.toml", "dist-unknown-parameter.toml"])
+def test_cli_bad_ranges_exit_2_with_one_line(bad, isolated_runs_dir):
+    from click.testing import CliRunner
+
+    from paths import BAD
+    from sdmodel.cli import main
+
+    result = CliRunner().invoke(main, ["sensitivity", str(BAD / bad)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and bad in result.stderr
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

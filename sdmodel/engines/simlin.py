@@ -4,10 +4,13 @@ Only this module imports Simlin. PySD stays the reference: the variables' names,
 kinds, units, comments and limits come from the PySD engine's :func:`model_info`
 (Simlin drops Vensim's ``[min,max]`` ranges, and scenarios are validated against
 them), so a scenario means the same on both engines; the results' variables are
-ordered as in PySD's. Simlin does the simulating: a full-horizon run of the
-bundled model takes ~0.5 ms in Simlin and ~3 ms with the Dataset built, against
-~4.4 s in PySD (measured in one process). ``tests/test_engine_parity.py`` holds
-it to PySD on every bundled scenario.
+ordered as in PySD's. Importing and loading PySD costs over a second, more than a
+whole comparison in Simlin, so that metadata is cached as JSON in the cache
+folder, keyed by the model's sha256 and PySD's version; PySD is asked only on a
+cache miss (or when it is loaded in the process anyway). Simlin does the
+simulating: a full-horizon run of the bundled model takes ~1.6 ms in Simlin and
+~10 ms with the Dataset built, against ~9 s in PySD (measured in one process).
+``tests/test_engine_parity.py`` holds it to PySD on every bundled scenario.
 
 What this module relies on in pysimlin (0.8):
 
@@ -25,6 +28,9 @@ What this module relies on in pysimlin (0.8):
   after it is used from the next step on. A time-series setting (PySD: a
   ``pandas.Series`` parameter, interpolated linearly, ends held) is applied by
   stepping the run and setting the interpolated value before each step.
+- ``model.simulate()`` is cheap (~0.06 ms): ensembles make one ``Sim`` per member
+  (:class:`MemberRunner`) and read only the outputs they keep, so a member costs
+  little more than the engine's own run.
 - Slots are Simlin's canonical names: lower case, spaces as ``_``, and one slot
   per element of an arrayed variable (``compute_capacity[incumbent]``). An
   arrayed constant can only be set element by element, and only a "simple
@@ -36,8 +42,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -46,8 +55,8 @@ import numpy as np
 import simlin
 import xarray as xr
 
-from sdmodel.engines import pysd as _reference
 from sdmodel.errors import InputError, ModelRunError
+from sdmodel.locations import cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 
@@ -62,7 +71,9 @@ PIPELINE_DELAY = re.compile(r"\bDELAY\s*\(", re.IGNORECASE)  # XMILE DELAY = Ven
 _lock = threading.Lock()  # a loaded Model is shared by every run in the process
 _models: OrderedDict[tuple, simlin.Model] = OrderedDict()  # (path, sha256, time grid) -> loaded model
 _plans: dict[tuple[str, str], _Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
+_infos: dict[tuple[str, str], tuple[ModelInfo, tuple[str, ...]]] = {}  # (path, sha256) -> (info, PySD's variable order)
 MAX_MODELS = 8
+INFO_CACHE_FORMAT = 1  # bump when the cached JSON's layout changes
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ class _Plan:
 
 def model_info(model_path: str | os.PathLike) -> ModelInfo:
     """Names, kinds, units and limits of a model's variables: the reference engine's, so validation is the same."""
-    return _reference.model_info(model_path)
+    return _reference_info(model_path)[0]
 
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
@@ -95,6 +106,44 @@ def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
 def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
     """Run one scenario and return its trajectories (dims ``time`` and subscripts)."""
     plan = _plan(model_path)
+    time, values = _simulate(plan, model_path, spec)
+    return _to_dataset(time, values, plan, spec.name)
+
+
+def run_scenarios(model_path: str | os.PathLike, specs: Sequence[RunSpec]) -> xr.Dataset:
+    """Run scenarios on one time grid into one Dataset with a leading ``scenario`` dim.
+
+    The same Dataset as ``xr.concat`` of :func:`run`'s results along ``scenario``
+    (``data_vars="all"``: every variable gets the dim; a constant keeps a time
+    axis if any scenario varies it over time), built from arrays in one go:
+    concatenating ~200 variables per scenario took longer than the runs.
+    """
+    plan = _plan(model_path)
+    runs = [_simulate(plan, model_path, spec) for spec in specs]
+    time = runs[0][0]
+    if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
+        raise InputError(f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately")
+    coords: dict[str, object] = {}
+    data = {}
+    for output in plan.outputs:
+        variable = output.variable
+        shape = (len(time), *(len(e) for e in output.coords.values()))
+        arrays = [values[variable.py_name].reshape(shape) for _, values in runs]
+        over_time = variable.kind != "constant" or any(not bool((a == a[:1]).all()) for a in arrays)
+        dims: tuple[str, ...] = ("time", *output.coords) if over_time else tuple(output.coords)
+        for spec, array in zip(specs, arrays):
+            _check_finite(array if over_time else array[0], dims, time, variable, spec.name)
+        stacked = np.stack([a if over_time else a[0] for a in arrays]).astype(float)
+        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        data[variable.py_name] = (("scenario", *dims), stacked, attrs)
+        coords.update({dim: list(elements) for dim, elements in output.coords.items()})
+    coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
+    coords["scenario"] = ("scenario", [spec.name for spec in specs])  # last, where xr.concat puts it
+    return xr.Dataset(data, coords=coords)
+
+
+def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run one scenario: the save times, and every output's values as ``(time, slots)``."""
     constants, series = _overrides(plan, spec)
     grid = {**plan.defaults, **spec.time}
     model = _load(model_path, None if grid == plan.defaults else grid)
@@ -113,7 +162,90 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
         values = {out.variable.py_name: np.stack([sim.get_series(slot) for slot in out.slots], axis=-1) for out in plan.outputs}
     except simlin.SimlinError as error:
         raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_first_line(error)})") from error
-    return _to_dataset(time, values, plan, spec.name)
+    return time, values
+
+
+class MemberRunner:
+    """Runs the members of an ensemble: one scenario, a few constants varied, a few outputs read.
+
+    :func:`run` builds a whole Dataset of every variable (~10 ms on the bundled
+    model); an ensemble keeps only a handful of outputs per member, so this reads
+    just their slots into one numpy array and costs little more than Simlin's own
+    run. Everything that can be checked once (names, slots, the compiled model) is
+    checked when the runner is made, not per member.
+    """
+
+    def __init__(self, model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]):
+        plan = _plan(model_path)
+        self.scenario = spec.name
+        constants, self._series = _overrides(plan, spec)
+        self.param_slots = tuple(tuple(_setting_slots(plan, _variable(plan, p.py_name, spec.name), p, spec.name)) for p in params)
+        for slots in self.param_slots:  # a sampled value wins over the scenario's own
+            for slot in slots:
+                constants.pop(slot, None)
+                self._series.pop(slot, None)
+        self._constants = tuple(constants.items())
+        self._grid = {**plan.defaults, **spec.time}
+        self._model = _load(model_path, None if self._grid == plan.defaults else self._grid)
+        by_name = {output.variable.py_name: output for output in plan.outputs}
+        missing = [name for name in outputs if name not in by_name]
+        if missing:
+            problem = "the simlin engine has no such series"
+            raise InputError(f"scenario '{spec.name}'", f"output {missing[0]}", problem, "choose a variable of the model")
+        #: output name -> its subscripts' coords, in the order of ``slots``
+        self.coords = {name: by_name[name].coords for name in outputs}
+        self._names = [(name, by_name[name].variable.name) for name in outputs for _ in by_name[name].slots]
+        self.slots = tuple(slot for name in outputs for slot in by_name[name].slots)
+        self.time: np.ndarray | None = None
+        with _lock:
+            try:
+                self._model.simulate()  # compile once, here, so a model Simlin cannot compile fails before any member
+            except simlin.SimlinError as error:
+                raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+
+    def run(self, values: Sequence[float]) -> np.ndarray:
+        """One member: ``values`` for the runner's parameters in order; returns ``(len(slots), time)``.
+
+        Raises :class:`ModelRunError` when Simlin fails or an output is not finite,
+        and :class:`InputError` when Simlin refuses a value for a constant.
+        """
+        with _lock:
+            sim = self._model.simulate()
+        for slot, value in self._constants:
+            _set(sim, slot, value, self.scenario)
+        for slots, value in zip(self.param_slots, values):
+            for slot in slots:
+                _set(sim, slot, float(value), self.scenario)
+        try:
+            if self._series:
+                _run_with_series(sim, self._series, self._grid, self.scenario)
+            sim.run_to_end()
+            if self.time is None:
+                self.time = sim.get_series("time")
+            result = np.empty((len(self.slots), len(self.time)))
+            for row, slot in enumerate(self.slots):
+                result[row] = sim.get_series(slot)
+        except simlin.SimlinError as error:
+            raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_first_line(error)})") from error
+        bad = ~np.isfinite(result)
+        if bad.any():
+            step = int(bad.any(axis=0).argmax())
+            row = int(bad[:, step].argmax())
+            problem = f"'{self._names[row][1]}' became NaN or infinite at time {float(self.time[step]):g}"
+            raise ModelRunError(f"scenario '{self.scenario}': {problem}; check the scenario's values")
+        return result
+
+
+def member_runner(model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]) -> MemberRunner:
+    """A :class:`MemberRunner` for a scenario, the constants an ensemble varies and the outputs it keeps."""
+    return MemberRunner(model_path, spec, params, outputs)
+
+
+def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
+    variable = plan.info.variables.get(py_name)
+    if variable is None:
+        raise InputError(f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model")
+    return variable
 
 
 def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
@@ -221,11 +353,67 @@ def _plan(model_path: str | os.PathLike) -> _Plan:
             names = [slots.get(_normalise(name)) for name in _slot_names(variable, coords)]
             if all(names):
                 outputs.append(_Output(variable, tuple(names), coords))
-        order = {py_name: index for index, py_name in enumerate(_reference.load(path).namespace.values())}
+        order = {py_name: index for index, py_name in enumerate(_reference_info(path)[1])}
         # the model file's order, as in PySD's results
         outputs.sort(key=lambda output: order.get(output.variable.py_name, len(order)))
         _plans[key] = _Plan(info, _spec_defaults(model), tuple(outputs), slots)
     return _plans[key]
+
+
+def _reference_info(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str, ...]]:
+    """The reference engine's metadata and variable order, without importing PySD when it is cached.
+
+    When PySD is loaded in this process anyway, it answers (the same object as
+    ``sdmodel.engines.pysd.model_info``); otherwise a JSON copy written the first
+    time answers, keyed by the model's content and PySD's version, so a fast
+    engine's command does not pay PySD's import and model load.
+    """
+    path = _checked(model_path)
+    key = (str(path.resolve()), file_sha256(path))
+    if key in _infos and "sdmodel.engines.pysd" not in sys.modules:
+        return _infos[key]
+    cached = None if "sdmodel.engines.pysd" in sys.modules else _read_info_cache(path, key[1])
+    if cached is None:
+        from sdmodel.engines import pysd as reference
+
+        cached = (reference.model_info(path), tuple(reference.load(path).namespace.values()))
+        _write_info_cache(key[1], *cached)
+    _infos[key] = cached
+    return cached
+
+
+def _info_cache_file(sha256: str) -> Path:
+    from importlib.metadata import version  # PySD's version without importing PySD
+
+    return cache_dir() / "model-info" / f"{sha256[:24]}-pysd-{version('pysd')}-v{INFO_CACHE_FORMAT}.json"
+
+
+def _read_info_cache(path: Path, sha256: str) -> tuple[ModelInfo, tuple[str, ...]] | None:
+    """The cached metadata, or None when there is none or it cannot be used (it is then rebuilt)."""
+    try:
+        data = json.loads(_info_cache_file(sha256).read_text())
+        variables = {row["py_name"]: Variable(**{**row, "dims": tuple(row["dims"])}) for row in data["variables"]}
+        subscripts = {dim: tuple(elements) for dim, elements in data["subscripts"].items()}
+        return ModelInfo(path, sha256, variables, subscripts), tuple(data["order"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> None:
+    """Write the metadata atomically; a cache that cannot be written only costs speed."""
+    target = _info_cache_file(sha256)
+    data = {
+        "variables": [vars(variable) for variable in info.variables.values()],  # floats may be +-Infinity: Python's JSON keeps them
+        "subscripts": {dim: list(elements) for dim, elements in info.subscripts.items()},
+        "order": list(order),
+    }
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
+            json.dump(data, handle)
+        os.replace(handle.name, target)
+    except OSError:
+        pass
 
 
 def _refuse_unsupported(model: simlin.Model, path: Path) -> None:

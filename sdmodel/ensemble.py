@@ -1,0 +1,1133 @@
+"""Ensembles: parameter sweeps and Monte Carlo uncertainty, run serially, in local processes or on Dask.
+
+A researcher needs thousands of runs; PySD takes seconds per run, Simlin
+milliseconds. So ensembles default to the Simlin engine and run members through
+:class:`sdmodel.engines.simlin.MemberRunner`, which reads only the outputs kept
+(a handful of series, not all of the model's variables). What makes a
+millisecond run slow is overhead around it, so:
+
+- members go to workers in batches (one task = many members), so starting a
+  task costs little against the runs in it;
+- workers load the model themselves (PySD models cannot be pickled; the engine
+  modules cache a loaded model per process), and a task carries only names,
+  settings and a block of parameter values;
+- results stream into a NetCDF file batch by batch, so memory holds a few
+  batches, not the ensemble;
+- a member that fails (:class:`~sdmodel.errors.ModelRunError`) is recorded with
+  its error (``failed`` and ``error`` coordinates, values NaN) and the others are kept.
+
+Parameter distributions live in a TOML file that global sensitivity analysis
+(SALib) can read too::
+
+    description = "What we are unsure of"
+    [params."data strike fraction"]
+    dist = "uniform"          # uniform, triangular, normal, truncnormal, lognormal
+    lower = 0.1
+    upper = 0.5
+
+Arguments: ``uniform`` lower, upper; ``triangular`` lower, mode, upper;
+``normal`` mean, sd; ``truncnormal`` mean, sd, lower, upper; ``lognormal`` mu,
+sigma (of the normal distribution of ln x). A distribution must stay inside the
+model's documented ``[min,max]`` range of the constant, so an unbounded one
+(normal, lognormal) fits only a constant without such bounds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import islice, product
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sdmodel import provenance
+from sdmodel.errors import InputError, ModelRunError, read_text
+from sdmodel.model import ModelInfo, Variable, file_sha256
+from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, validate
+
+PERCENTILES = (5, 25, 50, 75, 95)
+MAX_SWEEP_PARAMS = 3
+MAX_BATCH = 250  # members per task: ~0.75 s of Simlin runs, enough to hide a task's overhead
+TASKS_PER_WORKER = 4  # enough tasks to balance the load and move a progress bar
+CHUNK_CACHE_BYTES = 4 * 2**20  # per streamed variable: a batch's chunk, not HDF5's default 64 MiB
+#: distribution -> its arguments (the keys of its table in a distributions file)
+DISTRIBUTIONS = {
+    "uniform": ("lower", "upper"),
+    "triangular": ("lower", "mode", "upper"),
+    "normal": ("mean", "sd"),
+    "truncnormal": ("mean", "sd", "lower", "upper"),
+    "lognormal": ("mu", "sigma"),
+}
+DISTRIBUTION_FILE_KEYS = ("description", "params")
+
+
+# --- parameters: distributions and grids -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One uncertain constant: its name as written, its distribution and the setting it changes."""
+
+    name: str
+    dist: str
+    args: dict[str, float]
+    setting: Setting  # value unused: each member brings its own
+
+    def frozen(self):
+        """The distribution as a frozen ``scipy.stats`` object."""
+        from scipy import stats
+
+        a = self.args
+        if self.dist == "uniform":
+            return stats.uniform(loc=a["lower"], scale=a["upper"] - a["lower"])
+        if self.dist == "triangular":
+            width = a["upper"] - a["lower"]
+            return stats.triang(c=(a["mode"] - a["lower"]) / width, loc=a["lower"], scale=width)
+        if self.dist == "normal":
+            return stats.norm(loc=a["mean"], scale=a["sd"])
+        if self.dist == "truncnormal":
+            return stats.truncnorm((a["lower"] - a["mean"]) / a["sd"], (a["upper"] - a["mean"]) / a["sd"], loc=a["mean"], scale=a["sd"])
+        return stats.lognorm(s=a["sigma"], scale=math.exp(a["mu"]))
+
+    def salib(self) -> tuple[str, list[float]]:
+        """SALib's ``dists`` code and ``bounds`` for this distribution (for global sensitivity)."""
+        a = self.args
+        if self.dist == "uniform":
+            return "unif", [a["lower"], a["upper"]]
+        if self.dist == "triangular":
+            return "triang", [a["lower"], a["upper"], (a["mode"] - a["lower"]) / (a["upper"] - a["lower"])]
+        if self.dist == "normal":
+            return "norm", [a["mean"], a["sd"]]
+        if self.dist == "truncnormal":
+            return "truncnorm", [a["lower"], a["upper"], a["mean"], a["sd"]]
+        return "lognorm", [a["mu"], a["sigma"]]
+
+
+def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distribution]:
+    """Read a distributions TOML file and check it against a model; every problem names file, key and fix."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        document = tomllib.loads(read_text(path))
+    except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
+        raise InputError(path, None, f"malformed TOML: {error}", 'fix the TOML syntax, e.g. [params."data strike fraction"]') from None
+    for key in document:
+        if key not in DISTRIBUTION_FILE_KEYS:
+            raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
+    params = document.get("params")
+    if not isinstance(params, dict) or not params:
+        raise InputError(path, "params", "no distributions given", 'add one, e.g. [params."data strike fraction"] with dist = "uniform", lower, upper')
+    distributions = [_distribution(path, name, table, info) for name, table in params.items()]
+    _check_unique([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
+    return distributions
+
+
+def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Distribution:
+    key = f"params.{_quote(name)}"
+    if not isinstance(table, dict):
+        raise InputError(path, key, "must be a table", f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...')
+    variable = _constant(name, info, path, key)
+    dist = table.get("dist")
+    if dist not in DISTRIBUTIONS:
+        problem = "has no dist" if dist is None else f"unknown distribution {dist!r}"
+        raise InputError(path, f"{key}.dist", problem, _suggest(str(dist), list(DISTRIBUTIONS), "choose one of"))
+    wanted = DISTRIBUTIONS[dist]
+    for arg in table:
+        if arg != "dist" and arg not in wanted:
+            raise InputError(path, f"{key}.{arg}", f"{dist} takes no argument {arg!r}", f"{dist} takes {', '.join(wanted)}")
+    for arg in wanted:
+        if arg not in table:
+            raise InputError(path, key, f"{dist} needs {arg!r}", f"give {', '.join(wanted)}")
+    args = {arg: _number(table[arg], path, f"{key}.{arg}") for arg in wanted}
+    _check_arguments(dist, args, path, key)
+    _check_support(dist, args, variable, path, key)
+    return Distribution(name, dist, args, _setting(name, variable, info, path))
+
+
+def _check_arguments(dist: str, args: dict[str, float], path: Path, key: str) -> None:
+    """Arguments that define no distribution: an empty range, a spread of zero, a mode outside its range."""
+    if "lower" in args and args["lower"] >= args["upper"]:
+        raise InputError(path, f"{key}.lower", f"lower {args['lower']:g} is not below upper {args['upper']:g}", "make lower less than upper")
+    for spread in ("sd", "sigma"):
+        if spread in args and args[spread] <= 0:
+            raise InputError(path, f"{key}.{spread}", f"{spread} {args[spread]:g} is not positive", f"give {spread} above 0")
+    if dist == "triangular" and not args["lower"] <= args["mode"] <= args["upper"]:
+        problem = f"mode {args['mode']:g} is outside [{args['lower']:g}, {args['upper']:g}]"
+        raise InputError(path, f"{key}.mode", problem, "put mode between lower and upper")
+
+
+def _check_support(dist: str, args: dict[str, float], variable: Variable, path: Path, key: str) -> None:
+    """Every value the distribution can give must be one the model accepts, whatever the seed."""
+    bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+    if dist in ("normal", "lognormal"):
+        floor = 0.0 if dist == "lognormal" else -math.inf
+        if variable.lower > floor or math.isfinite(variable.upper):
+            problem = f"a {dist} distribution is unbounded but '{variable.name}' must stay within {bounds}"
+            raise InputError(path, f"{key}.dist", problem, f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}')
+        return
+    for arg in ("lower", "upper"):
+        if not variable.lower <= args[arg] <= variable.upper:
+            raise InputError(path, f"{key}.{arg}", f"{args[arg]:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})")
+
+
+def salib_problem(distributions: Sequence[Distribution]) -> dict:
+    """The SALib ``problem`` dict for these distributions (names, bounds, dists)."""
+    codes = [d.salib() for d in distributions]
+    return {
+        "num_vars": len(codes),
+        "names": [param_name(d.setting) for d in distributions],
+        "dists": [code for code, _ in codes],
+        "bounds": [bounds for _, bounds in codes],
+    }
+
+
+def latin_hypercube(distributions: Sequence[Distribution], samples: int, seed: int) -> np.ndarray:
+    """``samples`` x ``len(distributions)`` values: a Latin hypercube on [0, 1) mapped through each inverse CDF.
+
+    The same seed gives the same design, whatever executor runs it.
+    """
+    from scipy.stats import qmc
+
+    unit = qmc.LatinHypercube(d=len(distributions), rng=np.random.default_rng(seed)).random(samples)
+    return np.column_stack([d.frozen().ppf(unit[:, i]) for i, d in enumerate(distributions)])
+
+
+@dataclass(frozen=True)
+class SweepParam:
+    """One swept constant: its name as given, the setting it changes and its grid values."""
+
+    name: str
+    setting: Setting
+    values: tuple[float, ...]
+
+
+def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
+    """``NAME=LO:HI:N`` -> N evenly spaced values from LO to HI, checked against the model's range."""
+    name, sep, grid = text.partition("=")
+    name = name.strip()
+    parts = grid.split(":")
+    if not sep or not name or len(parts) != 3:
+        raise InputError("--param", text, "expected NAME=LO:HI:N", 'e.g. --param "data strike fraction=0.1:0.5:5"')
+    try:
+        lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise InputError("--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5") from None
+    if count < 1 or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError("--param", name, f"{grid!r} is not a grid", "give finite LO and HI and N of at least 1")
+    if (lo >= hi and count > 1) or (lo != hi and count == 1):
+        raise InputError("--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)")
+    variable = _constant(name, info, "--param", name)
+    for value in (lo, hi):
+        if not variable.lower <= value <= variable.upper:
+            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+            raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
+    return SweepParam(name, _setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
+
+
+def param_name(setting: Setting) -> str:
+    """The coordinate or dim name of a varied constant: its python name, with ``[element]`` for one element."""
+    return setting.py_name if setting.element is None else f"{setting.py_name}[{setting.element[1]}]"
+
+
+def _constant(name: str, info: ModelInfo, source: str | Path, key: str) -> Variable:
+    match = ELEMENT_PATTERN.match(name)
+    return info.resolve(match["name"] if match else name, str(source), key)
+
+
+def _setting(name: str, variable: Variable, info: ModelInfo, source: str | Path) -> Setting:
+    """The setting a varied constant changes, checked by the scenario rules (a constant, a real element)."""
+    inside = min(max(0.0, variable.lower), variable.upper)
+    probe = Scenario(name="ensemble", params={name: inside}, source=str(source), origins={name: str(source)})
+    return validate(probe, info, {}).settings[0]
+
+
+def _check_unique(settings: Iterable[tuple[Setting, str]], source: str | Path) -> None:
+    seen: dict[tuple, str] = {}
+    for setting, key in settings:
+        for other, other_key in seen.items():
+            same = other[0] == setting.py_name and (other[1] is None or setting.element is None or other[1] == setting.element)
+            if same:
+                raise InputError(source, key, f"varies the same constant as {other_key}", "vary each constant once")
+        seen[(setting.py_name, setting.element)] = key
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """A quantity an ensemble reports: a model variable, optionally one element of it."""
+
+    key: str
+    variable: str  # python name: the variable kept per member (all its elements)
+    label: str
+    units: str = ""
+    select: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output]:
+    """Outputs by metric key (``hhi``), variable name, or ``name[element]``; default: the comparison metrics."""
+    from sdmodel.metrics import METRICS
+
+    metrics = {metric.key: metric for metric in METRICS}
+    if not names:
+        chosen = [m for m in METRICS if m.variable in info.variables]
+        if not chosen:
+            raise InputError(info.path, None, "the model has none of the comparison's variables", "name the outputs to keep with --output")
+        return [_metric_output(m, info) for m in chosen]
+    outputs = []
+    for name in names:
+        if name in metrics and metrics[name].variable in info.variables:
+            outputs.append(_metric_output(metrics[name], info))
+            continue
+        match = ELEMENT_PATTERN.match(name)
+        variable = info.resolve(match["name"] if match else name, "--output", name)
+        if variable.kind == "lookup" or variable.py_name in ("initial_time", "final_time", "time_step", "saveper", "time"):
+            problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
+            raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
+        select = {}
+        if match:
+            select = dict([_element(variable, match["element"], info, name)])
+        outputs.append(Output(name, variable.py_name, variable.name + (f"[{match['element']}]" if match else ""), variable.units, select))
+    return outputs
+
+
+def _metric_output(metric, info: ModelInfo) -> Output:
+    return Output(metric.key, metric.variable, metric.label, info.variables[metric.variable].units, dict(metric.select))
+
+
+def _element(variable: Variable, element: str, info: ModelInfo, key: str) -> tuple[str, str]:
+    for dim in variable.dims:
+        for known in info.subscripts.get(dim, ()):
+            if known.lower() == element.strip().lower():
+                return dim, known
+    choices = [e for dim in variable.dims for e in info.subscripts.get(dim, ())]
+    fix = f"use one of: {', '.join(choices)}" if choices else "drop the [element] part"
+    raise InputError("--output", key, f"'{element}' is not an element of '{variable.name}'", fix)
+
+
+# --- running members ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to run members of one scenario: picklable names and settings, never a model."""
+
+    engine: str
+    model: str
+    model_sha256: str
+    spec: RunSpec
+    params: tuple[Setting, ...]
+    outputs: tuple[str, ...]  # python names of the variables kept
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A block of members of one job: ``values`` is members x params; ``start`` the first member's index."""
+
+    job: Job
+    start: int
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A batch's outputs (members x series x time; NaN rows for failed members) and errors by member index."""
+
+    start: int
+    values: np.ndarray
+    time: np.ndarray | None
+    errors: dict[int, str]
+
+
+_runners: list[tuple[Job, object]] = []  # per process: the last few jobs' runners, so a worker loads a model once
+
+
+def run_batch(batch: Batch) -> BatchResult:
+    """Run a batch of members in this process (a worker's task); a member's failure is recorded, not raised."""
+    runner = _runner(batch.job)
+    results: list[np.ndarray | None] = []
+    errors = {}
+    for index, values in enumerate(batch.values):
+        try:
+            results.append(runner.run(values))
+        except ModelRunError as error:
+            results.append(None)
+            errors[batch.start + index] = str(error)
+    if runner.time is None:  # no member has succeeded in this process yet: nothing to write
+        return BatchResult(batch.start, None, None, errors)
+    rows = np.full((len(results), len(runner.slots), len(runner.time)), np.nan)
+    for index, result in enumerate(results):
+        if result is not None:
+            rows[index] = result
+    return BatchResult(batch.start, rows, runner.time, errors)
+
+
+def _runner(job: Job):
+    """The job's runner, made once per process: workers load the model themselves."""
+    for known, runner in _runners:
+        if known == job:
+            return runner
+    if file_sha256(Path(job.model)) != job.model_sha256:
+        raise InputError(job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again")
+    from sdmodel.simulate import engine_module
+
+    engine = engine_module(job.engine)
+    if hasattr(engine, "member_runner"):
+        runner = engine.member_runner(job.model, job.spec, job.params, job.outputs)
+    else:
+        runner = DatasetRunner(engine, job)
+    _runners.insert(0, (job, runner))
+    del _runners[4:]
+    return runner
+
+
+class DatasetRunner:
+    """Runs members through an engine's whole-Dataset ``run``, for an engine without a member runner (PySD).
+
+    A PySD run takes seconds, so building its Dataset costs nothing by comparison.
+    """
+
+    def __init__(self, engine, job: Job):
+        self.engine, self.job = engine, job
+        info = engine.model_info(job.model)
+        self.slots = tuple(f"{name}{index}" for name in job.outputs for index in np.ndindex(*_shape(info.variables[name], info)))
+        self.time: np.ndarray | None = None
+
+    def run(self, values: Sequence[float]) -> np.ndarray:
+        """One member as ``(len(slots), time)``; the varied values apply after the scenario's own settings."""
+        varied = (replace(setting, value=float(value)) for setting, value in zip(self.job.params, values))
+        results = self.engine.run(self.job.model, replace(self.job.spec, settings=(*self.job.spec.settings, *varied)))
+        time = results["time"].values
+        rows = []
+        for name in self.job.outputs:
+            array = results[name]
+            if "time" not in array.dims:
+                array = array.expand_dims(time=results["time"])
+            rows.append(array.transpose("time", ...).values.reshape(len(time), -1).T)
+        self.time = time
+        return np.concatenate(rows)
+
+
+def _shape(variable: Variable, info: ModelInfo) -> tuple[int, ...]:
+    return tuple(len(info.subscripts.get(dim, ())) for dim in variable.dims)
+
+
+# --- executors ---------------------------------------------------------------------------------
+
+#: An executor runs :func:`run_batch` over batches and yields the results as they complete, in any order.
+Executor = Callable[[Iterable[Batch]], Iterator[BatchResult]]
+
+
+def serial_executor() -> Executor:
+    """Every batch in this process: no start-up cost, and the reference for the others' results."""
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        for batch in batches:
+            yield run_batch(batch)
+
+    return execute
+
+
+def process_executor(workers: int) -> Executor:
+    """Batches in local worker processes, a few in flight per worker so memory stays bounded.
+
+    Workers are forked where the platform allows: they inherit the imported
+    engine and the model already loaded and compiled here, instead of spending
+    a second importing and compiling them again.
+    """
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield from _bounded(lambda batch: pool.submit(run_batch, batch), batches, 2 * workers, _first_done)
+
+    return execute
+
+
+def dask_executor(scheduler: str | None = None, local_workers: int | None = None) -> Executor:
+    """Batches on a Dask cluster: an existing one at ``scheduler``, or a LocalCluster of ``local_workers``.
+
+    Dask workers import sdmodel and load the model file themselves (a loaded
+    model cannot be pickled), so a remote cluster needs sdmodel installed and the
+    model file at the same path.
+    """
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        with _dask_client(scheduler, local_workers) as client:
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            yield from _bounded(lambda batch: client.submit(run_batch, batch, pure=False), batches, 2 * workers, _first_done_dask)
+
+    return execute
+
+
+def _bounded(submit: Callable, batches: Iterable[Batch], window: int, first_done: Callable) -> Iterator[BatchResult]:
+    """Submit batches keeping at most ``window`` in flight; yield each result as it completes."""
+    queue = iter(batches)
+    pending = {submit(batch) for batch in islice(queue, window)}
+    while pending:
+        done, pending = first_done(pending)
+        for future in done:
+            result = future.result()  # a worker's exception (bad input, a crash) stops the ensemble here
+            pending |= {submit(batch) for batch in islice(queue, 1)}
+            yield result
+
+
+def _first_done(pending: set) -> tuple[set, set]:
+    done, not_done = wait(pending, return_when=FIRST_COMPLETED)
+    return done, not_done
+
+
+def _first_done_dask(pending: set) -> tuple[set, set]:
+    from distributed import wait as dask_wait
+
+    result = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+    return set(result.done), set(result.not_done)
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, local_workers: int | None):
+    """A client of an existing cluster, or of a LocalCluster that lives as long as the client."""
+    import logging
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+    cluster = None
+    try:
+        if local_workers:
+            cluster = LocalCluster(
+                n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+        client = Client(cluster or scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        if cluster is not None:
+            cluster.close()
+        where = scheduler or "LocalCluster"
+        problem = f"cannot reach the Dask scheduler ({_first_line(error)})"
+        raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> tuple[Executor, int, str]:
+    """The executor the options ask for, as ``(executor, workers, description)``.
+
+    ``jobs=1`` runs in this process; by default one process per core; a scheduler
+    address or a LocalCluster size chooses Dask (workers 0: the cluster decides).
+    """
+    if scheduler and dask_local:
+        raise InputError("--scheduler", scheduler, "--scheduler and --dask-local are both given", "give one of them")
+    if scheduler:
+        return dask_executor(scheduler=scheduler), 0, f"dask {scheduler}"
+    if dask_local:
+        return dask_executor(local_workers=dask_local), dask_local, f"dask LocalCluster of {dask_local}"
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1:
+        return serial_executor(), 1, "serial"
+    return process_executor(workers), workers, f"{workers} processes"
+
+
+def batch_size(members: int, workers: int, engine: str) -> int:
+    """Members per task: enough to hide a task's overhead, few enough to keep every worker busy.
+
+    A PySD run takes seconds, so there one member is one task.
+    """
+    if engine == "pysd":
+        return 1
+    return max(1, min(MAX_BATCH, math.ceil(members / (max(workers, 2) * TASKS_PER_WORKER))))
+
+
+# --- streaming results to NetCDF -------------------------------------------------------------
+
+
+class _Stream:
+    """Members' outputs written into a NetCDF file as batches arrive: memory holds a batch, not the ensemble.
+
+    The file has the ensemble's leading dims (``scenario`` and ``run``, or one per
+    swept parameter), then ``time`` and each output's subscripts. Members never
+    written (failed ones) read back as NaN. The file is made when the first
+    result brings the time axis.
+    """
+
+    def __init__(self, path: Path, lead: dict[str, int], outputs: Sequence[tuple[str, dict[str, tuple[str, ...]]]]):
+        self.path, self.lead, self.outputs = path, dict(lead), list(outputs)
+        self.file = None
+        self.time: np.ndarray | None = None
+
+    def write(self, result: BatchResult) -> None:
+        if result.values is None:
+            return
+        if self.file is None:
+            self._create(result.time)
+        shape = tuple(self.lead.values())
+        offset = 0
+        for name, coords in self.outputs:
+            sizes = [len(elements) for elements in coords.values()]
+            width = math.prod(sizes)
+            block = result.values[:, offset : offset + width, :].reshape(len(result.values), *sizes, len(self.time))
+            block = np.moveaxis(block, -1, 1)  # members, time, subscripts
+            offset += width
+            for index, first, last, at in _segments(result.start, len(block), shape):
+                self.file[name][(*index, slice(first, last))] = block[at : at + last - first]
+
+    def _create(self, time: np.ndarray) -> None:
+        import netCDF4
+
+        self.time = np.asarray(time, dtype=float)
+        self.file = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        for dim, size in self.lead.items():
+            self.file.createDimension(dim, size)
+        self.file.createDimension("time", len(self.time))
+        self.file.createVariable("time", "f8", ("time",))[:] = self.time
+        subscripts = {dim: len(elements) for _, coords in self.outputs for dim, elements in coords.items()}
+        for dim, size in subscripts.items():
+            self.file.createDimension(dim, size)
+        batch = min(MAX_BATCH, list(self.lead.values())[-1])
+        for name, coords in self.outputs:
+            dims = (*self.lead, "time", *coords)
+            chunks = [1] * (len(self.lead) - 1) + [batch, len(self.time)] + [len(e) for e in coords.values()]
+            variable = self.file.createVariable(name, "f8", dims, fill_value=np.nan, chunksizes=chunks)
+            # HDF5 caches up to 64 MiB of chunks per variable by default; written once in order, a chunk needs no cache
+            variable.set_var_chunk_cache(size=CHUNK_CACHE_BYTES)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+@contextmanager
+def _small_chunk_cache():
+    """Open NetCDF files with a small HDF5 chunk cache: the default 64 MiB per variable, over a
+    handful of variables read once, would hold more memory than the ensemble's own values."""
+    import netCDF4
+
+    default = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(CHUNK_CACHE_BYTES)
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*default)
+
+
+def _segments(start: int, count: int, shape: tuple[int, ...]) -> Iterator[tuple[tuple[int, ...], int, int, int]]:
+    """Split members ``start .. start+count`` (flat, C order over ``shape``) into runs along the last axis.
+
+    Yields ``(index of the leading axes, first, last, offset in the block)``: one
+    NetCDF write per run, instead of one per member.
+
+    >>> list(_segments(2, 5, (3, 3)))
+    [((0,), 2, 3, 0), ((1,), 0, 3, 1), ((2,), 0, 1, 4)]
+    """
+    last_axis = shape[-1]
+    flat, end = start, start + count
+    while flat < end:
+        first = flat % last_axis
+        last = min(last_axis, first + end - flat)
+        index = tuple(int(i) for i in np.unravel_index(flat // last_axis, shape[:-1])) if len(shape) > 1 else ()
+        yield index, first, last, flat - start
+        flat += last - first
+
+
+# --- ensembles -----------------------------------------------------------------------------
+
+
+def uncertainty(
+    distributions: str | os.PathLike,
+    scenarios: Iterable[str | os.PathLike | Scenario] = ("baseline",),
+    *,
+    samples: int = 100,
+    seed: int = 0,
+    outputs: Sequence[str] | None = None,
+    model: str | os.PathLike | None = None,
+    overrides: Mapping[str, float] | None = None,
+    final_time: float | None = None,
+    engine: str = "simlin",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    store: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    command: str | None = None,
+) -> xr.Dataset:
+    """Monte Carlo: a Latin hypercube of ``samples`` draws from a distributions file, run on each scenario.
+
+    Every scenario runs the same draws (so their differences are not sampling
+    noise). Returns the kept outputs with dims ``scenario``, ``run``, ``time`` and
+    subscripts; the drawn values are coordinates on ``run``, and ``failed`` and
+    ``error`` say which members failed and why. With ``store`` (a NetCDF path)
+    the members stay in that file and the Dataset reads it lazily (close it when
+    done); otherwise they are loaded into memory. :func:`percentile_bands`
+    summarises the result.
+    """
+    from sdmodel.simulate import prepare
+
+    if samples < 1:
+        raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
+    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    info = _info(engine, model_path)
+    drawn = load_distributions(distributions, info)
+    varied = [d.setting for d in drawn]
+    _check_not_set(overrides, varied, info)
+    chosen = resolve_outputs(outputs, info)
+    design = latin_hypercube(drawn, samples, seed)
+    names = [param_name(setting) for setting in varied]
+    results, description = _ensemble(
+        model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": samples},
+        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="uncertainty",
+    )
+    params = {name: ("run", design[:, i], _param_attrs(info, setting)) for i, (name, setting) in enumerate(zip(names, varied))}
+    results = results.assign_coords(
+        scenario=("scenario", [s.name for s in specs], {"long_name": "Scenario"}),
+        run=("run", np.arange(samples), {"long_name": "Ensemble member"}),
+        description=("scenario", [s.description for s in loaded]),
+        **params,
+    )
+    document = {"params": {d.name: {"dist": d.dist, **d.args} for d in drawn}}
+    results.attrs = _attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+        "ensemble": "uncertainty",
+        "sampling": "Latin hypercube (scipy.stats.qmc.LatinHypercube), mapped through each distribution's inverse CDF",
+        "samples": samples,
+        "seed": seed,
+        "distributions_file": str(Path(distributions).resolve()),
+        "distributions_toml": _toml(document),
+        "failed_members": int(results["failed"].sum()),
+    }
+    return results
+
+
+def sweep(
+    params: Sequence[str] | Mapping[str, Sequence[float]],
+    scenario: str | os.PathLike | Scenario = "baseline",
+    *,
+    outputs: Sequence[str] | None = None,
+    model: str | os.PathLike | None = None,
+    overrides: Mapping[str, float] | None = None,
+    final_time: float | None = None,
+    engine: str = "simlin",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    store: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    command: str | None = None,
+) -> xr.Dataset:
+    """A grid over up to three constants of one scenario.
+
+    ``params`` is a list of ``"NAME=LO:HI:N"`` (N evenly spaced values) or a
+    mapping of names to their values. Returns the kept outputs with one dim per
+    parameter (named by its python name, the values as coordinates), ``time`` and
+    subscripts, and ``failed`` and ``error`` on the grid.
+    """
+    from sdmodel.simulate import prepare
+
+    model_path, loaded, specs = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
+    info = _info(engine, model_path)
+    if isinstance(params, Mapping):
+        swept = [_explicit_param(name, values, info) for name, values in params.items()]
+    else:
+        swept = [parse_sweep_param(text, info) for text in params]
+    if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
+        raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
+    varied = [p.setting for p in swept]
+    _check_unique([(p.setting, p.name) for p in swept], "--param")
+    _check_not_set(overrides, varied, info)
+    chosen = resolve_outputs(outputs, info)
+    names = [param_name(setting) for setting in varied]
+    design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
+    results, description = _ensemble(
+        model_path, engine, specs, varied, design, chosen, {name: len(p.values) for name, p in zip(names, swept)},
+        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="sweep",
+    )
+    grid = {name: (name, list(p.values), _param_attrs(info, p.setting)) for name, p in zip(names, swept)}
+    results = results.assign_coords(scenario=specs[0].name, **grid)
+    results.attrs = _attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+        "ensemble": "sweep",
+        "grid": "; ".join(f"{n}={p.values[0]:g}:{p.values[-1]:g}:{len(p.values)}" for n, p in zip(names, swept)),
+        "failed_members": int(results["failed"].sum()),
+    }
+    return results
+
+
+def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> SweepParam:
+    variable = _constant(name, info, "--param", name)
+    numbers = tuple(_number(v, "--param", name) for v in values)
+    if not numbers:
+        raise InputError("--param", name, "no values given", "give at least one value")
+    for value in numbers:
+        if not variable.lower <= value <= variable.upper:
+            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+            raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
+    return SweepParam(name, _setting(name, variable, info, "--param"), numbers)
+
+
+def _ensemble(
+    model_path: Path,
+    engine: str,
+    specs: Sequence[RunSpec],
+    varied: Sequence[Setting],
+    design: np.ndarray,
+    outputs: Sequence[Output],
+    lead: dict[str, int],
+    *,
+    jobs: int | None,
+    scheduler: str | None,
+    dask_local: int | None,
+    store: str | os.PathLike | None,
+    progress: bool | None,
+    label: str,
+) -> tuple[xr.Dataset, str]:
+    """Run every scenario x design row, streaming outputs to NetCDF; return the Dataset and the executor used."""
+    info = _info(engine, model_path)
+    variables = list(dict.fromkeys(output.variable for output in outputs))
+    clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
+    if clash:
+        raise InputError("--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output")
+    coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
+    work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
+    for job in work:
+        _runner(job)  # bad settings or outputs fail here, before any worker starts; forked workers inherit the loaded model
+    members, total = len(design), len(design) * len(work)
+    executor, workers, description = make_executor(jobs, scheduler, dask_local)
+    size = batch_size(total, workers, engine)
+    if workers > 1 and not (scheduler or dask_local) and math.ceil(total / size) <= 1:
+        executor, description = serial_executor(), "serial"  # one task: a worker would only add its start-up
+    batches = (
+        Batch(job, block * members + first, design[first : first + size]) for block, job in enumerate(work) for first in range(0, members, size)
+    )
+    path = Path(store) if store is not None else _temporary_netcdf()
+    stream = _Stream(path, lead, [(name, coords[name]) for name in variables])
+    failures: dict[int, str] = {}
+    done = 0
+    try:
+        with _progress(total, label, progress) as bar:
+            for result in executor(batches):
+                stream.write(result)
+                failures.update(result.errors)
+                count = len(result.values) if result.values is not None else len(result.errors)
+                done += count
+                bar.update(count)
+        stream.close()
+        if done != total:  # an executor that lost a batch would leave silent NaN members
+            raise RuntimeError(f"the executor returned {done} of {total} members")
+        if len(failures) == total or stream.time is None:
+            raise ModelRunError(f"every member failed; the first: {failures[min(failures)]}")
+        with _small_chunk_cache():
+            results = xr.open_dataset(path, engine="netcdf4")
+        if store is None:
+            results = results.load()
+            results.close()
+    except BaseException:
+        stream.close()
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        if store is None:
+            path.unlink(missing_ok=True)
+    return _decorate(results, info, lead, coords, failures), description
+
+
+def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords: dict, failures: dict[int, str]) -> xr.Dataset:
+    """Coordinates and metadata the stream file does not carry: subscripts, units, which members failed and why."""
+    shape = tuple(lead.values())
+    failed = np.zeros(shape, dtype=bool)
+    error = np.full(shape, "", dtype=object)
+    for flat, message in failures.items():
+        index = np.unravel_index(flat, shape)
+        failed[index], error[index] = True, message
+    subscripts = {dim: list(elements) for variable in coords.values() for dim, elements in variable.items()}
+    results = results.assign_coords(
+        failed=(tuple(lead), failed, {"long_name": "The member's run failed (its values are NaN)"}),
+        error=(tuple(lead), error.astype(str), {"long_name": "Why the member's run failed"}),
+        **subscripts,
+    )
+    results["time"].attrs = {"units": "year", "long_name": "Time"}
+    for name in coords:
+        variable = info.variables[name]
+        results[name].attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+    return results
+
+
+def _attributes(engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names) -> dict:
+    from sdmodel.simulate import engine_module
+
+    module = engine_module(engine)
+    attrs = provenance.attributes(
+        engine=module.NAME,
+        engine_version=module.VERSION,
+        model=model_path,
+        model_sha256=info.sha256,
+        scenarios=[s.to_dict() for s in loaded],
+        command=command or provenance.command_line(),
+    )
+    outputs_json = json.dumps([{**vars(o), "select": dict(o.select)} for o in outputs])
+    return attrs | {"executor": description, "ensemble_outputs": outputs_json, "ensemble_params": json.dumps(names)}
+
+
+def _info(engine: str, model_path: Path) -> ModelInfo:
+    from sdmodel.simulate import engine_module
+
+    return engine_module(engine).model_info(model_path)
+
+
+def _param_attrs(info: ModelInfo, setting: Setting) -> dict[str, str]:
+    variable = info.variables[setting.py_name]
+    element = f"[{setting.element[1]}]" if setting.element else ""
+    return {"units": variable.units, "long_name": variable.name + element, "description": variable.comment}
+
+
+def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setting], info: ModelInfo) -> None:
+    """A constant both fixed with --set and varied by the ensemble is a contradiction, not a precedence question."""
+    names = {setting.py_name for setting in varied}
+    for name in overrides or {}:
+        if _constant(name, info, "--set", name).py_name in names:
+            raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
+
+
+@contextmanager
+def _progress(total: int, label: str, show: bool | None):
+    """A progress bar on stderr when it is a terminal (or when asked); nothing otherwise."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        yield _NoBar()
+        return
+    import click
+
+    with click.progressbar(length=total, label=f"{label}: {total} runs", file=sys.stderr) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, steps: int) -> None:
+        pass
+
+
+def _temporary_netcdf() -> Path:
+    handle, name = tempfile.mkstemp(prefix="sdmodel-ensemble-", suffix=".nc")
+    os.close(handle)
+    return Path(name)
+
+
+@contextmanager
+def streamed() -> Iterator[Path]:
+    """A temporary NetCDF path for members streamed before they are saved in the run store; removed afterwards."""
+    path = _temporary_netcdf()
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# --- summaries ---------------------------------------------------------------------------------
+
+
+def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENTILES) -> xr.Dataset:
+    """Percentiles over the ``run`` dim of every output, per scenario; failed members are left out.
+
+    Dims ``scenario``, ``percentile``, ``time`` and subscripts; ``members`` and
+    ``failed_members`` count what each scenario's bands rest on. Reads one
+    scenario's variable at a time, so a streamed ensemble is never loaded whole.
+    """
+    if "run" not in results.dims:
+        raise InputError(results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`")
+    per_scenario = "scenario" in results.dims
+    data = {}
+    for name, array in results.data_vars.items():
+        if "run" not in array.dims:
+            continue
+        rest = [dim for dim in array.dims if dim not in ("scenario", "run")]
+        groups = [array.isel(scenario=i) for i in range(results.sizes["scenario"])] if per_scenario else [array]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all members of a scenario failed: NaN bands
+            bands = [np.nanpercentile(group.transpose("run", *rest).values, list(percentiles), axis=0) for group in groups]
+        dims = ("scenario", "percentile", *rest) if per_scenario else ("percentile", *rest)
+        data[name] = (dims, np.stack(bands) if per_scenario else bands[0], array.attrs)
+    kept = ["scenario", *(dim for dim in results.dims if dim not in ("scenario", "run"))]
+    coords = {dim: (dim, results[dim].values, results[dim].attrs) for dim in kept if dim in results.coords}
+    coords["percentile"] = ("percentile", np.asarray(percentiles, dtype=float), {"units": "%", "long_name": "Percentile of the members"})
+    bands = xr.Dataset(data, coords=coords, attrs=dict(results.attrs))
+    failed = results["failed"].sum("run") if "failed" in results.coords else xr.zeros_like(results["run"]).sum()
+    bands["members"] = xr.full_like(failed, results.sizes["run"]).assign_attrs(long_name="Members run")
+    bands["failed_members"] = failed.assign_attrs(long_name="Members whose run failed (left out of the bands)")
+    return bands
+
+
+def ensemble_outputs(results: xr.Dataset) -> list[Output]:
+    """The outputs an ensemble kept, as recorded in its attributes (metric keys, selections, labels)."""
+    rows = json.loads(results.attrs.get("ensemble_outputs", "[]"))
+    if not rows:
+        return [Output(str(n), str(n), results[n].attrs.get("long_name", str(n)), results[n].attrs.get("units", "")) for n in results.data_vars]
+    return [Output(**{**row, "select": dict(row["select"])}) for row in rows if row["variable"] in results]
+
+
+def _columns(data: xr.Dataset, outputs: Sequence[Output], lead: Sequence[str]) -> list[tuple[str, str, str, xr.DataArray]]:
+    """(key, label, units, values at the final time) per output; one column per element of a subscript it keeps."""
+    columns = []
+    for output in outputs:
+        array = data[output.variable].sel(output.select)
+        if "time" in array.dims:
+            array = array.isel(time=-1, drop=True)
+        rest = [dim for dim in array.dims if dim not in (*lead, "percentile")]
+        for elements in product(*(array[dim].values for dim in rest)):
+            selected = array.sel(dict(zip(rest, elements)))
+            suffix = f"[{','.join(map(str, elements))}]" if elements else ""
+            columns.append((output.key + suffix, output.label + suffix, output.units, selected))
+    return columns
+
+
+def bands_json(bands: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
+    """The bands at the final time: ``{"run", "time", "percentiles", "samples", "seed", "scenarios": {name: {output: {"p5", ...}}}}``."""
+    columns = _columns(bands, ensemble_outputs(bands), ["scenario"])
+    names = [str(name) for name in bands["scenario"].values]
+    return {
+        "run": str(run_path) if run_path else None,
+        "time": float(bands["time"][-1]),
+        "percentiles": [float(p) for p in bands["percentile"].values],
+        "samples": int(bands.attrs.get("samples", bands["members"].max())),
+        "seed": bands.attrs.get("seed"),
+        "members": {name: int(bands["members"].sel(scenario=name)) for name in names},
+        "failed": {name: int(bands["failed_members"].sel(scenario=name)) for name in names},
+        "scenarios": {
+            name: {
+                key: {f"p{p:g}": _number_or_none(values.sel(scenario=name, percentile=p)) for p in bands["percentile"].values}
+                for key, _, _, values in columns
+            }
+            for name in names
+        },
+        "outputs": {key: {"label": label, "units": units} for key, label, units, _ in columns},
+    }
+
+
+def format_bands(bands: xr.Dataset) -> str:
+    """A plain-text table of the bands at the final time: a row per output and scenario, a column per percentile."""
+    columns = _columns(bands, ensemble_outputs(bands), ["scenario"])
+    names = [str(name) for name in bands["scenario"].values]
+    header = [f"at {float(bands['time'][-1]):g}", "scenario", *(f"{p:g}%" for p in bands["percentile"].values)]
+    rows = [header]
+    for _, label, units, values in columns:
+        title = label + _units(units)
+        for index, name in enumerate(names):
+            row = [title if index == 0 else "", name]
+            rows.append(row + [_fmt(float(v)) for v in values.sel(scenario=name).transpose("percentile").values])
+    failed = int(bands["failed_members"].sum())
+    footer = f"{int(bands['members'].max())} members per scenario"
+    if "seed" in bands.attrs:
+        footer += f", Latin hypercube, seed {bands.attrs['seed']}"
+    footer += f"; {failed} failed and left out" if failed else ""
+    return _table(rows) + "\n" + footer
+
+
+def sweep_json(results: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
+    """The sweep at the final time: ``{"run", "time", "params", "points": [{param: value, ..., "outputs": {...}}]}``."""
+    names = json.loads(results.attrs.get("ensemble_params", "[]"))
+    columns = _columns(results, ensemble_outputs(results), names)
+    points = []
+    for index in np.ndindex(*(results.sizes[name] for name in names)):
+        at = dict(zip(names, index))
+        point = {name: float(results[name].values[i]) for name, i in at.items()}
+        point["outputs"] = {key: _number_or_none(values.isel(at)) for key, _, _, values in columns}
+        point["failed"] = bool(results["failed"].isel(at))
+        if point["failed"]:
+            point["error"] = str(results["error"].isel(at).values)
+        points.append(point)
+    return {
+        "run": str(run_path) if run_path else None,
+        "scenario": str(results["scenario"].values),
+        "time": float(results["time"][-1]),
+        "params": names,
+        "points": points,
+        "outputs": {key: {"label": label, "units": units} for key, label, units, _ in columns},
+    }
+
+
+def format_sweep(results: xr.Dataset) -> str:
+    """A plain-text table of the sweep at the final time: a row per grid point, a column per output."""
+    summary = sweep_json(results)
+    header = [*summary["params"], *summary["outputs"]]
+    rows = [header]
+    for point in summary["points"]:
+        cells = [_fmt(point[name]) for name in summary["params"]]
+        cells += ["failed" if point["failed"] else _fmt(value) for value in point["outputs"].values()]
+        rows.append(cells)
+    legend = "; ".join(f"{key}: {meta['label']}{_units(meta['units'])}" for key, meta in summary["outputs"].items())
+    footer = f"'{summary['scenario']}' at {summary['time']:g}; {legend}"
+    failed = [point for point in summary["points"] if point["failed"]]
+    if failed:
+        footer += f"\n{len(failed)} of {len(summary['points'])} members failed; the first: {failed[0]['error']}"
+    return _table(rows) + "\n" + footer
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _number(value: object, source: str | Path, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
+    if not math.isfinite(float(value)):
+        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
+    return float(value)
+
+
+def _number_or_none(array) -> float | None:
+    value = float(array)
+    return value if math.isfinite(value) else None
+
+
+def _suggest(word: str, choices: Sequence[str], prefix: str = "allowed keys are") -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else f"{prefix} {', '.join(choices)}"
+
+
+def _quote(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+def _bound(value: float) -> str:
+    return "?" if math.isinf(value) else f"{value:g}"
+
+
+def _units(units: str) -> str:
+    return f" [{units}]" if units and units != "Dmnl" else ""
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _toml(document: dict) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(document)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

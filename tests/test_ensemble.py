@@ -1,0 +1,284 @@
+"""Sweeps and Monte Carlo ensembles: dims and values, reproducibility, bands, failures, executors, bad input.
+
+Ensembles run the bundled model to a short horizon with a few members each, so
+the whole file takes seconds. Only the comparison metrics and constants that
+every version of the model has are named here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from paths import BAD, MODELS
+from sdmodel import ensemble
+from sdmodel.cli import main
+from sdmodel.engines import simlin as simlin_engine
+from sdmodel.errors import InputError
+from sdmodel.locations import default_model
+from sdmodel.metrics import METRICS
+from sdmodel.scenario import RunSpec, Setting
+from sdmodel.simulate import prepare
+
+FINAL_TIME = 2030.0  # the levers start in 2027; short runs keep the file quick
+DISTRIBUTIONS = """
+[params."data strike fraction"]
+dist = "uniform"
+lower = 0.1
+upper = 0.5
+
+[params."licence royalty rate"]
+dist = "triangular"
+lower = 0.0
+mode = 0.05
+upper = 0.2
+
+[params."share sensitivity"]
+dist = "truncnormal"
+mean = 5
+sd = 2
+lower = 1
+upper = 10
+
+[params."hardware life"]
+dist = "uniform"
+lower = 3
+upper = 7
+"""
+
+
+@pytest.fixture
+def distributions(tmp_path):
+    path = tmp_path / "uncertain.toml"
+    path.write_text(DISTRIBUTIONS)
+    return path
+
+
+def small_uncertainty(distributions, **options):
+    options = {"samples": 12, "seed": 7, "final_time": FINAL_TIME, "jobs": 1, "progress": False, **options}
+    return ensemble.uncertainty(distributions, ["baseline", "data-strike"], **options)
+
+
+def test_sweep_has_one_dim_per_parameter_with_its_values():
+    results = ensemble.sweep(
+        ["data strike fraction=0:0.5:3", "hardware life=3:6:2"], "data-strike", final_time=FINAL_TIME, jobs=1, progress=False
+    )
+    assert results["capital_share"].dims == ("data_strike_fraction", "hardware_life", "time", "Firm")
+    assert results["data_strike_fraction"].values.tolist() == [0.0, 0.25, 0.5]
+    assert results["hardware_life"].values.tolist() == [3.0, 6.0]
+    assert float(results["time"][-1]) == FINAL_TIME
+    assert set(results.data_vars) == {metric.variable for metric in METRICS}
+    assert not results["failed"].any()
+    final = results["capital_share"].sel(Firm="incumbent").isel(time=-1)
+    assert final.sel(data_strike_fraction=0.5, hardware_life=3.0) < final.sel(data_strike_fraction=0.0, hardware_life=3.0)
+    assert results["capital_share"].attrs["units"] and results["capital_share"].attrs["long_name"]
+
+
+def test_sweep_member_equals_a_single_run():
+    """A member is the scenario with the swept values set, as `sdmodel run --set` would run it."""
+    results = ensemble.sweep({"data strike fraction": [0.2, 0.4], "licence royalty rate": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1)
+    model_path, _, (spec,) = prepare(["data-strike"], overrides={"data strike fraction": 0.4, "licence royalty rate": 0.1}, final_time=FINAL_TIME, engine="simlin")
+    single = simlin_engine.run(model_path, spec)
+    member = results.sel(data_strike_fraction=0.4, licence_royalty_rate=0.1)
+    for name in results.data_vars:
+        np.testing.assert_array_equal(member[name].transpose("time", ...).values, single[name].transpose("time", ...).values)
+
+
+def test_same_seed_gives_identical_results(distributions):
+    first, second = small_uncertainty(distributions), small_uncertainty(distributions)
+    xr.testing.assert_identical(first.drop_attrs(), second.drop_attrs())
+    assert first.attrs["seed"] == 7 and first.attrs["samples"] == 12
+    other = small_uncertainty(distributions, seed=8)
+    assert not np.array_equal(first["data_strike_fraction"].values, other["data_strike_fraction"].values)
+
+
+def test_uncertainty_samples_are_a_latin_hypercube_within_the_bounds(distributions):
+    results = small_uncertainty(distributions)
+    assert results["capital_share"].dims == ("scenario", "run", "time", "Firm")
+    assert results["scenario"].values.tolist() == ["baseline", "data-strike"]
+    strike = results["data_strike_fraction"].values
+    assert strike.shape == (12,) and ((0.1 <= strike) & (strike <= 0.5)).all()
+    strata = np.floor((strike - 0.1) / 0.4 * 12).astype(int)  # Latin hypercube: one draw per twelfth of the range
+    assert sorted(strata.tolist()) == list(range(12))
+    assert ((1 <= results["share_sensitivity"]) & (results["share_sensitivity"] <= 10)).all()
+    assert results["hardware_life"].attrs["units"] == "year"
+
+
+def test_percentile_bands_are_ordered(distributions):
+    bands = ensemble.percentile_bands(small_uncertainty(distributions, samples=20))
+    assert bands["percentile"].values.tolist() == [5, 25, 50, 75, 95]
+    for name in bands.data_vars:
+        if "percentile" not in bands[name].dims:
+            continue
+        values = bands[name].transpose("percentile", ...).values
+        assert np.isfinite(values).all(), name
+        assert (np.diff(values, axis=0) >= -1e-12).all(), name
+    assert bands["members"].values.tolist() == [20, 20]
+    table = ensemble.format_bands(bands)
+    assert "95%" in table and "data-strike" in table and METRICS[0].label in table
+
+
+def test_failing_member_is_recorded_and_the_others_kept():
+    """tests/models/overflow_float.mdl overflows when growth is fast: those members fail, the slow one runs."""
+    results = ensemble.sweep(["growth rate=0.5:1000:3"], model=MODELS / "overflow_float.mdl", outputs=["Stock"], jobs=1)
+    assert results["failed"].values.tolist() == [False, True, True]
+    assert "became NaN or infinite" in str(results["error"].sel(growth_rate=1000.0).values)
+    assert str(results["error"].sel(growth_rate=0.5).values) == ""
+    assert np.isfinite(results["stock"].sel(growth_rate=0.5)).all()
+    assert np.isnan(results["stock"].sel(growth_rate=1000.0)).all()
+
+
+def test_failing_member_from_the_cli_saves_the_run_and_warns(isolated_runs_dir):
+    result = CliRunner().invoke(
+        main, ["sweep", "--param", "growth rate=0.5:1000:3", "--model", str(MODELS / "overflow_float.mdl"), "--output", "Stock", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 members failed" in result.stderr
+    summary = json.loads(result.stdout)
+    assert [point["failed"] for point in summary["points"]] == [False, True, True]
+    saved = xr.open_dataset(summary["run"] + "/results.nc")
+    assert saved["failed"].values.tolist() == [False, True, True]
+    saved.close()
+
+
+def test_every_member_failing_is_a_failed_run(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["sweep", "--param", "growth rate=500:1000:2", "--model", str(MODELS / "overflow_float.mdl"), "--output", "Stock"])
+    assert result.exit_code == 1, result.output
+    assert "every member failed" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+def test_processes_give_the_serial_results(distributions):
+    serial = small_uncertainty(distributions)
+    processes = small_uncertainty(distributions, jobs=2)
+    assert processes.attrs["executor"] == "2 processes"
+    xr.testing.assert_identical(serial.drop_attrs(), processes.drop_attrs())
+
+
+def test_dask_local_cluster_gives_the_serial_results(distributions):
+    serial = small_uncertainty(distributions, samples=8)
+    dask = small_uncertainty(distributions, samples=8, dask_local=2, jobs=None)
+    assert dask.attrs["executor"] == "dask LocalCluster of 2"
+    xr.testing.assert_identical(serial.drop_attrs(), dask.drop_attrs())
+
+
+def test_pysd_engine_gives_the_simlin_results():
+    """Ensembles run on the reference engine too (through whole runs); a small model keeps PySD quick."""
+    options = {"model": MODELS / "decay.mdl", "outputs": ["Stock", "outflow"], "jobs": 1}
+    fast = ensemble.sweep(["lifetime=1:3:3"], **options)
+    reference = ensemble.sweep(["lifetime=1:3:3"], engine="pysd", **options)
+    xr.testing.assert_allclose(fast.drop_attrs(), reference.drop_attrs(), rtol=1e-6)
+
+
+def test_member_runner_reads_the_same_numbers_as_run():
+    model = default_model()
+    spec = RunSpec("strike", (Setting("data_strike_fraction", 0.33),), {"final_time": FINAL_TIME})
+    runner = simlin_engine.member_runner(model, spec, [Setting("hardware_life", 0.0)], ["capital_share", "revenue_concentration_index"])
+    rows = runner.run([4.0])
+    full = simlin_engine.run(model, RunSpec("strike", (*spec.settings, Setting("hardware_life", 4.0)), spec.time))
+    np.testing.assert_array_equal(rows[:2].T, full["capital_share"].values)
+    np.testing.assert_array_equal(rows[2], full["revenue_concentration_index"].values)
+    assert runner.slots == ("capital_share[incumbent]", "capital_share[challenger]", "revenue_concentration_index")
+
+
+def test_streamed_results_stay_in_the_given_file(distributions, tmp_path):
+    store = tmp_path / "members.nc"
+    with small_uncertainty(distributions, store=store) as results:
+        assert store.is_file()
+        assert results["capital_share"].variable._in_memory is False  # read lazily, not held
+        in_memory = small_uncertainty(distributions)
+        xr.testing.assert_identical(results.load().drop_attrs(), in_memory.drop_attrs())
+
+
+def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, isolated_runs_dir):
+    args = ["uncertainty", str(distributions), "baseline", "data-strike", "--samples", "10", "--seed", "3", "--final-time", "2030", "--jobs", "1"]
+    result = CliRunner().invoke(main, [*args, "--json", "--output", "hhi", "--output", "capital share[challenger]"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["seed"] == 3 and summary["samples"] == 10 and summary["failed"] == {"baseline": 0, "data-strike": 0}
+    assert set(summary["scenarios"]["data-strike"]) == {"hhi", "capital share[challenger]"}
+    bands = summary["scenarios"]["baseline"]["hhi"]
+    assert bands["p5"] <= bands["p25"] <= bands["p50"] <= bands["p75"] <= bands["p95"]
+    manifest = json.loads((isolated_runs_dir / summary["run"].rsplit("/", 1)[-1] / "manifest.json").read_text())
+    assert manifest["kind"] == "uncertainty" and manifest["engine"] == "simlin" and manifest["ensemble"]["seed"] == 3
+    assert manifest["scenarios"] == ["baseline", "data-strike"]
+    table = CliRunner().invoke(main, args)
+    assert table.exit_code == 0 and "50%" in table.stdout and "seed 3" in table.stdout
+
+
+def test_salib_problem_from_the_same_file(distributions):
+    info = simlin_engine.model_info(default_model())
+    problem = ensemble.salib_problem(ensemble.load_distributions(distributions, info))
+    assert problem["names"] == ["data_strike_fraction", "licence_royalty_rate", "share_sensitivity", "hardware_life"]
+    assert problem["dists"] == ["unif", "triang", "truncnorm", "unif"]
+    assert problem["bounds"][1] == [0.0, 0.2, 0.25]
+
+
+# bad distribution files: the file, the key the message must name, and a word of the fix
+BAD_DISTRIBUTIONS = [
+    ("dist-unknown-parameter.toml", 'params."data strik fraction"', "did you mean 'data strike fraction'"),
+    ("dist-lower-above-upper.toml", 'params."data strike fraction".lower', "make lower less than upper"),
+    ("dist-wrong-argument.toml", 'params."share sensitivity".sigma', "truncnormal takes mean, sd, lower, upper"),
+    ("dist-missing-argument.toml", 'params."hardware life"', "give lower, mode, upper"),
+    ("dist-out-of-range.toml", 'params."data strike fraction".upper', "within [0, 1]"),
+    ("dist-unbounded.toml", 'params."data strike fraction".dist', "truncnormal"),
+    ("dist-unknown-distribution.toml", 'params."data strike fraction".dist', "did you mean 'uniform'"),
+    ("dist-not-a-number.toml", 'params."licence royalty rate".lower', "give a number"),
+    ("dist-bad-mode.toml", 'params."hardware life".mode', "between lower and upper"),
+    ("dist-not-a-constant.toml", 'params."model capability"', "constants it depends on"),
+]
+
+
+@pytest.mark.parametrize(("file", "key", "fix"), BAD_DISTRIBUTIONS, ids=[case[0] for case in BAD_DISTRIBUTIONS])
+def test_bad_distribution_file(file, key, fix, isolated_runs_dir):
+    result = CliRunner().invoke(main, ["uncertainty", str(BAD / file), "--samples", "3"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in (file, key, fix):
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        (["data strike fraction=0.1:0.5"], "NAME=LO:HI:N"),
+        (["data strike fraction=0.5:0.1:3"], "make LO less than HI"),
+        (["data strike fraction=0:2:3"], "out of range [0, 1]"),
+        (["data strik fraction=0:1:3"], "did you mean 'data strike fraction'"),
+        (["data strike fraction=0:1:2", "data strike fraction=0:0.5:2"], "vary each constant once"),
+        (["hardware life=3:4:2", "share sensitivity=1:2:2", "data strike fraction=0:1:2", "licence royalty rate=0:0.1:2"], "1 to 3"),
+    ],
+    ids=["no-count", "lo-above-hi", "out-of-range", "unknown", "twice", "four"],
+)
+def test_bad_sweep_param(params, needle, isolated_runs_dir):
+    args = ["sweep"] + [arg for param in params for arg in ("--param", param)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+def test_a_constant_both_set_and_varied_is_refused():
+    with pytest.raises(InputError, match="also varied"):
+        ensemble.sweep(["data strike fraction=0:1:2"], overrides={"data strike fraction": 0.3})
+
+
+def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
+    """`sdmodel run/compare --engine simlin` build one Dataset from arrays instead of concatenating per-scenario runs."""
+    from sdmodel.scenario import Scenario, bundled_scenarios
+
+    ramp = Scenario(name="ramp", params={"data strike fraction": ((2022.0, 0.0), (2028.0, 0.4))})
+    model_path, _, specs = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
+    parts = [simlin_engine.run(model_path, spec) for spec in specs]
+    concatenated = xr.concat(parts, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal")
+    combined = simlin_engine.run_scenarios(model_path, specs)
+    xr.testing.assert_identical(combined, concatenated)
+    assert list(combined.coords) == list(concatenated.coords)
+    assert combined["data_strike_fraction"].dims == ("scenario", "time")  # a time series in one scenario gives every one a time axis

@@ -1,0 +1,229 @@
+"""Faults around the run store: a killed run, a full disk, a read-only runs folder, two runs at once.
+
+The promise: the runs folder only ever holds complete runs (each opens with `open_run`
+and matches its manifest's checksum); a save that cannot finish says so in one line and
+exits with 1 or 2; concurrent runs never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from sdmodel.cli import main
+from sdmodel.store import RESULTS, list_runs, open_run
+
+SDMODEL = [sys.executable, "-m", "sdmodel.cli"]
+RUN = ["run", "--engine", "simlin", "--final-time", "2030", "--json"]
+TIME_STAMPED = ("created", "history")  # provenance attributes that record when a run was made
+
+
+def complete_runs(runs: Path) -> list[Path]:
+    """Check the runs folder holds only complete runs (and hidden, ignored leftovers); return the runs."""
+    if not runs.exists():
+        return []
+    visible = sorted(p for p in runs.iterdir() if not p.name.startswith("."))
+    for hidden in (p for p in runs.iterdir() if p.name.startswith(".")):
+        # a save killed before its rename leaves its temporary folder: hidden, never listed or opened
+        assert hidden.is_dir() and hidden.name.startswith(".tmp-"), hidden
+    for path in visible:
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["files"][RESULTS]["sha256"] == hashlib.sha256((path / RESULTS).read_bytes()).hexdigest(), path
+        opened = open_run(path)
+        assert opened.sizes["time"] > 0 and len(opened.data_vars) > 0, path
+    assert [Path(m["path"]) for m in list_runs(runs)] == visible
+    return visible
+
+
+def start(runs: Path, *args: str) -> subprocess.Popen:
+    command = [*SDMODEL, *RUN, "--runs-dir", str(runs), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def temporary_folders(runs: Path) -> set[str]:
+    try:
+        return {p.name for p in runs.iterdir() if p.name.startswith(".tmp-")}
+    except FileNotFoundError:
+        return set()
+
+
+def test_a_run_killed_while_saving_leaves_only_complete_runs(tmp_path):
+    """SIGKILL (no cleanup can run) at random moments: mostly while the results are being written
+    (after the temporary folder appears), some at any moment of the process's life."""
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    runs = tmp_path / "runs"
+    began = time.monotonic()
+    reference = start(runs, "baseline")
+    assert reference.wait(timeout=120) == 0, reference.stderr.read()
+    lifetime = time.monotonic() - began
+    outcomes = []
+    for attempt in range(8):
+        before, saved = temporary_folders(runs), len(complete_runs(runs))
+        process = start(runs, "baseline")
+        if attempt < 6:  # wait for the save to begin, then kill it somewhere inside it
+            while process.poll() is None and not temporary_folders(runs) - before:
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0, 0.4))
+        else:
+            time.sleep(rng.uniform(0, lifetime * 1.1))
+        process.send_signal(signal.SIGKILL)
+        code = process.wait(timeout=60)
+        added = len(complete_runs(runs)) - saved  # checked after every kill, not only at the end
+        assert added in (0, 1) and (code != 0 or added == 1), (seed, code, added)
+        if code == 0:
+            outcomes.append("finished")
+        elif added:
+            outcomes.append("killed after its rename")  # the run was complete: it stays
+        else:
+            outcomes.append("killed mid-save" if temporary_folders(runs) - before else "killed before saving")
+    assert len(complete_runs(runs)) == 1 + sum(o in ("finished", "killed after its rename") for o in outcomes), (seed, outcomes)
+    # the store still works afterwards, and the next save clears what the killed saves left
+    after = start(runs, "baseline")
+    out, err = after.communicate(timeout=120)
+    assert after.returncode == 0, err
+    assert Path(json.loads(out)["run"]) in complete_runs(runs)
+    assert temporary_folders(runs) == set(), (seed, outcomes)
+    print(f"seed {seed}: {outcomes}")
+
+
+KILLED_MID_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np, xarray as xr
+from sdmodel.store import save_run
+
+def to_netcdf(self, path, *args, **kwargs):
+    Path(path).write_bytes(b"\\x89HDF half a file")
+    os.kill(os.getpid(), signal.SIGKILL)  # no `finally` runs
+
+xr.Dataset.to_netcdf = to_netcdf
+save_run(xr.Dataset({"x": ("time", np.zeros(3))}), "killed", sys.argv[1])
+"""
+
+
+def test_the_next_save_clears_what_a_killed_save_left(tmp_path):
+    """A save killed with SIGKILL cannot remove its hidden temporary folder; the next save does."""
+    runs = tmp_path / "runs"
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(runs)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(temporary_folders(runs)) == 1 and complete_runs(runs) == []
+    result = CliRunner().invoke(main, [*RUN, "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert temporary_folders(runs) == set()
+    assert len(complete_runs(runs)) == 1
+
+
+def test_two_runs_at_once_both_save_complete_distinct_runs(tmp_path):
+    runs = tmp_path / "runs"
+    first, second = start(runs, "baseline"), start(runs, "baseline")  # same name, same second: names collide
+    paths = []
+    for process in (first, second):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        paths.append(Path(json.loads(out)["run"]))
+    assert paths[0] != paths[1]
+    assert sorted(paths) == complete_runs(runs)
+    one, other = (open_run(p).drop_attrs() for p in paths)
+    xr.testing.assert_identical(one, other)
+
+
+def _full_disk(stage: str):
+    """A stand-in that fails at one stage of a save as a full disk does (ENOSPC), after writing a little."""
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if stage == "results":
+        def to_netcdf(self, path, *args, **kwargs):
+            Path(path).write_bytes(b"\x89HDF\r\n\x1a\n")  # a torn file, then the disk is full
+            raise full
+        return "xarray.Dataset.to_netcdf", to_netcdf
+    if stage == "manifest":
+        real = Path.write_text
+
+        def write_text(self, *args, **kwargs):
+            if self.name == "manifest.json":
+                raise full
+            return real(self, *args, **kwargs)
+        return "pathlib.Path.write_text", write_text
+
+    def fsync(fd):
+        raise full
+    return "os.fsync", fsync
+
+
+@pytest.mark.parametrize("stage", ["results", "manifest", "fsync"])
+def test_a_full_disk_gives_one_line_and_leaves_nothing(stage, tmp_path, monkeypatch):
+    """Simulated: the write raises OSError(ENOSPC) at one stage of the save (no real disk fills up)."""
+    runs = tmp_path / "runs"
+    target, stand_in = _full_disk(stage)
+    monkeypatch.setattr(target, stand_in)
+    result = CliRunner().invoke(main, [*RUN, "--runs-dir", str(runs)])
+    assert result.exit_code in (1, 2), (result.output, result.exception)
+    assert result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in result.stderr, result.stderr
+    assert line.startswith("sdmodel: error: ") and str(runs) in line and "No space left on device" in line, line
+    assert list(runs.iterdir()) == []  # not even a hidden temporary folder
+
+
+def _without_root_privileges() -> list[str]:
+    """A command prefix that makes permissions bind: as root, drop the capability to override them."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root and setpriv (util-linux) is missing: a 0o555 folder would not stop writes")
+    drop = "-dac_override,-dac_read_search"
+    probe = subprocess.run([setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.decode().strip()}")
+    return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
+
+
+@pytest.mark.parametrize("where", ["runs folder", "its parent"])
+def test_a_read_only_runs_folder_gives_one_line_and_exit_2(where, tmp_path):
+    """A real read-only folder (mode 0o555). Root ignores modes, so as root the run is started without
+    CAP_DAC_OVERRIDE (via setpriv), which makes the kernel enforce them as for any user."""
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    runs = parent / "runs"
+    if where == "runs folder":
+        runs.mkdir()
+    locked = runs if where == "runs folder" else parent
+    prefix = _without_root_privileges()
+    locked.chmod(0o555)
+    try:
+        result = subprocess.run([*prefix, *SDMODEL, *RUN, "--runs-dir", str(runs)], capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode in (1, 2), result.stdout + result.stderr
+    assert result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in result.stderr, result.stderr
+    assert line.startswith("sdmodel: error: ") and str(runs) in line and "Permission denied" in line, line
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_the_runs_folder_gives_one_line_and_exit_2(tmp_path):
+    """The other way a runs folder cannot be written, whoever runs it: a file where its parent should be.
+    (A file at the runs folder's own path is refused earlier by click's option check: exit 2, a usage message.)"""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    runs = blocker / "runs"
+    result = CliRunner().invoke(main, [*RUN, "--runs-dir", str(runs)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"sdmodel: error: {runs}: cannot write runs here"), line
+    assert blocker.read_text() == "a file"

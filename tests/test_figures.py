@@ -1,0 +1,158 @@
+"""Seeing the results: `plot`, `report` and `loops`, as files a person opens (HTML offline, PNG) and JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+from paths import SHORT_HORIZON
+from sdmodel.cli import main
+
+#: a tag that would load a script or a stylesheet from elsewhere (the page must open offline)
+EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""", re.IGNORECASE)
+CSS_IMPORT = re.compile(r"""@import\s+(url\()?["']?(https?:)?//""", re.IGNORECASE)
+LOOP_SCENARIOS = ("baseline", "data-strike", "collective-licensing")
+
+
+def assert_offline_html(path):
+    html = path.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>") and "Bokeh" in html
+    assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
+    assert not CSS_IMPORT.search(html)
+    assert "<script src=" not in html and "<link" not in html.lower()
+    return html
+
+
+def assert_png(path, min_bytes=10_000, min_side=200):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert width >= min_side and height >= min_side, (width, height)
+    assert len(data) >= min_bytes, len(data)
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.verify()  # a complete, decodable image
+    with Image.open(path) as image:
+        low, high = image.convert("L").getextrema()
+        assert high - low > 100  # something is drawn on it
+
+
+@pytest.fixture
+def saved_run(isolated_runs_dir):
+    result = CliRunner().invoke(main, ["run", *LOOP_SCENARIOS, "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["run"]
+
+
+def test_plot_html_is_self_contained_and_labels_carry_units(saved_run, tmp_path):
+    out = tmp_path / "capability.html"
+    result = CliRunner().invoke(main, ["plot", saved_run, "--var", "model capability", "--var", "Financial_Capital", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = assert_offline_html(out)
+    assert "model capability [Dmnl]" in html and "Financial Capital [billion USD]" in html  # axis labels with units
+
+
+def test_plot_png_by_firm_and_by_domain(saved_run, tmp_path):
+    for by, variable in (("Firm", "model capability"), ("Domain", "Automated Task Share")):
+        out = tmp_path / f"{by}.png"
+        result = CliRunner().invoke(main, ["plot", "latest", "--var", variable, "--by", by, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert_png(out)
+
+
+def test_plot_accepts_an_element_and_a_metric_key(saved_run, tmp_path):
+    out = tmp_path / "one.png"
+    result = CliRunner().invoke(main, ["plot", "latest", "--var", "revenue share[challenger]", "--var", "hhi", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert_png(out)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--var", "modle capability"], "did you mean 'model capability'"),
+    (["--var", "model capability[nobody]"], "'nobody' is not an element"),
+    (["--var", "model capability", "--by", "Sector"], "Invalid value for '--by'"),
+])
+def test_plot_bad_names_are_one_line_and_exit_2(saved_run, tmp_path, args, words):
+    result = CliRunner().invoke(main, ["plot", "latest", *args, "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2, result.output
+    assert words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 or "Usage:" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_refuses_an_unknown_format(saved_run, tmp_path):
+    result = CliRunner().invoke(main, ["plot", "latest", "--var", "hhi", "--out", str(tmp_path / "x.svg")])
+    assert result.exit_code == 2 and "unknown figure format" in result.stderr
+
+
+def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_path):
+    figure = tmp_path / "loops.png"
+    result = CliRunner().invoke(main, ["loops", *LOOP_SCENARIOS, "--final-time", str(SHORT_HORIZON), "--json", "--plot", str(figure)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["scenarios"]) == set(LOOP_SCENARIOS) and report["baseline"] == "baseline"
+    named = set(report["loops"]) | set(report["unscored"])
+    assert named == {"R1", "R2", "R3", "R4", "B1", "B2", "B3"}  # as models/loops.toml names them
+    assert {"R1", "R2", "R3", "R4", "B1"} <= set(report["loops"])
+    for reason in report["unscored"].values():
+        assert "Simlin" in reason
+    for name, result_ in report["scenarios"].items():
+        periods = result_["periods"]
+        assert periods, name
+        for period in periods:
+            assert period["loop"] in report["loops"] and period["name"] == report["loops"][period["loop"]]["name"]
+            assert 0 < period["share"] <= 1 and period["start"] <= period["end"] <= SHORT_HORIZON  # a switch at the last step: start == end
+        assert all(a["end"] == b["start"] for a, b in zip(periods, periods[1:]))  # contiguous, one loop at a time
+        assert all(a["loop"] != b["loop"] for a, b in zip(periods, periods[1:]))
+        assert result_["dominant_at_end"] == periods[-1]["loop"]
+    # the question it answers: a data strike changes which loop drives the system, from its start in 2027
+    assert report["scenarios"]["data-strike"]["differs_from_baseline_from"] == pytest.approx(2027, abs=1)
+    assert report["scenarios"]["baseline"]["differs_from_baseline_from"] is None
+    assert_png(figure)
+
+
+def test_loops_table_and_shares_add_up():
+    from sdmodel.loops import format_table, loop_dominance
+
+    dominance = loop_dominance(["baseline"], final_time=2030)
+    total = dominance["share"].sum("loop").isel(time=slice(2, None))
+    assert float(abs(total - 1).max()) < 1e-6  # shares of the named loops' activity
+    text = format_table(dominance)
+    assert text.splitlines()[0].split() == ["scenario", "from", "to", "dominant", "loop", "share"]
+    assert "R4 automation prize" in text and "B2: not scored" in text
+
+
+def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path):
+    members = tmp_path / "dist.toml"
+    members.write_text('[params."data strike fraction"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
+    runner = CliRunner()
+    ensemble = runner.invoke(main, ["uncertainty", str(members), "data-strike", "--samples", "8", "--final-time", "2030", "--jobs", "1", "--json"])
+    assert ensemble.exit_code == 0, ensemble.output
+    out = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", *LOOP_SCENARIOS, "--engine", "simlin", "--final-time", "2030", "--out", str(out),
+                                  "--uncertainty", json.loads(ensemble.stdout)["run"]])
+    assert result.exit_code == 0, result.output
+    html = assert_offline_html(out)
+    for part in ("Comparison with the baseline", "Each scenario against the baseline", "Which feedback loop drives the system",
+                 "Uncertainty", "Monte Carlo bands", "Provenance", "model_sha256", "sdmodel report"):
+        assert part in html, part
+    assert "<td class='name'>data-strike</td>" in html and "R4" in html
+    # the same page again from the saved run, without running anything (named by its path: `latest` sorts runs
+    # by folder name, so a run saved in the same second as the ensemble might not be the latest)
+    saved = re.search(r"saved (\S+)", result.stderr).group(1)
+    again = runner.invoke(main, ["report", "--run", saved, "--no-loops", "--out", str(tmp_path / "again.html")])
+    assert again.exit_code == 0, again.output
+    assert "No Monte Carlo run given" in assert_offline_html(tmp_path / "again.html")
+
+
+def test_report_skips_bands_for_a_run_without_members(saved_run, tmp_path):
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--run", saved_run, "--no-loops", "--uncertainty", saved_run, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no ensemble members" in result.stderr
+    assert "Uncertainty bands skipped" in assert_offline_html(out)
