@@ -1,16 +1,13 @@
 """Run scenarios and gather them into one xarray Dataset (dims ``scenario``, ``time``, subscripts).
 
-PySD takes seconds per run of the full model, so scenarios run in parallel
-processes, each loading the model itself (PySD models cannot be pickled).
+Validation happens here, before any run; how the runs are spread over cores is the engine's
+business (PySD runs in parallel processes, Simlin in this one).
 """
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
-import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import xarray as xr
@@ -79,11 +76,7 @@ def run(
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    if hasattr(engine, "run_scenarios"):  # Simlin: one Dataset built from arrays; concatenating cost more than the runs
-        dataset = engine.run_scenarios(model_path, specs)
-    else:
-        results = _run_all(engine, model_path, specs, jobs)
-        dataset = xr.concat(results, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal")
+    dataset = engine.run_scenarios(model_path, specs, jobs=jobs)
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
     dataset.attrs = provenance.attributes(
@@ -96,13 +89,3 @@ def run(
     )
     return dataset
 
-
-def _run_all(engine, model_path: Path, specs: list[RunSpec], jobs: int | None) -> list[xr.Dataset]:
-    # Simlin runs in milliseconds, less than starting a worker: only PySD gains from processes
-    workers = min(len(specs), jobs or os.cpu_count() or 1) if engine.NAME == "pysd" else 1
-    if workers <= 1:
-        return [engine.run(model_path, spec) for spec in specs]
-    # fork shares the already translated and imported model; spawn would import PySD again per worker
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(engine.run, [model_path] * len(specs), specs))

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +136,25 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
         except Exception as error:
             raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({_first_line(error)})") from error
     return _to_dataset(frame, info, spec.name)
+
+
+def run_scenarios(model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None) -> xr.Dataset:
+    """Run scenarios into one Dataset with a leading ``scenario`` dim, in parallel processes.
+
+    A run of the full model takes seconds, so scenarios run side by side, one per core (or
+    ``jobs``); each worker is forked with the model already translated and loaded, since
+    PySD models cannot be pickled.
+    """
+    workers = min(len(specs), jobs or os.cpu_count() or 1)
+    if workers <= 1:
+        results = [run(model_path, spec) for spec in specs]
+    else:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        load(model_path)  # translate and load once, before forking
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(run, [model_path] * len(specs), specs))
+    names = xr.DataArray([spec.name for spec in specs], dims="scenario", name="scenario")
+    return xr.concat(results, dim=names, data_vars="all", coords="minimal")
 
 
 def _params(model, settings: tuple[Setting, ...]) -> dict:
