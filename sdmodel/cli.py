@@ -72,6 +72,13 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
     return dict(parse_assignment(text) for text in assignments)
 
 
+def _announce(engine: str) -> None:
+    """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
+    if engine == "pysd" and sys.stderr.isatty():
+        click.echo("running through PySD, the reference engine: about 10 s per scenario on the full model, one per core "
+                   "(--engine simlin takes milliseconds)", err=True)
+
+
 def _command() -> str:
     from sdmodel.provenance import command_line
 
@@ -87,6 +94,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, runs_dir, as_js
     from sdmodel.store import save_run
 
     names = scenarios or ("baseline",)
+    _announce(engine)
     results = run_scenarios(
         names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command()
     )
@@ -111,6 +119,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
 
     if plot_file and not plot_file.lower().endswith(".html"):
         raise InputError(plot_file, "--plot", "the plot must be an .html file", "give a file name ending in .html")
+    _announce(engine)
     results, metrics = compare_scenarios(
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
         engine=engine, jobs=jobs, command=_command(),
