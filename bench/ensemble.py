@@ -235,12 +235,7 @@ def main() -> None:
     first = wall_of(compare)  # may write the model-metadata cache
     figures["compare_first_s"] = first
     figures["compare_s"] = best_of(args.repeat, lambda: wall_of(compare))
-    # xarray imports dask.array (and, to write NetCDF, distributed) whenever dask is installed; the same
-    # command with dask hidden shows what that costs
-    hidden = "import sys; sys.modules['dask'] = sys.modules['distributed'] = None; from sdmodel.cli import main; main()"
-    figures["compare_without_dask_s"] = best_of(args.repeat, lambda: wall_of([sys.executable, "-c", hidden, *compare[1:]]))
-    print(f"  `sdmodel compare --engine simlin`: {figures['compare_s']:.2f} s wall (first call {first:.2f} s); "
-          f"{figures['compare_without_dask_s']:.2f} s with dask hidden from xarray")
+    print(f"  `sdmodel compare --engine simlin`: {figures['compare_s']:.2f} s wall (first call {first:.2f} s)")
     print(f"  load average at the end {os.getloadavg()[0]:.2f}")
 
     best = min(figures[k] for k in ("serial_ms", "processes_ms", "dask_local_ms", "dask_running_ms"))

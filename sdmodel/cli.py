@@ -616,5 +616,32 @@ def describe(variable, model, as_json):
     click.echo(f"  used by:    {', '.join(found['used_by']) or '-'}")
 
 
+#: Options through which a command can hand its work to Dask; commands without them never do.
+DASK_OPTIONS = {"scheduler", "dask_local"}
+
+
+def program() -> None:
+    """The ``sdmodel`` program (console script and ``python -m sdmodel.cli``): :func:`main`, with unused Dask kept out."""
+    _keep_dask_out(sys.argv[1:])
+    main()
+
+
+def _keep_dask_out(args: list[str]) -> None:
+    """Mark Dask as not installed for a command that cannot use it.
+
+    With Dask installed, xarray imports dask.array the first time it builds a Dataset,
+    and distributed whenever it writes NetCDF, only to ask whether arrays are Dask
+    arrays: 0.3 s of the second that `sdmodel compare --engine simlin` may take.
+    ``None`` in ``sys.modules`` is Python's own mark for a module that cannot be
+    imported, so xarray, hvplot and Panel take Dask as absent. Only the program does
+    this, never the library or a test's CliRunner, whose process may need Dask later.
+    """
+    command = main.commands.get(args[0]) if args else None
+    if command is None or "dask" in sys.modules or any(param.name in DASK_OPTIONS for param in command.params):
+        return
+    for name in ("dask", "distributed"):
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    program()

@@ -83,16 +83,14 @@ def compare(
 
 def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
     """The comparison as ``{"baseline", "run", "time", "scenarios": {name: {metric: {"final", "vs_baseline"}}}}``."""
+    cells = _cells(metrics)
     return {
         "baseline": metrics.attrs["baseline"],
         "run": str(run_path) if run_path else None,
         "time": metrics.attrs["time"],
         "scenarios": {
-            str(name): {
-                key: {measure: _number(metrics[key].sel(scenario=name, measure=measure)) for measure in ("final", "vs_baseline")}
-                for key in metrics.data_vars
-            }
-            for name in metrics["scenario"].values
+            name: {key: {"final": _number(final), "vs_baseline": _number(change)} for key, (final, change) in row.items()}
+            for name, row in cells.items()
         },
         "metrics": {key: {"label": metrics[key].attrs.get("long_name", key), "units": metrics[key].attrs.get("units", "")} for key in metrics.data_vars},
     }
@@ -105,13 +103,8 @@ def format_table(metrics: xr.Dataset) -> str:
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
     rows = [["scenario"] + [by_key[key].short for key in keys]]
-    for name in (str(n) for n in metrics["scenario"].values):
-        cells = [name]
-        for key in keys:
-            final = float(metrics[key].sel(scenario=name, measure="final"))
-            change = float(metrics[key].sel(scenario=name, measure="vs_baseline"))
-            cells.append(_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})")
-        rows.append(cells)
+    for name, row in _cells(metrics).items():
+        rows.append([name] + [_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})" for final, change in row.values()])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -120,6 +113,15 @@ def format_table(metrics: xr.Dataset) -> str:
         units = metrics[key].attrs.get("units", "")
         lines.append(f"  {by_key[key].short}: {by_key[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
     return "\n".join(lines)
+
+
+def _cells(metrics: xr.Dataset) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{scenario: {metric: (final, vs_baseline)}}`` read in one pass (a ``.sel`` per cell took 40 ms)."""
+    values = {key: metrics[key].transpose("scenario", "measure").sel(measure=["final", "vs_baseline"]).values for key in metrics.data_vars}
+    return {
+        str(name): {key: (float(array[row, 0]), float(array[row, 1])) for key, array in values.items()}
+        for row, name in enumerate(metrics["scenario"].values)
+    }
 
 
 def _fmt(value: float, sign: bool = False) -> str:
@@ -132,7 +134,6 @@ def _fmt(value: float, sign: bool = False) -> str:
     return f"{value:{plus},.0f}" if abs(value) >= 1000 else f"{value:{plus}.3g}"
 
 
-def _number(array: xr.DataArray) -> float | None:
-    value = float(array)
+def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 

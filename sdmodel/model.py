@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sdmodel.errors import InputError
@@ -52,15 +53,22 @@ class ModelInfo:
     def resolve(self, name: str, source: str, key: str) -> Variable:
         """Find a variable by its Vensim or Python name, or raise with the closest match."""
         wanted = normalise(name)
-        for variable in self.variables.values():
-            if wanted in (normalise(variable.name), normalise(variable.py_name)):
-                return variable
+        if wanted in self._by_normalised_name:
+            return self._by_normalised_name[wanted]
         names = [v.name for v in self.variables.values()]
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.5) or difflib.get_close_matches(
             wanted, [normalise(n) for n in names], n=1, cutoff=0.5
         )
         fix = f"did you mean '{_original(close[0], names)}'?" if close else "run `sdmodel scenarios show baseline --variables` for the names"
         raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)
+
+    @cached_property
+    def _by_normalised_name(self) -> dict[str, Variable]:
+        """Both spellings of every name, normalised: a scenario resolves dozens of names."""
+        index: dict[str, Variable] = {}
+        for variable in reversed(self.variables.values()):  # the first variable wins, as a scan would find it
+            index.update({normalise(variable.py_name): variable, normalise(variable.name): variable})
+        return index
 
 
 def normalise(name: str) -> str:

@@ -24,6 +24,24 @@ def test_help_imports_no_heavy_library():
     assert "Usage: " in out and out.strip().endswith("[]")
 
 
+DASK_LOADED = "print(sorted(m for m, module in sys.modules.items() if m.split('.')[0] in ('dask', 'distributed') and module))"
+
+
+def test_program_keeps_dask_out_of_commands_that_cannot_use_it(tmp_path):
+    """xarray imports dask.array and distributed just to check array types; `compare` has no use for them."""
+    argv = ["sdmodel", "compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--runs-dir", str(tmp_path)]
+    code = f"import sys; sys.argv = {argv!r}; from sdmodel.cli import program\ntry: program()\nexcept SystemExit: pass\n{DASK_LOADED}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "saved" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+    assert len(list(tmp_path.iterdir())) == 1  # the comparison itself ran and was saved
+
+
+def test_program_leaves_dask_to_commands_that_can_use_it():
+    code = f"import sys; from sdmodel.cli import _keep_dask_out\n_keep_dask_out(['sweep'])\nimport dask.array, distributed\n{DASK_LOADED}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'dask.array'" in out and "'distributed'" in out
+
+
 def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
     figure = tmp_path / "figure.html"
     result = CliRunner().invoke(main, ["compare", "--json", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
