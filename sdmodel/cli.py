@@ -48,22 +48,41 @@ runs_dir_option = click.option(
     help="Folder of saved runs [default: ./runs].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+fresh_option = click.option(
+    "--fresh", is_flag=True,
+    help="Run every scenario, even one whose results a saved run already holds (PySD reuses them otherwise).",
+)
 
 
-def run_options(command):
-    """Options shared by the commands that run the model."""
-    for option in reversed([
-        click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl]."),
-        click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable)."),
-        click.option("--final-time", type=float, help="Last year to simulate."),
-        click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="pysd", show_default=True,
-                     help="pysd: the reference; simlin: a fast engine held to PySD by parity tests."),
-        click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core]."),
-        runs_dir_option,
-        json_option,
-    ]):
-        command = option(command)
-    return command
+model_option = click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+final_time_option = click.option("--final-time", type=float, help="Last year to simulate.")
+pysd_jobs_option = click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core].")
+
+
+def set_option(each: str = "scenario"):
+    return click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=f"Set a constant in every {each} (repeatable).")
+
+
+def engine_option(default: str):
+    """``--engine``: PySD is the default where the reference answer matters, Simlin where thousands of runs do."""
+    help = {
+        "pysd": "pysd: the reference; simlin: a fast engine held to PySD by parity tests.",
+        "simlin": "simlin: fast, held to PySD by parity tests; pysd: the reference (seconds per run).",
+    }[default]
+    return click.option("--engine", type=click.Choice(["pysd", "simlin"]), default=default, show_default=True, help=help)
+
+
+def options(*decorators):
+    """Apply click options in the order listed, which is the order ``--help`` shows them."""
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
+
+
+#: the options of the commands that run scenarios once (run, compare, export)
+run_options = options(model_option, set_option(), final_time_option, engine_option("pysd"), pysd_jobs_option, fresh_option, runs_dir_option, json_option)
 
 
 def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
@@ -75,8 +94,21 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
     if engine == "pysd" and sys.stderr.isatty():
-        click.echo("running through PySD, the reference engine: about 10 s per scenario on the full model, one per core "
+        click.echo("running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
                    "(--engine simlin takes milliseconds)", err=True)
+
+
+def _reused(results) -> dict[str, str]:
+    """Which scenarios were read from which saved run instead of run (sdmodel.reuse)."""
+    return json.loads(results.attrs.get("reused_from", "{}"))
+
+
+def _reuse_note(results) -> str:
+    reused = _reused(results)
+    if not reused:
+        return ""
+    runs = sorted(set(reused.values()))
+    return f" ({len(reused)} of {results.sizes['scenario']} scenarios reused from {', '.join(runs)}; --fresh runs them again)"
 
 
 def _command() -> str:
@@ -88,7 +120,7 @@ def _command() -> str:
 @main.command()
 @click.argument("scenarios", nargs=-1)
 @run_options
-def run(scenarios, model, assignments, final_time, engine, jobs, runs_dir, as_json):
+def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
     """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
@@ -96,15 +128,16 @@ def run(scenarios, model, assignments, final_time, engine, jobs, runs_dir, as_js
     names = scenarios or ("baseline",)
     _announce(engine)
     results = run_scenarios(
-        names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command()
+        names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command(),
+        reuse=not fresh, runs_dir=runs_dir,
     )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
     if as_json:
-        click.echo(json.dumps({"run": str(path), "scenarios": labels}))
+        click.echo(json.dumps({"run": str(path), "scenarios": labels, "reused_from": _reused(results)}))
     else:
         period = f"{float(results['time'][0]):g}-{float(results['time'][-1]):g}"
-        click.echo(f"Ran {', '.join(labels)} ({period}); saved {path}")
+        click.echo(f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}")
 
 
 @main.command()
@@ -112,7 +145,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, runs_dir, as_js
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, runs_dir, as_json):
+def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
     """Compare SCENARIOS with the baseline (default: every bundled scenario). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
     from sdmodel.store import save_run
@@ -122,7 +155,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     _announce(engine)
     results, metrics = compare_scenarios(
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
-        engine=engine, jobs=jobs, command=_command(),
+        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir,
     )
     summary = to_json(metrics)
     path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary})
@@ -131,10 +164,10 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
 
         save_html(comparison_figure(results), plot_file)
     if as_json:
-        click.echo(json.dumps(to_json(metrics, path), indent=2))
+        click.echo(json.dumps({**to_json(metrics, path), "reused_from": _reused(results)}, indent=2))
     else:
         click.echo(format_table(metrics))
-        click.echo(f"saved {path}" + (f"; figure {plot_file}" if plot_file else ""))
+        click.echo(f"saved {path}" + (f"; figure {plot_file}" if plot_file else "") + _reuse_note(results))
 
 
 @main.group()
@@ -237,25 +270,21 @@ def runs_show(run, runs_dir, as_json):
     click.echo(f"{'contents':>15}: {len(dataset.data_vars)} variables over {dims}")
 
 
-def ensemble_options(command):
-    """Options shared by the ensemble commands (sweep, uncertainty)."""
-    for option in reversed([
-        click.option("--output", "outputs", multiple=True, metavar="VAR",
-                     help="Keep this output: a metric key (e.g. hhi), a variable, or NAME[element] (repeatable) "
-                          "[default: the comparison metrics]."),
-        click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl]."),
-        click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every member (repeatable)."),
-        click.option("--final-time", type=float, help="Last year to simulate."),
-        click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="simlin", show_default=True,
-                     help="simlin: fast, held to PySD by parity tests; pysd: the reference (seconds per run)."),
-        click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
-        click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-        click.option("--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."),
-        runs_dir_option,
-        json_option,
-    ]):
-        command = option(command)
-    return command
+#: the options of the ensemble commands (sweep, uncertainty, sensitivity)
+ensemble_options = options(
+    click.option("--output", "outputs", multiple=True, metavar="VAR",
+                 help="Keep this output: a metric key (e.g. hhi), a variable, or NAME[element] (repeatable) "
+                      "[default: the comparison metrics]."),
+    model_option,
+    set_option("member"),
+    final_time_option,
+    engine_option("simlin"),
+    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
+    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
+    click.option("--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."),
+    runs_dir_option,
+    json_option,
+)
 
 
 def _ensemble_failed_check(results) -> None:
@@ -382,8 +411,8 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
 @click.option("--starts", type=click.IntRange(min=1), default=8, show_default=True, help="Starting points (the model's own values, then a Latin hypercube).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the fitted scenario TOML here [default: print it].")
-@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
-@click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="simlin", show_default=True)
+@model_option
+@engine_option("simlin")
 @json_option
 def calibrate(params_file, data, scenario, starts, seed, out, model, engine, as_json):
     """Fit constants to reference series: a scenario with the fitted values, and a fit report."""
@@ -412,7 +441,7 @@ def calibrate(params_file, data, scenario, starts, seed, out, model, engine, as_
     help="Folder to write into (created if missing); or a file name with the format's suffix when the export is one file.",
 )
 @run_options
-def export_command(source, to, out, model, assignments, final_time, engine, jobs, runs_dir, as_json):
+def export_command(source, to, out, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
     """Write a saved RUN or a SCENARIO in another tool's format.
 
     \b
@@ -430,7 +459,7 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
 
     paths = export_files(
         source, to, out, model=model, overrides=_overrides(assignments), final_time=final_time, runs_dir=runs_dir,
-        command=_command(), engine=engine,
+        command=_command(), engine=engine, reuse=not fresh,
     )
     if as_json:
         click.echo(json.dumps({"files": [str(path) for path in paths]}))
@@ -461,10 +490,10 @@ def plot_command(run, variables, by, out, runs_dir):
 
 @main.command("loops")
 @click.argument("scenarios", nargs=-1)
-@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+@model_option
 @click.option("--loops", "loops_path", type=click.Path(dir_okay=False), help="The named loops [default: models/loops.toml].")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable).")
-@click.option("--final-time", type=float, help="Last year to simulate.")
+@set_option()
+@final_time_option
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario whose dominance the others are compared with.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also draw the dominance chart to this .html or .png file.")
 @json_option
@@ -499,14 +528,8 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
 @click.option("--run", "run_ref", metavar="RUN", help="Report on a saved comparison run instead of running SCENARIOS.")
 @click.option("--uncertainty", "uncertainty_ref", metavar="RUN", help="A saved `sdmodel uncertainty` run to draw as bands.")
 @click.option("--no-loops", is_flag=True, help="Leave out loop dominance.")
-@click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a constant in every scenario (repeatable).")
-@click.option("--final-time", type=float, help="Last year to simulate.")
-@click.option("--engine", type=click.Choice(["pysd", "simlin"]), default="pysd", show_default=True,
-              help="pysd: the reference; simlin: a fast engine held to PySD by parity tests.")
-@click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core].")
-@runs_dir_option
-def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, runs_dir):
+@options(model_option, set_option(), final_time_option, engine_option("pysd"), pysd_jobs_option, fresh_option, runs_dir_option)
+def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, fresh, runs_dir):
     """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
     baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
     from sdmodel.report import build_report, uncertainty_bands, write_report
@@ -522,9 +545,10 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
         from sdmodel.metrics import compare as compare_scenarios, to_json
 
         results, metrics = compare_scenarios(scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments),
-                                             final_time=final_time, engine=engine, jobs=jobs, command=_command())
+                                             final_time=final_time, engine=engine, jobs=jobs, command=_command(),
+                                             reuse=not fresh, runs_dir=runs_dir)
         path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": to_json(metrics)})
-        click.echo(f"saved {path}", err=True)
+        click.echo(f"saved {path}{_reuse_note(results)}", err=True)
     dominance, dominance_note = None, ""
     if not no_loops:
         from sdmodel.loops import loop_dominance

@@ -492,13 +492,15 @@ def export_files(
     runs_dir: str | Path | None = None,
     command: str | None = None,
     engine: str = "pysd",
+    reuse: bool = False,
 ) -> list[Path]:
     """Export a saved run or a scenario (run first when results are needed) and return the files written.
 
     ``source`` is a run (folder, name, prefix or ``latest``) or a scenario (bundled
     name, TOML path or :class:`~sdmodel.scenario.Scenario`); ``model``,
     ``overrides`` and ``final_time`` apply to a scenario only. See the module's
-    documentation for what ``out`` means.
+    documentation for what ``out`` means. With ``reuse``, a scenario whose results a
+    run in ``runs_dir`` holds is read from there (see :func:`sdmodel.simulate.run`).
     """
     fmt = _check_format(to)
     kind, target = resolve_source(source, runs_dir)
@@ -509,7 +511,7 @@ def export_files(
         render = cin_text if fmt == "cin" else xmile_text
         texts = {s.name: render(s, model_path) for s in scenarios}
         return _write_texts(texts, out, fmt)
-    results, name = _results(kind, target, model, overrides, final_time, command, engine)
+    results, name = _results(kind, target, model, overrides, final_time, command, engine, reuse, runs_dir)
     if fmt in ("tab", "dat"):
         render = tab_text if fmt == "tab" else dat_text
         names = [str(s) for s in results["scenario"].values]
@@ -565,14 +567,14 @@ def resolve_source(source: str | Path | Scenario, runs_dir: str | Path | None = 
         raise InputError(text, None, f"no such run or scenario ({error.problem})", "see `sdmodel runs list` and `sdmodel scenarios list`") from None
 
 
-def _results(kind: str, target, model, overrides, final_time, command, engine="pysd") -> tuple[xr.Dataset, str]:
+def _results(kind: str, target, model, overrides, final_time, command, engine="pysd", reuse=False, runs_dir=None) -> tuple[xr.Dataset, str]:
     if kind == "run":
         from sdmodel.store import open_run
 
         return open_run(target), Path(target).name
     from sdmodel.simulate import run
 
-    results = run([target], model=model, overrides=overrides, final_time=final_time, jobs=1, command=command, engine=engine)
+    results = run([target], model=model, overrides=overrides, final_time=final_time, jobs=1, command=command, engine=engine, reuse=reuse, runs_dir=runs_dir)
     return results, str(results["scenario"].values[0])
 
 

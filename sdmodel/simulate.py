@@ -7,12 +7,14 @@ business (PySD runs in parallel processes, Simlin in this one).
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import xarray as xr
 
 from sdmodel import provenance
+from sdmodel import reuse as reuse_runs
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec, Scenario, load_scenario, validate
@@ -67,25 +69,42 @@ def run(
     jobs: int | None = None,
     command: str | None = None,
     engine: str = "pysd",
+    reuse: bool = False,
+    runs_dir: str | Path | None = None,
 ) -> xr.Dataset:
     """Run scenarios (bundled names, TOML paths or Scenario objects) on a model.
 
     ``overrides`` maps variable names to values applied to every scenario (the
     CLI's ``--set``). ``engine`` is ``"pysd"`` (the reference) or ``"simlin"`` (fast).
-    ``jobs`` caps PySD's worker processes (default: one per core).
+    ``jobs`` caps PySD's worker processes (default: one per core). With ``reuse``,
+    scenarios whose results a run saved in ``runs_dir`` already holds are read from
+    there instead of run again, on an engine slow enough for that to pay (PySD);
+    the ``reused_from`` attribute names those runs.
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    dataset = engine.run_scenarios(model_path, specs, jobs=jobs)
+    info = engine.model_info(model_path)
+    defaults = engine.time_defaults(model_path)
+    keys = {spec.name: reuse_runs.run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
+    found = reuse_runs.find_stored(keys, runs_dir) if reuse and engine.REUSE_STORED and reuse_runs.reusable(model_path) else {}
+    parts = reuse_runs.load_stored(found)
+    stored = {str(name) for part in parts for name in part["scenario"].values}
+    missing = [spec for spec in specs if spec.name not in stored]
+    if missing:
+        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs))
+    dataset = parts[0] if not stored else reuse_runs.assemble(parts, [spec.name for spec in specs])
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
     dataset.attrs = provenance.attributes(
         engine=engine.NAME,
         engine_version=engine.VERSION,
         model=model_path,
-        model_sha256=engine.model_info(model_path).sha256,
+        model_sha256=info.sha256,
         scenarios=[s.to_dict() for s in loaded],
         command=command or provenance.command_line(),
     )
+    dataset.attrs["run_keys"] = json.dumps(keys)
+    if stored:
+        dataset.attrs["reused_from"] = json.dumps({name: found[name][0].name for name in keys if name in stored})
     return dataset
 

@@ -45,6 +45,8 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
             "scenarios": [str(s) for s in results["scenario"].values] if "scenario" in results.dims else [],
             **{key: results.attrs.get(key, "") for key in MANIFEST_ATTRS},
             "files": {RESULTS: _describe(temporary / RESULTS)},
+            # per scenario, a key over everything that decided its results: later runs reuse them (sdmodel.reuse)
+            **{key: json.loads(results.attrs[key]) for key in ("run_keys", "reused_from") if key in results.attrs},
             **(extra or {}),
         }
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -130,12 +132,21 @@ def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) 
 def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> dict:
     """A run's manifest, with its folder added as ``path``."""
     folder = find_run(ref, runs_dir)
-    return {"path": str(folder), **json.loads((folder / MANIFEST).read_text())}
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder") from None
+    return {"path": str(folder), **manifest}
+
+
+def run_folders(runs_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The saved runs' folders, oldest first."""
+    root = resolve_runs_dir(runs_dir)
+    if not root.is_dir():
+        return []
+    return [p for p in sorted(root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST).is_file()]
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
     """Manifests of the saved runs, oldest first."""
-    root = resolve_runs_dir(runs_dir)
-    if not root.is_dir():
-        return []
-    return [read_manifest(p) for p in sorted(root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST).is_file()]
+    return [read_manifest(p) for p in run_folders(runs_dir)]

@@ -72,3 +72,15 @@ def test_unwritable_runs_dir_is_an_input_error(results, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(InputError, match="cannot write runs here"):
         save_run(results, "baseline", blocker / "runs")
+
+
+def test_a_damaged_manifest_is_one_line_naming_it(results, isolated_runs_dir):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    path = save_run(results, "baseline")
+    (path / "manifest.json").write_text('{"name": ')
+    outcome = CliRunner().invoke(main, ["runs", "list"])
+    assert outcome.exit_code == 2 and outcome.stderr.count("\n") == 1
+    assert str(path / "manifest.json") in outcome.stderr and "remove its folder" in outcome.stderr

@@ -32,6 +32,7 @@ from sdmodel.scenario import RunSpec, Setting
 
 NAME = "pysd"
 VERSION = pysd.__version__
+REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseconds (sdmodel.reuse)
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 

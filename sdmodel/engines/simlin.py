@@ -62,6 +62,7 @@ from sdmodel.scenario import RunSpec, Setting
 
 NAME = "simlin"
 VERSION = simlin.__version__
+REUSE_STORED = False  # a run takes milliseconds, less than reading a stored one back (sdmodel.reuse)
 FORMATS = (".mdl", ".xmile", ".stmx", ".itmx")  # what the reference engine reads too
 #: our time controls -> ``Project.set_sim_specs`` keywords
 SPEC_KEYS = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}

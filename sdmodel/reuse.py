@@ -1,0 +1,118 @@
+"""Never run twice what is already stored.
+
+A scenario's results are fixed by the model file, the scenario's resolved settings and
+time grid, the engine and its version, and sdmodel's own code. Every saved run records a
+key over all of these for each of its scenarios (``run_keys`` in its manifest); a later
+run of a scenario with the same key reads the stored values instead of running again.
+PySD takes seconds per scenario, so a second `sdmodel compare` answers from the first,
+and adding one scenario to a comparison runs only that one.
+
+A model that reads external data files (Vensim's ``GET XLS``/``GET DIRECT`` functions)
+is never reused: its results depend on files the key does not cover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import xarray as xr
+
+from sdmodel.errors import InputError
+from sdmodel.scenario import RunSpec
+from sdmodel.store import RESULTS, read_manifest, run_folders
+
+EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
+
+
+def run_key(model_sha256: str, engine: str, engine_version: str, spec: RunSpec, time: Mapping[str, float]) -> str:
+    """A hash of everything that decides one scenario's results (not its name or description).
+
+    ``time`` is the full grid the scenario runs on: the model's defaults with the scenario's changes.
+    """
+    content = {
+        "model_sha256": model_sha256,
+        "engine": engine,
+        "engine_version": engine_version,
+        "sdmodel_code": code_fingerprint(),
+        "time": sorted(time.items()),
+        # in the order the engine applies them: a later setting of the same constant wins
+        "settings": [[s.py_name, list(s.element) if s.element else None, s.value] for s in spec.settings],
+    }
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of sdmodel's own source: a changed adapter may change results even under the same version number."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def reusable(model_path: Path) -> bool:
+    """Whether a model's results are fixed by its own file (no external data files)."""
+    return not EXTERNAL_DATA.search(model_path.read_text(encoding="utf-8", errors="replace"))
+
+
+def find_stored(keys: Mapping[str, str], runs_dir: str | os.PathLike | None) -> dict[str, tuple[Path, str]]:
+    """For each scenario whose key a saved run holds: that run's folder and the scenario's name there.
+
+    The newest run that holds a key answers for it.
+    """
+    wanted: dict[str, list[str]] = {}
+    for name, key in keys.items():
+        wanted.setdefault(key, []).append(name)
+    found: dict[str, tuple[Path, str]] = {}
+    for folder in reversed(run_folders(runs_dir)):
+        try:
+            manifest = read_manifest(folder)
+        except InputError:
+            continue  # a damaged run answers for nothing; `sdmodel runs list` reports it
+        for stored_name, key in (manifest.get("run_keys") or {}).items():
+            for name in wanted.get(key, ()):
+                found.setdefault(name, (folder, stored_name))
+    return found
+
+
+def load_stored(found: Mapping[str, tuple[Path, str]]) -> list[xr.Dataset]:
+    """The stored scenarios as Datasets (one per saved run), renamed to the names asked for.
+
+    A run whose file cannot be read is left out: its scenarios run again.
+    """
+    by_run: dict[Path, list[tuple[str, str]]] = {}
+    for name, (folder, stored_name) in found.items():
+        by_run.setdefault(folder, []).append((name, stored_name))
+    parts = []
+    for folder, pairs in by_run.items():
+        try:
+            with xr.open_dataset(folder / RESULTS, engine="netcdf4") as stored:
+                part = stored.sel(scenario=[stored_name for _, stored_name in pairs]).load()
+        except (OSError, KeyError, ValueError):
+            continue
+        part = part.drop_vars("description", errors="ignore").assign_coords(scenario=[name for name, _ in pairs])
+        part.attrs = {}
+        parts.append(part)
+    return parts
+
+
+def assemble(parts: Sequence[xr.Dataset], order: Sequence[str]) -> xr.Dataset:
+    """Stored and fresh scenarios as one Dataset, in the order asked for, as one fresh run would give it.
+
+    Both engines give a constant a time axis only when some scenario of the run varies it
+    over time; a stored run may have had such a scenario, so the axis is dropped again
+    where no scenario of this run needs it.
+    """
+    # join="exact": the key fixes the time grid, so misaligned coordinates would be a bug, never NaN padding
+    combined = xr.concat(parts, dim="scenario", data_vars="all", coords="minimal", join="exact").sel(scenario=list(order))
+    for name, array in list(combined.data_vars.items()):
+        if array.attrs.get("sd_kind") == "constant" and "time" in array.dims and bool((array == array.isel(time=0)).all()):
+            combined[name] = array.isel(time=0, drop=True)
+    return combined

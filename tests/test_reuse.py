@@ -1,0 +1,107 @@
+"""Never run twice what is stored: a run assembled from saved scenarios equals one run afresh."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from paths import MODELS
+from sdmodel.cli import main
+from sdmodel.reuse import reusable
+from sdmodel.simulate import run
+from sdmodel.store import save_run
+
+END = 2022.0  # two years: PySD starts in about a second
+#: varies a constant over time, so the stored run gives that constant a time axis
+RAMP = """name = "strike-ramp"
+extends = "baseline"
+description = "A strike that grows"
+[params]
+"data strike fraction" = {"2020" = 0.0, "2022" = 0.4}
+"""
+
+
+def pysd(scenarios, runs, reuse=True, **options) -> xr.Dataset:
+    return run(scenarios, engine="pysd", final_time=END, jobs=2, reuse=reuse, runs_dir=runs, command="test", **options)
+
+
+def values(results: xr.Dataset) -> xr.Dataset:
+    """The results without the provenance that says when and how they were made."""
+    return results.drop_attrs(deep=False)
+
+
+@pytest.fixture
+def ramp(tmp_path):
+    path = tmp_path / "strike-ramp.toml"
+    path.write_text(RAMP)
+    return path
+
+
+def test_a_run_from_stored_scenarios_equals_a_fresh_run(tmp_path, ramp):
+    runs = tmp_path / "runs"
+    first = pysd(["baseline", str(ramp)], runs)
+    assert "reused_from" not in first.attrs and first["data_strike_fraction"].dims == ("scenario", "time")
+    save_run(first, "first", runs)
+
+    extended = pysd(["baseline", "collective-licensing", "data-strike"], runs)
+    fresh = pysd(["baseline", "collective-licensing", "data-strike"], runs, reuse=False)
+
+    assert json.loads(extended.attrs["reused_from"]) == {"baseline": next(runs.iterdir()).name}
+    assert "reused_from" not in fresh.attrs
+    # the stored baseline carried the ramp's time axis for the strike fraction; no scenario here needs it
+    assert fresh["data_strike_fraction"].dims == ("scenario",)
+    xr.testing.assert_identical(values(extended), values(fresh))
+    assert list(extended.data_vars) == list(fresh.data_vars) and list(extended.coords) == list(fresh.coords)
+    assert extended.attrs["run_keys"] == fresh.attrs["run_keys"]
+
+
+def test_changed_inputs_run_again(tmp_path):
+    runs = tmp_path / "runs"
+    save_run(pysd(["baseline"], runs), "baseline", runs)
+    assert "reused_from" in pysd(["baseline"], runs).attrs
+    assert "reused_from" not in pysd(["baseline"], runs, overrides={"data strike fraction": 0.1}).attrs
+    assert "reused_from" not in run(["baseline"], engine="pysd", final_time=END + 1, reuse=True, runs_dir=runs).attrs
+    # the fast engine never reads back: its run takes less than reading a stored one
+    assert "reused_from" not in run(["baseline"], engine="simlin", final_time=END, reuse=True, runs_dir=runs).attrs
+
+
+def test_the_same_settings_under_another_name_are_reused(tmp_path):
+    runs = tmp_path / "runs"
+    save_run(pysd(["data-strike"], runs), "data-strike", runs)
+    twin = tmp_path / "my-strike.toml"
+    twin.write_text('name = "my-strike"\nextends = "data-strike"\ndescription = "the same strike, renamed"\n')
+    results = pysd([str(twin)], runs)
+    assert json.loads(results.attrs["reused_from"]) == {"my-strike": next(runs.iterdir()).name}
+    assert list(results["description"].values) == ["the same strike, renamed"]
+
+
+@pytest.mark.parametrize("damaged", ["results.nc", "manifest.json"])
+def test_a_damaged_stored_run_is_run_again(tmp_path, damaged):
+    runs = tmp_path / "runs"
+    saved = save_run(pysd(["baseline"], runs), "baseline", runs)
+    (saved / damaged).write_bytes(b"not what it should be")
+    results = pysd(["baseline"], runs)
+    assert "reused_from" not in results.attrs and results["time"].size > 1
+
+
+def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_dir):
+    command = ["run", "baseline", "--final-time", str(END)]
+    assert CliRunner().invoke(main, command).exit_code == 0
+    second = CliRunner().invoke(main, command)
+    assert "1 of 1 scenarios reused from" in second.stdout
+    again = CliRunner().invoke(main, [*command, "--fresh", "--json"])
+    assert json.loads(again.stdout)["reused_from"] == {}
+    manifests = [json.loads((run / "manifest.json").read_text()) for run in sorted(isolated_runs_dir.iterdir())]
+    assert len(manifests) == 3 and len({m["run_keys"]["baseline"] for m in manifests}) == 1
+    comparison = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", str(END), "--json"])
+    assert set(json.loads(comparison.stdout)["reused_from"]) == {"baseline"}  # the strike itself was never run
+
+
+def test_models_reading_external_files_are_never_reused(tmp_path):
+    assert reusable(MODELS / "decay.mdl")
+    external = tmp_path / "external.mdl"
+    external.write_text((MODELS / "decay.mdl").read_text().replace("{UTF-8}", "{UTF-8}\nprices := GET XLS DATA('p.xlsx', 'a', '1', 'B2') ~ USD ~ |", 1))
+    assert not reusable(external)
