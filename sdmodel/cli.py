@@ -52,14 +52,13 @@ fresh_option = click.option(
     "--fresh", is_flag=True,
     help="Run every scenario, even one whose results a saved run already holds (PySD reuses them otherwise).",
 )
-
-
 model_option = click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
 final_time_option = click.option("--final-time", type=float, help="Last year to simulate.")
 pysd_jobs_option = click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core].")
 
 
 def set_option(each: str = "scenario"):
+    """``--set``: what it applies to reads differently for scenarios and ensemble members."""
     return click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=f"Set a constant in every {each} (repeatable).")
 
 

@@ -83,28 +83,19 @@ def run(
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    info = engine.model_info(model_path)
-    defaults = engine.time_defaults(model_path)
-    keys = {spec.name: reuse_runs.run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
-    found = reuse_runs.find_stored(keys, runs_dir) if reuse and engine.REUSE_STORED and reuse_runs.reusable(model_path) else {}
-    parts = reuse_runs.load_stored(found)
-    stored = {str(name) for part in parts for name in part["scenario"].values}
-    missing = [spec for spec in specs if spec.name not in stored]
-    if missing:
-        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs))
-    dataset = parts[0] if not stored else reuse_runs.assemble(parts, [spec.name for spec in specs])
+    dataset, keys, reused_from = reuse_runs.run_or_reuse(engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir)
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
     dataset.attrs = provenance.attributes(
         engine=engine.NAME,
         engine_version=engine.VERSION,
         model=model_path,
-        model_sha256=info.sha256,
+        model_sha256=engine.model_info(model_path).sha256,
         scenarios=[s.to_dict() for s in loaded],
         command=command or provenance.command_line(),
     )
     dataset.attrs["run_keys"] = json.dumps(keys)
-    if stored:
-        dataset.attrs["reused_from"] = json.dumps({name: found[name][0].name for name in keys if name in stored})
+    if reused_from:
+        dataset.attrs["reused_from"] = json.dumps(reused_from)
     return dataset
 
