@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from sdmodel import ensemble
+from sdmodel.distributions import latin_hypercube, load_distributions
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec
@@ -189,8 +190,8 @@ def main() -> None:
     distributions.write_text(DISTRIBUTIONS)
     model_path = default_model()
     info = simlin_engine.model_info(model_path)
-    drawn = ensemble.load_distributions(distributions, info)
-    design = ensemble.latin_hypercube(drawn, args.runs, SEED)  # the very values sdmodel's ensembles run
+    drawn = load_distributions(distributions, info)
+    design = latin_hypercube(drawn, args.runs, SEED)  # the very values sdmodel's ensembles run
     outputs = list(dict.fromkeys(output.variable for output in ensemble.resolve_outputs(None, info)))
     runner = simlin_engine.member_runner(model_path, RunSpec("baseline", (), {}), [d.setting for d in drawn], outputs)
     param_slots = [slots[0] for slots in runner.param_slots]

@@ -96,7 +96,7 @@ def calibrate(
     from scipy.optimize import least_squares
     from scipy.stats import qmc
 
-    from sdmodel.ensemble import load_distributions
+    from sdmodel.distributions import load_distributions
     from sdmodel.simulate import engine_module, run
 
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)

@@ -3,206 +3,48 @@
 A researcher needs thousands of runs; PySD takes seconds per run, Simlin
 milliseconds. So ensembles default to the Simlin engine and run members through
 :class:`sdmodel.engines.simlin.MemberRunner`, which reads only the outputs kept
-(a handful of series, not all of the model's variables). What makes a
-millisecond run slow is overhead around it, so:
+(a handful of series, not all of the model's variables). This module says what
+an ensemble is (the constants varied, on a grid or drawn from the distributions
+of :mod:`sdmodel.distributions`, and the outputs kept), hands its members in
+batches to an executor (:mod:`sdmodel.executors`, which says how runs are kept
+cheap) and gathers and summarises what comes back:
 
-- members go to workers in batches (one task = many members), so starting a
-  task costs little against the runs in it;
-- workers load the model themselves (PySD models cannot be pickled; the engine
-  modules cache a loaded model per process), and a task carries only names,
-  settings and a block of parameter values;
 - results stream into a NetCDF file batch by batch, so memory holds a few
   batches, not the ensemble;
 - a member that fails (:class:`~sdmodel.errors.ModelRunError`) is recorded with
   its error (``failed`` and ``error`` coordinates, values NaN) and the others are kept.
-
-Parameter distributions live in a TOML file that global sensitivity analysis
-(SALib) can read too::
-
-    description = "What we are unsure of"
-    [params."data strike fraction"]
-    dist = "uniform"          # uniform, triangular, normal, truncnormal, lognormal
-    lower = 0.1
-    upper = 0.5
-
-Arguments: ``uniform`` lower, upper; ``triangular`` lower, mode, upper;
-``normal`` mean, sd; ``truncnormal`` mean, sd, lower, upper; ``lognormal`` mu,
-sigma (of the normal distribution of ln x). A distribution must stay inside the
-model's documented ``[min,max]`` range of the constant, so an unbounded one
-(normal, lognormal) fits only a constant without such bounds.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
-import multiprocessing
 import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from itertools import islice, product
+from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.errors import InputError, ModelRunError, read_text
-from sdmodel.model import ModelInfo, Variable, file_sha256
-from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, validate
+from sdmodel.distributions import format_bound, check_varied_once, resolve_constant, finite_number, varied_setting, latin_hypercube, load_distributions, param_name
+from sdmodel.errors import InputError, ModelRunError
+from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
+from sdmodel.model import ModelInfo, Variable
+from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_SWEEP_PARAMS = 3
-MAX_BATCH = 250  # members per task: ~0.75 s of Simlin runs, enough to hide a task's overhead
-TASKS_PER_WORKER = 4  # enough tasks to balance the load and move a progress bar
 CHUNK_CACHE_BYTES = 4 * 2**20  # per streamed variable: a batch's chunk, not HDF5's default 64 MiB
-#: distribution -> its arguments (the keys of its table in a distributions file)
-DISTRIBUTIONS = {
-    "uniform": ("lower", "upper"),
-    "triangular": ("lower", "mode", "upper"),
-    "normal": ("mean", "sd"),
-    "truncnormal": ("mean", "sd", "lower", "upper"),
-    "lognormal": ("mu", "sigma"),
-}
-DISTRIBUTION_FILE_KEYS = ("description", "params")
 
 
-# --- parameters: distributions and grids -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """One uncertain constant: its name as written, its distribution and the setting it changes."""
-
-    name: str
-    dist: str
-    args: dict[str, float]
-    setting: Setting  # value unused: each member brings its own
-
-    def frozen(self):
-        """The distribution as a frozen ``scipy.stats`` object."""
-        from scipy import stats
-
-        a = self.args
-        if self.dist == "uniform":
-            return stats.uniform(loc=a["lower"], scale=a["upper"] - a["lower"])
-        if self.dist == "triangular":
-            width = a["upper"] - a["lower"]
-            return stats.triang(c=(a["mode"] - a["lower"]) / width, loc=a["lower"], scale=width)
-        if self.dist == "normal":
-            return stats.norm(loc=a["mean"], scale=a["sd"])
-        if self.dist == "truncnormal":
-            return stats.truncnorm((a["lower"] - a["mean"]) / a["sd"], (a["upper"] - a["mean"]) / a["sd"], loc=a["mean"], scale=a["sd"])
-        return stats.lognorm(s=a["sigma"], scale=math.exp(a["mu"]))
-
-    def salib(self) -> tuple[str, list[float]]:
-        """SALib's ``dists`` code and ``bounds`` for this distribution (for global sensitivity)."""
-        a = self.args
-        if self.dist == "uniform":
-            return "unif", [a["lower"], a["upper"]]
-        if self.dist == "triangular":
-            return "triang", [a["lower"], a["upper"], (a["mode"] - a["lower"]) / (a["upper"] - a["lower"])]
-        if self.dist == "normal":
-            return "norm", [a["mean"], a["sd"]]
-        if self.dist == "truncnormal":
-            return "truncnorm", [a["lower"], a["upper"], a["mean"], a["sd"]]
-        return "lognorm", [a["mu"], a["sigma"]]
-
-
-def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distribution]:
-    """Read a distributions TOML file and check it against a model; every problem names file, key and fix."""
-    import tomllib
-
-    path = Path(path)
-    try:
-        document = tomllib.loads(read_text(path))
-    except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
-        raise InputError(path, None, f"malformed TOML: {error}", 'fix the TOML syntax, e.g. [params."data strike fraction"]') from None
-    for key in document:
-        if key not in DISTRIBUTION_FILE_KEYS:
-            raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
-    params = document.get("params")
-    if not isinstance(params, dict) or not params:
-        raise InputError(path, "params", "no distributions given", 'add one, e.g. [params."data strike fraction"] with dist = "uniform", lower, upper')
-    distributions = [_distribution(path, name, table, info) for name, table in params.items()]
-    _check_unique([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
-    return distributions
-
-
-def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Distribution:
-    key = f"params.{_quote(name)}"
-    if not isinstance(table, dict):
-        raise InputError(path, key, "must be a table", f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...')
-    variable = _constant(name, info, path, key)
-    dist = table.get("dist")
-    if dist not in DISTRIBUTIONS:
-        problem = "has no dist" if dist is None else f"unknown distribution {dist!r}"
-        raise InputError(path, f"{key}.dist", problem, _suggest(str(dist), list(DISTRIBUTIONS), "choose one of"))
-    wanted = DISTRIBUTIONS[dist]
-    for arg in table:
-        if arg != "dist" and arg not in wanted:
-            raise InputError(path, f"{key}.{arg}", f"{dist} takes no argument {arg!r}", f"{dist} takes {', '.join(wanted)}")
-    for arg in wanted:
-        if arg not in table:
-            raise InputError(path, key, f"{dist} needs {arg!r}", f"give {', '.join(wanted)}")
-    args = {arg: _number(table[arg], path, f"{key}.{arg}") for arg in wanted}
-    _check_arguments(dist, args, path, key)
-    _check_support(dist, args, variable, path, key)
-    return Distribution(name, dist, args, _setting(name, variable, info, path))
-
-
-def _check_arguments(dist: str, args: dict[str, float], path: Path, key: str) -> None:
-    """Arguments that define no distribution: an empty range, a spread of zero, a mode outside its range."""
-    if "lower" in args and args["lower"] >= args["upper"]:
-        raise InputError(path, f"{key}.lower", f"lower {args['lower']:g} is not below upper {args['upper']:g}", "make lower less than upper")
-    for spread in ("sd", "sigma"):
-        if spread in args and args[spread] <= 0:
-            raise InputError(path, f"{key}.{spread}", f"{spread} {args[spread]:g} is not positive", f"give {spread} above 0")
-    if dist == "triangular" and not args["lower"] <= args["mode"] <= args["upper"]:
-        problem = f"mode {args['mode']:g} is outside [{args['lower']:g}, {args['upper']:g}]"
-        raise InputError(path, f"{key}.mode", problem, "put mode between lower and upper")
-
-
-def _check_support(dist: str, args: dict[str, float], variable: Variable, path: Path, key: str) -> None:
-    """Every value the distribution can give must be one the model accepts, whatever the seed."""
-    bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
-    if dist in ("normal", "lognormal"):
-        floor = 0.0 if dist == "lognormal" else -math.inf
-        if variable.lower > floor or math.isfinite(variable.upper):
-            problem = f"a {dist} distribution is unbounded but '{variable.name}' must stay within {bounds}"
-            raise InputError(path, f"{key}.dist", problem, f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}')
-        return
-    for arg in ("lower", "upper"):
-        if not variable.lower <= args[arg] <= variable.upper:
-            raise InputError(path, f"{key}.{arg}", f"{args[arg]:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})")
-
-
-def salib_problem(distributions: Sequence[Distribution]) -> dict:
-    """The SALib ``problem`` dict for these distributions (names, bounds, dists)."""
-    codes = [d.salib() for d in distributions]
-    return {
-        "num_vars": len(codes),
-        "names": [param_name(d.setting) for d in distributions],
-        "dists": [code for code, _ in codes],
-        "bounds": [bounds for _, bounds in codes],
-    }
-
-
-def latin_hypercube(distributions: Sequence[Distribution], samples: int, seed: int) -> np.ndarray:
-    """``samples`` x ``len(distributions)`` values: a Latin hypercube on [0, 1) mapped through each inverse CDF.
-
-    The same seed gives the same design, whatever executor runs it.
-    """
-    from scipy.stats import qmc
-
-    unit = qmc.LatinHypercube(d=len(distributions), rng=np.random.default_rng(seed)).random(samples)
-    return np.column_stack([d.frozen().ppf(unit[:, i]) for i, d in enumerate(distributions)])
+# --- sweep grids -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -229,39 +71,12 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
         raise InputError("--param", name, f"{grid!r} is not a grid", "give finite LO and HI and N of at least 1")
     if (lo >= hi and count > 1) or (lo != hi and count == 1):
         raise InputError("--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)")
-    variable = _constant(name, info, "--param", name)
+    variable = resolve_constant(name, info, "--param", name)
     for value in (lo, hi):
         if not variable.lower <= value <= variable.upper:
-            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
             raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
-    return SweepParam(name, _setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
-
-
-def param_name(setting: Setting) -> str:
-    """The coordinate or dim name of a varied constant: its python name, with ``[element]`` for one element."""
-    return setting.py_name if setting.element is None else f"{setting.py_name}[{setting.element[1]}]"
-
-
-def _constant(name: str, info: ModelInfo, source: str | Path, key: str) -> Variable:
-    match = ELEMENT_PATTERN.match(name)
-    return info.resolve(match["name"] if match else name, str(source), key)
-
-
-def _setting(name: str, variable: Variable, info: ModelInfo, source: str | Path) -> Setting:
-    """The setting a varied constant changes, checked by the scenario rules (a constant, a real element)."""
-    inside = min(max(0.0, variable.lower), variable.upper)
-    probe = Scenario(name="ensemble", params={name: inside}, source=str(source), origins={name: str(source)})
-    return validate(probe, info, {}).settings[0]
-
-
-def _check_unique(settings: Iterable[tuple[Setting, str]], source: str | Path) -> None:
-    seen: dict[tuple, str] = {}
-    for setting, key in settings:
-        for other, other_key in seen.items():
-            same = other[0] == setting.py_name and (other[1] is None or setting.element is None or other[1] == setting.element)
-            if same:
-                raise InputError(source, key, f"varies the same constant as {other_key}", "vary each constant once")
-        seen[(setting.py_name, setting.element)] = key
+    return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -317,244 +132,6 @@ def _element(variable: Variable, element: str, info: ModelInfo, key: str) -> tup
     choices = [e for dim in variable.dims for e in info.subscripts.get(dim, ())]
     fix = f"use one of: {', '.join(choices)}" if choices else "drop the [element] part"
     raise InputError("--output", key, f"'{element}' is not an element of '{variable.name}'", fix)
-
-
-# --- running members ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs to run members of one scenario: picklable names and settings, never a model."""
-
-    engine: str
-    model: str
-    model_sha256: str
-    spec: RunSpec
-    params: tuple[Setting, ...]
-    outputs: tuple[str, ...]  # python names of the variables kept
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A block of members of one job: ``values`` is members x params; ``start`` the first member's index."""
-
-    job: Job
-    start: int
-    values: np.ndarray
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """A batch's outputs (members x series x time; NaN rows for failed members) and errors by member index."""
-
-    start: int
-    values: np.ndarray
-    time: np.ndarray | None
-    errors: dict[int, str]
-
-
-_runners: list[tuple[Job, object]] = []  # per process: the last few jobs' runners, so a worker loads a model once
-
-
-def run_batch(batch: Batch) -> BatchResult:
-    """Run a batch of members in this process (a worker's task); a member's failure is recorded, not raised."""
-    runner = _runner(batch.job)
-    results: list[np.ndarray | None] = []
-    errors = {}
-    for index, values in enumerate(batch.values):
-        try:
-            results.append(runner.run(values))
-        except ModelRunError as error:
-            results.append(None)
-            errors[batch.start + index] = str(error)
-    if runner.time is None:  # no member has succeeded in this process yet: nothing to write
-        return BatchResult(batch.start, None, None, errors)
-    rows = np.full((len(results), len(runner.slots), len(runner.time)), np.nan)
-    for index, result in enumerate(results):
-        if result is not None:
-            rows[index] = result
-    return BatchResult(batch.start, rows, runner.time, errors)
-
-
-def _runner(job: Job):
-    """The job's runner, made once per process: workers load the model themselves."""
-    for known, runner in _runners:
-        if known == job:
-            return runner
-    if file_sha256(Path(job.model)) != job.model_sha256:
-        raise InputError(job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again")
-    from sdmodel.simulate import engine_module
-
-    engine = engine_module(job.engine)
-    if hasattr(engine, "member_runner"):
-        runner = engine.member_runner(job.model, job.spec, job.params, job.outputs)
-    else:
-        runner = DatasetRunner(engine, job)
-    _runners.insert(0, (job, runner))
-    del _runners[4:]
-    return runner
-
-
-class DatasetRunner:
-    """Runs members through an engine's whole-Dataset ``run``, for an engine without a member runner (PySD).
-
-    A PySD run takes seconds, so building its Dataset costs nothing by comparison.
-    """
-
-    def __init__(self, engine, job: Job):
-        self.engine, self.job = engine, job
-        info = engine.model_info(job.model)
-        self.slots = tuple(f"{name}{index}" for name in job.outputs for index in np.ndindex(*_shape(info.variables[name], info)))
-        self.time: np.ndarray | None = None
-
-    def run(self, values: Sequence[float]) -> np.ndarray:
-        """One member as ``(len(slots), time)``; the varied values apply after the scenario's own settings."""
-        varied = (replace(setting, value=float(value)) for setting, value in zip(self.job.params, values))
-        results = self.engine.run(self.job.model, replace(self.job.spec, settings=(*self.job.spec.settings, *varied)))
-        time = results["time"].values
-        rows = []
-        for name in self.job.outputs:
-            array = results[name]
-            if "time" not in array.dims:
-                array = array.expand_dims(time=results["time"])
-            rows.append(array.transpose("time", ...).values.reshape(len(time), -1).T)
-        self.time = time
-        return np.concatenate(rows)
-
-
-def _shape(variable: Variable, info: ModelInfo) -> tuple[int, ...]:
-    return tuple(len(info.subscripts.get(dim, ())) for dim in variable.dims)
-
-
-# --- executors ---------------------------------------------------------------------------------
-
-#: An executor runs :func:`run_batch` over batches and yields the results as they complete, in any order.
-Executor = Callable[[Iterable[Batch]], Iterator[BatchResult]]
-
-
-def serial_executor() -> Executor:
-    """Every batch in this process: no start-up cost, and the reference for the others' results."""
-
-    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
-        for batch in batches:
-            yield run_batch(batch)
-
-    return execute
-
-
-def process_executor(workers: int) -> Executor:
-    """Batches in local worker processes, a few in flight per worker so memory stays bounded.
-
-    Workers are forked where the platform allows: they inherit the imported
-    engine and the model already loaded and compiled here, instead of spending
-    a second importing and compiling them again.
-    """
-
-    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield from _bounded(lambda batch: pool.submit(run_batch, batch), batches, 2 * workers, _first_done)
-
-    return execute
-
-
-def dask_executor(scheduler: str | None = None, local_workers: int | None = None) -> Executor:
-    """Batches on a Dask cluster: an existing one at ``scheduler``, or a LocalCluster of ``local_workers``.
-
-    Dask workers import sdmodel and load the model file themselves (a loaded
-    model cannot be pickled), so a remote cluster needs sdmodel installed and the
-    model file at the same path.
-    """
-
-    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
-        with _dask_client(scheduler, local_workers) as client:
-            workers = max(1, len(client.scheduler_info().get("workers", {})))
-            yield from _bounded(lambda batch: client.submit(run_batch, batch, pure=False), batches, 2 * workers, _first_done_dask)
-
-    return execute
-
-
-def _bounded(submit: Callable, batches: Iterable[Batch], window: int, first_done: Callable) -> Iterator[BatchResult]:
-    """Submit batches keeping at most ``window`` in flight; yield each result as it completes."""
-    queue = iter(batches)
-    pending = {submit(batch) for batch in islice(queue, window)}
-    while pending:
-        done, pending = first_done(pending)
-        for future in done:
-            result = future.result()  # a worker's exception (bad input, a crash) stops the ensemble here
-            pending |= {submit(batch) for batch in islice(queue, 1)}
-            yield result
-
-
-def _first_done(pending: set) -> tuple[set, set]:
-    done, not_done = wait(pending, return_when=FIRST_COMPLETED)
-    return done, not_done
-
-
-def _first_done_dask(pending: set) -> tuple[set, set]:
-    from distributed import wait as dask_wait
-
-    result = dask_wait(list(pending), return_when="FIRST_COMPLETED")
-    return set(result.done), set(result.not_done)
-
-
-@contextmanager
-def _dask_client(scheduler: str | None, local_workers: int | None):
-    """A client of an existing cluster, or of a LocalCluster that lives as long as the client."""
-    import logging
-
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
-    cluster = None
-    try:
-        if local_workers:
-            cluster = LocalCluster(
-                n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-            )
-        client = Client(cluster or scheduler, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as error:
-        if cluster is not None:
-            cluster.close()
-        where = scheduler or "LocalCluster"
-        problem = f"cannot reach the Dask scheduler ({_first_line(error)})"
-        raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> tuple[Executor, int, str]:
-    """The executor the options ask for, as ``(executor, workers, description)``.
-
-    ``jobs=1`` runs in this process; by default one process per core; a scheduler
-    address or a LocalCluster size chooses Dask (workers 0: the cluster decides).
-    """
-    if scheduler and dask_local:
-        raise InputError("--scheduler", scheduler, "--scheduler and --dask-local are both given", "give one of them")
-    if scheduler:
-        return dask_executor(scheduler=scheduler), 0, f"dask {scheduler}"
-    if dask_local:
-        return dask_executor(local_workers=dask_local), dask_local, f"dask LocalCluster of {dask_local}"
-    workers = jobs or os.cpu_count() or 1
-    if workers <= 1:
-        return serial_executor(), 1, "serial"
-    return process_executor(workers), workers, f"{workers} processes"
-
-
-def batch_size(members: int, workers: int, engine: str) -> int:
-    """Members per task: enough to hide a task's overhead, few enough to keep every worker busy.
-
-    A PySD run takes seconds, so there one member is one task.
-    """
-    if engine == "pysd":
-        return 1
-    return max(1, min(MAX_BATCH, math.ceil(members / (max(workers, 2) * TASKS_PER_WORKER))))
 
 
 # --- streaming results to NetCDF -------------------------------------------------------------
@@ -685,14 +262,14 @@ def uncertainty(
     if samples < 1:
         raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = _info(engine, model_path)
+    info = model_info_for(engine, model_path)
     drawn = load_distributions(distributions, info)
     varied = [d.setting for d in drawn]
     _check_not_set(overrides, varied, info)
     chosen = resolve_outputs(outputs, info)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
-    results, description = _ensemble(
+    results, description = run_design(
         model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": samples},
         jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="uncertainty",
     )
@@ -704,7 +281,7 @@ def uncertainty(
         **params,
     )
     document = {"params": {d.name: {"dist": d.dist, **d.args} for d in drawn}}
-    results.attrs = _attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
         "ensemble": "uncertainty",
         "sampling": "Latin hypercube (scipy.stats.qmc.LatinHypercube), mapped through each distribution's inverse CDF",
         "samples": samples,
@@ -742,7 +319,7 @@ def sweep(
     from sdmodel.simulate import prepare
 
     model_path, loaded, specs = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = _info(engine, model_path)
+    info = model_info_for(engine, model_path)
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
     else:
@@ -750,18 +327,18 @@ def sweep(
     if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
         raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
     varied = [p.setting for p in swept]
-    _check_unique([(p.setting, p.name) for p in swept], "--param")
+    check_varied_once([(p.setting, p.name) for p in swept], "--param")
     _check_not_set(overrides, varied, info)
     chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
-    results, description = _ensemble(
+    results, description = run_design(
         model_path, engine, specs, varied, design, chosen, {name: len(p.values) for name, p in zip(names, swept)},
         jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="sweep",
     )
     grid = {name: (name, list(p.values), _param_attrs(info, p.setting)) for name, p in zip(names, swept)}
     results = results.assign_coords(scenario=specs[0].name, **grid)
-    results.attrs = _attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
         "ensemble": "sweep",
         "grid": "; ".join(f"{n}={p.values[0]:g}:{p.values[-1]:g}:{len(p.values)}" for n, p in zip(names, swept)),
         "failed_members": int(results["failed"].sum()),
@@ -770,18 +347,18 @@ def sweep(
 
 
 def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> SweepParam:
-    variable = _constant(name, info, "--param", name)
-    numbers = tuple(_number(v, "--param", name) for v in values)
+    variable = resolve_constant(name, info, "--param", name)
+    numbers = tuple(finite_number(v, "--param", name) for v in values)
     if not numbers:
         raise InputError("--param", name, "no values given", "give at least one value")
     for value in numbers:
         if not variable.lower <= value <= variable.upper:
-            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
+            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
             raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
-    return SweepParam(name, _setting(name, variable, info, "--param"), numbers)
+    return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
 
 
-def _ensemble(
+def run_design(
     model_path: Path,
     engine: str,
     specs: Sequence[RunSpec],
@@ -797,8 +374,14 @@ def _ensemble(
     progress: bool | None,
     label: str,
 ) -> tuple[xr.Dataset, str]:
-    """Run every scenario x design row, streaming outputs to NetCDF; return the Dataset and the executor used."""
-    info = _info(engine, model_path)
+    """Run every scenario x design row, streaming outputs to NetCDF; return the Dataset and the executor used.
+
+    ``design`` is members x ``varied`` values, whoever drew it: a sweep's grid, a
+    Latin hypercube, or SALib's sample. Public so :mod:`sdmodel.sensitivity` runs
+    its design with the same executors, streaming and failure records as sweeps
+    and uncertainty.
+    """
+    info = model_info_for(engine, model_path)
     variables = list(dict.fromkeys(output.variable for output in outputs))
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
@@ -806,7 +389,7 @@ def _ensemble(
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
     for job in work:
-        _runner(job)  # bad settings or outputs fail here, before any worker starts; forked workers inherit the loaded model
+        runner_for(job)  # bad settings or outputs fail here, before any worker starts; forked workers inherit the loaded model
     members, total = len(design), len(design) * len(work)
     executor, workers, description = make_executor(jobs, scheduler, dask_local)
     size = batch_size(total, workers, engine)
@@ -868,7 +451,11 @@ def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords
     return results
 
 
-def _attributes(engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names) -> dict:
+def ensemble_attributes(engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names) -> dict:
+    """The attributes every ensemble's Dataset carries: provenance, the executor, the outputs kept, the constants varied.
+
+    Public so :mod:`sdmodel.sensitivity` records its runs the way sweeps and uncertainty do.
+    """
     from sdmodel.simulate import engine_module
 
     module = engine_module(engine)
@@ -884,7 +471,12 @@ def _attributes(engine: str, model_path: Path, info: ModelInfo, loaded, command,
     return attrs | {"executor": description, "ensemble_outputs": outputs_json, "ensemble_params": json.dumps(names)}
 
 
-def _info(engine: str, model_path: Path) -> ModelInfo:
+def model_info_for(engine: str, model_path: Path) -> ModelInfo:
+    """The model's metadata (names, ranges, units, subscripts) as ``engine`` reads it.
+
+    Public so :mod:`sdmodel.sensitivity` resolves its constants and outputs against
+    the same metadata as the members it runs through :func:`run_design`.
+    """
     from sdmodel.simulate import engine_module
 
     return engine_module(engine).model_info(model_path)
@@ -900,7 +492,7 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
     """A constant both fixed with --set and varied by the ensemble is a contradiction, not a precedence question."""
     names = {setting.py_name for setting in varied}
     for name in overrides or {}:
-        if _constant(name, info, "--set", name).py_name in names:
+        if resolve_constant(name, info, "--set", name).py_name in names:
             raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
 
 
@@ -1088,30 +680,9 @@ def _table(rows: list[list[str]]) -> str:
 # --- small helpers -----------------------------------------------------------------------------
 
 
-def _number(value: object, source: str | Path, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
-    if not math.isfinite(float(value)):
-        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
-    return float(value)
-
-
 def _number_or_none(array) -> float | None:
     value = float(array)
     return value if math.isfinite(value) else None
-
-
-def _suggest(word: str, choices: Sequence[str], prefix: str = "allowed keys are") -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean '{close[0]}'?" if close else f"{prefix} {', '.join(choices)}"
-
-
-def _quote(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
-
-
-def _bound(value: float) -> str:
-    return "?" if math.isinf(value) else f"{value:g}"
 
 
 def _units(units: str) -> str:
@@ -1126,8 +697,3 @@ def _toml(document: dict) -> str:
     import tomli_w
 
     return tomli_w.dumps(document)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -71,6 +71,7 @@ def sensitivity(
     from SALib.sample import fast_sampler, morris as morris_sample, sobol as sobol_sample
 
     from sdmodel import ensemble
+    from sdmodel.distributions import load_distributions, salib_problem
     from sdmodel.simulate import prepare
 
     if method not in METHODS:
@@ -79,13 +80,13 @@ def sensitivity(
         raise InputError("--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)")
     runs = [scenario] + ([against] if against is not None else [])
     model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = ensemble._info(engine, model_path)
-    drawn = ensemble.load_distributions(distributions, info)
+    info = ensemble.model_info_for(engine, model_path)
+    drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
         raise InputError(distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table")
     if method == "morris" and any(d.dist != "uniform" for d in drawn):
         raise InputError(distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"')
-    problem = ensemble.salib_problem(drawn)
+    problem = salib_problem(drawn)
     if method == "sobol":
         design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
     elif method == "morris":
@@ -102,7 +103,7 @@ def sensitivity(
             if distribution.setting.py_name in levers:
                 raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{specs[0].name}' sets",
                                  "a policy effect varies assumptions in both runs; leave the policy's own levers out")
-    results, executor = ensemble._ensemble(
+    results, executor = ensemble.run_design(
         model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": len(design)},
         jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=None, progress=progress, label=f"sensitivity ({method})",
     )
@@ -129,7 +130,7 @@ def sensitivity(
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {
-        **ensemble._attributes(engine, model_path, info, loaded, command, executor, chosen, names),
+        **ensemble.ensemble_attributes(engine, model_path, info, loaded, command, executor, chosen, names),
         "ensemble": "sensitivity",
         "method": method,
         "samples": samples,

@@ -9,7 +9,7 @@ import pytest
 import sdmodel
 from sdmodel.calibrate import calibrate, current_value, format_report
 from sdmodel.engines import pysd as pysd_engine
-from sdmodel.ensemble import load_distributions
+from sdmodel.distributions import load_distributions
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model, models_dir
 from sdmodel.scenario import Scenario

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from paths import BAD, MODELS
 from sdmodel import ensemble
 from sdmodel.cli import main
+from sdmodel.distributions import load_distributions, salib_problem
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
@@ -212,7 +213,7 @@ def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, i
 
 def test_salib_problem_from_the_same_file(distributions):
     info = simlin_engine.model_info(default_model())
-    problem = ensemble.salib_problem(ensemble.load_distributions(distributions, info))
+    problem = salib_problem(load_distributions(distributions, info))
     assert problem["names"] == ["data_strike_fraction", "licence_royalty_rate", "share_sensitivity", "hardware_life"]
     assert problem["dists"] == ["unif", "triang", "truncnorm", "unif"]
     assert problem["bounds"][1] == [0.0, 0.2, 0.25]

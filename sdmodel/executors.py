@@ -1,0 +1,282 @@
+"""Executors: how an ensemble's members get run, serially, in local processes or on Dask.
+
+What makes a millisecond Simlin run slow is the overhead around it, so:
+
+- members go to workers in batches (one task = many members), so starting a
+  task costs little against the runs in it;
+- workers load the model themselves (PySD models cannot be pickled; the engine
+  modules cache a loaded model per process), and a task carries only names,
+  settings and a block of parameter values;
+- a few batches are in flight per worker, so memory holds a few batches'
+  results, not the ensemble;
+- a member that fails (:class:`~sdmodel.errors.ModelRunError`) is recorded with
+  its error in the batch's result and the others are kept.
+
+:class:`Job` and :class:`Batch` are pickled to worker processes and Dask
+workers, which import this module to run :func:`run_batch`; so they are plain
+module-level dataclasses that never carry a model.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from sdmodel.errors import InputError, ModelRunError
+from sdmodel.model import ModelInfo, Variable, file_sha256
+from sdmodel.scenario import RunSpec, Setting
+
+MAX_BATCH = 250  # members per task: ~0.75 s of Simlin runs, enough to hide a task's overhead
+TASKS_PER_WORKER = 4  # enough tasks to balance the load and move a progress bar
+
+
+# --- running members ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to run members of one scenario: picklable names and settings, never a model."""
+
+    engine: str
+    model: str
+    model_sha256: str
+    spec: RunSpec
+    params: tuple[Setting, ...]
+    outputs: tuple[str, ...]  # python names of the variables kept
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A block of members of one job: ``values`` is members x params; ``start`` the first member's index."""
+
+    job: Job
+    start: int
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A batch's outputs (members x series x time; NaN rows for failed members) and errors by member index."""
+
+    start: int
+    values: np.ndarray
+    time: np.ndarray | None
+    errors: dict[int, str]
+
+
+_runners: list[tuple[Job, object]] = []  # per process: the last few jobs' runners, so a worker loads a model once
+
+
+def run_batch(batch: Batch) -> BatchResult:
+    """Run a batch of members in this process (a worker's task); a member's failure is recorded, not raised."""
+    runner = runner_for(batch.job)
+    results: list[np.ndarray | None] = []
+    errors = {}
+    for index, values in enumerate(batch.values):
+        try:
+            results.append(runner.run(values))
+        except ModelRunError as error:
+            results.append(None)
+            errors[batch.start + index] = str(error)
+    if runner.time is None:  # no member has succeeded in this process yet: nothing to write
+        return BatchResult(batch.start, None, None, errors)
+    rows = np.full((len(results), len(runner.slots), len(runner.time)), np.nan)
+    for index, result in enumerate(results):
+        if result is not None:
+            rows[index] = result
+    return BatchResult(batch.start, rows, runner.time, errors)
+
+
+def runner_for(job: Job):
+    """The job's runner, made once per process: workers load the model themselves."""
+    for known, runner in _runners:
+        if known == job:
+            return runner
+    if file_sha256(Path(job.model)) != job.model_sha256:
+        raise InputError(job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again")
+    from sdmodel.simulate import engine_module
+
+    engine = engine_module(job.engine)
+    if hasattr(engine, "member_runner"):
+        runner = engine.member_runner(job.model, job.spec, job.params, job.outputs)
+    else:
+        runner = DatasetRunner(engine, job)
+    _runners.insert(0, (job, runner))
+    del _runners[4:]
+    return runner
+
+
+class DatasetRunner:
+    """Runs members through an engine's whole-Dataset ``run``, for an engine without a member runner (PySD).
+
+    A PySD run takes seconds, so building its Dataset costs nothing by comparison.
+    """
+
+    def __init__(self, engine, job: Job):
+        self.engine, self.job = engine, job
+        info = engine.model_info(job.model)
+        self.slots = tuple(f"{name}{index}" for name in job.outputs for index in np.ndindex(*_shape(info.variables[name], info)))
+        self.time: np.ndarray | None = None
+
+    def run(self, values: Sequence[float]) -> np.ndarray:
+        """One member as ``(len(slots), time)``; the varied values apply after the scenario's own settings."""
+        varied = (replace(setting, value=float(value)) for setting, value in zip(self.job.params, values))
+        results = self.engine.run(self.job.model, replace(self.job.spec, settings=(*self.job.spec.settings, *varied)))
+        time = results["time"].values
+        rows = []
+        for name in self.job.outputs:
+            array = results[name]
+            if "time" not in array.dims:
+                array = array.expand_dims(time=results["time"])
+            rows.append(array.transpose("time", ...).values.reshape(len(time), -1).T)
+        self.time = time
+        return np.concatenate(rows)
+
+
+def _shape(variable: Variable, info: ModelInfo) -> tuple[int, ...]:
+    return tuple(len(info.subscripts.get(dim, ())) for dim in variable.dims)
+
+
+# --- executors ---------------------------------------------------------------------------------
+
+#: An executor runs :func:`run_batch` over batches and yields the results as they complete, in any order.
+Executor = Callable[[Iterable[Batch]], Iterator[BatchResult]]
+
+
+def serial_executor() -> Executor:
+    """Every batch in this process: no start-up cost, and the reference for the others' results."""
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        for batch in batches:
+            yield run_batch(batch)
+
+    return execute
+
+
+def process_executor(workers: int) -> Executor:
+    """Batches in local worker processes, a few in flight per worker so memory stays bounded.
+
+    Workers are forked where the platform allows: they inherit the imported
+    engine and the model already loaded and compiled here, instead of spending
+    a second importing and compiling them again.
+    """
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield from _bounded(lambda batch: pool.submit(run_batch, batch), batches, 2 * workers, _first_done)
+
+    return execute
+
+
+def dask_executor(scheduler: str | None = None, local_workers: int | None = None) -> Executor:
+    """Batches on a Dask cluster: an existing one at ``scheduler``, or a LocalCluster of ``local_workers``.
+
+    Dask workers import sdmodel and load the model file themselves (a loaded
+    model cannot be pickled), so a remote cluster needs sdmodel installed and the
+    model file at the same path.
+    """
+
+    def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
+        with _dask_client(scheduler, local_workers) as client:
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            yield from _bounded(lambda batch: client.submit(run_batch, batch, pure=False), batches, 2 * workers, _first_done_dask)
+
+    return execute
+
+
+def _bounded(submit: Callable, batches: Iterable[Batch], window: int, first_done: Callable) -> Iterator[BatchResult]:
+    """Submit batches keeping at most ``window`` in flight; yield each result as it completes."""
+    queue = iter(batches)
+    pending = {submit(batch) for batch in islice(queue, window)}
+    while pending:
+        done, pending = first_done(pending)
+        for future in done:
+            result = future.result()  # a worker's exception (bad input, a crash) stops the ensemble here
+            pending |= {submit(batch) for batch in islice(queue, 1)}
+            yield result
+
+
+def _first_done(pending: set) -> tuple[set, set]:
+    done, not_done = wait(pending, return_when=FIRST_COMPLETED)
+    return done, not_done
+
+
+def _first_done_dask(pending: set) -> tuple[set, set]:
+    from distributed import wait as dask_wait
+
+    result = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+    return set(result.done), set(result.not_done)
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, local_workers: int | None):
+    """A client of an existing cluster, or of a LocalCluster that lives as long as the client."""
+    import logging
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+    cluster = None
+    try:
+        if local_workers:
+            cluster = LocalCluster(
+                n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+        client = Client(cluster or scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        if cluster is not None:
+            cluster.close()
+        where = scheduler or "LocalCluster"
+        problem = f"cannot reach the Dask scheduler ({_first_line(error)})"
+        raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> tuple[Executor, int, str]:
+    """The executor the options ask for, as ``(executor, workers, description)``.
+
+    ``jobs=1`` runs in this process; by default one process per core; a scheduler
+    address or a LocalCluster size chooses Dask (workers 0: the cluster decides).
+    """
+    if scheduler and dask_local:
+        raise InputError("--scheduler", scheduler, "--scheduler and --dask-local are both given", "give one of them")
+    if scheduler:
+        return dask_executor(scheduler=scheduler), 0, f"dask {scheduler}"
+    if dask_local:
+        return dask_executor(local_workers=dask_local), dask_local, f"dask LocalCluster of {dask_local}"
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1:
+        return serial_executor(), 1, "serial"
+    return process_executor(workers), workers, f"{workers} processes"
+
+
+def batch_size(members: int, workers: int, engine: str) -> int:
+    """Members per task: enough to hide a task's overhead, few enough to keep every worker busy.
+
+    A PySD run takes seconds, so there one member is one task.
+    """
+    if engine == "pysd":
+        return 1
+    return max(1, min(MAX_BATCH, math.ceil(members / (max(workers, 2) * TASKS_PER_WORKER))))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
