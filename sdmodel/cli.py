@@ -264,6 +264,9 @@ def runs_show(run, runs_dir, as_json):
     for key in ("path", "kind", "scenarios", "created", "command", "engine", "engine_version", "model_file", "model_sha256", "git_commit"):
         value = manifest.get(key, "")
         click.echo(f"{key:>15}: {', '.join(value) if isinstance(value, list) else value}")
+    for source in sorted(set(manifest.get("reused_from", {}).values())):
+        names = [name for name, origin in manifest["reused_from"].items() if origin == source]
+        click.echo(f"{'reused':>15}: {', '.join(names)} from {source}")
     dataset = open_run(manifest["path"])
     dims = ", ".join(f"{dim}={size}" for dim, size in dataset.sizes.items())
     click.echo(f"{'contents':>15}: {len(dataset.data_vars)} variables over {dims}")

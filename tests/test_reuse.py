@@ -98,6 +98,8 @@ def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_di
     assert len(manifests) == 3 and len({m["run_keys"]["baseline"] for m in manifests}) == 1
     comparison = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", str(END), "--json"])
     assert set(json.loads(comparison.stdout)["reused_from"]) == {"baseline"}  # the strike itself was never run
+    shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
+    assert f"reused: baseline from {sorted(isolated_runs_dir.iterdir())[-2].name}" in shown
 
 
 def test_models_reading_external_files_are_never_reused(tmp_path):
