@@ -25,6 +25,7 @@ from types import ModuleType
 import xarray as xr
 
 from sdmodel.errors import InputError
+from sdmodel.model import file_sha256
 from sdmodel.scenario import RunSpec
 from sdmodel.store import RESULTS, read_manifest, run_folders
 
@@ -88,7 +89,8 @@ def reusable(model_path: Path) -> bool:
 def find_stored(keys: Mapping[str, str], runs_dir: str | os.PathLike | None) -> dict[str, tuple[Path, str]]:
     """For each scenario whose key a saved run holds: that run's folder and the scenario's name there.
 
-    The newest run that holds a key answers for it.
+    The newest intact run that holds a key answers for it: a run whose results file no
+    longer matches the checksum in its manifest answers for nothing.
     """
     wanted: dict[str, list[str]] = {}
     for name, key in keys.items():
@@ -98,11 +100,19 @@ def find_stored(keys: Mapping[str, str], runs_dir: str | os.PathLike | None) -> 
         try:
             manifest = read_manifest(folder)
         except InputError:
-            continue  # a damaged run answers for nothing; `sdmodel runs list` reports it
-        for stored_name, key in (manifest.get("run_keys") or {}).items():
-            for name in wanted.get(key, ()):
+            continue  # `sdmodel runs list` reports the damage
+        matches = [(name, stored_name) for stored_name, key in (manifest.get("run_keys") or {}).items() for name in wanted.get(key, ())]
+        if any(name not in found for name, _ in matches) and _intact(folder, manifest):
+            for name, stored_name in matches:
                 found.setdefault(name, (folder, stored_name))
     return found
+
+
+def _intact(folder: Path, manifest: dict) -> bool:
+    try:
+        return file_sha256(folder / RESULTS) == manifest["files"][RESULTS]["sha256"]
+    except (OSError, KeyError, TypeError):
+        return False
 
 
 def load_stored(found: Mapping[str, tuple[Path, str]]) -> list[xr.Dataset]:

@@ -87,6 +87,19 @@ def test_a_damaged_stored_run_is_run_again(tmp_path, damaged):
     assert "reused_from" not in results.attrs and results["time"].size > 1
 
 
+def test_a_stored_run_changed_after_saving_is_not_trusted(tmp_path):
+    """A results file edited in place is still valid NetCDF, but no longer what the manifest's checksum says."""
+    runs = tmp_path / "runs"
+    older = save_run(pysd(["baseline"], runs), "older", runs)
+    newer = save_run(pysd(["baseline"], runs, reuse=False), "newer", runs)
+    edited = xr.load_dataset(newer / "results.nc")
+    edited["model_capability"] *= 2
+    edited.to_netcdf(newer / "results.nc")
+    results = pysd(["baseline"], runs)
+    assert json.loads(results.attrs["reused_from"]) == {"baseline": older.name}
+    xr.testing.assert_identical(results["model_capability"], xr.load_dataset(older / "results.nc")["model_capability"])
+
+
 def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_dir):
     command = ["run", "baseline", "--final-time", str(END)]
     assert CliRunner().invoke(main, command).exit_code == 0
