@@ -1,45 +1,200 @@
-"""Integration accuracy: halving the time step moves no key output of any bundled scenario by more than 1%.
+"""Integration accuracy: halving the time step moves no key output, nor any scenario's effect, at any saved time.
 
-Key outputs are the comparison's metrics (sdmodel/metrics.py) over the whole horizon, run in
-Simlin (held to PySD by tests/test_engine_parity.py); tests/test_model_behaviour.py has a slow
-PySD version for three scenarios. The largest change is printed (`pytest -s` or `-rP` shows it).
+Every bundled scenario runs at the model's TIME STEP and at half of it. Key outputs are the
+comparison's metrics (sdmodel/metrics.py METRICS), read over the whole horizon (every saved
+time, not only the final one):
+
+- levels: no metric of any scenario moves by more than 1% in any year;
+- effects (scenario minus baseline at the same time, each step against its own baseline):
+  no effect of any non-baseline scenario moves by more than 5% in any year.
+
+The runs are on Simlin (two runs of the fourteen scenarios take about a second), which
+tests/test_engine_parity.py holds to PySD; tests/test_model_behaviour.py has a slow PySD
+version for three scenarios that uses the same checker, :func:`worst_changes`. The five
+largest changes of each kind are printed (`pytest -s` or `-rP` shows them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import numpy as np
+import pytest
+import xarray as xr
 
 import sdmodel
 from sdmodel.engines import simlin as engine
 from sdmodel.locations import default_model
-from sdmodel.metrics import METRICS, compare_metrics
+from sdmodel.metrics import METRICS, Metric, trajectory
 from sdmodel.scenario import bundled_scenarios, load_scenario
 
-TOLERANCE = 0.01
+LEVEL_TOLERANCE = 0.01
+EFFECT_TOLERANCE = 0.05
+
+# The denominators. A relative change |coarse - fine| / |fine| is meaningless where the fine value
+# is zero or passes through it: cumulative payments are exactly 0 until a lever starts, and an
+# effect is 0 until its lever starts and may cross zero later. So each denominator has a floor.
+#
+# Levels: LEVEL_FLOOR of the metric's largest |value| over the whole run of that scenario. A
+# level is judged against its own size over the horizon, so 1e-3 of it means: a metric that is
+# near zero early and large later (payments) may not move by more than 1% of a thousandth of its
+# peak, i.e. 1e-5 of the peak, anywhere, and is judged fully relatively once it exceeds 1e-3 of
+# its peak. That still catches an integration error: it moves a level in proportion to the level.
+LEVEL_FLOOR = 1e-3
+# Effects: EFFECT_FLOOR of the effect's largest |value| over the horizon in that scenario. An
+# effect is judged relative to its own size: where it crosses zero it is no reportable effect
+# (a sign change at 2031.25 rather than 2031.5 is not a finding), and before the lever starts it
+# is zero in both runs; 1e-2 means a change of 5% x 1e-2 = 0.05% of the effect's peak is allowed
+# there, far below what anyone would read off a chart or the comparison table.
+EFFECT_FLOOR = 1e-2
+# ...and effects too small to matter are judged against MATERIAL of the metric's scale: its largest
+# |level| in any scenario at any time (not the baseline's alone, which is 0 for payments). An effect
+# under a thousandth of that scale (0.06 points of labour share, US$14B of a firm's capital, 0.0006
+# of HHI) is not a finding anyone should report, and its digits are the integration's, not the
+# model's: there it may move by 5% of that thousandth. Measured at TIME STEP 1/16, without this floor
+# the worst "effects" are sign changes of effects of order 1e-6 on a metric of order 0.5.
+MATERIAL = 1e-3
 TINY = 1e-9  # below this a metric counts as zero: a change from 0 to 1e-12 is no change
 
 
-def relative_changes() -> tuple[float, list[tuple[float, str, str, float, float]]]:
+class Change(NamedTuple):
+    relative: float  # |coarse - fine| / max(|fine|, floor), the worst over the saved times
+    scenario: str
+    metric: str
+    time: float  # the saved time where it is worst
+    coarse: float
+    fine: float
+
+    def __str__(self) -> str:
+        return f"{self.relative:9.3%}  {self.metric:<30} {self.scenario:<24} {self.time:g}: {self.coarse:.6g} -> {self.fine:.6g}"
+
+
+def worst_changes(
+    coarse: xr.Dataset, fine: xr.Dataset, baseline: str = "baseline", metrics: Sequence[Metric] = METRICS,
+) -> tuple[list[Change], list[Change]]:
+    """The worst relative change, over every saved time, of each metric's level and effect, from coarse to fine results.
+
+    ``coarse`` and ``fine`` are results (dims ``scenario``, ``time`` and subscripts) of the same
+    scenarios saved at the same times. Returns ``(levels, effects)``, one :class:`Change` per
+    scenario and metric, worst first; effects (scenario minus ``baseline``) skip the baseline.
+    """
+    names = [str(s) for s in fine["scenario"].values]
+    if baseline not in names:
+        raise ValueError(f"the baseline '{baseline}' is not among the scenarios {names}")
+    if sorted(names) != sorted(str(s) for s in coarse["scenario"].values):
+        raise ValueError("the coarse and fine results hold different scenarios")
+    times = fine["time"].values
+    if not np.array_equal(coarse["time"].values, times):
+        raise ValueError("the coarse and fine results are saved at different times")
+    others = [i for i, name in enumerate(names) if name != baseline]
+    levels, effects = [], []
+    for metric in metrics:
+        c = trajectory(coarse, metric).sel(scenario=names).transpose("scenario", "time").values
+        f = trajectory(fine, metric).sel(scenario=names).transpose("scenario", "time").values
+        floor = LEVEL_FLOOR * np.abs(f).max(axis=1, keepdims=True) + TINY
+        levels += _worst(c, f, floor, names, range(len(names)), metric.key, times)
+        base = names.index(baseline)
+        ce, fe = c - c[base], f - f[base]
+        floor = np.maximum(EFFECT_FLOOR * np.abs(fe).max(axis=1, keepdims=True), MATERIAL * np.abs(f).max()) + TINY
+        effects += _worst(ce, fe, floor, names, others, metric.key, times)
+    return sorted(levels, reverse=True), sorted(effects, reverse=True)
+
+
+def _worst(c: np.ndarray, f: np.ndarray, floor: np.ndarray, names: list[str], rows, key: str, times: np.ndarray) -> list[Change]:
+    relative = np.abs(c - f) / np.maximum(np.abs(f), floor)
+    changes = []
+    for i in rows:
+        t = int(np.argmax(relative[i]))  # NaN (a non-finite run) is argmax's answer too
+        changes.append(Change(float(relative[i, t]), names[i], key, float(times[t]), float(c[i, t]), float(f[i, t])))
+    return changes
+
+
+def run_all(step: float, engine_name: str = "simlin", names: Sequence[str] | None = None, model=None) -> xr.Dataset:
+    """The bundled scenarios (or ``names``) run at time step ``step`` (on the bundled model, or ``model``)."""
+    scenarios = [load_scenario(name).with_overrides({}, {"time_step": step}, "test_accuracy") for name in names or bundled_scenarios()]
+    return sdmodel.run(scenarios, engine=engine_name, model=model)
+
+
+def report(levels: list[Change], effects: list[Change], step: float, fine_step: float) -> str:
+    lines = [f"\nlargest changes over the whole horizon, time step {step:g} -> {fine_step:g}:", "  levels:"]
+    lines += [f"    {row}" for row in levels[:5]]
+    lines += ["  effects (scenario minus baseline):"] + [f"    {row}" for row in effects[:5]]
+    return "\n".join(lines)
+
+
+def assert_levels_accurate(levels: list[Change], text: str) -> None:
+    assert np.isfinite([row.relative for row in levels]).all(), f"a key output is not finite:\n{text}"
+    worst = levels[0]
+    assert worst.relative <= LEVEL_TOLERANCE, f"halving the time step moved {worst.metric} in {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}"
+
+
+def assert_effects_accurate(effects: list[Change], text: str) -> None:
+    assert np.isfinite([row.relative for row in effects]).all(), f"an effect is not finite:\n{text}"
+    worst = effects[0]
+    assert worst.relative <= EFFECT_TOLERANCE, (
+        f"halving the time step moved the effect on {worst.metric} of {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}")
+
+
+def assert_accurate(levels: list[Change], effects: list[Change], text: str) -> None:
+    assert_levels_accurate(levels, text)
+    assert_effects_accurate(effects, text)
+
+
+@pytest.fixture(scope="module")
+def halved() -> tuple[list[Change], list[Change], list[Change], str]:
+    """The bundled scenarios at the model's step and at half of it: worst level and effect changes, and levels at the final time."""
     step = engine.time_defaults(default_model())["time_step"]
-    names = bundled_scenarios()
-    coarse = compare_metrics(sdmodel.run(names, engine="simlin"))
-    halved = [load_scenario(name).with_overrides({}, {"time_step": step / 2}, "test_accuracy") for name in names]
-    fine = compare_metrics(sdmodel.run(halved, engine="simlin"))
-    rows = []
-    for key in coarse.data_vars:
-        for name in names:
-            a = float(coarse[key].sel(scenario=name, measure="final"))
-            b = float(fine[key].sel(scenario=name, measure="final"))
-            change = 0.0 if max(abs(a), abs(b)) < TINY else abs(a - b) / max(abs(b), TINY)
-            rows.append((change, key, name, a, b))
-    return step, sorted(rows, reverse=True)
+    coarse = sdmodel.run(bundled_scenarios(), engine="simlin")
+    fine = run_all(step / 2)
+    levels, effects = worst_changes(coarse, fine)
+    assert {row.metric for row in levels} == {m.key for m in METRICS}, "a metric is missing from the model's results"
+    assert len(levels) == len(METRICS) * len(bundled_scenarios()) and len(effects) == len(METRICS) * (len(bundled_scenarios()) - 1)
+    final_levels, _ = worst_changes(coarse.isel(time=[-1]), fine.isel(time=[-1]))
+    text = report(levels, effects, step, step / 2)
+    print(text)
+    return levels, effects, final_levels, text
 
 
-def test_halving_the_time_step_moves_every_key_output_under_one_percent():
-    step, rows = relative_changes()
-    assert {row[1] for row in rows} == {m.key for m in METRICS}, "a metric is missing from the model's results"
-    report = "\n".join(f"  {change:9.3%}  {key:<32} {name:<24} {a:.6g} -> {b:.6g}" for change, key, name, a, b in rows[:5])
-    print(f"\nlargest relative changes of the key outputs at the final time, time step {step:g} -> {step / 2:g}:\n{report}")
-    worst = rows[0]
-    assert worst[0] <= TOLERANCE, f"halving the time step moved {worst[1]} in {worst[2]} by {worst[0]:.2%}:\n{report}"
-    assert np.isfinite([row[0] for row in rows]).all()
+def test_halving_the_time_step_moves_no_effect_by_5_percent_in_any_year(halved):
+    _, effects, _, text = halved
+    assert_effects_accurate(effects, text)
+
+
+def test_halving_the_time_step_moves_no_level_by_1_percent_at_the_final_time(halved):
+    _, _, final_levels, text = halved
+    assert_levels_accurate(final_levels, text)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Euler at the shipped 1/16-year step moves some levels by more than 1% in some years: cumulative payments just "
+    "after a lever starts (6.8% half a year after the windfall tax) and while the collective organises, and the fast "
+    "growth of AI capital in 2020-2025 (AI capital share, 3.0% in 2023); 1/64 would meet 1% but costs PySD 4x per "
+    "run. Issue 12 stays open on this point."))
+def test_halving_the_time_step_moves_no_level_by_1_percent_in_any_year(halved):
+    levels, _, _, text = halved
+    assert_levels_accurate(levels, text)
+
+
+def test_the_checker_flags_a_three_percent_error_at_one_mid_horizon_time():
+    times = np.arange(2020, 2050.25, 0.25)
+    firm = ("incumbent", "challenger")
+    share = 0.5 + 0.1 * np.tanh(times - 2030)  # a level that never nears zero
+    paid = np.maximum(times - 2027, 0) ** 2  # zero until the lever starts, as cumulative payments are
+    fine = xr.Dataset(
+        {"capital_share": (("scenario", "time", "Firm"), np.stack([np.stack([s, 1 - s], axis=-1) for s in (share, share * 0.9)])),
+         "data_producer_income": (("scenario", "time"), np.stack([0 * paid, paid]))},
+        coords={"scenario": ["baseline", "lever"], "time": times, "Firm": list(firm)},
+    )
+    chosen = [m for m in METRICS if m.variable in fine]
+    coarse = fine.copy(deep=True)
+    coarse["data_producer_income"][1, :] += 1e-12 * (times > 2020)  # rounding noise, also before the lever starts
+    levels, effects = worst_changes(coarse, fine, metrics=chosen)
+    assert max(row.relative for row in levels + effects) < 1e-9, "noise on a metric that is 0 until a lever starts counts as a change"
+    middle = int(np.argmin(np.abs(times - 2035)))
+    coarse["capital_share"][1, middle, 0] *= 1.03
+    levels, effects = worst_changes(coarse, fine, metrics=chosen)
+    assert (levels[0].scenario, levels[0].metric, levels[0].time) == ("lever", "incumbent_capital_share", 2035)
+    assert abs(levels[0].relative - 0.03) < 1e-9 and levels[0].relative > LEVEL_TOLERANCE
+    assert effects[0].metric == "incumbent_capital_share" and effects[0].time == 2035 and effects[0].relative > EFFECT_TOLERANCE
+    assert max(row.relative for row in levels[1:] + effects[1:]) < 1e-9  # the rest is the noise, still no change

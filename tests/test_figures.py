@@ -124,7 +124,7 @@ def test_loops_table_and_shares_add_up():
     assert float(abs(total - 1).max()) < 1e-6  # shares of the named loops' activity
     text = format_table(dominance)
     assert text.splitlines()[0].split() == ["scenario", "from", "to", "dominant", "loop", "share"]
-    assert "R4 automation prize" in text and "B2: not scored" in text
+    assert "R4: automation prize" in text and "B2: not scored" in text  # every named loop is scored or says why not
 
 
 def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path):

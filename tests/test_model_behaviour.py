@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import sdmodel
-from sdmodel.metrics import compare_metrics
-from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
+from sdmodel.engines import pysd as pysd_engine
+from sdmodel.locations import default_model
+from sdmodel.scenario import Scenario, bundled_scenarios
+from test_accuracy import assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
 
 
 def _change(metrics, scenario, key):
@@ -126,13 +128,18 @@ def test_no_compute_means_no_capability_growth():
     assert float(results["automated_task_share"].max()) < 1e-6
 
 
-def test_full_strike_cuts_the_incumbents_new_data_to_zero():
-    scenario = Scenario("full-strike", params={"data strike fraction": 1.0, "data strike start": 2025})
-    results = _fast([scenario], final_time=2030).sel(scenario="full-strike")
-    after = results.sel(time=slice(2025, None))
-    assert float(abs(after["data_capture"].sel(Firm="incumbent")).max()) == 0
-    assert float(abs(after["public_data_harvest"].sel(Firm="incumbent")).max()) == 0
-    assert float(after["data_capture"].sel(Firm="challenger").min()) > 0  # the challenger is not struck
+def test_full_strike_cuts_the_incumbents_new_data_to_zero_but_not_its_crawl():
+    """Withholding interaction data and blocking crawlers are different actions (Longpre et al. 2024)."""
+    strike = {"data strike fraction": 1.0, "data strike start": 2025}
+    scenarios = [Scenario("full-strike", params=strike), Scenario("strike-and-block", params={**strike, "crawler block share": 1.0})]
+    results = _fast(scenarios, final_time=2030).sel(time=slice(2025, None))
+    struck = results.sel(scenario="full-strike")
+    assert float(abs(struck["data_capture"].sel(Firm="incumbent")).max()) == 0
+    assert float(struck["data_capture"].sel(Firm="challenger").min()) > 0  # the challenger is not struck
+    assert float(struck["public_data_harvest"].sel(Firm="incumbent").min()) > 0  # the public web stays open to it
+    blocked = results.sel(scenario="strike-and-block")
+    assert float(abs(blocked["public_data_harvest"].sel(Firm="incumbent")).max()) == 0
+    assert float(blocked["public_data_harvest"].sel(Firm="challenger").min()) > 0
 
 
 def test_full_strike_with_deletion_erases_the_incumbents_public_data():
@@ -167,12 +174,16 @@ def test_money_paid_by_firms_is_money_received():
 
 
 @pytest.mark.slow
-def test_halving_the_time_step_moves_key_outputs_under_one_percent():
+def test_halving_the_time_step_moves_effects_under_5_and_final_levels_under_1_percent():
+    """tests/test_accuracy.py's checks on the reference engine (three scenarios, PySD): halving the time step moves no
+    effect against baseline by more than 5% at any saved time, nor any metric by more than 1% at the final time.
+    (Levels in every year are an expected failure there, with the reason.)"""
     names = ["baseline", "data-strike", "collective-licensing"]
-    coarse = compare_metrics(sdmodel.run(names))
-    fine_scenarios = [load_scenario(n).with_overrides({}, {"time_step": 0.03125}, "test") for n in names]
-    fine = compare_metrics(sdmodel.run(fine_scenarios))
-    for key in coarse.data_vars:
-        a, b = coarse[key].sel(measure="final"), fine[key].sel(measure="final")
-        scale = np.maximum(abs(b), 1e-9)
-        assert float((abs(a - b) / scale).max()) <= 0.01, key
+    step = pysd_engine.time_defaults(default_model())["time_step"]
+    coarse = sdmodel.run(names)
+    fine = run_all(step / 2, engine_name="pysd", names=names)
+    levels, effects = worst_changes(coarse, fine)
+    text = report(levels, effects, step, step / 2)
+    print(text)
+    assert_effects_accurate(effects, text)
+    assert_levels_accurate(worst_changes(coarse.isel(time=[-1]), fine.isel(time=[-1]))[0], text)
