@@ -7,6 +7,13 @@ from the model's own values and from a Latin hypercube of other starts, because 
 models are often multi-modal. The report gives, per series, RMSE, mean absolute percent error and
 Theil's inequality statistics (the shares of the mean squared error due to bias, unequal variance
 and imperfect covariation; Sterman 2000, *Business Dynamics*, ch. 21).
+
+How sure the fit is comes from a residual bootstrap (Dogan 2007, "Confidence interval estimation in
+system dynamics models: bootstrapping vs. likelihood ratio method", System Dynamics Review 23): the
+fitted model's series times resampled log errors make new data sets, each is fitted again from the
+optimum, and the 2.5-97.5 percentiles of the refitted values are each constant's 95% interval. A
+constant whose interval spans most of its search range, or that the series do not respond to at the
+optimum, is one the data cannot pin down, and is flagged, not hidden.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +32,7 @@ from sdmodel.reference import Series, bundled_series, read_series
 from sdmodel.scenario import Scenario, load_scenario
 
 TINY = 1e-300  # a model value of zero against a positive observation is a very large log error
+WIDE = 0.5  # a 95% interval over half of a constant's search range (in the search's own scale): not pinned down
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class Fit:
     report: list[dict]
     cost: float
     base: str
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap intervals, when asked for
+    not_identified: list[str] = field(default_factory=list)  # constants the data cannot pin down
 
     def scenario_toml(self, name: str = "calibrated", command: str = "") -> str:
         """A scenario file with the fitted values, extending the scenario that was fitted."""
@@ -91,8 +101,12 @@ def calibrate(
     starts: int = 8,
     seed: int = 0,
     engine: str = "simlin",
+    bootstrap: int = 0,
 ) -> Fit:
-    """Fit the constants given (with bounds) in ``params`` to the series in ``data`` (default: the bundled ones)."""
+    """Fit the constants given (with bounds) in ``params`` to the series in ``data`` (default: the bundled ones).
+
+    With ``bootstrap`` > 0, also refit that many resampled data sets for 95% intervals (module docstring).
+    """
     from scipy.optimize import least_squares
     from scipy.stats import qmc
 
@@ -123,11 +137,11 @@ def calibrate(
         results = run([trial], model=model_path, engine=engine, jobs=1).isel(scenario=0)
         return [np.interp(t.years, results["time"], results[t.variable].sel(t.select)) for t in chosen]
 
-    def residuals(unit: np.ndarray) -> np.ndarray:
+    def residuals(unit: np.ndarray, observed: Sequence[np.ndarray] | None = None) -> np.ndarray:
         modelled = simulate(value_of(unit))
         return np.concatenate([
-            (np.log(np.maximum(m, TINY)) - np.log(np.maximum(t.observed, TINY))) / math.sqrt(len(t.years))
-            for m, t in zip(modelled, chosen)
+            (np.log(np.maximum(m, TINY)) - np.log(np.maximum(o, TINY))) / math.sqrt(len(t.years))
+            for m, t, o in zip(modelled, chosen, observed or [t.observed for t in chosen])
         ])
 
     own = [_unit(current_value(info, d.setting), lo, hi, log) for d, (lo, hi), log in zip(distributions, bounds, logs)]
@@ -136,8 +150,31 @@ def calibrate(
     best = min(fits, key=lambda fit: fit.cost)
     values = value_of(best.x)
     at_bound = [name for name, u in zip(names, best.x) if u < 1e-3 or u > 1 - 1e-3]
-    report = [_report(t, m) for t, m in zip(chosen, simulate(values))]
-    return Fit(values, at_bound, report, float(best.cost), base.name)
+    fitted = simulate(values)
+    report = [_report(t, m) for t, m in zip(chosen, fitted)]
+    if bootstrap <= 0:
+        return Fit(values, at_bound, report, float(best.cost), base.name)
+    # residual bootstrap on the log errors: each replicate is the fitted series times resampled errors
+    errors = np.concatenate([np.log(np.maximum(t.observed, TINY)) - np.log(np.maximum(m, TINY)) for t, m in zip(chosen, fitted)])
+    sizes = np.cumsum([len(t.years) for t in chosen])[:-1]
+    rng = np.random.default_rng(seed)
+    units = []
+    for _ in range(bootstrap):
+        drawn = np.split(rng.choice(errors, size=errors.size, replace=True), sizes)
+        observed = [m * np.exp(e) for m, e in zip(fitted, drawn)]
+        units.append(least_squares(residuals, best.x, bounds=(0.0, 1.0), args=(observed,)).x)
+    units = np.array(units)
+    low, high = np.percentile(units, [2.5, 97.5], axis=0)
+    intervals = {name: (value_of(low)[name], value_of(high)[name]) for name in names}
+    not_identified = [name for name, lo, hi, flat in zip(names, low, high, _uninformative(best.jac)) if flat or hi - lo > WIDE]
+    return Fit(values, at_bound, report, float(best.cost), base.name, intervals, not_identified)
+
+
+def _uninformative(jacobian: np.ndarray) -> list[bool]:
+    """Constants the series barely respond to at the optimum. Refits from the optimum cannot move such a
+    constant (its gradient is nil), so the bootstrap alone would give it a falsely narrow interval."""
+    scale = np.linalg.norm(jacobian, axis=0)
+    return [bool(column <= 1e-6 * max(scale.max(), TINY)) for column in scale]
 
 
 def _bounds(distribution, path) -> tuple[float, float]:
@@ -200,7 +237,10 @@ def format_report(fit: Fit) -> str:
     """The fit as text: fitted values (bounds flagged), then one row per series."""
     lines = ["fitted constants:"]
     for name, value in fit.values.items():
-        lines.append(f"  {name} = {value:.6g}" + ("   (at a bound of its range)" if name in fit.at_bound else ""))
+        interval = f"   95% interval {fit.intervals[name][0]:.4g} to {fit.intervals[name][1]:.4g}" if name in fit.intervals else ""
+        flags = [flag for flag, on in (("at a bound of its range", name in fit.at_bound),
+                                       ("not pinned down by the data", name in fit.not_identified)) if on]
+        lines.append(f"  {name} = {value:.6g}{interval}" + (f"   ({'; '.join(flags)})" if flags else ""))
     lines.append("")
     header = f"{'series':<28}{'points':>7}{'RMSE':>12}{'MAPE':>8}{'U^M':>7}{'U^S':>7}{'U^C':>7}"
     lines += [header, "-" * len(header)]

@@ -300,8 +300,10 @@ def _ensemble_failed_check(results) -> None:
 @click.argument("scenario", required=False)
 @click.option("--param", "params", multiple=True, required=True, metavar="NAME=LO:HI:N",
               help="Sweep a constant over N evenly spaced values from LO to HI (repeat for a grid of up to three).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw each output at the final time against the first swept constant (.html or .png).")
 @ensemble_options
-def sweep(scenario, params, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
+def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
     """Run SCENARIO (default: baseline) over a grid of constants, and save the run.
 
     The results have one dim per swept constant (its python name, the values as coordinates).
@@ -323,6 +325,15 @@ def sweep(scenario, params, outputs, model, assignments, final_time, engine, job
             path = save_run(results, name, runs_dir, kind="sweep", extra=extra)
             _ensemble_failed_check(results)
             text = format_sweep(results)
+            if plot_path:
+                from sdmodel.ensemble import ensemble_outputs
+                from sdmodel.plots import save_figure, sweep_figure
+
+                from functools import reduce
+                from operator import add
+
+                figure = reduce(add, [sweep_figure(results, output.key) for output in ensemble_outputs(results)]).cols(2)
+                save_figure(figure, plot_path, title=f"sdmodel sweep: {summary['scenario']}")
     if as_json:
         click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
     else:
@@ -412,15 +423,18 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
 @click.option("--scenario", default="baseline", show_default=True, help="The scenario whose constants are fitted.")
 @click.option("--starts", type=click.IntRange(min=1), default=8, show_default=True, help="Starting points (the model's own values, then a Latin hypercube).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Refit this many resampled data sets for each constant's 95% interval (flags constants the data cannot pin down).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the fitted scenario TOML here [default: print it].")
 @model_option
 @engine_option("simlin")
 @json_option
-def calibrate(params_file, data, scenario, starts, seed, out, model, engine, as_json):
+def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, engine, as_json):
     """Fit constants to reference series: a scenario with the fitted values, and a fit report."""
     from sdmodel.calibrate import calibrate as fit_constants, format_report
 
-    fit = fit_constants(params_file, list(data) or None, scenario=scenario, model=model, starts=starts, seed=seed, engine=engine)
+    fit = fit_constants(params_file, list(data) or None, scenario=scenario, model=model, starts=starts, seed=seed, engine=engine,
+                        bootstrap=bootstrap)
     text = fit.scenario_toml(command=_command())
     if out:
         try:
@@ -429,7 +443,8 @@ def calibrate(params_file, data, scenario, starts, seed, out, model, engine, as_
         except OSError as error:
             raise InputError(out, "--out", f"cannot write it ({error.strerror})", "choose a writable path") from None
     if as_json:
-        click.echo(json.dumps({"values": fit.values, "at_bound": fit.at_bound, "report": fit.report, "scenario": out}, indent=2))
+        click.echo(json.dumps({"values": fit.values, "at_bound": fit.at_bound, "intervals": fit.intervals, "not_identified": fit.not_identified,
+                                "report": fit.report, "scenario": out}, indent=2))
         return
     click.echo(format_report(fit))
     click.echo(f"\nwrote {out}" if out else "\n" + text.rstrip())

@@ -182,6 +182,45 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
+def sweep_figure(results: xr.Dataset, name: str):
+    """A sweep's outcome at its final time: against the first swept constant, a line per value of the
+    second, a panel per value of the third (and per element of the variable's subscripts).
+
+    Where a line jumps, the outcome tips: the figure is for reading thresholds off a sweep."""
+    import json
+
+    import holoviews as hv
+
+    _backends()
+    swept = json.loads(results.attrs.get("ensemble_params", "[]"))
+    if not swept:
+        raise InputError("run", None, "is not a sweep", "draw a sweep's results (sdmodel sweep)")
+    variable, select = resolve_variable(results, name)
+    array = results[variable].sel(select).assign_attrs(results[variable].attrs)
+    if "time" in array.dims:
+        array = array.isel(time=-1)
+    x, by = swept[0], (swept[1] if len(swept) > 1 else None)
+    facets = [d for d in array.dims if d not in (x, by)]
+    def named(dim: str) -> str:
+        return str(results[dim].attrs.get("long_name") or dim) if dim in results.coords else dim
+
+    year = f"{float(results['time'][-1]):g}"
+    short = next((m.short for m in METRICS if m.key == name), _label(array))  # "HHI", not its long name, on a small axis
+    ylabel = f"{short} in {year}" + (f" [{array.attrs['units']}]" if array.attrs.get("units") not in ("", "Dmnl", None) else "")
+    if by:  # the legend names the second constant and shows its values, not the python name and float noise
+        array = array.assign_coords({by: [f"{v:.3g}" for v in array[by].values]}).rename({by: named(by)})
+        by = named(by)
+    panels = []
+    for values in _product(array, facets):
+        piece = array.sel(dict(zip(facets, values))) if facets else array
+        title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
+        line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
+        xlabel = named(x)
+        panels.append(line.opts(title=title, xlabel=xlabel, ylabel=ylabel, **PANEL, backend="bokeh").opts(
+            title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, show_grid=True, backend="matplotlib"))
+    return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
+
+
 def _product(array: xr.DataArray, dims: list[str]) -> list[tuple]:
     from itertools import product
 

@@ -75,3 +75,22 @@ def test_cli_writes_the_fitted_scenario(tmp_path):
     assert result.exit_code == 0, result.output
     assert "U^M" in result.stdout
     assert load_scenario(out).params["share sensitivity"] == pytest.approx(6.0, rel=0.01)
+
+
+def test_bootstrap_intervals_cover_the_truth_and_flag_what_the_data_cannot_pin_down(tmp_path):
+    """A constant the series depend on gets a narrow interval around its true value; one they do not
+    depend on at all (the deletion time, with no strike) is flagged as not pinned down."""
+    truth = sdmodel.run([Scenario("truth", params=TRUTH)], engine="simlin", final_time=2030).sel(scenario="truth")
+    years = np.arange(2021.0, 2031.0)
+    noise = np.random.default_rng(1).normal(0, 0.02, years.size)  # 2% errors, so the intervals have a width
+    share = truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values * np.exp(noise)
+    data = [_write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share)]
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
+                      '[params."deletion time"]\ndist = "uniform"\nlower = 0.1\nupper = 10\n')
+    fit = calibrate(params, data, scenario=Scenario("start", params={"user adjustment time": 1.6}, time={"final_time": 2030.0}),
+                    starts=2, bootstrap=12)
+    low, high = fit.intervals["share sensitivity"]
+    assert low <= TRUTH["share sensitivity"] <= high and high - low < 2
+    assert fit.not_identified == ["deletion time"]
+    assert "not pinned down" in format_report(fit) and "95% interval" in format_report(fit)

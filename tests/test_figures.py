@@ -157,3 +157,35 @@ def test_report_skips_bands_for_a_run_without_members(saved_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "no ensemble members" in result.stderr
     assert "Uncertainty bands skipped" in assert_offline_html(out)
+
+
+def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):
+    """`sweep --plot`: the final-time outcome against the first constant, a line per value of the second,
+    a panel per value of the third, so a tipping threshold can be read off (models/README.md)."""
+    from sdmodel.plots import sweep_figure
+    from sdmodel.store import open_run
+
+    figure = tmp_path / "tipping.html"
+    grid = ["--param", "share sensitivity=2:8:4", "--param", "user adjustment time=0.5:2:2", "--param", "hardware life=4:6:3"]
+    result = CliRunner().invoke(main, ["sweep", *grid, "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
+    assert result.exit_code == 0, result.output
+    html = assert_offline_html(figure)
+    assert "share sensitivity" in html and "user adjustment time" in html and "hardware life = 5" in html
+    run = re.search(r"saved (\S+)", result.stdout).group(1)
+    layout = sweep_figure(open_run(run), "hhi")
+    assert len(layout) == 3  # a panel per hardware life
+    curves = layout[0]  # an overlay of one line per user adjustment time, over share sensitivity
+    assert len(curves) == 2 and curves.kdims[0].name == "user adjustment time"  # the legend: one line per value
+    assert all(curve.kdims[0].name == "share_sensitivity" for curve in curves)
+    png = tmp_path / "tipping.png"
+    assert CliRunner().invoke(main, ["sweep", *grid[:4], "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(png)]).exit_code == 0
+    assert_png(png)
+
+
+def test_sweep_figure_refuses_a_run_that_is_not_a_sweep(saved_run):
+    from sdmodel.errors import InputError
+    from sdmodel.plots import sweep_figure
+    from sdmodel.store import open_run
+
+    with pytest.raises(InputError, match="not a sweep"):
+        sweep_figure(open_run(saved_run), "hhi")

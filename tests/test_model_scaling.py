@@ -46,8 +46,8 @@ def test_more_investment_buys_a_firm_a_better_model_in_every_draw(drawn):
     capability = drawn["model_capability"].sel(time=2040)
     assert not bool(drawn["failed"].any())
     for firm in FIRMS:
-        invested = drawn["outside_investment"].sel(scenario=f"invest-{firm}", Firm=firm, time=2030)
-        assert bool((invested > drawn["outside_investment"].sel(scenario="as-drawn", Firm=firm, time=2030)).all())
+        invested = _invested(drawn, firm)
+        assert bool((invested.sel(scenario=f"invest-{firm}") > invested.sel(scenario="as-drawn")).all())
         gain = capability.sel(scenario=f"invest-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1
         assert bool((gain > 0).all()), f"{firm}: {int((gain <= 0).sum())} of {SAMPLES} draws gain nothing from 50% more investment"
 
@@ -56,9 +56,15 @@ def test_losing_user_data_costs_a_firm_capability_in_every_draw(drawn):
     capability = drawn["model_capability"].sel(time=2040)
     for firm in FIRMS:
         data = drawn["captured_user_data"].sel(Firm=firm, time=2040)
-        assert bool((data.sel(scenario=f"data-{firm}") < 0.75 * data.sel(scenario="as-drawn")).all())
+        assert bool((data.sel(scenario=f"data-{firm}") < data.sel(scenario="as-drawn")).all())
         loss = capability.sel(scenario=f"data-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1
         assert bool((loss < 0).all()), f"{firm}: {int((loss >= 0).sum())} of {SAMPLES} draws lose nothing with 30% less user data"
+
+
+def _invested(drawn: xr.Dataset, firm: str) -> xr.DataArray:
+    """Outside investment the firm received from 2025 to 2040 (saved quarterly)."""
+    flow = drawn["outside_investment"].sel(Firm=firm, time=slice(2025, 2040 - 0.25))
+    return flow.sum("time") * 0.25
 
 
 def capability_elasticities(drawn: xr.Dataset, firm: str = "incumbent") -> dict[str, np.ndarray]:
@@ -66,7 +72,7 @@ def capability_elasticities(drawn: xr.Dataset, firm: str = "incumbent") -> dict[
     at = drawn.sel(time=2040, Firm=firm)
     base = at.sel(scenario="as-drawn")
     capability = at["model_capability"] / base["model_capability"] - 1
-    investment = drawn["outside_investment"].sel(time=2030, Firm=firm)
+    investment = _invested(drawn, firm)
     invest_change = investment.sel(scenario=f"invest-{firm}") / investment.sel(scenario="as-drawn") - 1
     data_change = at["captured_user_data"].sel(scenario=f"data-{firm}") / base["captured_user_data"] - 1
     return {"investment": (capability.sel(scenario=f"invest-{firm}") / invest_change).values,
