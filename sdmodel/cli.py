@@ -313,6 +313,7 @@ def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, 
     from sdmodel.ensemble import format_sweep, streamed, sweep as run_sweep, sweep_json
     from sdmodel.store import save_run
 
+    _check_figure_path(plot_path, "--plot")  # before the run, so a bad name costs nothing and saves nothing
     with streamed() as stream:
         results = run_sweep(
             list(params), scenario or "baseline", outputs=outputs, model=model, overrides=_overrides(assignments), final_time=final_time,
@@ -326,11 +327,11 @@ def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, 
             _ensemble_failed_check(results)
             text = format_sweep(results)
             if plot_path:
-                from sdmodel.ensemble import ensemble_outputs
-                from sdmodel.plots import save_figure, sweep_figure
-
                 from functools import reduce
                 from operator import add
+
+                from sdmodel.ensemble import ensemble_outputs
+                from sdmodel.plots import save_figure, sweep_figure
 
                 figure = reduce(add, [sweep_figure(results, output.key) for output in ensemble_outputs(results)]).cols(2)
                 save_figure(figure, plot_path, title=f"sdmodel sweep: {summary['scenario']}")
@@ -485,6 +486,12 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
             click.echo(f"wrote {path}")
 
 
+def _check_figure_path(path: str | None, option: str) -> None:
+    """A figure is written as .html or .png: refuse any other name before doing the work."""
+    if path and not path.lower().endswith((".html", ".png")):
+        raise InputError(path, option, "unknown figure format", "give a file name ending in .html or .png")
+
+
 @main.command("plot")
 @click.argument("run")
 @click.option("--var", "variables", multiple=True, required=True, metavar="NAME",
@@ -498,8 +505,7 @@ def plot_command(run, variables, by, out, runs_dir):
     from sdmodel.plots import save_figure, variable_figure
     from sdmodel.store import open_run
 
-    if not out.lower().endswith((".html", ".png")):
-        raise InputError(out, "--out", "unknown figure format", "give a file name ending in .html or .png")
+    _check_figure_path(out, "--out")
     results = open_run(run, runs_dir)
     path = save_figure(variable_figure(results, list(variables), by=by), out, title=f"sdmodel: {', '.join(variables)}")
     click.echo(f"wrote {path}")
@@ -522,8 +528,7 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
     """
     from sdmodel.loops import format_table, loop_dominance, to_json
 
-    if plot_file and not plot_file.lower().endswith((".html", ".png")):
-        raise InputError(plot_file, "--plot", "unknown figure format", "give a file name ending in .html or .png")
+    _check_figure_path(plot_file, "--plot")
     dominance = loop_dominance(scenarios or None, model=model, loops=loops_path, overrides=_overrides(assignments),
                                final_time=final_time, command=_command())
     if plot_file:

@@ -189,3 +189,9 @@ def test_sweep_figure_refuses_a_run_that_is_not_a_sweep(saved_run):
 
     with pytest.raises(InputError, match="not a sweep"):
         sweep_figure(open_run(saved_run), "hhi")
+
+
+def test_sweep_with_a_bad_figure_name_runs_nothing(isolated_runs_dir, tmp_path):
+    result = CliRunner().invoke(main, ["sweep", "--param", "share sensitivity=2:8:2", "--plot", str(tmp_path / "tipping.jpg")])
+    assert result.exit_code == 2 and "unknown figure format" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
