@@ -664,6 +664,15 @@ def test_model_found_negative_capital_is_fixed():
     assert model_violations(NEGATIVE_CAPITAL) == []
 
 
+# found by the property above: a vanishing return on other capital made the steady-state reinvestment share
+# overflow (1 / (life x 5e-324)), and the capital stock infinite; the share is now at most 1
+VANISHING_RETURN = {"return on other capital": 5e-324}
+
+
+def test_model_found_infinite_reinvestment_is_fixed():
+    assert model_violations(VANISHING_RETURN) == []
+
+
 def smallest_violating(params: dict[str, float], problem: str) -> dict[str, float]:
     """The parameters that still break the same property when every other constant is at its default."""
     kind = problem.split(":")[0]
