@@ -128,6 +128,14 @@ def served(tmp_path):
             process.kill()
 
 
+def baseline_share_2040() -> float:
+    import sdmodel
+    from sdmodel.metrics import METRICS
+
+    metric = next(m for m in METRICS if m.key == "incumbent_revenue_share")
+    return float(trajectory(sdmodel.run(["baseline"], engine="simlin", final_time=2040), metric).isel(time=-1).squeeze())
+
+
 def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
     binary = chromium()
     if binary is None:
@@ -145,7 +153,8 @@ def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
             outcome = page.locator(OUTCOME)
             outcome.wait_for(timeout=30_000)
             before = outcome.inner_text()
-            assert before == "0.505"  # the baseline's incumbent revenue share in 2040, as the comparison table says
+            # the baseline's incumbent revenue share in 2040, as a run of the baseline gives it (shown to 3 digits)
+            assert float(before) == pytest.approx(baseline_share_2040(), abs=5e-4)
             handle = page.locator(".lever-data-strike-fraction .noUi-handle")
             track = page.locator(".lever-data-strike-fraction .noUi-target").bounding_box()
             box = handle.bounding_box()
