@@ -36,6 +36,7 @@ METRICS = (
     Metric("labour_share", "labour_share", "Labour share of income", "labour share"),
     Metric("ai_capital_share", "ai_capital_share_of_total", "AI operators' share of all capital", "AI capital share"),
 )
+METRIC_BY_KEY = {metric.key: metric for metric in METRICS}  # a comparison measure by its key, e.g. "hhi"
 
 
 def trajectory(results: xr.Dataset, metric: Metric) -> xr.DataArray:

@@ -10,7 +10,7 @@ import hvplot.xarray  # noqa: F401  (registers .hvplot on xarray objects)
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.metrics import METRICS, trajectory
+from sdmodel.metrics import METRIC_BY_KEY, METRICS, trajectory
 
 
 def comparison_figure(results: xr.Dataset):
@@ -101,8 +101,8 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
     from sdmodel.model import normalise
     from sdmodel.scenario import ELEMENT_PATTERN
 
-    metric = next((m for m in METRICS if m.key == name.strip() and m.variable in results), None)
-    if metric is not None:  # a comparison measure by its key, e.g. hhi or incumbent_revenue_share
+    metric = METRIC_BY_KEY.get(name.strip())
+    if metric is not None and metric.variable in results:  # a comparison measure by its key, e.g. hhi or incumbent_revenue_share
         return metric.variable, dict(metric.select)
     match = ELEMENT_PATTERN.match(name.strip())
     base = match["name"] if match else name.strip()
@@ -201,11 +201,14 @@ def sweep_figure(results: xr.Dataset, name: str):
         array = array.isel(time=-1)
     x, by = swept[0], (swept[1] if len(swept) > 1 else None)
     facets = [d for d in array.dims if d not in (x, by)]
+
     def named(dim: str) -> str:
         return str(results[dim].attrs.get("long_name") or dim) if dim in results.coords else dim
 
     year = f"{float(results['time'][-1]):g}"
-    short = next((m.short for m in METRICS if m.key == name), _label(array))  # "HHI", not its long name, on a small axis
+    metric = METRIC_BY_KEY.get(name.strip())
+    short = metric.short if metric else _label(array)  # "HHI", not its long name, on a small axis
+    xlabel = named(x)
     ylabel = f"{short} in {year}" + (f" [{array.attrs['units']}]" if array.attrs.get("units") not in ("", "Dmnl", None) else "")
     if by:  # the legend names the second constant and shows its values, not the python name and float noise
         array = array.assign_coords({by: [f"{v:.3g}" for v in array[by].values]}).rename({by: named(by)})
@@ -215,7 +218,6 @@ def sweep_figure(results: xr.Dataset, name: str):
         piece = array.sel(dict(zip(facets, values))) if facets else array
         title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
         line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
-        xlabel = named(x)
         panels.append(line.opts(title=title, xlabel=xlabel, ylabel=ylabel, **PANEL, backend="bokeh").opts(
             title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, show_grid=True, backend="matplotlib"))
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")

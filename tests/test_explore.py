@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sdmodel.metrics import trajectory
+from sdmodel.metrics import METRIC_BY_KEY, trajectory
 from sdmodel.scenario import load_scenario
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -57,7 +57,7 @@ def test_a_lever_change_reruns_fast_and_moves_the_outcome(explorer):
     assert explorer.outcomes.object != before
     assert sorted(times)[1] < 200, times  # the target is 200 ms from release to plot on the full model
     figure, source = explorer.curves["incumbent_revenue_share"]
-    unstruck = float(trajectory(explorer.baseline, next(m for m in explorer.metrics if m.key == "incumbent_revenue_share")).isel(time=-1))
+    unstruck = float(trajectory(explorer.baseline, METRIC_BY_KEY["incumbent_revenue_share"]).isel(time=-1))
     assert source.data["incumbent_revenue_share"][-1] < unstruck - 0.01  # a strike by half the contributors cuts the incumbent's share
 
 
@@ -130,10 +130,8 @@ def served(tmp_path):
 
 def baseline_share_2040() -> float:
     import sdmodel
-    from sdmodel.metrics import METRICS
 
-    metric = next(m for m in METRICS if m.key == "incumbent_revenue_share")
-    return float(trajectory(sdmodel.run(["baseline"], engine="simlin", final_time=2040), metric).isel(time=-1).squeeze())
+    return float(trajectory(sdmodel.run(["baseline"], engine="simlin", final_time=2040), METRIC_BY_KEY["incumbent_revenue_share"]).isel(time=-1).squeeze())
 
 
 def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
