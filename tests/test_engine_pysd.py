@@ -1,0 +1,58 @@
+"""The PySD engine runs without xarray's coordinate alignment, and gives what PySD itself gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sdmodel.engines import pysd as pysd_engine
+from sdmodel.locations import default_model
+from sdmodel.scenario import load_scenario, validate
+
+
+def test_a_run_without_alignment_is_bit_for_bit_the_default_run():
+    """Three years of the bundled model, through the engine and through PySD with xarray's defaults."""
+    scenario = load_scenario("data-strike").with_overrides({}, {"final_time": 2023}, "test")
+    spec = validate(scenario, pysd_engine.model_info(default_model()), pysd_engine.time_defaults(default_model()))
+    engine_run = pysd_engine.run(default_model(), spec)
+    model = pysd_engine.load(default_model())
+    model.reload()
+    frame = model.run(params=pysd_engine._params(model, spec.settings), final_time=2023, flatten_output=False)
+    plain = pysd_engine._to_dataset(frame, pysd_engine.model_info(default_model()), spec.name)
+    assert xr.get_options()["arithmetic_join"] == "inner", "the engine left the exact join switched on"
+    assert sorted(engine_run.data_vars) == sorted(plain.data_vars)
+    for name in plain.data_vars:
+        np.testing.assert_array_equal(engine_run[name].values, plain[name].values, err_msg=name)
+
+
+class _NeedsAlignment:
+    """A stand-in for a PySD model whose arrays differ in coordinates: it fails under the exact join, as xarray does."""
+
+    def __init__(self, message: str = "cannot align objects with join='exact' where index/labels/sizes are not equal"):
+        self.message = message
+        self.runs: list[str] = []
+        self.reloads = 0
+
+    def run(self, **options):
+        join = xr.get_options()["arithmetic_join"]
+        self.runs.append(join)
+        if join == "exact":
+            raise ValueError(self.message)
+        return options
+
+    def reload(self):
+        self.reloads += 1
+
+
+def test_a_model_that_needs_alignment_runs_again_with_it():
+    model = _NeedsAlignment()
+    assert pysd_engine._simulate(model, {"final_time": 3}) == {"final_time": 3}
+    assert model.runs == ["exact", "inner"] and model.reloads == 1
+
+
+def test_another_value_error_is_not_taken_for_alignment():
+    model = _NeedsAlignment("math domain error")
+    with pytest.raises(ValueError, match="math domain"):
+        pysd_engine._simulate(model, {})
+    assert model.runs == ["exact"]
