@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
+from paths import MODELS
 
 from sdmodel.engines import pysd as pysd_engine
 from sdmodel.locations import default_model
-from sdmodel.scenario import load_scenario, validate
+from sdmodel.scenario import RunSpec, load_scenario, validate
 
 
-def test_a_run_without_alignment_is_bit_for_bit_the_default_run():
-    """Three years of the bundled model, through the engine and through PySD with xarray's defaults."""
+def test_a_run_without_alignment_is_bit_for_bit_the_default_run(monkeypatch):
+    """Three years of the bundled model, through the engine and through PySD with xarray's defaults
+    (and its saved values joined by ``xr.concat``, which the engine's ``np.stack`` replaces)."""
     scenario = load_scenario("data-strike").with_overrides({}, {"final_time": 2023}, "test")
     spec = validate(scenario, pysd_engine.model_info(default_model()), pysd_engine.time_defaults(default_model()))
     engine_run = pysd_engine.run(default_model(), spec)
     model = pysd_engine.load(default_model())
     model.reload()
     frame = model.run(params=pysd_engine._params(model, spec.settings), final_time=2023, flatten_output=False)
+    monkeypatch.setattr(pysd_engine, "_stack", lambda values, time: xr.concat(values, dim=pd.Index(time, name="time")))
     plain = pysd_engine._to_dataset(frame, pysd_engine.model_info(default_model()), spec.name)
     assert xr.get_options()["arithmetic_join"] == "inner", "the engine left the exact join switched on"
     assert sorted(engine_run.data_vars) == sorted(plain.data_vars)
     for name in plain.data_vars:
-        np.testing.assert_array_equal(engine_run[name].values, plain[name].values, err_msg=name)
+        xr.testing.assert_identical(engine_run[name], plain[name])
 
 
 class _NeedsAlignment:
@@ -47,12 +50,20 @@ class _NeedsAlignment:
 
 def test_a_model_that_needs_alignment_runs_again_with_it():
     model = _NeedsAlignment()
-    assert pysd_engine._simulate(model, {"final_time": 3}) == {"final_time": 3}
+    assert pysd_engine._simulate(model, {"params": {}, "final_time": 3}) == {"params": {}, "final_time": 3}
     assert model.runs == ["exact", "inner"] and model.reloads == 1
 
 
 def test_another_value_error_is_not_taken_for_alignment():
     model = _NeedsAlignment("math domain error")
     with pytest.raises(ValueError, match="math domain"):
-        pysd_engine._simulate(model, {})
+        pysd_engine._simulate(model, {"params": {}})
     assert model.runs == ["exact"]
+
+
+@pytest.mark.parametrize("start, level", [(None, 0.0), (6.0, 10.0)])
+def test_a_run_moved_to_a_later_start_initialises_its_stocks_there(start, level):
+    """PySD's own (time, {}) start would keep the value computed at time 0 (here 0, not 10)."""
+    time = {"final_time": 8.0} if start is None else {"initial_time": start, "final_time": 8.0}
+    results = pysd_engine.run(MODELS / "started_late.mdl", RunSpec("late", (), time))
+    assert results["level"].values.tolist() == [level] * len(results["time"])
