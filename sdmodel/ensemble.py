@@ -336,7 +336,8 @@ def sweep(
         model_path, engine, specs, varied, design, chosen, {name: len(p.values) for name, p in zip(names, swept)},
         jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="sweep",
     )
-    grid = {name: (name, list(p.values), _param_attrs(info, p.setting)) for name, p in zip(names, swept)}
+    grid = {name: (name, list(p.values), _param_attrs(info, p.setting) | {"scenario_value": _scenario_value(specs[0], info, p.setting)})
+            for name, p in zip(names, swept)}
     results = results.assign_coords(scenario=specs[0].name, **grid)
     results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
         "ensemble": "sweep",
@@ -486,6 +487,16 @@ def _param_attrs(info: ModelInfo, setting: Setting) -> dict[str, str]:
     variable = info.variables[setting.py_name]
     element = f"[{setting.element[1]}]" if setting.element else ""
     return {"units": variable.units, "long_name": variable.name + element, "description": variable.comment}
+
+
+def _scenario_value(spec: RunSpec, info: ModelInfo, setting: Setting) -> float:
+    """The swept constant's value in the scenario itself (its own setting, else the model's): where the sweep's figure
+    marks the scenario, so a reader sees how far it sits from a threshold. NaN for a time series."""
+    from sdmodel.calibrate import current_value
+
+    own = [s.value for s in spec.settings if s.py_name == setting.py_name and s.element in (setting.element, None)]
+    value = own[-1] if own else current_value(info, setting)
+    return float(value) if isinstance(value, (int, float)) else math.nan
 
 
 def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setting], info: ModelInfo) -> None:

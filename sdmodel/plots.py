@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -213,14 +214,40 @@ def sweep_figure(results: xr.Dataset, name: str):
     if by:  # the legend names the second constant and shows its values, not the python name and float noise
         array = array.assign_coords({by: [f"{v:.3g}" for v in array[by].values]}).rename({by: named(by)})
         by = named(by)
+    scenario = str(results["scenario"].values) if "scenario" in results.coords and results["scenario"].ndim == 0 else "scenario"
+    own = float(results[x].attrs.get("scenario_value", math.nan))  # where the scenario itself sits (sdmodel.ensemble.sweep)
     panels = []
     for values in _product(array, facets):
         piece = array.sel(dict(zip(facets, values))) if facets else array
         title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
         line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
+        if math.isfinite(own):  # a dashed line at the scenario's own value, named at the top of the panel
+            mark = hv.VLine(own).opts(color="black", line_dash="dashed", line_width=1, backend="bokeh").opts(
+                color="black", linestyle="--", linewidth=1, backend="matplotlib")
+            # named to the left of the line, at the top: where a tipping curve is still low
+            name = hv.Text(own, float(piece.max()), f"{scenario} ({own:.3g}) ", halign="right", valign="top", fontsize=8)
+            curves = [curve.relabel(str(key)) for key, curve in line.items()] if by else [line]
+            line = hv.Overlay([*curves, mark, name])
+            if by:  # an overlay's legend has no title: name the second constant there again, as hvplot's own legend does
+                line = line.opts(legend_position="bottom_right", hooks=[_legend_title(by, "matplotlib")], backend="matplotlib").opts(
+                    legend_position="bottom_right", hooks=[_legend_title(by, "bokeh")], backend="bokeh")
         panels.append(line.opts(title=title, xlabel=xlabel, ylabel=ylabel, **PANEL, backend="bokeh").opts(
             title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, show_grid=True, backend="matplotlib"))
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
+
+
+def _legend_title(title: str, backend: str):
+    """A HoloViews hook that titles a plot's legend (for overlays, which drop the title hvplot gives a ``by`` legend)."""
+
+    def hook(plot, element) -> None:
+        if backend == "matplotlib":
+            legend = plot.handles["axis"].get_legend()
+            if legend is not None:
+                legend.set_title(title)
+        elif plot.state.legend:
+            plot.state.legend[0].title = title
+
+    return hook
 
 
 def _product(array: xr.DataArray, dims: list[str]) -> list[tuple]:

@@ -6,10 +6,12 @@ import json
 import re
 import struct
 
+import holoviews as hv
 import pytest
 from click.testing import CliRunner
 
 from paths import SHORT_HORIZON
+import sdmodel
 from sdmodel.cli import main
 
 #: a tag that would load a script or a stylesheet from elsewhere (the page must open offline)
@@ -174,12 +176,29 @@ def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):
     run = re.search(r"saved (\S+)", result.stdout).group(1)
     layout = sweep_figure(open_run(run), "hhi")
     assert len(layout) == 3  # a panel per hardware life
-    curves = layout[0]  # an overlay of one line per user adjustment time, over share sensitivity
-    assert len(curves) == 2 and curves.kdims[0].name == "user adjustment time"  # the legend: one line per value
+    panel = layout[0]  # one line per user adjustment time, over share sensitivity, and the baseline's own value
+    curves = [element for element in panel if isinstance(element, hv.Curve)]
+    assert [curve.label for curve in curves] == ["0.5", "2"]  # the legend: one line per value
     assert all(curve.kdims[0].name == "share_sensitivity" for curve in curves)
+    own = float(sdmodel.run(["baseline"], engine="simlin", final_time=2021)["share_sensitivity"].squeeze())
+    marks = [element for element in panel if isinstance(element, hv.VLine)]
+    assert len(marks) == 1 and marks[0].data == pytest.approx(own)
+    assert any(isinstance(element, hv.Text) and "baseline" in element.text for element in panel)
     png = tmp_path / "tipping.png"
     assert CliRunner().invoke(main, ["sweep", *grid[:4], "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(png)]).exit_code == 0
     assert_png(png)
+
+
+def test_sweep_figure_marks_the_value_the_scenario_itself_sets(tmp_path):
+    """The data-strike scenario sets the strike fraction to 0.33: the mark is there, not at the model's 0."""
+    from sdmodel.ensemble import sweep
+    from sdmodel.plots import sweep_figure
+
+    results = sweep(["data strike fraction=0:0.6:3"], "data-strike", outputs=["hhi"], final_time=2028, jobs=1)
+    assert results["data_strike_fraction"].attrs["scenario_value"] == pytest.approx(0.33)
+    panel = sweep_figure(results, "hhi")[0]
+    marks = [element for element in panel if isinstance(element, hv.VLine)]
+    assert len(marks) == 1 and marks[0].data == pytest.approx(0.33)
 
 
 def test_sweep_figure_refuses_a_run_that_is_not_a_sweep(saved_run):
