@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,11 @@ from sdmodel.locations import default_model
 from sdmodel.reference import Series, bundled_series, read_series
 from sdmodel.scenario import Scenario, load_scenario
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 TINY = 1e-300  # a model value of zero against a positive observation is a very large log error
+YEAR_POINTS = 17  # a yearly flow's average, by the trapezoid rule on sixteenths of the year (finer than the saved quarters)
 WIDE = 0.5  # a 95% interval over half of a constant's search range (in the search's own scale): not pinned down
 
 
@@ -44,6 +49,19 @@ class Target:
     select: dict[str, str]
     years: tuple[float, ...]
     observed: np.ndarray
+
+    def modelled(self, results: xr.Dataset) -> np.ndarray:
+        """The model's value for each observed year: at the year's start, or its average over the year for a yearly flow."""
+        time, values = results["time"].values, results[self.variable].sel(self.select).values
+        if self.series.period != "year":
+            return np.interp(self.years, time, values)
+        grids = [year + np.linspace(0.0, 1.0, YEAR_POINTS) for year in self.years]
+        return np.array([np.trapezoid(np.interp(grid, time, values), grid) for grid in grids])
+
+    @property
+    def end(self) -> float:
+        """The last time the comparison reads."""
+        return max(self.years) + (1.0 if self.series.period == "year" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,8 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
     """Match each series with a variable; series outside the window or naming no variable are skipped."""
     chosen = []
     for series in series_list:
-        years = tuple(sorted(y for y in series.values if window[0] <= y <= window[1]))
+        span = 1.0 if series.period == "year" else 0.0  # a yearly flow is read to the year's end
+        years = tuple(sorted(y for y in series.values if window[0] <= y and y + span <= window[1]))
         if not series.variable or not years:
             continue
         match = re.match(r"^(.*?)\s*(?:\[(.*)\])?$", series.variable)
@@ -123,7 +142,7 @@ def calibrate(
     defaults = module.time_defaults(info.path)
     final = base.time.get("final_time", defaults["final_time"])
     chosen = targets([read_series(p) for p in data] if data else bundled_series(), info, (base.time.get("initial_time", defaults["initial_time"]), final))
-    horizon = max(max(t.years) for t in chosen)
+    horizon = max(t.end for t in chosen)
     logs = [lo > 0 and hi / lo > 10 for lo, hi in bounds]  # search wide positive ranges in log space
 
     def value_of(unit: np.ndarray) -> dict[str, float]:
@@ -135,7 +154,7 @@ def calibrate(
     def simulate(values: dict[str, float]) -> list[np.ndarray]:
         trial = Scenario(base.name, base.description, {**base.params, **values}, {**base.time, "final_time": horizon}, base.source, base.origins)
         results = run([trial], model=model_path, engine=engine, jobs=1).isel(scenario=0)
-        return [np.interp(t.years, results["time"], results[t.variable].sel(t.select)) for t in chosen]
+        return [t.modelled(results) for t in chosen]
 
     def residuals(unit: np.ndarray, observed: Sequence[np.ndarray] | None = None) -> np.ndarray:
         modelled = simulate(value_of(unit))

@@ -17,6 +17,7 @@ from sdmodel.errors import InputError, read_text
 from sdmodel.locations import models_dir
 
 REQUIRED = ("series", "units", "source", "retrieved")
+PERIODS = ("", "year")  # see Series.period
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,15 @@ class Series:
     retrieved: str
     values: dict[float, float] = field(default_factory=dict)
     path: str = ""
+    # "year": each value is a flow over its calendar year (a year's revenue or capex), which the
+    # model matches with its average over [year, year + 1]; "" (the default): a value at the
+    # start of the year. Comparing a year's revenue with the flow on 1 January instead would read
+    # a fast-growing market half a year early (revenue that doubles yearly: about 40% low).
+    period: str = ""
 
 
 def read_series(path: str | Path) -> Series:
-    """Read a reference CSV (``year,value`` rows under a ``# key: value`` header)."""
+    """Read a reference CSV (``year,value`` rows under a ``# key: value`` header; ``# period: year`` for yearly flows)."""
     path = Path(path)
     header, rows = {}, []
     for line in read_text(path).splitlines():
@@ -52,7 +58,10 @@ def read_series(path: str | Path) -> Series:
             values = {float(row["year"]): float(row["value"]) for row in table}
         except (KeyError, ValueError) as error:
             raise InputError(path, "year,value", f"a row is not a year and a number ({error})", "write rows as 2024,246") from None
-    return Series(header["series"], header.get("variable", ""), header["units"], header["source"], header["retrieved"], values, str(path))
+    period = (header.get("period", "").split() or [""])[0]  # its first word; the rest may explain it
+    if period not in PERIODS:
+        raise InputError(path, "period", f"'{period}' is not a period", "write '# period: year' for a flow over each calendar year, or leave the line out")
+    return Series(header["series"], header.get("variable", ""), header["units"], header["source"], header["retrieved"], values, str(path), period)
 
 
 def bundled_series() -> list[Series]:

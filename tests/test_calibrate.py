@@ -27,7 +27,7 @@ def _write_series(folder, name, variable, units, years, values):
 
 def test_recovers_known_constants_from_synthetic_data(tmp_path):
     truth = sdmodel.run([Scenario("truth", params=TRUTH)], engine="simlin", final_time=2035).sel(scenario="truth")
-    years = np.arange(2021.0, 2036.0)
+    years = np.arange(2024.0, 2036.0)  # the challenger has users from its launch (2023.2)
     users = truth["ai_users"].sel(Firm="challenger").interp(time=years).values
     share = truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values
     data = [_write_series(tmp_path, "users", "AI Users[challenger]", "person", years, users),
@@ -94,3 +94,17 @@ def test_bootstrap_intervals_cover_the_truth_and_flag_what_the_data_cannot_pin_d
     assert low <= TRUTH["share sensitivity"] <= high and high - low < 2
     assert fit.not_identified == ["deletion time"]
     assert "not pinned down" in format_report(fit) and "95% interval" in format_report(fit)
+
+
+def test_a_series_with_an_unknown_period_is_one_line_naming_the_file_and_field(tmp_path):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    data = _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", [2024.0], [0.6])
+    data.write_text(data.read_text().replace("# units:", "# period: quarter\n# units:"))
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n')
+    result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert str(data) in result.stderr and "period" in result.stderr and "'# period: year'" in result.stderr
