@@ -1,4 +1,5 @@
-"""Make the README's pictures: the comparison figure (PNG) and a screenshot of the explorer.
+"""Make the README's pictures: the comparison figure (PNG), a screenshot of the explorer, and the
+tipping figure of models/README.md (the sweep command in TIPPING, run as a user would).
 
     python docs/make_figures.py          # needs Chromium for the screenshot (Debian: apt-get install chromium)
 """
@@ -13,6 +14,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCENARIOS = ["baseline", "data-strike", "conscious-contribution", "collective-licensing", "strike-and-licensing", "windfall-tax"]
+# where the AI market tips to one firm (models/README.md, "Where the market tips")
+TIPPING = ["sweep", "--param", "share sensitivity=2:10:33", "--param", "switching time=0.25:4.25:5",
+           "--param", "usable share of interactions=0.01:0.03:3", "--output", "hhi"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
@@ -22,6 +26,14 @@ def comparison_png(path: Path = HERE / "comparison.png") -> Path:
 
     results = sdmodel.run(SCENARIOS, engine="simlin")  # held to PySD by tests/test_engine_parity.py
     return save_png(comparison_figure(results), path, dpi=72)
+
+
+def tipping_png(path: Path = HERE / "tipping.png") -> Path:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as runs:  # the sweep's saved run is not the point here
+        subprocess.run([sys.executable, "-m", "sdmodel.cli", *TIPPING, "--plot", str(path), "--runs-dir", runs], check=True, stdout=subprocess.DEVNULL)
+    return path
 
 
 def explorer_png(path: Path = HERE / "explorer.png", chromium: str = "/usr/bin/chromium") -> Path:
@@ -60,5 +72,5 @@ def explorer_png(path: Path = HERE / "explorer.png", chromium: str = "/usr/bin/c
 
 
 if __name__ == "__main__":
-    for made in (comparison_png(), explorer_png()):
+    for made in (comparison_png(), tipping_png(), explorer_png()):
         print(f"wrote {made} ({made.stat().st_size // 1024} KB)")

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+import pytest
+import xarray as xr
 
 import sdmodel
+from sdmodel.calibrate import targets
+from sdmodel.engines import simlin
+from sdmodel.locations import default_model
 from sdmodel.reference import bundled_series
 
+SERIES_TOLERANCE = 0.25  # every point of every series (issue 12)
+SHARE_TOLERANCE = 0.10  # the concentration of AI revenue, 2023-2025 (issue 12)
 
-def test_baseline_reproduces_history():
-    results = sdmodel.run(["baseline"], engine="simlin", final_time=2025).sel(scenario="baseline")
-    fitted = [s for s in bundled_series() if s.variable and any(2020 <= year <= 2025 for year in s.values)]
-    assert {s.name for s in fitted} >= {"frontier_training_compute", "big4_capex", "ai_lab_revenue", "chatgpt_weekly_users"}
-    for series in fitted:
-        name, element = re.match(r"^(.*?)(?:\[(.*)\])?$", series.variable).groups()
-        variable = results[re.sub(r"\s+", "_", name.strip().lower())]
-        if element:
-            variable = variable.sel({variable.dims[-1]: element})
-        years = sorted(y for y in series.values if 2020 <= y <= 2025)
-        errors = np.interp(years, results["time"], variable) / np.array([series.values[y] for y in years]) - 1
-        assert np.mean(np.abs(errors)) <= 0.25, series.name  # each series within 25% on average
-        assert np.max(np.abs(errors)) <= 0.30, series.name  # and no year off by more than 30%
+
+@pytest.fixture(scope="module")
+def errors() -> dict[str, tuple[tuple[float, ...], np.ndarray]]:
+    """Each series' relative errors, read as calibration reads them (a yearly flow as the year's average), so the test
+    and the fit agree on what "2024" means."""
+    chosen = targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
+    assert {t.series.name for t in chosen} >= {
+        "frontier_training_compute", "big4_capex", "ai_lab_revenue", "chatgpt_weekly_users", "ai_revenue_concentration"}
+    results = sdmodel.run(["baseline"], engine="simlin", final_time=2026).sel(scenario="baseline")
+    return {t.series.name: (t.years, t.modelled(results) / t.observed - 1) for t in chosen}
+
+
+def _worst(years: tuple[float, ...], error: np.ndarray) -> tuple[float, float]:
+    worst = int(np.argmax(np.abs(error)))
+    return years[worst], float(error[worst])
+
+
+def test_baseline_reproduces_every_point_of_history_within_25_percent(errors):
+    for name, (years, error) in errors.items():
+        year, worst = _worst(years, error)
+        assert abs(worst) <= SERIES_TOLERANCE, f"{name} {year:g}: {worst:+.1%}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the calibrated baseline's HHI of AI revenue is +12.5% (2023), +13.1% (2024) and +2.3% (2025) off the series: "
+    "with the challenger launched in March 2023 the model cannot bring its revenue share up as fast as Anthropic's "
+    "grew, even at the fastest switching searched (0.25 year, a bound); issue 12 stays open on this point"))
+def test_baseline_reproduces_the_concentration_of_revenue_within_10_percent(errors):
+    year, worst = _worst(*errors["ai_revenue_concentration"])
+    assert abs(worst) <= SHARE_TOLERANCE, f"ai_revenue_concentration {year:g}: {worst:+.1%}"
+
+
+def test_a_yearly_flow_is_read_as_its_average_over_the_year():
+    """Revenue growing 2x a year: the year's average is (2 - 1) / ln 2 = 1.443 times the flow on 1 January."""
+    revenue = next(t for t in targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026)) if t.series.name == "ai_lab_revenue")
+    time = np.arange(2020, 2026.001, 1 / 32)
+    results = xr.Dataset({revenue.variable: ("time", 2.0 ** (time - 2020))}, coords={"time": time})
+    expected = 2.0 ** (np.array(revenue.years) - 2020) / np.log(2)
+    np.testing.assert_allclose(revenue.modelled(results), expected, rtol=1e-3)  # linear interpolation between the 1/32-year points

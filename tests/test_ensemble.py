@@ -181,9 +181,10 @@ def test_member_runner_reads_the_same_numbers_as_run():
     runner = simlin_engine.member_runner(model, spec, [Setting("hardware_life", 0.0)], ["capital_share", "revenue_concentration_index"])
     rows = runner.run([4.0])
     full = simlin_engine.run(model, RunSpec("strike", (*spec.settings, Setting("hardware_life", 4.0)), spec.time))
-    np.testing.assert_array_equal(rows[:2].T, full["capital_share"].values)
-    np.testing.assert_array_equal(rows[2], full["revenue_concentration_index"].values)
-    assert runner.slots == ("capital_share[incumbent]", "capital_share[challenger]", "revenue_concentration_index")
+    firms = list(full["Firm"].values)
+    np.testing.assert_array_equal(rows[:len(firms)].T, full["capital_share"].values)
+    np.testing.assert_array_equal(rows[len(firms)], full["revenue_concentration_index"].values)
+    assert runner.slots == (*(f"capital_share[{firm}]" for firm in firms), "revenue_concentration_index")
 
 
 def test_streamed_results_stay_in_the_given_file(distributions, tmp_path):

@@ -160,7 +160,7 @@ def test_xmile_is_standard_and_portable():
     assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<!-- sdmodel export: ai_power.mdl')
     assert '<xmile xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"' in text
     assert "[*]" not in text and "!]" not in text and "STARTTIME" not in text
-    assert "(capital_share[incumbent]" not in text and "(AI_Capital[incumbent] + AI_Capital[challenger])" in text
+    assert "(capital_share[incumbent]" not in text and "(AI_Capital[incumbent] + AI_Capital[challenger] + AI_Capital[open])" in text
     assert re.search(r'<aux name="data_strike_fraction">\s*<eqn>0\.33</eqn>', text)
 
 
@@ -195,7 +195,7 @@ def test_cin_round_trip_through_the_cli(tmp_path):
 def test_import_cin_reads_vensim_spellings(tmp_path):
     path = tmp_path / "vensim.cin"
     path.write_text(
-        "{ written by hand, the Vensim way }\nDATA_STRIKE_FRACTION = .25\nstrike target[Firm]= 0.5, 1\n"
+        "{ written by hand, the Vensim way }\nDATA_STRIKE_FRACTION = .25\nstrike target[Firm]= 0.5, 1, 0\n"
         "Licence Royalty Rate= 0.1\nlicence royalty rate= 0.2\nINITIAL USERS[Firm]= 1e+07\ninitial users[challenger]= 2e6\n"
     )
     scenario = import_cin(path)
@@ -204,6 +204,7 @@ def test_import_cin_reads_vensim_spellings(tmp_path):
         "data strike fraction": 0.25,
         "strike target[incumbent]": 0.5,
         "strike target[challenger]": 1.0,
+        "strike target[open]": 0.0,
         "licence royalty rate": 0.2,  # a later line wins, as in Vensim
         "initial users": 1e7,
         "initial users[challenger]": 2e6,

@@ -27,12 +27,13 @@ def assert_accounts_close(results: xr.Dataset) -> None:
 
 
 def assert_investment_within_backers_wealth(results: xr.Dataset) -> None:
-    """What backers put in over a step never exceeds what they hold, and their wealth changes by exactly its flows."""
+    """What backers put in over a step never exceeds what they hold, and their wealth changes by exactly its flows
+    (income in; investment in the firms, patrons' spending on the open model and payouts out)."""
     wealth = results["backer_wealth"]
     assert float(wealth.min()) >= 0
     invested = results["backer_investment"].sum("Firm")
     assert bool((invested * STEP <= wealth * (1 + 1e-12)).all())
-    change = results["backer_income"] - invested - results["backer_payouts"]
+    change = results["backer_income"] - invested - results["total_patron_funding"] - results["backer_payouts"]
     np.testing.assert_allclose(wealth.diff("time").values, STEP * change.isel(time=slice(None, -1)).values,
                                rtol=1e-9, atol=1e-9 * float(abs(wealth).max()))
 
@@ -48,7 +49,7 @@ def test_accounts_close_and_backers_fund_investment_in_every_bundled_scenario():
 
 
 def test_accounts_close_in_drawn_parameter_sets():
-    outputs = ["national income", "income received", "backer wealth", "backer investment", "backer income", "backer payouts"]
+    outputs = ["national income", "income received", "backer wealth", "backer investment", "backer income", "backer payouts", "total patron funding"]
     drawn = sdmodel.uncertainty(models_dir() / "assumptions.toml", [Scenario("drawn", time=EVERY_STEP)], samples=50, seed=5,
                                 jobs=1, outputs=outputs, final_time=2040, progress=False).sel(scenario="drawn")
     assert not bool(drawn["failed"].any())

@@ -9,9 +9,12 @@ import pytest
 
 import sdmodel
 from sdmodel.engines import pysd as pysd_engine
+from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
 from sdmodel.scenario import Scenario, bundled_scenarios
 from test_accuracy import assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
+
+STEP = simlin_engine.time_defaults(default_model())["time_step"]
 
 
 def _change(metrics, scenario, key):
@@ -163,9 +166,9 @@ def test_money_paid_by_firms_is_money_received():
         "organising start": 2021, "organising rate": 0.5, "licensing start": 2022, "eval withholding share[legal]": 0.8,
         "eval withholding start": 2021, "eval deal start": 2023, "windfall tax rate": 0.1, "compute tax rate": 0.1,
         "tax start": 2022, "commons share of tax": 0.3, "public commons funding": 5, "public commons start": 2022,
-    }, time={"saveper": 0.0625})
+    }, time={"saveper": STEP})  # every step saved: the identity holds step by step
     results = _fast([everything], final_time=2032).sel(scenario="all-payments")
-    dt = 0.0625
+    dt = STEP
     paid_to_producers = (results["licence_payments"] + results["eval_payments"]).sum("Firm") + results["public_commons_spending"]
     np.testing.assert_allclose(np.diff(results["data_producer_income"]), dt * paid_to_producers.values[:-1], rtol=1e-9)
     taxes = (results["compute_tax"] + results["windfall_tax"]).sum("Firm")

@@ -16,7 +16,7 @@ def test_dataset_has_scenario_time_and_firm_dims(bundled_comparison):
     results, _ = bundled_comparison
     assert list(results["scenario"].values)[0] == "baseline"
     assert {"scenario", "time", "Firm"} <= set(results.dims)
-    assert list(results["Firm"].values) == ["incumbent", "challenger"]
+    assert list(results["Firm"].values) == ["incumbent", "challenger", "open"]
     assert results["model_capability"].dims == ("scenario", "time", "Firm")
     assert results["time"].values[0] == 2020 and results["time"].values[-1] == 2035
 
@@ -69,7 +69,7 @@ def test_one_subscript_element_and_a_time_series_can_be_set():
         params={"strike target[challenger]": 1.0, "data strike fraction": ((2020.0, 0.0), (2030.0, 0.6))},
     )
     results = sdmodel.run([scenario], final_time=2030).sel(scenario="redirected")
-    assert results["strike_target"].values.tolist() == [1.0, 1.0]
+    assert results["strike_target"].values.tolist() == [1.0, 1.0, 0.0]  # the open model stays untargeted
     assert results["data_strike_fraction"].sel(time=2025).item() == pytest.approx(0.3)
 
 
