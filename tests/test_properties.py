@@ -673,6 +673,16 @@ def test_model_found_infinite_reinvestment_is_fixed():
     assert model_violations(VANISHING_RETURN) == []
 
 
+# found by the property above (CI, 2026-12-01): a vanishing automation prize weight made the challenger's
+# perceived and reference profit subnormal at its launch, and TREND's growth rate (present - reference) /
+# (reference x horizon) infinite; the model now reads no trend from a reference under `smallest readable profit`
+SUBNORMAL_PRIZE = {"automation prize weight": 2.2250738585e-313}
+
+
+def test_model_found_infinite_profit_growth_is_fixed():
+    assert model_violations(SUBNORMAL_PRIZE) == []
+
+
 def smallest_violating(params: dict[str, float], problem: str) -> dict[str, float]:
     """The parameters that still break the same property when every other constant is at its default."""
     kind = problem.split(":")[0]
