@@ -225,9 +225,9 @@ def sweep_figure(results: xr.Dataset, name: str):
             mark = hv.VLine(own).opts(color="black", line_dash="dashed", line_width=1, backend="bokeh").opts(
                 color="black", linestyle="--", linewidth=1, backend="matplotlib")
             # named to the left of the line, at the top: where a tipping curve is still low
-            name = hv.Text(own, float(piece.max()), f"{scenario} ({own:.3g}) ", halign="right", valign="top", fontsize=8)
+            tag = hv.Text(own, float(piece.max()), f"{scenario} ({own:.3g}) ", halign="right", valign="top", fontsize=8)
             curves = [curve.relabel(str(key)) for key, curve in line.items()] if by else [line]
-            line = hv.Overlay([*curves, mark, name])
+            line = hv.Overlay([*curves, mark, tag])
             if by:  # an overlay's legend has no title: name the second constant there again, as hvplot's own legend does
                 line = line.opts(legend_position="bottom_right", hooks=[_legend_title(by, "matplotlib")], backend="matplotlib").opts(
                     legend_position="bottom_right", hooks=[_legend_title(by, "bokeh")], backend="bokeh")
