@@ -61,7 +61,7 @@ class Target:
     @property
     def end(self) -> float:
         """The last time the comparison reads."""
-        return max(self.years) + (1.0 if self.series.period == "year" else 0.0)
+        return max(self.years) + self.series.span
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,7 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
     """Match each series with a variable; series outside the window or naming no variable are skipped."""
     chosen = []
     for series in series_list:
-        span = 1.0 if series.period == "year" else 0.0  # a yearly flow is read to the year's end
-        years = tuple(sorted(y for y in series.values if window[0] <= y and y + span <= window[1]))
+        years = tuple(sorted(y for y in series.values if window[0] <= y and y + series.span <= window[1]))
         if not series.variable or not years:
             continue
         match = re.match(r"^(.*?)\s*(?:\[(.*)\])?$", series.variable)

@@ -37,6 +37,11 @@ class Series:
     # a fast-growing market half a year early (revenue that doubles yearly: about 40% low).
     period: str = ""
 
+    @property
+    def span(self) -> float:
+        """How long after a value's year the model is read for it: the whole year for a yearly flow, else not at all."""
+        return 1.0 if self.period == "year" else 0.0
+
 
 def read_series(path: str | Path) -> Series:
     """Read a reference CSV (``year,value`` rows under a ``# key: value`` header; ``# period: year`` for yearly flows)."""
