@@ -67,3 +67,22 @@ def test_a_run_moved_to_a_later_start_initialises_its_stocks_there(start, level)
     time = {"final_time": 8.0} if start is None else {"initial_time": start, "final_time": 8.0}
     results = pysd_engine.run(MODELS / "started_late.mdl", RunSpec("late", (), time))
     assert results["level"].values.tolist() == [level] * len(results["time"])
+
+
+def test_two_copies_of_one_model_under_different_names_both_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = tmp_path / "first.mdl", tmp_path / "second.mdl"
+    for copy in (first, second):
+        copy.write_bytes((MODELS / "decay.mdl").read_bytes())
+    runs = [pysd_engine.model_info(path) for path in (first, second)]
+    assert pysd_engine.translate(first) == pysd_engine.translate(second)  # one translation per content
+    assert [info.path for info in runs] == [first, second]
+
+
+def test_a_cache_folder_without_its_translation_is_translated_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "decay.mdl"
+    model.write_bytes((MODELS / "decay.mdl").read_bytes())
+    translated = pysd_engine.translate(model)
+    translated.unlink()  # a damaged cache, or one written by an older layout
+    assert pysd_engine.translate(model) == translated and translated.is_file()

@@ -12,6 +12,7 @@ arrays that already share their coordinates (so runs skip that alignment, see
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import multiprocessing
@@ -38,6 +39,7 @@ REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseco
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
+TRANSLATED_NAME = "model"  # every translation's file name in its cache folder (model.py), whatever the source is called
 _loaded: dict[str, pysd.py_backend.model.Model] = {}  # per process: translated file -> model
 _infos: dict[str, ModelInfo] = {}
 _time_defaults: dict[str, dict[str, float]] = {}  # read at load: PySD keeps a run's time settings afterwards
@@ -52,20 +54,24 @@ def translate(model_path: str | os.PathLike) -> Path:
     if reader is None:
         raise InputError(source, None, f"unknown model format '{source.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
     folder = cache_dir() / f"pysd-{VERSION}" / file_sha256(source)[:24]
-    translated = folder / f"{source.stem}.py"
+    # The folder is named by content, so its files are too: two copies of one model under different
+    # names share a translation (named by the first copy's file, the second found none and failed to load).
+    translated = folder / f"{TRANSLATED_NAME}.py"
     if translated.is_file():
         return translated
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".translating-", dir=folder.parent))
     try:
-        copy = work / f"{source.stem}{source.suffix.lower()}"
+        copy = work / f"{TRANSLATED_NAME}{source.suffix.lower()}"
         shutil.copyfile(source, copy)
         with _quiet():
             reader(str(copy))
         try:
             os.replace(work, folder)  # atomic: a reader never sees a half-written translation
-        except OSError:
-            pass  # another process finished first; its translation is the same
+        except OSError:  # the folder exists: another process finished first (its translation is the same) ...
+            if not translated.is_file():  # ... or it is stale (an older cache layout) or damaged: replace it
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(work, folder)
     except InputError:
         raise
     except Exception as error:  # PySD raises many types on bad models; all mean the same to a user
@@ -109,7 +115,9 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
             )
         subscripts = {dim: tuple(elements) for dim, elements in model.subscripts.items()}
         _infos[translated] = ModelInfo(Path(model_path), file_sha256(Path(model_path)), variables, subscripts)
-    return _infos[translated]
+    info = _infos[translated]
+    # one translation serves every copy of a model's content: the info names the file asked about
+    return info if info.path == Path(model_path) else dataclasses.replace(info, path=Path(model_path))
 
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
