@@ -99,8 +99,14 @@ def xmile() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the generated files, or with ``--check`` report which are out of date (exit 1)."""
+    from sdmodel.errors import InputError
+
     argv = sys.argv[1:] if argv is None else argv
-    wanted = {README: render(README.read_text()), XMILE: xmile()}
+    try:
+        wanted = {README: render(README.read_text()), XMILE: xmile()}
+    except InputError as error:  # e.g. an equation the XMILE export refuses: one line, as the CLI says it
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if "--check" in argv:
         for path in stale:

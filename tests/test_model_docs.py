@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sdmodel import modeldoc
 from sdmodel.engines.simlin_structure import canonical, causal_links
+from sdmodel.errors import InputError
 from sdmodel.locations import default_model
 
 
@@ -39,3 +40,13 @@ def test_parameter_table_lists_every_constant_with_its_source():
     table = modeldoc.parameter_table(default_model())
     assert "| data strike fraction | 0 | Dmnl | 0 to 1 |" in table
     assert "Hoffmann et al. 2022" in table
+
+
+def test_a_model_the_xmile_export_refuses_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def refuse():
+        raise InputError("ai_power.mdl", "prospective_share", "uses an array expression PySD's XMILE reader cannot read", "name the summed expression")
+
+    monkeypatch.setattr(modeldoc, "xmile", refuse)
+    assert modeldoc.main(["--check"]) == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and "prospective_share" in message
