@@ -1,8 +1,18 @@
-"""Where the tests' own input files live."""
+"""Where the tests' own input files live, and the bundled model's settings that several test modules read."""
 
+import functools
 from pathlib import Path
 
 HERE = Path(__file__).parent
 BAD = HERE / "bad"
 MODELS = HERE / "models"
 SHORT_HORIZON = 2035.0  # the levers start in 2027; by 2035 their effects are clear
+
+
+@functools.cache
+def model_step() -> float:
+    """The bundled model's own TIME STEP (read by Simlin; tests/test_engine_parity.py holds PySD to the same model)."""
+    from sdmodel.engines import simlin
+    from sdmodel.locations import default_model
+
+    return simlin.time_defaults(default_model())["time_step"]

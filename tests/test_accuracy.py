@@ -26,10 +26,10 @@ import pytest
 import xarray as xr
 
 import sdmodel
-from sdmodel.engines import simlin as engine
-from sdmodel.locations import default_model
 from sdmodel.metrics import METRICS, Metric, trajectory
 from sdmodel.scenario import bundled_scenarios, load_scenario
+
+from paths import model_step
 
 LEVEL_TOLERANCE = 0.01
 EFFECT_TOLERANCE = 0.05
@@ -159,7 +159,7 @@ def assert_accurate(levels: list[Change], effects: list[Change], text: str) -> N
 @pytest.fixture(scope="module")
 def halved() -> tuple[list[Change], list[Change], list[Change], str]:
     """The bundled scenarios at the model's step and at half of it: worst level and effect changes, and levels at the final time."""
-    step = engine.time_defaults(default_model())["time_step"]
+    step = model_step()
     coarse = sdmodel.run(bundled_scenarios(), engine="simlin")
     fine = run_all(step / 2)
     levels, effects = worst_changes(coarse, fine)

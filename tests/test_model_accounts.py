@@ -14,11 +14,12 @@ import numpy as np
 import xarray as xr
 
 import sdmodel
-from sdmodel.engines import simlin as engine
-from sdmodel.locations import default_model, models_dir
+from sdmodel.locations import models_dir
 from sdmodel.scenario import Scenario, bundled_scenarios
 
-STEP = engine.time_defaults(default_model())["time_step"]  # saved at every step, so each step's change can be checked
+from paths import model_step
+
+STEP = model_step()  # saved at every step, so each step's change can be checked
 EVERY_STEP = {"saveper": STEP}
 
 

@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 
 import sdmodel
-from sdmodel.engines import pysd as pysd_engine
-from sdmodel.engines import simlin as simlin_engine
-from sdmodel.locations import default_model
 from sdmodel.scenario import Scenario, bundled_scenarios
+from paths import model_step
 from test_accuracy import EFFECTS_NOT_YET_ACCURATE, assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
 
-STEP = simlin_engine.time_defaults(default_model())["time_step"]
+STEP = model_step()
 
 
 def _change(metrics, scenario, key):
@@ -181,7 +179,7 @@ def test_money_paid_by_firms_is_money_received():
 def halved_on_pysd():
     """tests/test_accuracy.py's comparison on the reference engine (three scenarios, PySD): the model's step against half of it."""
     names = ["baseline", "data-strike", "collective-licensing"]
-    step = pysd_engine.time_defaults(default_model())["time_step"]
+    step = model_step()
     coarse = sdmodel.run(names)
     fine = run_all(step / 2, engine_name="pysd", names=names)
     levels, effects = worst_changes(coarse, fine)
