@@ -48,7 +48,7 @@ dist = "uniform"
 lower = 0.0
 upper = 0.6
 
-[params."licence royalty rate"]
+[params."collective bargaining weight"]
 dist = "triangular"
 lower = 0.0
 mode = 0.05

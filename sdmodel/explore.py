@@ -34,7 +34,7 @@ GROUPS = (
     ("Conscious data contribution", ("conscious contribution share", "conscious contribution to challenger", "conscious contribution start")),
     ("Data poisoning", ("data poisoning share", "data poisoning start")),
     ("Data-sharing mandate", ("data sharing mandate share", "data sharing start")),
-    ("Collective licensing", ("organising rate", "organising start", "licence royalty rate", "licensing start", "collective strike")),
+    ("Collective licensing", ("organising rate", "organising start", "collective bargaining weight", "licensing start", "collective strike")),
     ("Eval-data bargaining", ("eval withholding share", "eval withholding start", "eval royalty rate", "eval deal start")),
     ("Public commons and taxes", ("public commons funding", "public commons start", "windfall tax rate", "compute tax rate", "tax start",
                                   "commons share of tax")),

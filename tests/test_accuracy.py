@@ -195,8 +195,8 @@ def test_halving_the_time_step_moves_no_level_by_1_percent_at_the_final_time(hal
     "Euler at the shipped 1/32-year step moves some levels by more than 1% in some years: cumulative payments a quarter "
     "of a year after the windfall tax starts (2.3%) and the fast growth of AI capital in 2020-2025 (the incumbent's "
     "capital, 2.1% in 2023.75); Euler's error there grows as dt times the growth rate squared, so halving the step "
-    "halves it (1/64: 1.15% and 1.07%) and 1% needs about 1/128, which costs PySD 4x per run. Issue 12 stays open on "
-    "this point."))
+    "halves it (1/64: 1.15% and 1.07%, and 1.3% for the licences paid in 2031) and 1% needs about 1/128, which "
+    "costs PySD 4x per run. Issue 12 stays open on this point."))
 def test_halving_the_time_step_moves_no_level_by_1_percent_in_any_year(halved):
     levels, _, _, text = halved
     assert_levels_accurate(levels, text)

@@ -51,13 +51,13 @@ def test_unknown_scenario_name_suggests_the_closest(isolated_runs_dir):
 
 
 def test_unknown_set_name(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["run", "--set", "licence royalty=0.1"])
-    _assert_clean_failure(result, isolated_runs_dir, "--set", "licence royalty", "did you mean 'licence royalty rate'")
+    result = CliRunner().invoke(main, ["run", "--set", "collective bargaining=0.1"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "collective bargaining", "did you mean 'collective bargaining weight'")
 
 
 def test_non_numeric_set_value(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["run", "--set", "licence royalty rate=high"])
-    _assert_clean_failure(result, isolated_runs_dir, "--set", "licence royalty rate", "give a number")
+    result = CliRunner().invoke(main, ["run", "--set", "collective bargaining weight=high"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "collective bargaining weight", "give a number")
 
 
 def test_missing_model_file(isolated_runs_dir, tmp_path):

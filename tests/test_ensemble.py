@@ -32,7 +32,7 @@ dist = "uniform"
 lower = 0.1
 upper = 0.5
 
-[params."licence royalty rate"]
+[params."collective bargaining weight"]
 dist = "triangular"
 lower = 0.0
 mode = 0.05
@@ -81,10 +81,10 @@ def test_sweep_has_one_dim_per_parameter_with_its_values():
 
 def test_sweep_member_equals_a_single_run():
     """A member is the scenario with the swept values set, as `sdmodel run --set` would run it."""
-    results = ensemble.sweep({"data strike fraction": [0.2, 0.4], "licence royalty rate": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1)
-    model_path, _, (spec,) = prepare(["data-strike"], overrides={"data strike fraction": 0.4, "licence royalty rate": 0.1}, final_time=FINAL_TIME, engine="simlin")
+    results = ensemble.sweep({"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1)
+    model_path, _, (spec,) = prepare(["data-strike"], overrides={"data strike fraction": 0.4, "collective bargaining weight": 0.1}, final_time=FINAL_TIME, engine="simlin")
     single = simlin_engine.run(model_path, spec)
-    member = results.sel(data_strike_fraction=0.4, licence_royalty_rate=0.1)
+    member = results.sel(data_strike_fraction=0.4, collective_bargaining_weight=0.1)
     for name in results.data_vars:
         np.testing.assert_array_equal(member[name].transpose("time", ...).values, single[name].transpose("time", ...).values)
 
@@ -215,7 +215,7 @@ def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, i
 def test_salib_problem_from_the_same_file(distributions):
     info = simlin_engine.model_info(default_model())
     problem = salib_problem(load_distributions(distributions, info))
-    assert problem["names"] == ["data_strike_fraction", "licence_royalty_rate", "share_sensitivity", "hardware_life"]
+    assert problem["names"] == ["data_strike_fraction", "collective_bargaining_weight", "share_sensitivity", "hardware_life"]
     assert problem["dists"] == ["unif", "triang", "truncnorm", "unif"]
     assert problem["bounds"][1] == [0.0, 0.2, 0.25]
 
@@ -229,7 +229,7 @@ BAD_DISTRIBUTIONS = [
     ("dist-out-of-range.toml", 'params."data strike fraction".upper', "within [0, 1]"),
     ("dist-unbounded.toml", 'params."data strike fraction".dist', "truncnormal"),
     ("dist-unknown-distribution.toml", 'params."data strike fraction".dist', "did you mean 'uniform'"),
-    ("dist-not-a-number.toml", 'params."licence royalty rate".lower', "give a number"),
+    ("dist-not-a-number.toml", 'params."collective bargaining weight".lower', "give a number"),
     ("dist-bad-mode.toml", 'params."hardware life".mode', "between lower and upper"),
     ("dist-not-a-constant.toml", 'params."model capability"', "constants it depends on"),
 ]
@@ -255,7 +255,7 @@ def test_bad_distribution_file(file, key, fix, isolated_runs_dir):
         (["data strike fraction=0:2:3"], "out of range [0, 1]"),
         (["data strik fraction=0:1:3"], "did you mean 'data strike fraction'"),
         (["data strike fraction=0:1:2", "data strike fraction=0:0.5:2"], "vary each constant once"),
-        (["hardware life=3:4:2", "share sensitivity=1:2:2", "data strike fraction=0:1:2", "licence royalty rate=0:0.1:2"], "1 to 3"),
+        (["hardware life=3:4:2", "share sensitivity=1:2:2", "data strike fraction=0:1:2", "collective bargaining weight=0:0.1:2"], "1 to 3"),
     ],
     ids=["no-count", "lo-above-hi", "out-of-range", "unknown", "twice", "four"],
 )

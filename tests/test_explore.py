@@ -33,7 +33,7 @@ def test_every_lever_of_the_bundled_scenarios_has_a_widget(explorer):
     keys = {lever.key.lower() for lever in explorer.levers}
     for name in ("data strike fraction", "data strike start", "strike deletion share", "conscious contribution share",
                  "data poisoning share", "data sharing mandate share", "organising rate", "licensing start",
-                 "licence royalty rate", "collective strike", "windfall tax rate", "compute tax rate", "public commons funding"):
+                 "collective bargaining weight", "collective strike", "windfall tax rate", "compute tax rate", "public commons funding"):
         assert name in keys, name
     assert {f"eval withholding share[{d}]" for d in ("software", "media", "finance", "support", "legal", "health")} <= keys
     by_key = {lever.key.lower(): lever for lever in explorer.levers}

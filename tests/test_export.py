@@ -29,7 +29,7 @@ XMILE_HORIZON = 2030.0
 SERIES = Scenario(
     "royalty-series",
     description="A royalty that rises over time, so a constant gets a time axis",
-    params={"initial collective membership": 0.5, "licensing start": 2021.0, "licence royalty rate": ((2021.0, 0.05), (2023.0, 0.2))},
+    params={"initial collective membership": 0.5, "licensing start": 2021.0, "collective bargaining weight": ((2021.0, 0.05), (2023.0, 0.2))},
 )
 
 
@@ -112,7 +112,7 @@ def test_to_dataframe_is_tidy(results):
     assert row["value"].item() == results["ai_capital"].sel(scenario="strike-and-licensing", Firm="incumbent", time=2022.5).item()
     constant = frame.query("variable == 'hardware_life'")
     assert constant["time"].isna().all() and len(constant) == 3  # no time axis: one row per scenario
-    series = frame.query("scenario == 'royalty-series' and variable == 'licence_royalty_rate' and time == 2022")
+    series = frame.query("scenario == 'royalty-series' and variable == 'collective_bargaining_weight' and time == 2022")
     assert series["value"].item() == pytest.approx(0.125)
 
 
@@ -180,7 +180,7 @@ def test_cin_round_trip_through_the_cli(tmp_path):
     source = tmp_path / "my-policy.toml"
     source.write_text(
         'name = "my-policy"\nextends = "data-strike"\n[params]\n"strike target[challenger]" = 1\n"initial users" = 2e7\n'
-        '"licence royalty rate" = 0.1\n[time]\nfinal_time = 2040\ntime_step = 0.125\n'
+        '"collective bargaining weight" = 0.1\n[time]\nfinal_time = 2040\ntime_step = 0.125\n'
     )
     runner = CliRunner()
     exported = runner.invoke(main, ["export", str(source), "--to", "cin", "--out", str(tmp_path / "policy.cin")])
@@ -196,7 +196,7 @@ def test_import_cin_reads_vensim_spellings(tmp_path):
     path = tmp_path / "vensim.cin"
     path.write_text(
         "{ written by hand, the Vensim way }\nDATA_STRIKE_FRACTION = .25\nstrike target[Firm]= 0.5, 1, 0\n"
-        "Licence Royalty Rate= 0.1\nlicence royalty rate= 0.2\nINITIAL USERS[Firm]= 1e+07\ninitial users[challenger]= 2e6\n"
+        "Collective Bargaining Weight= 0.1\ncollective bargaining weight= 0.2\nINITIAL USERS[Firm]= 1e+07\ninitial users[challenger]= 2e6\n"
     )
     scenario = import_cin(path)
     assert scenario.name == "vensim"
@@ -205,7 +205,7 @@ def test_import_cin_reads_vensim_spellings(tmp_path):
         "strike target[incumbent]": 0.5,
         "strike target[challenger]": 1.0,
         "strike target[open]": 0.0,
-        "licence royalty rate": 0.2,  # a later line wins, as in Vensim
+        "collective bargaining weight": 0.2,  # a later line wins, as in Vensim
         "initial users": 1e7,
         "initial users[challenger]": 2e6,
     }
@@ -235,7 +235,7 @@ RICH = Scenario(
         "initial users": 2e7,  # a subscripted constant as a whole
         "initial collective membership": 0.5,
         "licensing start": 2024.0,
-        "licence royalty rate": ((2024.0, 0.05), (2028.0, 0.2)),  # a time series
+        "collective bargaining weight": ((2024.0, 0.05), (2028.0, 0.2)),  # a time series
     },
     time={"final_time": XMILE_HORIZON},
 )
@@ -380,9 +380,9 @@ def test_run_folder_that_does_not_exist(tmp_path):
 
 def test_time_series_to_cin_is_one_line(tmp_path):
     source = tmp_path / "series.toml"
-    source.write_text('name = "series"\n[params]\n"licence royalty rate" = { "2027" = 0.05, "2035" = 0.15 }\n')
+    source.write_text('name = "series"\n[params]\n"collective bargaining weight" = { "2027" = 0.05, "2035" = 0.15 }\n')
     out = tmp_path / "out"
-    line = clean_failure(CliRunner().invoke(main, ["export", str(source), "--to", "cin", "--out", str(out)]), "series.toml", "licence royalty rate", "time series")
+    line = clean_failure(CliRunner().invoke(main, ["export", str(source), "--to", "cin", "--out", str(out)]), "series.toml", "collective bargaining weight", "time series")
     assert "xmile" in line and not out.exists()
 
 

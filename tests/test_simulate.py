@@ -38,7 +38,7 @@ def test_provenance(bundled_comparison):
     resolved = __import__("tomllib").loads(attrs["scenarios_toml"])["scenario"]
     strike = next(s for s in resolved if s["name"] == "strike-and-licensing")
     # extends resolved: the parent's licensing and the child's strike are both there
-    assert strike["params"]["licence royalty rate"] == 0.15 and strike["params"]["data strike fraction"] == 0.33
+    assert strike["params"]["collective bargaining weight"] == 1 and strike["params"]["data strike fraction"] == 0.33
     assert strike["time"]["final_time"] == 2035
 
 
