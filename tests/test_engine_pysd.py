@@ -1,4 +1,4 @@
-"""The PySD engine runs without xarray's coordinate alignment, and gives what PySD itself gives."""
+"""The PySD engine runs without xarray's coordinate alignment and bookkeeping, and gives what PySD itself gives."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from sdmodel.scenario import RunSpec, load_scenario, validate
 
 
 def test_a_run_without_alignment_is_bit_for_bit_the_default_run(monkeypatch):
-    """Three years of the bundled model, through the engine and through PySD with xarray's defaults
-    (and its saved values joined by ``xr.concat``, which the engine's ``np.stack`` replaces)."""
+    """Three years of the bundled model, through the engine (exact join, sdmodel.engines.fast_arrays'
+    arithmetic) and through PySD with xarray's defaults (and its saved values joined by ``xr.concat``,
+    which the engine's ``np.stack`` replaces). bench/pysd_run.py checks whole runs the same way."""
+    xarray_methods = (xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename)
     scenario = load_scenario("data-strike").with_overrides({}, {"final_time": 2023}, "test")
     spec = validate(scenario, pysd_engine.model_info(default_model()), pysd_engine.time_defaults(default_model()))
     engine_run = pysd_engine.run(default_model(), spec)
@@ -24,6 +26,7 @@ def test_a_run_without_alignment_is_bit_for_bit_the_default_run(monkeypatch):
     monkeypatch.setattr(pysd_engine, "_stack", lambda values, time: xr.concat(values, dim=pd.Index(time, name="time")))
     plain = pysd_engine._to_dataset(frame, pysd_engine.model_info(default_model()), spec.name)
     assert xr.get_options()["arithmetic_join"] == "inner", "the engine left the exact join switched on"
+    assert (xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename) == xarray_methods
     assert sorted(engine_run.data_vars) == sorted(plain.data_vars)
     for name in plain.data_vars:
         xr.testing.assert_identical(engine_run[name], plain[name])

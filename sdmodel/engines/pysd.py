@@ -4,9 +4,9 @@ Only this module imports PySD. It hides PySD's traps, measured in this project:
 translation writes ``<stem>.py`` beside the source (so we translate a copy in a
 cache folder keyed by content hash and PySD version); ``params=`` persist across
 runs until ``reload()`` (so every run starts from a reload); PySD prints to
-stdout (so that output is captured, never shown); most of a run is xarray aligning
-arrays that already share their coordinates (so runs skip that alignment, see
-:func:`_simulate`).
+stdout (so that output is captured, never shown); most of a run is xarray's bookkeeping
+around tiny arrays that already share their coordinates (so runs skip that alignment and
+use :mod:`sdmodel.engines.fast_arrays`, see :func:`_simulate`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pandas as pd
 import pysd
 import xarray as xr
 
+from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
@@ -160,13 +161,15 @@ def _simulate(model, options: dict, initial: float | None = None) -> pd.DataFram
     at ``initial`` and run from its current state (tests/test_engine_parity.py, time controls).
 
     PySD builds every array of a subscript on the same coordinates, so aligning them (xarray's
-    default outer join, at each of ~80,000 operations a run) finds nothing to do: with
-    ``arithmetic_join="exact"`` the bundled model runs in 0.7 of the time, bit for bit the same
-    (tests/test_engine_pysd.py). A model whose arrays do differ in coordinates (a subrange
-    added to its range) raises an alignment error there, and runs again with the default.
+    default join, at each of ~270,000 operations a run) finds nothing to do: with
+    ``arithmetic_join="exact"`` the bundled model runs in 0.7 of the time, and with
+    :func:`~sdmodel.engines.fast_arrays.fast_arithmetic` as well in about 0.3 of that, bit for
+    bit the same (tests/test_engine_pysd.py, bench/pysd_run.py). A model whose arrays do differ
+    in coordinates (a subrange added to its range) raises an alignment error there, and runs
+    again with the default.
     """
     try:
-        with xr.set_options(arithmetic_join="exact"):
+        with xr.set_options(arithmetic_join="exact"), fast_arithmetic():
             _start(model, options["params"], initial)
             return model.run(**options)
     except ValueError as error:
