@@ -39,7 +39,8 @@ def test_baseline_reproduces_every_point_of_history_within_25_percent(errors):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the calibrated baseline's HHI of AI revenue is +2% (2023), +2% (2024) and +12% (2025) off the series: 2023-2024 "
+    "the calibrated baseline's HHI of AI revenue is +2% (2023), +2% (2024) and +11.5% (2025) off the series (the fit at "
+    "the 1/32 step gave +9.8% at 1/128, but refitted at 1/128 the fit trades it for the other series): 2023-2024 "
     "want a challenger that stays small and 2025 one that then grows tenfold in a year, as Anthropic did; in this model "
     "a firm's share follows its capability and the challenger, launched at half the incumbent's, catches up too slowly "
     "for both (models/README.md, Calibration); issue 12 stays open on this point"))
