@@ -112,11 +112,14 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
         assert all(a["end"] == b["start"] for a, b in zip(periods, periods[1:]))  # contiguous, one loop at a time
         assert all(a["loop"] != b["loop"] for a, b in zip(periods, periods[1:]))
         assert result_["dominant_at_end"] == periods[-1]["loop"]
-    # the question it answers: when a data strike first changes which loop drives the system. Not before it starts in
-    # 2027 (the runs are the same until then); by 2035 it has (measured: 2029.5, when commons erosion takes over from
-    # the users-data loop a quarter earlier than in the baseline)
-    first = report["scenarios"]["data-strike"]["differs_from_baseline_from"]
-    assert first is not None and 2027 <= first <= SHORT_HORIZON
+    # the question it answers: when a lever first changes which loop drives the system. Not before the levers start in
+    # 2027 (the runs are the same until then), and within the horizon for at least one of them. Measured at the 1/128
+    # step: collective licensing from 2027 (R2 takes over without R1's second quarter in the lead); the data strike
+    # moves the loops' shares (R1 67% against 57% in early 2027) but not which one leads. At 1/32 the strike seemed
+    # to change it in 2029.5, a quarter's shift within that step's error.
+    firsts = [report["scenarios"][name]["differs_from_baseline_from"] for name in LOOP_SCENARIOS if name != "baseline"]
+    assert all(first is None or 2027 <= first <= SHORT_HORIZON for first in firsts)
+    assert any(first is not None for first in firsts)
     assert report["scenarios"]["baseline"]["differs_from_baseline_from"] is None
     assert_png(figure)
 
