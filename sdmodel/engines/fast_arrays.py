@@ -1,7 +1,7 @@
 """xarray arithmetic without xarray's per-operation bookkeeping, for PySD runs.
 
 A PySD model computes every subscripted variable as a small ``xarray.DataArray`` (three
-firms, four domains), tens of thousands of times a run. For arrays that small, xarray's
+firms, six domains), tens of thousands of times a run. For arrays that small, xarray's
 work around each numpy operation (aligning indexes, merging coordinates, building the
 result through its general constructor) is nearly all of a run's cost: profiled on the
 bundled model, 90% of a PySD run, the model's arithmetic about 2%.
@@ -62,9 +62,9 @@ def _variable(dims: tuple, data) -> Variable:
     return Variable(dims, data, fastpath=type(data) is np.ndarray and data.dtype.kind not in "OMm")
 
 
-def _result(template: xr.DataArray, dims: tuple, data, name) -> xr.DataArray:
-    """A DataArray of ``data`` on ``template``'s coordinates, built as xarray's own ``_replace`` builds it."""
-    return xr.DataArray(_variable(dims, data), dict(template._coords), name=name, indexes=dict(template._indexes), fastpath=True)
+def _result(template: xr.DataArray, data, name) -> xr.DataArray:
+    """A DataArray of ``data`` on ``template``'s dims and coordinates, built as xarray's own ``_replace`` builds it."""
+    return xr.DataArray(_variable(template.dims, data), dict(template._coords), name=name, indexes=dict(template._indexes), fastpath=True)
 
 
 def _name(arrays: list[xr.DataArray]):
@@ -84,11 +84,11 @@ def fast_arithmetic() -> Iterator[None]:
             if isinstance(other, _NUMBER):
                 data = self.variable._data
                 with np.errstate(all="ignore"):
-                    return _result(self, self.dims, f(other, data) if reflexive else f(data, other), self.name)
+                    return _result(self, f(other, data) if reflexive else f(data, other), self.name)
             if type(other) is xr.DataArray and _same_grid(self, other):
                 a, b = self.variable._data, other.variable._data
                 with np.errstate(all="ignore"):
-                    return _result(self, self.dims, f(b, a) if reflexive else f(a, b), _name([self, other]))
+                    return _result(self, f(b, a) if reflexive else f(a, b), _name([self, other]))
         return binary_op(self, other, f, reflexive)
 
     def fast_array_ufunc(self, ufunc, method, *inputs, **kwargs):
@@ -99,7 +99,7 @@ def fast_arithmetic() -> Iterator[None]:
             and all(type(x) is xr.DataArray or isinstance(x, _NUMBER) for x in inputs)
         ):
             data = ufunc(*[x.variable._data if type(x) is xr.DataArray else x for x in inputs])
-            return _result(arrays[0], arrays[0].dims, data, arrays[0].name)  # apply_ufunc names it after its first array
+            return _result(arrays[0], data, arrays[0].name)  # apply_ufunc names it after its first array
         return array_ufunc(self, ufunc, method, *inputs, **kwargs)
 
     def fast_reduce(self, func, dim=None, *, axis=None, keep_attrs=None, keepdims=False, **kwargs):
