@@ -51,12 +51,18 @@ class Target:
     observed: np.ndarray
 
     def modelled(self, results: xr.Dataset) -> np.ndarray:
-        """The model's value for each observed year: at the year's start, or its average over the year for a yearly flow."""
-        time, values = results["time"].values, results[self.variable].sel(self.select).values
+        """The model's value for each observed year: at the year's start, or its average over the year for a yearly
+        flow; for a statistic, that of the elements' values read so (``Series.statistic``)."""
+        time = results["time"].values
+        values = results[self.variable].sel(self.select).transpose("time", ...).values.reshape(time.size, -1)
         if self.series.period != "year":
-            return np.interp(self.years, time, values)
-        grids = [year + np.linspace(0.0, 1.0, YEAR_POINTS) for year in self.years]
-        return np.array([np.trapezoid(np.interp(grid, time, values), grid) for grid in grids])
+            read = np.column_stack([np.interp(self.years, time, column) for column in values.T])
+        else:
+            grids = [year + np.linspace(0.0, 1.0, YEAR_POINTS) for year in self.years]
+            read = np.array([[np.trapezoid(np.interp(grid, time, column), grid) for column in values.T] for grid in grids])
+        if self.series.statistic == "herfindahl":
+            return np.sum((read / read.sum(axis=1, keepdims=True)) ** 2, axis=1)
+        return read[:, 0]
 
     @property
     def end(self) -> float:
@@ -99,6 +105,9 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
         match = re.match(r"^(.*?)\s*(?:\[(.*)\])?$", series.variable)
         variable = info.resolve(match[1], series.path, "variable")
         select = {}
+        if series.statistic and (len(variable.dims) != 1 or match[2]):
+            raise InputError(series.path, "variable", f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
+                             "name a variable subscripted by one range, with no element, e.g. 'AI revenue'")
         if match[2]:
             elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
             if match[2] not in elements:

@@ -18,6 +18,7 @@ from sdmodel.locations import models_dir
 
 REQUIRED = ("series", "units", "source", "retrieved")
 PERIODS = ("", "year")  # see Series.period
+STATISTICS = ("", "herfindahl")  # see Series.statistic
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ class Series:
     # start of the year. Comparing a year's revenue with the flow on 1 January instead would read
     # a fast-growing market half a year early (revenue that doubles yearly: about 40% low).
     period: str = ""
+    # "herfindahl": the value is the Herfindahl index (sum of squared shares) of the variable's elements,
+    # each read as the period says, so the model's value is computed the same way. A market's HHI over a
+    # year is the HHI of the firms' revenue for the year, not the year's average of the HHI at each instant:
+    # when the smaller firm grows within the year, the average of instant HHIs weighs the months before
+    # its growth as much as those after, although they hold less of the year's revenue.
+    statistic: str = ""
 
     @property
     def span(self) -> float:
@@ -44,7 +51,8 @@ class Series:
 
 
 def read_series(path: str | Path) -> Series:
-    """Read a reference CSV (``year,value`` rows under a ``# key: value`` header; ``# period: year`` for yearly flows)."""
+    """Read a reference CSV (``year,value`` rows under a ``# key: value`` header; ``# period: year`` for yearly flows,
+    ``# statistic: herfindahl`` for the concentration of a subscripted variable)."""
     path = Path(path)
     header, rows = {}, []
     for line in read_text(path).splitlines():
@@ -66,7 +74,10 @@ def read_series(path: str | Path) -> Series:
     period = (header.get("period", "").split() or [""])[0]  # its first word; the rest may explain it
     if period not in PERIODS:
         raise InputError(path, "period", f"'{period}' is not a period", "write '# period: year' for a flow over each calendar year, or leave the line out")
-    return Series(header["series"], header.get("variable", ""), header["units"], header["source"], header["retrieved"], values, str(path), period)
+    statistic = (header.get("statistic", "").split() or [""])[0]
+    if statistic not in STATISTICS:
+        raise InputError(path, "statistic", f"'{statistic}' is not a statistic", "write '# statistic: herfindahl' for the concentration of a subscripted variable, or leave the line out")
+    return Series(header["series"], header.get("variable", ""), header["units"], header["source"], header["retrieved"], values, str(path), period, statistic)
 
 
 def bundled_series() -> list[Series]:

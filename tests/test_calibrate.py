@@ -108,3 +108,23 @@ def test_a_series_with_an_unknown_period_is_one_line_naming_the_file_and_field(t
     result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert str(data) in result.stderr and "period" in result.stderr and "'# period: year'" in result.stderr
+
+
+@pytest.mark.parametrize(("header", "variable", "field", "fix"), [
+    ("# statistic: gini\n", "AI revenue", "statistic", "'# statistic: herfindahl'"),
+    ("# statistic: herfindahl\n", "total AI revenue", "variable", "one subscript"),
+    ("# statistic: herfindahl\n", "AI revenue[incumbent]", "variable", "one subscript"),
+])
+def test_a_series_with_a_bad_statistic_is_one_line_naming_the_file_and_field(tmp_path, header, variable, field, fix):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    data = _write_series(tmp_path, "share", variable, "Dmnl", [2024.0], [0.6])
+    data.write_text(data.read_text().replace("# units:", header + "# units:"))
+    params = tmp_path / "params.toml"
+    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n')
+    result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert str(data) in result.stderr and field in result.stderr and fix in result.stderr, result.stderr
+
