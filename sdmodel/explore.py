@@ -30,8 +30,9 @@ from sdmodel.scenario import ELEMENT_PATTERN, NAME_PATTERN, Scenario, bundled_sc
 
 #: lever families, in the order the page shows them (Vensim names, compared case-insensitively)
 GROUPS = (
-    ("Data strike", ("data strike fraction", "data strike start", "strike deletion share")),
-    ("Conscious data contribution", ("conscious contribution share", "conscious contribution to challenger", "conscious contribution start")),
+    ("Data strike", ("data strike fraction", "data strike start")),
+    ("Crawler block and erasure", ("crawler block fraction", "crawler block start", "erasure fraction", "erasure start")),
+    ("Conscious data contribution", ("conscious contribution share", "conscious contribution to receiver", "redirect receiver", "conscious contribution start")),
     ("Data poisoning", ("data poisoning share", "data poisoning start")),
     ("Data-sharing mandate", ("data sharing mandate share", "data sharing start")),
     ("Collective licensing", ("organising rate", "organising start", "collective bargaining weight", "licensing start", "collective strike")),

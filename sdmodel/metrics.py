@@ -17,6 +17,13 @@ from sdmodel.errors import InputError
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
 
 
+#: what a lever does, read in three places (issue 13): to the firm it targets, to the market, and to AI
+#: operators as a whole against workers and data producers. A lever aimed at one firm can strengthen AI as a
+#: whole (its rival gains), so the three are shown apart rather than summed into one verdict.
+TARGET, MARKET, SOCIETY = "target firm (incumbent)", "market", "AI operators vs labour and data producers"
+GROUPS = (TARGET, MARKET, SOCIETY)
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str
@@ -24,17 +31,18 @@ class Metric:
     label: str
     short: str  # a column title for the table
     select: dict[str, str] = field(default_factory=dict)
+    group: str = SOCIETY  # one of GROUPS
 
 
-METRICS = (
-    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", "capital share", {"Firm": "incumbent"}),
-    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", "revenue share", {"Firm": "incumbent"}),
-    Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)", "HHI"),
-    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", "capability", {"Firm": "incumbent"}),
-    Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", "capital", {"Firm": "incumbent"}),
-    Metric("producer_payments_cumulative", "data_producer_income", "Cumulative payments to data producers", "producers paid"),
-    Metric("labour_share", "labour_share", "Labour share of income", "labour share"),
+METRICS = (  # in the order of GROUPS, so each group's columns stand together
+    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", "capability", {"Firm": "incumbent"}, TARGET),
+    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", "revenue share", {"Firm": "incumbent"}, TARGET),
+    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", "capital share", {"Firm": "incumbent"}, TARGET),
+    Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", "capital", {"Firm": "incumbent"}, TARGET),
+    Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)", "HHI", group=MARKET),
     Metric("ai_capital_share", "ai_capital_share_of_total", "AI operators' share of all capital", "AI capital share"),
+    Metric("labour_share", "labour_share", "Labour share of income", "labour share"),
+    Metric("producer_payments_cumulative", "data_producer_income", "Cumulative payments to data producers", "producers paid"),
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}  # a comparison measure by its key, e.g. "hhi"
 
@@ -93,13 +101,14 @@ def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
             name: {key: {"final": _number(final), "vs_baseline": _number(change)} for key, (final, change) in row.items()}
             for name, row in cells.items()
         },
-        "metrics": {key: {"label": metrics[key].attrs.get("long_name", key), "units": metrics[key].attrs.get("units", "")} for key in metrics.data_vars},
+        "metrics": {key: {"label": metrics[key].attrs.get("long_name", key), "units": metrics[key].attrs.get("units", ""), "group": METRIC_BY_KEY[key].group}
+                    for key in metrics.data_vars},
     }
 
 
 def format_table(metrics: xr.Dataset) -> str:
-    """A plain-text table: a row per scenario, a column per metric, each cell the final value and,
-    in brackets, its change from the baseline; a legend names each column in full."""
+    """A plain-text table: a row per scenario, a column per metric under its group (``GROUPS``), each cell the
+    final value and, in brackets, its change from the baseline; a legend names each column in full."""
     by_key = {metric.key: metric for metric in METRICS}
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
@@ -108,12 +117,25 @@ def format_table(metrics: xr.Dataset) -> str:
         rows.append([name] + [_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})" for final, change in row.values()])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(0, _group_line(widths, [by_key[key].group for key in keys]))
+    lines.insert(2, "-" * len(lines[1]))
     lines.append(f"\nAt {metrics.attrs['time']:g}; in brackets, the change from '{baseline}'.")
     for key in keys:
         units = metrics[key].attrs.get("units", "")
         lines.append(f"  {by_key[key].short}: {by_key[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
     return "\n".join(lines)
+
+
+def _group_line(widths: list[int], groups: list[str]) -> str:
+    """Each group's name centred over its columns (``widths[0]`` is the scenario column), between rules."""
+    spans: list[tuple[str, int]] = []
+    for group, width in zip(groups, widths[1:]):
+        if spans and spans[-1][0] == group:
+            spans[-1] = (group, spans[-1][1] + 2 + width)
+        else:
+            spans.append((group, width))
+    cells = [f" {group} ".center(width, "-") if len(group) + 2 <= width else group for group, width in spans]
+    return "  ".join([" " * widths[0], *cells])
 
 
 def _cells(metrics: xr.Dataset) -> dict[str, dict[str, tuple[float, float]]]:

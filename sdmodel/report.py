@@ -8,6 +8,7 @@ with Bokeh's JavaScript inlined, as :func:`sdmodel.plots.save_html` does for sin
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
@@ -28,7 +29,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: right; vertical-align: top; }
-th { background: #f4f4f4; } td.periods { text-align: left; } td.name, th.name { text-align: left; white-space: nowrap; }
+th { background: #f4f4f4; } th.group { text-align: center; border-bottom: 2px solid #999; } td.periods { text-align: left; } td.name, th.name { text-align: left; white-space: nowrap; }
 td.up { color: #1a7f37; } td.down { color: #b3261e; } .note { color: #555; font-size: .9em; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
@@ -148,7 +149,9 @@ def comparison_table(metrics: xr.Dataset) -> str:
                 cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(by_key[k].short)}</b>: {html.escape(by_key[k].label)}" for k in keys)
-    return (f"<table><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
+    groups = "".join(f"<th colspan='{len(list(members))}' class='group'>{html.escape(group)}</th>"
+                     for group, members in itertools.groupby(keys, key=lambda k: by_key[k].group))
+    return (f"<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
             f"<p class='note'>At {metrics.attrs['time']:g}; in brackets, the change from '{html.escape(baseline)}'. {legend}.</p>")
 
 

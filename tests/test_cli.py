@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from paths import SHORT_HORIZON
 from sdmodel.cli import main
-from sdmodel.metrics import METRICS
+from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
 
@@ -54,6 +54,7 @@ def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
         for values in metrics.values():
             assert set(values) == {"final", "vs_baseline"}
     assert all(v["vs_baseline"] == 0 for v in report["scenarios"]["baseline"].values())
+    assert {report["metrics"][key]["group"] for key in METRIC_KEYS} == set(GROUPS)  # target firm, market, AI vs labour
     saved = open_run(report["run"])
     assert list(saved["scenario"].values) == list(report["scenarios"])
     # the saved comparison agrees with the results stored beside it
@@ -68,10 +69,16 @@ def test_compare_prints_a_table_with_differences(isolated_runs_dir):
     result = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", "2030"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split()[0] == "scenario" and [line.split()[0] for line in lines[2:4]] == ["baseline", "data-strike"]
-    assert "(" not in lines[2] and lines[3].count("(") == len(METRICS)  # changes shown against the baseline
+    groups, header = lines[0], lines[1]
+    assert header.split()[0] == "scenario" and [line.split()[0] for line in lines[3:5]] == ["baseline", "data-strike"]
+    assert "(" not in lines[3] and lines[4].count("(") == len(METRICS)  # changes shown against the baseline
     for metric in METRICS:
-        assert metric.short in lines[0]
+        assert metric.short in header
+        # each column stands under its group's name: the target firm, the market, or AI against labour
+        column = header.index(f" {metric.short}") + len(metric.short)
+        start = groups.index(metric.group)
+        left, right = groups.rfind("  ", 0, start), groups.find("  ", start + len(metric.group))
+        assert left < column <= (right if right >= 0 else len(groups)), (metric.short, metric.group)
         assert any(line.strip().startswith(f"{metric.short}: {metric.label}") for line in lines), metric.label
     assert "saved " in lines[-1]
 

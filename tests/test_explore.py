@@ -31,11 +31,15 @@ def explorer():
 
 def test_every_lever_of_the_bundled_scenarios_has_a_widget(explorer):
     keys = {lever.key.lower() for lever in explorer.levers}
-    for name in ("data strike fraction", "data strike start", "strike deletion share", "conscious contribution share",
+    for name in ("data strike fraction", "data strike start", "erasure fraction", "conscious contribution share",
                  "data poisoning share", "data sharing mandate share", "organising rate", "licensing start",
                  "collective bargaining weight", "collective strike", "windfall tax rate", "compute tax rate", "public commons funding"):
         assert name in keys, name
     assert {f"eval withholding share[{d}]" for d in ("software", "media", "finance", "support", "legal", "health")} <= keys
+    assert {"crawler block fraction", "erasure fraction", "redirect receiver[open]"} <= keys
+    from sdmodel.explore import OTHER
+
+    assert [lever.key for lever in explorer.levers if lever.group == OTHER] == []  # every bundled lever sits in its family
     by_key = {lever.key.lower(): lever for lever in explorer.levers}
     assert by_key["collective strike"].switch and not by_key["data strike fraction"].switch
     assert by_key["data strike start"].units == "year" and by_key["data strike start"].step == 1

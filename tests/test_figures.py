@@ -151,6 +151,8 @@ def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path)
                  "Uncertainty", "Monte Carlo bands", "Provenance", "model_sha256", "sdmodel report"):
         assert part in html, part
     assert "<td class='name'>data-strike</td>" in html and "R4" in html
+    from sdmodel.metrics import GROUPS
+    assert all(f"class='group'>{group}</th>" in html for group in GROUPS)  # target, market, AI vs labour
     # the same page again from the saved run, without running anything (named by its path: `latest` sorts runs
     # by folder name, so a run saved in the same second as the ensemble might not be the latest)
     saved = re.search(r"saved (\S+)", result.stderr).group(1)

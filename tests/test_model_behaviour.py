@@ -52,6 +52,34 @@ def test_conscious_contribution_moves_data_and_users_to_its_destination(bundled_
     assert _change(metrics, "conscious-contribution", "incumbent_revenue_share") < 0
     assert _at(results, "captured_user_data", "conscious-contribution", Firm="challenger") > _at(results, "captured_user_data", "baseline", Firm="challenger")
     assert _at(results, "public_human_data", "commons-contribution") > _at(results, "public_human_data", "baseline")
+    assert _at(results, "captured_user_data", "public-model-contribution", Firm="open") > _at(results, "captured_user_data", "baseline", Firm="open")
+    assert _change(metrics, "public-model-contribution", "incumbent_revenue_share") < 0
+
+
+@pytest.mark.parametrize(("receiver", "to_receiver"), [("challenger", 1.0), ("open", 1.0), ("challenger", 0.0), ("open", 0.4)])
+def test_conscious_contribution_takes_the_data_from_the_firm_left_to_the_destination_chosen(receiver, to_receiver):
+    """Issue 13: contributors give a named firm, the public model or the commons what the firm they stop using would
+    have captured, no more and no less: what the target loses is what the receiver and the commons gain, step by step."""
+    share = 0.25
+    params = {"conscious contribution share": share, "conscious contribution start": 2026, "conscious contribution to receiver": to_receiver,
+              **{f"redirect receiver[{firm}]": float(firm == receiver) for firm in ("incumbent", "challenger", "open")}}
+    results = _fast([Scenario("contribute", params=params)], final_time=2030).sel(scenario="contribute", time=slice(2026, None))
+    incumbent = results.sel(Firm="incumbent")
+    lost = incumbent["gross_data_capture"] - incumbent["data_capture"]
+    np.testing.assert_allclose(lost, share * incumbent["gross_data_capture"], rtol=1e-9)
+    gained = results["redirected_data"].sel(Firm=receiver) + results["commons_contribution"]
+    np.testing.assert_allclose(gained, lost, rtol=1e-9)
+    np.testing.assert_allclose(results["commons_contribution"], (1 - to_receiver) * lost, rtol=1e-9, atol=0)
+    others = [firm for firm in ("incumbent", "challenger", "open") if firm != receiver]
+    assert float(abs(results["redirected_data"].sel(Firm=others)).max()) == 0
+
+
+def test_a_crawler_block_cuts_the_incumbents_public_text_and_a_strike_does_not(bundled_comparison):
+    results, metrics = bundled_comparison
+    held = {s: _at(results, "harvested_public_data", s, Firm="incumbent") for s in ("baseline", "data-strike", "crawler-block")}
+    assert held["crawler-block"] < held["baseline"]
+    assert held["data-strike"] == pytest.approx(held["baseline"], rel=5e-3)
+    assert _change(metrics, "crawler-block", "incumbent_capability") < 0
 
 
 def test_collective_licensing_pays_producers_and_lowers_incumbent_capital(bundled_comparison):
@@ -195,7 +223,7 @@ def test_no_compute_means_no_capability_growth():
 def test_full_strike_cuts_the_incumbents_new_data_to_zero_but_not_its_crawl():
     """Withholding interaction data and blocking crawlers are different actions (Longpre et al. 2024)."""
     strike = {"data strike fraction": 1.0, "data strike start": 2025}
-    scenarios = [Scenario("full-strike", params=strike), Scenario("strike-and-block", params={**strike, "crawler block share": 1.0})]
+    scenarios = [Scenario("full-strike", params=strike), Scenario("strike-and-block", params={**strike, "crawler block fraction": 1.0, "crawler block start": 2025})]
     results = _fast(scenarios, final_time=2030).sel(time=slice(2025, None))
     struck = results.sel(scenario="full-strike")
     assert float(abs(struck["data_capture"].sel(Firm="incumbent")).max()) == 0
@@ -207,28 +235,52 @@ def test_full_strike_cuts_the_incumbents_new_data_to_zero_but_not_its_crawl():
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
-def test_a_strike_of_any_size_leaves_the_crawl_alone_unless_strikers_block_crawlers(fraction):
+def test_a_strike_of_any_size_leaves_the_crawl_alone_unless_writers_block_crawlers(fraction):
     """Issue 13: withholding interaction data is not a boycott of the public web. Without a crawler block the struck
     firm may scrape all the public text there is, exactly as in the baseline, and scrapes within 0.5% of the baseline's
-    amount (what moves it is the commons' response to a weaker model: measured 0.008-0.13%); strikers who block its
-    crawlers take their writing out of its reach."""
+    amount (what moves it is the commons' response to a weaker model: measured 0.008-0.13%); writers who block its
+    crawlers, a lever with its own start, take their writing out of its reach from then on."""
     strike = {"data strike fraction": fraction, "data strike start": 2027}
-    scenarios = [Scenario("baseline"), Scenario("strike", params=strike), Scenario("block", params={**strike, "crawler block share": 1.0})]
+    block = {"crawler block fraction": fraction, "crawler block start": 2029}
+    scenarios = [Scenario("baseline"), Scenario("strike", params=strike), Scenario("block", params={**strike, **block})]
     results = _fast(scenarios, final_time=SHORT_HORIZON).sel(time=slice(2027, None), Firm="incumbent")
     published = results["public_human_data"] * results["public_data_coverage"]
     assert float(abs(results["accessible_public_data"] / published - 1).sel(scenario="strike").max()) < 1e-12
     harvest = results["public_data_harvest"]
     assert float(abs(harvest.sel(scenario="strike") / harvest.sel(scenario="baseline") - 1).max()) < 5e-3
     blocked = results["accessible_public_data"].sel(scenario="block") / published.sel(scenario="block")
-    assert float(abs(blocked - (1 - fraction)).max()) < 1e-12
+    assert float(abs(blocked.sel(time=slice(None, 2028.99)) - 1).max()) < 1e-12  # the strike alone until the block starts
+    assert float(abs(blocked.sel(time=slice(2029, None)) - (1 - fraction)).max()) < 1e-12
     assert float(harvest.sel(scenario="block").sum()) < float(harvest.sel(scenario="baseline").sum())
 
 
 def test_full_strike_with_deletion_erases_the_incumbents_public_data():
-    scenario = Scenario("erase", params={"data strike fraction": 1.0, "data strike start": 2024, "strike deletion share": 1.0})
+    scenario = Scenario("erase", params={"data strike fraction": 1.0, "data strike start": 2024, "erasure fraction": 1.0, "erasure start": 2024})
     results = _fast([scenario], final_time=2032).sel(scenario="erase")
     held = results["harvested_public_data"].sel(Firm="incumbent")
     assert float(held.sel(time=2032)) < 1e-3 * float(held.sel(time=2024))
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.6])
+def test_erasure_removes_the_erasers_share_of_each_data_stock_from_its_own_start(fraction):
+    """GDPR-style erasure without a strike: from its start the firm deletes the erasers' share of the user data it
+    captured before (the deletion adds up to that share of the stock at the start) and of the public text it holds,
+    and may not scrape theirs again; the data captured after the requests are kept, and the other firms are untouched."""
+    start = 2028
+    erase = Scenario("erase", params={"erasure fraction": fraction, "erasure start": start}, time={"saveper": STEP})
+    results = _fast([erase, Scenario("baseline", time={"saveper": STEP})], final_time=start + 8)
+    erased, baseline = results.sel(scenario="erase"), results.sel(scenario="baseline")
+    incumbent = erased.sel(Firm="incumbent")
+    deleted = float(incumbent["captured_data_deletion"].sel(time=slice(start, None)).sum()) * STEP
+    held_at_start = float(incumbent["captured_user_data"].sel(time=start))
+    assert deleted == pytest.approx(fraction * held_at_start, rel=0.01)  # the tail after 8 deletion times is e^-8
+    assert float(abs(incumbent["captured_data_deletion"].sel(time=slice(None, start - STEP))).max()) == 0
+    published = incumbent["public_human_data"] * incumbent["public_data_coverage"]
+    assert float(abs(incumbent["harvested_public_data"].sel(time=start + 8) / published.sel(time=start + 8) - (1 - fraction))) < 0.01
+    assert float(incumbent["data_capture"].sel(time=start + 1)) > 0  # erasers may go on using the service
+    for variable in ("captured_user_data", "harvested_public_data"):
+        challenger = erased[variable].sel(Firm="challenger").sel(time=slice(None, start))
+        np.testing.assert_array_equal(challenger, baseline[variable].sel(Firm="challenger").sel(time=slice(None, start)))
 
 
 def test_no_automation_without_capability_above_the_worker_threshold():
