@@ -109,20 +109,19 @@ def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
 def format_table(metrics: xr.Dataset) -> str:
     """A plain-text table: a row per scenario, a column per metric under its group (``GROUPS``), each cell the
     final value and, in brackets, its change from the baseline; a legend names each column in full."""
-    by_key = {metric.key: metric for metric in METRICS}
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
-    rows = [["scenario"] + [by_key[key].short for key in keys]]
+    rows = [["scenario"] + [METRIC_BY_KEY[key].short for key in keys]]
     for name, row in _cells(metrics).items():
         rows.append([name] + [_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})" for final, change in row.values()])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(0, _group_line(widths, [by_key[key].group for key in keys]))
+    lines.insert(0, _group_line(widths, [METRIC_BY_KEY[key].group for key in keys]))
     lines.insert(2, "-" * len(lines[1]))
     lines.append(f"\nAt {metrics.attrs['time']:g}; in brackets, the change from '{baseline}'.")
     for key in keys:
         units = metrics[key].attrs.get("units", "")
-        lines.append(f"  {by_key[key].short}: {by_key[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
+        lines.append(f"  {METRIC_BY_KEY[key].short}: {METRIC_BY_KEY[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.metrics import METRICS, compare_metrics
+from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 
 #: the trajectories drawn as small multiples, scenario against baseline
 KEY_METRICS = ("incumbent_revenue_share", "hhi", "producer_payments_cumulative", "labour_share")
@@ -127,11 +127,10 @@ def comparison_table(metrics: xr.Dataset) -> str:
     """The comparison as an HTML table: final values, and in brackets the change from the baseline."""
     from sdmodel.metrics import _fmt
 
-    by_key = {metric.key: metric for metric in METRICS}
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
     head = "".join(
-        f"<th title='{html.escape(by_key[k].label)}'>{html.escape(by_key[k].short)}"
+        f"<th title='{html.escape(METRIC_BY_KEY[k].label)}'>{html.escape(METRIC_BY_KEY[k].short)}"
         + (f"<br><small>{html.escape(metrics[k].attrs.get('units', ''))}</small>" if metrics[k].attrs.get("units") not in ("", "Dmnl", None) else "")
         + "</th>"
         for k in keys
@@ -148,9 +147,9 @@ def comparison_table(metrics: xr.Dataset) -> str:
                 tone = "up" if change > 0 else "down" if change < 0 else ""
                 cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
-    legend = "; ".join(f"<b>{html.escape(by_key[k].short)}</b>: {html.escape(by_key[k].label)}" for k in keys)
+    legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
     groups = "".join(f"<th colspan='{len(list(members))}' class='group'>{html.escape(group)}</th>"
-                     for group, members in itertools.groupby(keys, key=lambda k: by_key[k].group))
+                     for group, members in itertools.groupby(keys, key=lambda k: METRIC_BY_KEY[k].group))
     return (f"<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
             f"<p class='note'>At {metrics.attrs['time']:g}; in brackets, the change from '{html.escape(baseline)}'. {legend}.</p>")
 

@@ -96,26 +96,13 @@ def test_bootstrap_intervals_cover_the_truth_and_flag_what_the_data_cannot_pin_d
     assert "not pinned down" in format_report(fit) and "95% interval" in format_report(fit)
 
 
-def test_a_series_with_an_unknown_period_is_one_line_naming_the_file_and_field(tmp_path):
-    from click.testing import CliRunner
-
-    from sdmodel.cli import main
-
-    data = _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", [2024.0], [0.6])
-    data.write_text(data.read_text().replace("# units:", "# period: quarter\n# units:"))
-    params = tmp_path / "params.toml"
-    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n')
-    result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
-    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
-    assert str(data) in result.stderr and "period" in result.stderr and "'# period: year'" in result.stderr
-
-
 @pytest.mark.parametrize(("header", "variable", "field", "fix"), [
+    ("# period: quarter\n", "revenue share[incumbent]", "period", "'# period: year'"),
     ("# statistic: gini\n", "AI revenue", "statistic", "'# statistic: herfindahl'"),
     ("# statistic: herfindahl\n", "total AI revenue", "variable", "one subscript"),
     ("# statistic: herfindahl\n", "AI revenue[incumbent]", "variable", "one subscript"),
 ])
-def test_a_series_with_a_bad_statistic_is_one_line_naming_the_file_and_field(tmp_path, header, variable, field, fix):
+def test_a_series_with_a_bad_period_or_statistic_is_one_line_naming_the_file_and_field(tmp_path, header, variable, field, fix):
     from click.testing import CliRunner
 
     from sdmodel.cli import main
@@ -127,4 +114,3 @@ def test_a_series_with_a_bad_statistic_is_one_line_naming_the_file_and_field(tmp
     result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert str(data) in result.stderr and field in result.stderr and fix in result.stderr, result.stderr
-
