@@ -523,7 +523,7 @@ def plot_command(run, variables, by, out, runs_dir):
 def loops_command(scenarios, model, loops_path, assignments, final_time, baseline, plot_file, as_json):
     """Which named feedback loop dominates when, in SCENARIOS (default: every bundled one).
 
-    Loops That Matter scores through Simlin, with the loops of models/loops.toml (R1..R4, B1..B3)
+    Loops That Matter scores through Simlin, with the loops of models/loops.toml (R1..R4, B1..B4)
     pinned: does a data strike or collective licensing change which loop drives the system, and when?
     """
     from sdmodel.loops import format_table, loop_dominance, to_json

@@ -22,7 +22,8 @@ def errors() -> dict[str, tuple[tuple[float, ...], np.ndarray]]:
     and the fit agree on what "2024" means."""
     chosen = targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
     assert {t.series.name for t in chosen} >= {
-        "frontier_training_compute", "big4_capex", "ai_lab_revenue", "chatgpt_weekly_users", "ai_revenue_concentration"}
+        "frontier_training_compute", "big4_capex", "ai_lab_revenue", "chatgpt_weekly_users", "ai_revenue_concentration",
+        "developer_ai_use"}
     results = sdmodel.run(["baseline"], engine="simlin", final_time=2026).sel(scenario="baseline")
     return {t.series.name: (t.years, t.modelled(results) / t.observed - 1) for t in chosen}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import sdmodel
 from sdmodel.scenario import Scenario, bundled_scenarios
@@ -181,6 +182,35 @@ def test_public_commons_funding_grows_the_commons(bundled_comparison):
         assert _at(results, "commons_contributors", scenario) > _at(results, "commons_contributors", "baseline")
         assert _at(results, "public_human_data", scenario) > _at(results, "public_human_data", "baseline")
 
+
+
+def _commons(activity: float, entry: float, writers_half_adoption: float) -> xr.Dataset:
+    name = f"commons-{activity}-{entry}-{writers_half_adoption}"
+    params = {"AI activity substitution": activity, "AI entry deterrence": entry,
+              "writers half adoption capability": writers_half_adoption}
+    return _fast([Scenario(name, params=params)], final_time=SHORT_HORIZON).sel(scenario=name)
+
+
+@pytest.mark.parametrize(("channel", "activity", "entry"), [("activity", 0.3, 0.0), ("participation", 0.0, 0.3)])
+def test_the_commons_writes_less_as_its_writers_take_up_ai_through_each_channel_alone(channel, activity, entry):
+    """Each erosion channel with the other switched off: the earlier the commons' writers adopt AI, the less
+    public text they write, and the channel switched off stays at what a commons without AI would do."""
+    early, late = _commons(activity, entry, 2.0), _commons(activity, entry, 20.0)
+    without_ai = _commons(0.0, 0.0, 2.0)
+    assert float(early["writers_adoption_fraction"].sel(time=2025)) > float(late["writers_adoption_fraction"].sel(time=2025)) + 0.5
+    # a stock lags its flows: from 2024 on, once the early writers have adopted, their commons writes less every year
+    later = slice(2024, None)
+    assert bool((early["human_data_production"].sel(time=later) < late["human_data_production"].sel(time=later)).all())
+    assert bool((early["human_data_production"].sel(time=later) < without_ai["human_data_production"].sel(time=later)).all())
+    adoption, base = early["writers_adoption_fraction"], float(early["tokens_per_contributor"])
+    if channel == "activity":  # the writers stay, each writes less: tokens per contributor x (1 - substitution x adoption)
+        np.testing.assert_allclose(early["contributor_activity"], base * (1 - activity * adoption), rtol=1e-12)
+        np.testing.assert_allclose(early["commons_contributors"], without_ai["commons_contributors"], rtol=1e-12)
+    else:  # each writes as much, fewer start: recruitment x (1 - deterrence x adoption)
+        np.testing.assert_allclose(early["contributor_activity"], base, rtol=1e-12)
+        replacement = float(early["initial_contributors"]) * float(early["base_contributor_departure_rate"])
+        np.testing.assert_allclose(early["contributor_recruitment"], replacement * (1 - entry * adoption), rtol=1e-12)
+        assert bool((early["commons_contributors"].sel(time=later) < without_ai["commons_contributors"].sel(time=later)).all())
 
 def test_data_sharing_mandate_narrows_the_incumbents_lead(bundled_comparison):
     results, metrics = bundled_comparison
