@@ -20,7 +20,6 @@ import time as clock
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from sdmodel.errors import InputError
@@ -335,18 +334,3 @@ def serve(port: int = 5006, show: bool = True, final_time: float | None = None, 
     print(f"sdmodel explore: http://localhost:{port}/ (Ctrl-C to stop)", flush=True)
     pn.serve({"/": lambda: app(model, final_time, scenarios_dir)}, port=port, address="127.0.0.1", show=show,
              websocket_origin=[f"localhost:{port}", f"127.0.0.1:{port}"], title="sdmodel explorer", print_url=False)
-
-
-def measure_latency(repeats: int = 20, final_time: float | None = None) -> dict[str, float]:
-    """Server-side time of one lever change (run the model, recompute the outcomes, push the curves), in ms."""
-    explorer = Explorer(final_time=final_time)
-    lever = next(lever for lever in explorer.levers if lever.key.lower() == "data strike fraction")
-    import param
-
-    widget = explorer.widgets[lever.key]
-    times = []
-    for index in range(repeats):
-        with param.edit_constant(widget):  # as a slider's release sets it
-            widget.value_throttled = 0.1 + 0.8 * (index % 2)
-        times.append(explorer.last_ms)
-    return {"median_ms": float(np.median(times)), "max_ms": float(np.max(times)), "repeats": repeats}
