@@ -108,7 +108,6 @@ def test_setting_changes_the_result_as_in_pysd(overrides):
     assert moved.any(), "the setting did not change the Simlin run"
 
 
-
 def test_fees_beyond_income_are_bounded_alike_in_both_engines():
     """Where fees to data producers exceed what revenue leaves (from 2021.25 in this case, found by the property
     test), both engines pay the same share: the bound's ZIDZ inside IF THEN ELSE is not held to PySD elsewhere."""
@@ -117,6 +116,7 @@ def test_fees_beyond_income_are_bounded_alike_in_both_engines():
     reference, fast = run_both(Scenario("unpayable-fees", params=UNPAYABLE_EVAL_FEES), final_time=2024)
     assert float(fast["paid_share_of_data_fees"].min()) < 1  # the bound binds in this run
     assert_parity(reference, fast)
+
 
 def test_time_series_setting_matches_pysd():
     scenario = Scenario(name="strike-ramp", params={"data strike fraction": STRIKE_SERIES, "data strike start": 2021.0})

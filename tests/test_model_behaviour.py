@@ -183,7 +183,6 @@ def test_public_commons_funding_grows_the_commons(bundled_comparison):
         assert _at(results, "public_human_data", scenario) > _at(results, "public_human_data", "baseline")
 
 
-
 def _commons(activity: float, entry: float, writers_half_adoption: float) -> xr.Dataset:
     name = f"commons-{activity}-{entry}-{writers_half_adoption}"
     params = {"AI activity substitution": activity, "AI entry deterrence": entry,
@@ -211,6 +210,7 @@ def test_the_commons_writes_less_as_its_writers_take_up_ai_through_each_channel_
         replacement = float(early["initial_contributors"]) * float(early["base_contributor_departure_rate"])
         np.testing.assert_allclose(early["contributor_recruitment"], replacement * (1 - entry * adoption), rtol=1e-12)
         assert bool((early["commons_contributors"].sel(time=later) < without_ai["commons_contributors"].sel(time=later)).all())
+
 
 def test_data_sharing_mandate_narrows_the_incumbents_lead(bundled_comparison):
     results, metrics = bundled_comparison
