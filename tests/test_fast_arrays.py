@@ -79,7 +79,7 @@ def test_a_result_is_named_as_xarray_names_it(names):
     xr.DataArray([1.0, 2.0], {"Firm": FIRMS[:2]}, ["Firm"]),  # a subrange: inner join, or an error under exact
     xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS}, ["Firm"], attrs={"units": "USD"}),  # attributes are merged
     xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS, "scenario": "baseline"}, ["Firm"]),  # a scalar coordinate
-    xr.DataArray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], {"Domain": DOMAINS, "Firm": FIRMS}, ["Domain", "Firm"]),  # broadcast
+    xr.DataArray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], {"Domain": DOMAINS, "Firm": FIRMS[::-1]}, ["Domain", "Firm"]),  # aligned, broadcast
     xr.DataArray([1.0, 2.0, 3.0], dims=["Firm"]),  # no index at all
     np.array([1.0, 2.0, 3.0]),
 ])
@@ -89,6 +89,17 @@ def test_what_is_not_plain_goes_to_xarray_unchanged(other, join):
         assert_same_both_ways(lambda: firm_array([1, 2, 3]) + other)
         assert_same_both_ways(lambda: other - firm_array([1, 2, 3]))
         assert_same_both_ways(lambda: np.minimum(firm_array([1, 2, 3]), other))
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=triples, b=st.lists(values, min_size=6, max_size=6), op=st.sampled_from(OPERATORS))
+def test_arithmetic_that_broadcasts_between_firm_domain_and_domain_by_firm_arrays(a, b, op):
+    grid = xr.DataArray(np.reshape(b, (2, 3)), {"Domain": list(DOMAINS), "Firm": list(FIRMS)}, ["Domain", "Firm"], name="g")
+    domains = xr.DataArray(np.asarray(b[:2]), {"Domain": list(DOMAINS)}, ["Domain"])
+    pairs = [(firm_array(a), grid), (grid, firm_array(a)), (domains, grid), (grid, domains), (domains, firm_array(a, "g")),
+             (grid.transpose(), grid)]
+    for first, second in pairs:
+        assert_same_both_ways(lambda: op(first, second))
 
 
 @settings(max_examples=40, deadline=None)
@@ -113,7 +124,13 @@ def test_reductions(a):
         assert_same_both_ways(lambda: getattr(firm_array(a), method)(skipna=False))
     grid = xr.DataArray(np.outer([1.0, 2.0], a), {"Domain": DOMAINS, "Firm": FIRMS}, ["Domain", "Firm"])
     assert_same_both_ways(lambda: grid.sum())
-    assert_same_both_ways(lambda: grid.sum(dim="Firm"))
+    for method in ("sum", "max", "min", "mean"):
+        reduce = getattr(grid, method)
+        assert_same_both_ways(lambda: reduce(dim="Firm"))
+        assert_same_both_ways(lambda: reduce(dim=["Domain"]))
+        assert_same_both_ways(lambda: reduce(dim=("Firm", "Domain")))
+    assert_same_both_ways(lambda: grid.sum(dim=["Firm", "Firm"]))  # xarray's own answer to a repeated dim
+    assert_same_both_ways(lambda: grid.sum(dim=["Sector"]))  # an unknown dim: xarray's own error
     assert_same_both_ways(lambda: grid.max(keepdims=True))
 
 
@@ -143,7 +160,10 @@ def test_plain_arrays_skip_xarrays_general_path(monkeypatch):
     a, b = firm_array([1, 2, 3]), firm_array([4, 5, 6])
     with fast_arithmetic():
         total = float((np.maximum(a * b, 5) - np.exp(2 - a)).rename({"Firm": "Firm!"}).sum())
+        grid = xr.DataArray([2.0, 3.0], {"Domain": DOMAINS}, ["Domain"]) * a  # broadcasts: Domain x Firm
+        by_domain = grid.rename({"Firm": "Firm!"}).sum(dim=["Firm!"])
     assert total == pytest.approx(np.sum(np.maximum([4, 10, 18], 5) - np.exp(2 - np.array([1, 2, 3]))))
+    assert by_domain.dims == ("Domain",) and list(by_domain.values) == [12.0, 18.0]
     with pytest.raises(AssertionError, match="general path"):
         a * b
 

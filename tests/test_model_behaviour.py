@@ -287,8 +287,9 @@ def test_a_strike_of_any_size_leaves_the_crawl_alone_unless_writers_block_crawle
 def test_full_strike_with_deletion_erases_the_incumbents_public_data():
     scenario = Scenario("erase", params={"data strike fraction": 1.0, "data strike start": 2024, "erasure fraction": 1.0, "erasure start": 2024})
     results = _fast([scenario], final_time=2032).sel(scenario="erase")
-    held = results["harvested_public_data"].sel(Firm="incumbent")
-    assert float(held.sel(time=2032)) < 1e-3 * float(held.sel(time=2024))
+    for stock in ("harvested_public_data", "domain_data_coverage"):  # the public text, and the domain data, of every domain
+        held = results[stock].sel(Firm="incumbent")
+        assert float((held.sel(time=2032) / held.sel(time=2024)).max()) < 1e-3
 
 
 @pytest.mark.parametrize("fraction", [0.2, 0.6])
@@ -308,9 +309,44 @@ def test_erasure_removes_the_erasers_share_of_each_data_stock_from_its_own_start
     published = incumbent["public_human_data"] * incumbent["public_data_coverage"]
     assert float(abs(incumbent["harvested_public_data"].sel(time=start + 8) / published.sel(time=start + 8) - (1 - fraction))) < 0.01
     assert float(incumbent["data_capture"].sel(time=start + 1)) > 0  # erasers may go on using the service
-    for variable in ("captured_user_data", "harvested_public_data"):
+    domain_deleted = incumbent["domain_data_deletion"].sel(time=slice(start, None)).sum("time") * STEP
+    np.testing.assert_allclose(domain_deleted, fraction * incumbent["domain_data_coverage"].sel(time=start), rtol=0.01)
+    for variable in ("captured_user_data", "harvested_public_data", "domain_data_coverage"):
         challenger = erased[variable].sel(Firm="challenger").sel(time=slice(None, start))
         np.testing.assert_array_equal(challenger, baseline[variable].sel(Firm="challenger").sel(time=slice(None, start)))
+
+
+# --- domain data by firm: each firm learns a domain from the work its own models do ---
+
+def test_each_firm_learns_a_domain_only_from_its_own_work_and_wins_the_domains_work_by_what_it_knows():
+    """Issue 13 item 2: a firm's domain data grow from the records of the work its own models do, which its rivals do
+    not see; the open-weight model's makers see none of the work done with it, so their domain data stay at the public
+    share of 2020. Newly automated work goes to the firms in proportion to domain capability to the power of the share
+    sensitivity (the users' choice rule applied to each domain), and the firms' automated work adds up to the domain's."""
+    results = _fast(["baseline"], final_time=SHORT_HORIZON).sel(scenario="baseline")
+    coverage, public = results["domain_data_coverage"], results["domain_data_availability"]
+    assert float(abs(coverage.sel(Firm="open") - public).max()) == 0
+    for firm in ("incumbent", "challenger"):
+        assert bool((coverage.sel(Firm=firm, time=SHORT_HORIZON) > public).all())
+    launched = results.sel(time=slice(2024, None))  # both service firms sell; reach is 1 for each
+    capability = launched["domain_capability"]
+    ratio = launched["domain_market_share"].sel(Firm="incumbent") / launched["domain_market_share"].sel(Firm="challenger")
+    expected = (capability.sel(Firm="incumbent") / capability.sel(Firm="challenger")) ** results["share_sensitivity"]
+    np.testing.assert_allclose(ratio, expected, rtol=1e-9)
+    np.testing.assert_allclose(results["task_automation"].sum("Firm"), results["automation"], rtol=1e-9, atol=1e-15)
+
+
+def test_contributors_who_redirect_their_work_records_teach_the_receiver_the_domain():
+    """Conscious contribution moves the records of the contributors' automated work too: the firm left learns the
+    domains more slowly and the receiver faster, and the receiver wins more of every domain's automated work, and of
+    the revenue from it, than in the baseline."""
+    params = {"conscious contribution share": 0.5, "conscious contribution start": 2026}
+    results = _fast(["baseline", Scenario("contribute", params=params)], final_time=SHORT_HORIZON).sel(time=SHORT_HORIZON)
+    change = results.sel(scenario="contribute") - results.sel(scenario="baseline")
+    assert bool((change["domain_data_coverage"].sel(Firm="challenger") > 0).all())
+    assert bool((change["domain_data_coverage"].sel(Firm="incumbent") < 0).all())
+    assert bool((change["firm_share_of_domain_work"].sel(Firm="challenger") > 0).all())
+    assert float(change["automated_work_sold"].sel(Firm="challenger")) > 0
 
 
 def test_no_automation_without_capability_above_the_worker_threshold():

@@ -7,11 +7,12 @@ result through its general constructor) is nearly all of a run's cost: profiled 
 bundled model, 90% of a PySD run, the model's arithmetic about 2%.
 
 :func:`fast_arithmetic` swaps in, for the duration of a ``with`` block, shortcuts for the
-four operations that cost most: binary arithmetic, numpy ufuncs, reductions over every
-dim, and renaming dims (PySD renames before each ``SUM``/``VMAX``). Each shortcut takes
+four operations that cost most: binary arithmetic, numpy ufuncs, reductions over named
+dims, and renaming dims (PySD renames before each ``SUM``/``VMAX``). Each shortcut takes
 only the *plain* case, which is what PySD builds: a ``DataArray`` with no attributes whose
-only coordinates are its dims' indexes, combined with python numbers or with arrays on
-equal dims and indexes. There it calls the same numpy function on the same data as
+only coordinates are its dims' indexes, combined with python numbers or with arrays whose
+shared dims have equal indexes (a ``Domain`` array times a ``Domain x Firm`` one
+broadcasts; nothing needs aligning). There it calls the same numpy function on the same data as
 xarray does and wraps the result as xarray's own fast constructor does, so results are
 bit for bit xarray's (tests/test_fast_arrays.py holds each shortcut, and whole model runs,
 to that). Anything else goes to xarray unchanged, errors included.
@@ -45,15 +46,39 @@ def _plain(array) -> bool:
     )
 
 
+def _equal_index(first: xr.DataArray, other: xr.DataArray, dim: str) -> bool:
+    a, b = first._indexes[dim], other._indexes[dim]
+    return a is b or a.index is b.index or a.index.equals(b.index)
+
+
 def _same_grid(first: xr.DataArray, other: xr.DataArray) -> bool:
     """Plain ``other`` on the same dims, in the same order, with equal indexes: no alignment to do."""
-    if other.dims != first.dims or not _plain(other):
-        return False
-    for dim in first.dims:
-        a, b = first._indexes[dim], other._indexes[dim]
-        if a is not b and a.index is not b.index and not a.index.equals(b.index):
-            return False
-    return True
+    return other.dims == first.dims and _plain(other) and all(_equal_index(first, other, dim) for dim in first.dims)
+
+
+def _broadcast_dims(first: xr.DataArray, other: xr.DataArray) -> tuple | None:
+    """The dims of ``first op other`` for a plain ``other`` whose dims shared with ``first`` have equal indexes
+    (nothing to align, only to broadcast): ``first``'s dims, then ``other``'s new ones, as xarray orders them."""
+    if not _plain(other) or not all(_equal_index(first, other, dim) for dim in first.dims if dim in other._indexes):
+        return None
+    return first.dims + tuple(dim for dim in other.dims if dim not in first.dims)
+
+
+def _laid_out(array: xr.DataArray, dims: tuple) -> np.ndarray:
+    """``array``'s data with its axes in the order of ``dims`` and a length-1 axis for each dim it lacks."""
+    data, own = array.variable._data, array.dims
+    if own == dims:
+        return data
+    moved = data.transpose([own.index(dim) for dim in dims if dim in own])
+    return moved.reshape([len(array._indexes[dim].index) if dim in own else 1 for dim in dims])
+
+
+def _broadcast_result(first: xr.DataArray, other: xr.DataArray, dims: tuple, data, name) -> xr.DataArray:
+    """A DataArray of ``data`` on ``dims``, each dim's coordinate and index from the operand that has it."""
+    source = {dim: first if dim in first.dims else other for dim in dims}
+    coords = {dim: source[dim]._coords[dim] for dim in dims}
+    indexes = {dim: source[dim]._indexes[dim] for dim in dims}
+    return xr.DataArray(_variable(dims, data), coords, name=name, indexes=indexes, fastpath=True)
 
 
 def _variable(dims: tuple, data) -> Variable:
@@ -89,6 +114,10 @@ def fast_arithmetic() -> Iterator[None]:
                 a, b = self.variable._data, other.variable._data
                 with np.errstate(all="ignore"):
                     return _result(self, f(b, a) if reflexive else f(a, b), _name([self, other]))
+            if type(other) is xr.DataArray and (dims := _broadcast_dims(self, other)) is not None:
+                a, b = _laid_out(self, dims), _laid_out(other, dims)  # e.g. [Domain] * [Domain, Firm] in a 2-D model
+                with np.errstate(all="ignore"):
+                    return _broadcast_result(self, other, dims, f(b, a) if reflexive else f(a, b), _name([self, other]))
         return binary_op(self, other, f, reflexive)
 
     def fast_array_ufunc(self, ufunc, method, *inputs, **kwargs):
@@ -105,6 +134,13 @@ def fast_arithmetic() -> Iterator[None]:
     def fast_reduce(self, func, dim=None, *, axis=None, keep_attrs=None, keepdims=False, **kwargs):
         if dim is None and axis is None and not keepdims and _plain(self):  # over every dim: no coordinate survives
             return xr.DataArray(Variable((), func(self.variable._data, **kwargs)), {}, name=self.name, indexes={}, fastpath=True)
+        named = [dim] if type(dim) is str else list(dim) if type(dim) in (list, tuple) else None
+        if named and axis is None and not keepdims and _plain(self) and len(set(named)) == len(named) and set(named) <= set(self.dims):
+            axes = tuple(self.dims.index(name) for name in named)  # over named dims, as PySD's SUM(x[Domain, Firm!])
+            data = func(self.variable._data, axis=axes[0] if len(axes) == 1 else axes, **kwargs)  # xarray's own call
+            kept = tuple(name for name in self.dims if name not in named)
+            coords, indexes = {name: self._coords[name] for name in kept}, {name: self._indexes[name] for name in kept}
+            return xr.DataArray(_variable(kept, data), coords, name=self.name, indexes=indexes, fastpath=True)
         return reduce(self, func, dim, axis=axis, keep_attrs=keep_attrs, keepdims=keepdims, **kwargs)
 
     def fast_rename(self, new_name_or_name_dict=None, **names):
