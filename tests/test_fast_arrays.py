@@ -100,6 +100,10 @@ def test_arithmetic_that_broadcasts_between_firm_domain_and_domain_by_firm_array
              (grid.transpose(), grid)]
     for first, second in pairs:
         assert_same_both_ways(lambda: op(first, second))
+    assert_same_both_ways(lambda: op(grid.sum(), grid))  # a 0-d array times a grid
+    assert_same_both_ways(lambda: firm_array(a).__rmul__(grid))  # reflexive: xarray orders the dims from the other
+    with xr.set_options(arithmetic_broadcast=False):
+        assert_same_both_ways(lambda: op(domains, grid))  # xarray's own error
 
 
 @settings(max_examples=40, deadline=None)

@@ -73,6 +73,11 @@ def test_conscious_contribution_takes_the_data_from_the_firm_left_to_the_destina
     np.testing.assert_allclose(results["commons_contribution"], (1 - to_receiver) * lost, rtol=1e-9, atol=0)
     others = [firm for firm in ("incumbent", "challenger", "open") if firm != receiver]
     assert float(abs(results["redirected_data"].sel(Firm=others)).max()) == 0
+    # the records of their automated work go the same way: the receiver's part to it, the commons' part to every firm
+    records = share * results["firm_task_share"].sel(Firm="incumbent")
+    for firm in ("incumbent", "challenger", "open"):
+        expected = records * (to_receiver * (firm == receiver) + (1 - to_receiver))
+        np.testing.assert_allclose(results["redirected_task_share"].sel(Firm=firm), expected, rtol=1e-9, atol=0)
 
 
 def test_a_crawler_block_cuts_the_incumbents_public_text_and_a_strike_does_not(bundled_comparison):

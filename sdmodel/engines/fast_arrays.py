@@ -30,6 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import xarray as xr
+from xarray.core.options import OPTIONS
 from xarray.core.variable import Variable
 
 _NUMBER = (int, float)  # python numbers (bool and numpy float64 are subclasses): numpy takes them as xarray passes them
@@ -114,10 +115,12 @@ def fast_arithmetic() -> Iterator[None]:
                 a, b = self.variable._data, other.variable._data
                 with np.errstate(all="ignore"):
                     return _result(self, f(b, a) if reflexive else f(a, b), _name([self, other]))
-            if type(other) is xr.DataArray and (dims := _broadcast_dims(self, other)) is not None:
+            # a reflexive broadcast (only an explicit ``a.__rmul__(b)``) orders dims from ``other``, and
+            # arithmetic_broadcast=False refuses any broadcast: both are xarray's to handle
+            if not reflexive and OPTIONS["arithmetic_broadcast"] and type(other) is xr.DataArray and (dims := _broadcast_dims(self, other)) is not None:
                 a, b = _laid_out(self, dims), _laid_out(other, dims)  # e.g. [Domain] * [Domain, Firm] in a 2-D model
                 with np.errstate(all="ignore"):
-                    return _broadcast_result(self, other, dims, f(b, a) if reflexive else f(a, b), _name([self, other]))
+                    return _broadcast_result(self, other, dims, f(a, b), _name([self, other]))
         return binary_op(self, other, f, reflexive)
 
     def fast_array_ufunc(self, ufunc, method, *inputs, **kwargs):
