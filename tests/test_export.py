@@ -6,6 +6,7 @@ engines: PySD on the .mdl (the reference), then PySD and Simlin on the export.
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 
@@ -255,9 +256,9 @@ def _series(results: xr.Dataset):
     for array in results.data_vars.values():
         name = array.attrs["long_name"]
         dims = [dim for dim in array.dims if dim != "time"]
-        labelled = [(f"{name}[{e}]", array.sel({dims[0]: e})) for e in array[dims[0]].values] if dims else [(name, array)]
-        for label, values in labelled:
-            yield label, np.broadcast_to(values.values, times.shape)
+        for elements in itertools.product(*(array[dim].values for dim in dims)):  # () once for an unsubscripted variable
+            label = f"{name}[{','.join(elements)}]" if dims else name
+            yield label, np.broadcast_to(array.sel(dict(zip(dims, elements))).values, times.shape)
 
 
 def assert_pysd_runs_it_alike(path, original: xr.Dataset) -> None:

@@ -99,7 +99,7 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
     report = json.loads(result.stdout)
     assert set(report["scenarios"]) == set(LOOP_SCENARIOS) and report["baseline"] == "baseline"
     named = set(report["loops"]) | set(report["unscored"])
-    assert named == {"R1", "R2", "R3", "R4", "B1", "B2", "B3", "B4"}  # as models/loops.toml names them
+    assert named == {"R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4"}  # as models/loops.toml names them
     assert {"R1", "R2", "R3", "B1", "B4"} <= set(report["loops"])  # R4 and B2 expand past what Simlin 0.8.5 scores; R4 is measured by knockout (models/README.md)
     for reason in report["unscored"].values():
         assert "Simlin" in reason
@@ -132,7 +132,7 @@ def test_loops_table_and_shares_add_up():
     assert float(abs(total - 1).max()) < 1e-6  # shares of the named loops' activity
     text = format_table(dominance)
     assert text.splitlines()[0].split() == ["scenario", "from", "to", "dominant", "loop", "share"]
-    assert all(f"  {loop}: " in text for loop in ("R1", "R2", "R3", "R4", "B1", "B2", "B3", "B4"))  # every named loop is scored or says why not
+    assert all(f"  {loop}: " in text for loop in ("R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4"))  # every named loop is scored or says why not
     assert "B2: not scored" in text
 
 
