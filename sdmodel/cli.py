@@ -145,12 +145,14 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
 def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
-    """Compare SCENARIOS with the baseline (default: every bundled scenario). The main job."""
+    """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
     from sdmodel.store import save_run
 
     if plot_file and not plot_file.lower().endswith(".html"):
         raise InputError(plot_file, "--plot", "the plot must be an .html file", "give a file name ending in .html")
+    if model and not scenarios:
+        scenarios = _scenarios_for(model, engine)
     _announce(engine)
     results, metrics = compare_scenarios(
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
@@ -167,6 +169,17 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     else:
         click.echo(format_table(metrics))
         click.echo(f"saved {path}" + (f"; figure {plot_file}" if plot_file else "") + _reuse_note(results))
+
+
+def _scenarios_for(model: str, engine: str) -> tuple[str, ...]:
+    """The bundled scenarios a model of the user's own can run, saying on stderr which it cannot and why."""
+    from sdmodel.simulate import bundled_scenarios_for
+
+    fitting, skipped = bundled_scenarios_for(model, engine)
+    if skipped:
+        click.echo(f"{model}: comparing the {len(fitting)} bundled scenarios it can run ({', '.join(s.name for s in fitting)}); "
+                   f"{len(skipped)} set constants it lacks ({', '.join(skipped)}): name one to see which", err=True)
+    return tuple(scenario.name for scenario in fitting)
 
 
 @main.group()

@@ -79,10 +79,19 @@ def compare(
     baseline: str = "baseline",
     **run_options,
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Run scenarios (default: every bundled one) with the baseline; return (results, metrics)."""
-    from sdmodel.simulate import run
+    """Run scenarios with the baseline; return (results, metrics).
 
-    chosen = [s if isinstance(s, Scenario) else load_scenario(s) for s in (scenarios or bundled_scenarios())]
+    By default every bundled scenario, or with ``model=`` those of them the model
+    can run (:func:`~sdmodel.simulate.bundled_scenarios_for`).
+    """
+    from sdmodel.simulate import bundled_scenarios_for, run
+
+    if scenarios:
+        chosen = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
+    elif run_options.get("model"):
+        chosen = bundled_scenarios_for(run_options["model"], run_options.get("engine", "pysd"))[0]
+    else:
+        chosen = [load_scenario(name) for name in bundled_scenarios()]
     base = load_scenario(baseline)
     if base.name not in [s.name for s in chosen]:
         chosen.insert(0, base)

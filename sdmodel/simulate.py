@@ -17,7 +17,7 @@ from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
-from sdmodel.scenario import RunSpec, Scenario, load_scenario, validate
+from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
 #: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests
 ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
@@ -58,6 +58,27 @@ def prepare(
     if len(grids) > 1:
         raise InputError(loaded[0].source, "time", "the scenarios in one run set different [time] periods", "run them separately, or pass --final-time")
     return model_path, loaded, specs
+
+
+def bundled_scenarios_for(model: str | Path | None = None, engine: str = "pysd") -> tuple[list[Scenario], dict[str, str]]:
+    """The bundled scenarios ``model`` can run, and for each other one why it cannot.
+
+    The bundled scenarios set the bundled model's levers: a model of the user's own
+    lacks most of them, and comparing every bundled scenario against it would stop
+    at the first lever it lacks.
+    """
+    adapter = engine_module(engine)
+    model_path = Path(model) if model else default_model()
+    info, defaults = adapter.model_info(model_path), adapter.time_defaults(model_path)
+    fitting, skipped = [], {}
+    for scenario in (load_scenario(name) for name in bundled_scenarios()):
+        try:
+            validate(scenario, info, defaults)
+        except InputError as error:
+            skipped[scenario.name] = str(error)
+        else:
+            fitting.append(scenario)
+    return fitting, skipped
 
 
 def run(

@@ -7,9 +7,10 @@ import re
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
-from paths import SHORT_HORIZON
+from paths import MODELS, SHORT_HORIZON
 from sdmodel.cli import main
 from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
@@ -139,3 +140,17 @@ def test_describe_shows_equation_units_source_and_links():
     assert constant["equation"] == "0.34" and "Hoffmann et al. 2022" in constant["source"]
     unknown = CliRunner().invoke(main, ["describe", "chinchila alpha"])
     assert unknown.exit_code == 2 and "did you mean 'chinchilla alpha'" in unknown.stderr
+
+
+def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):
+    """Every bundled scenario but those that set only the strike sets a lever this model lacks: they are left out, and the user told."""
+    model = MODELS / "strike_only.mdl"  # one of the bundled levers and one of compare's measures
+    result = CliRunner().invoke(main, ["compare", "--model", str(model), "--engine", "simlin", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["scenarios"]) == {"baseline", "data-strike"}
+    assert report["scenarios"]["data-strike"]["labour_share"]["vs_baseline"] == pytest.approx(-0.1 * 0.33)  # the model's equation, from 2027
+    skipped = len(bundled_scenarios()) - 2
+    assert f"comparing the 2 bundled scenarios it can run (baseline, data-strike); {skipped} set constants it lacks" in result.stderr
+    named = CliRunner().invoke(main, ["compare", "collective-licensing", "--model", str(model), "--engine", "simlin"])
+    assert named.exit_code == 2 and "organising" in named.stderr  # a scenario the user names is never skipped: its error says why
