@@ -650,7 +650,7 @@ def import_cin_command(file, name, out, model):
 @json_option
 def describe(variable, model, as_json):
     """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
-    from sdmodel.describe import describe as describe_variable, listing
+    from sdmodel.describe import POLARITY_LEGEND, describe as describe_variable, listing
 
     if not variable:
         rows = listing(model)
@@ -667,12 +667,16 @@ def describe(variable, model, as_json):
         click.echo(json.dumps(found, indent=2))
         return
     dims = f"[{','.join(found['dims'])}]" if found["dims"] else ""
+    if found["measure"]:
+        element = "".join(f"[{element}]" for element in found["measure"]["select"].values())
+        click.echo(f"{found['measure']['key']}: {found['measure']['label']}, the comparison's measure of {found['name']}{element}")
     click.echo(f"{found['name']}{dims}  ({found['kind']}, python name {found['python_name']})")
     click.echo(f"  units:      {found['units']}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
     click.echo(f"  equation:   {found['equation']}")
     click.echo(f"  source:     {found['source']}")
     click.echo(f"  depends on: {', '.join(found['depends_on']) or '-'}")
     click.echo(f"  used by:    {', '.join(found['used_by']) or '-'}")
+    click.echo(f"  links:      {POLARITY_LEGEND}")
 
 
 #: Options through which a command can hand its work to Dask; commands without them never do.

@@ -6,20 +6,40 @@ this number come from?
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 
+from sdmodel.errors import InputError
 from sdmodel.locations import default_model
+from sdmodel.model import SUGGESTION_CUTOFF
+
+#: what the sign after each causal neighbour means (Simlin signs a link from its equation alone)
+POLARITY_LEGEND = "(+) moves the same way, (-) the opposite way, (?) either way, depending on other values"
 
 
 def describe(name: str, model: str | Path | None = None) -> dict:
-    """A variable's documentation; an unknown name raises InputError with the closest match."""
+    """A variable's documentation; an unknown name raises InputError with the closest match.
+
+    ``name`` may also be a comparison measure's key (``hhi``, as `compare --json` and
+    `sensitivity` name it): the answer is then its variable's, with the measure under
+    ``"measure"``.
+    """
     from sdmodel.engines import pysd as pysd_engine
     from sdmodel.engines.simlin_structure import canonical, causal_links, equations
+    from sdmodel.metrics import METRIC_BY_KEY
 
     model_path = Path(model) if model else default_model()
     info = pysd_engine.model_info(model_path)
-    variable = info.resolve(name, str(model_path), "VARIABLE")
+    measure = METRIC_BY_KEY.get(name)
+    try:
+        variable = info.resolve(measure.variable if measure else name, str(model_path), "VARIABLE")
+    except InputError:
+        close = difflib.get_close_matches(name, list(METRIC_BY_KEY), n=1, cutoff=SUGGESTION_CUTOFF)
+        if measure or not close:
+            raise
+        problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
+        raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
     key = canonical(variable.name)
     links = causal_links(model_path)
@@ -34,6 +54,7 @@ def describe(name: str, model: str | Path | None = None) -> dict:
         "source": variable.comment,
         "depends_on": sorted(f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names),
         "used_by": sorted(f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names),
+        "measure": {"key": measure.key, "label": measure.label, "select": measure.select} if measure else None,
     }
 
 

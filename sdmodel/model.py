@@ -19,6 +19,10 @@ from pathlib import Path
 from sdmodel.errors import InputError
 
 #: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
+#: how alike (difflib's ratio) a name must be to be offered as "did you mean": at 0.5,
+#: 'producer_payments_cumulative' was offered 'deployment gate'; a typo scores 0.9 or more
+SUGGESTION_CUTOFF = 0.6
+
 TIME_CONTROLS = {
     "initial_time": "initial_time",
     "final_time": "final_time",
@@ -56,8 +60,8 @@ class ModelInfo:
         if wanted in self._by_normalised_name:
             return self._by_normalised_name[wanted]
         names = [v.name for v in self.variables.values()]
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5) or difflib.get_close_matches(
-            wanted, [normalise(n) for n in names], n=1, cutoff=0.5
+        close = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF) or difflib.get_close_matches(
+            wanted, [normalise(n) for n in names], n=1, cutoff=SUGGESTION_CUTOFF
         )
         fix = f"did you mean '{_original(close[0], names)}'?" if close else "run `sdmodel scenarios show baseline --variables` for the names"
         raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)

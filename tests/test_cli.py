@@ -142,6 +142,19 @@ def test_describe_shows_equation_units_source_and_links():
     assert unknown.exit_code == 2 and "did you mean 'chinchilla alpha'" in unknown.stderr
 
 
+def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
+    """Every other command names a result by its measure key (`hhi`); describe does too, and offers measures for typos."""
+    for metric in METRICS:
+        found = json.loads(CliRunner().invoke(main, ["describe", metric.key, "--json"]).stdout)
+        assert found["python_name"] == metric.variable and found["measure"]["select"] == metric.select, metric.key
+    shown = CliRunner().invoke(main, ["describe", "hhi"]).stdout
+    assert shown.startswith("hhi: Herfindahl index") and "(?) either way" in shown
+    typo = CliRunner().invoke(main, ["describe", "producer_paiments_cumulative"])
+    assert typo.exit_code == 2 and "did you mean the measure 'producer_payments_cumulative'?" in typo.stderr
+    unlike = CliRunner().invoke(main, ["describe", "payments_total_so_far"])  # like nothing: no far-fetched suggestion
+    assert unlike.exit_code == 2 and "did you mean" not in unlike.stderr
+
+
 def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):
     """Every bundled scenario but those that set only the strike sets a lever this model lacks: they are left out, and the user told."""
     model = MODELS / "strike_only.mdl"  # one of the bundled levers and one of compare's measures
