@@ -217,14 +217,18 @@ def scenarios_show(scenario, variables, model):
     click.echo(tomli_w.dumps(loaded.to_dict()).rstrip())
     if variables:
         from sdmodel.engines import pysd as engine
+        from sdmodel.engines.simlin_structure import canonical, equations
         from sdmodel.locations import default_model
+        from sdmodel.model import TIME_CONTROLS
 
-        info = engine.model_info(model or default_model())
-        click.echo("\n# constants that [params] can set: name [units] range")
+        model_path = model or default_model()
+        info, written = engine.model_info(model_path), equations(model_path)
+        click.echo("\n# constants that [params] can set: name [units] range = the model's value (unit conversions left out)")
         for variable in sorted(info.variables.values(), key=lambda v: v.name.lower()):
-            if variable.kind == "constant" and variable.py_name not in ("initial_time", "final_time", "time_step", "saveper"):
+            if variable.kind == "constant" and variable.py_name not in TIME_CONTROLS and not variable.is_unit_conversion:
                 dims = f"[{','.join(variable.dims)}]" if variable.dims else ""
-                click.echo(f"#   {variable.name}{dims} [{variable.units}] {variable.lower:g}..{variable.upper:g}")
+                value = written.get(canonical(variable.name), "")
+                click.echo(f"#   {variable.name}{dims} [{variable.units}] {variable.lower:g}..{variable.upper:g}" + (f" = {value}" if value else ""))
 
 
 @scenarios.command("validate")
@@ -540,8 +544,11 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
     pinned: does a data strike or collective licensing change which loop drives the system, and when?
     """
     from sdmodel.loops import format_table, loop_dominance, to_json
+    from sdmodel.scenario import with_baseline
 
     _check_figure_path(plot_file, "--plot")
+    if scenarios:  # the baseline too, so that the table says where dominance differs from it
+        scenarios = with_baseline(scenarios, baseline)
     dominance = loop_dominance(scenarios or None, model=model, loops=loops_path, overrides=_overrides(assignments),
                                final_time=final_time, command=_command())
     if plot_file:

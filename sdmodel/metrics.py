@@ -14,7 +14,7 @@ from pathlib import Path
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
+from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario, with_baseline
 
 
 #: what a lever does, read in three places (issue 13): to the firm it targets, to the market, and to AI
@@ -92,11 +92,9 @@ def compare(
         chosen = bundled_scenarios_for(run_options["model"], run_options.get("engine", "pysd"))[0]
     else:
         chosen = [load_scenario(name) for name in bundled_scenarios()]
-    base = load_scenario(baseline)
-    if base.name not in [s.name for s in chosen]:
-        chosen.insert(0, base)
+    chosen = with_baseline(chosen, baseline)
     results = run(chosen, **run_options)
-    return results, compare_metrics(results, base.name)
+    return results, compare_metrics(results, load_scenario(baseline).name)
 
 
 def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:

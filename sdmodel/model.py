@@ -44,6 +44,12 @@ class Variable:
     lower: float = -math.inf
     upper: float = math.inf
 
+    @property
+    def is_unit_conversion(self) -> bool:
+        """A constant that only converts units ("Unit conversion." or "Unit of ..." in its comment, as the model
+        writes them): it has one right value, so it is no assumption to set or vary."""
+        return self.kind == "constant" and self.comment.startswith(("Unit conversion", "Unit of "))
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -17,6 +17,7 @@ import difflib
 import math
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -119,6 +120,13 @@ def find_scenario(ref: str | Path, near: Path | None = None) -> Path:
     close = difflib.get_close_matches(text, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"bundled scenarios are: {', '.join(known)}"
     raise InputError(text, None, "no such scenario", hint)
+
+
+def with_baseline(scenarios: Iterable[str | Path | Scenario], baseline: str | Path) -> list[Scenario]:
+    """The scenarios, loaded, with the baseline first unless they already hold it: a result is read against it."""
+    chosen = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
+    base = load_scenario(baseline)
+    return chosen if base.name in [s.name for s in chosen] else [base, *chosen]
 
 
 def load_scenario(ref: str | Path) -> Scenario:

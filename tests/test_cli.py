@@ -167,3 +167,14 @@ def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isol
     assert f"comparing the 2 bundled scenarios it can run (baseline, data-strike); {skipped} set constants it lacks" in result.stderr
     named = CliRunner().invoke(main, ["compare", "collective-licensing", "--model", str(model), "--engine", "simlin"])
     assert named.exit_code == 2 and "organising" in named.stderr  # a scenario the user names is never skipped: its error says why
+
+
+def test_scenarios_show_variables_lists_what_a_scenario_may_set_with_the_models_values():
+    shown = CliRunner().invoke(main, ["scenarios", "show", "baseline", "--variables"])
+    assert shown.exit_code == 0, shown.output
+    listed = [line[4:] for line in shown.stdout.splitlines() if line.startswith("#   ")]
+    assert "data strike fraction [Dmnl] 0..1 = 0" in listed
+    assert "strike target[Firm] [Dmnl] 0..1 = incumbent: 1; challenger: 0; open: 0" in listed
+    # unit conversions have one right value: not an assumption to set; nor are the time controls ([time] sets them)
+    assert not [line for line in listed if line.startswith(("seconds per year", "USD per billion USD", "one token", "one parameter", "TIME STEP", "FINAL TIME"))]
+    assert len(listed) > 100

@@ -124,6 +124,14 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
     assert_png(figure)
 
 
+def test_loops_of_a_policy_alone_are_read_against_the_baseline():
+    result = CliRunner().invoke(main, ["loops", "data-strike", "--final-time", "2030"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith(" ")]
+    assert {"baseline", "data-strike"} <= set(rows)
+    assert "Dominance differs from the baseline: data-strike from 2027" in result.stdout  # the strike's start
+
+
 def test_loops_table_and_shares_add_up():
     from sdmodel.loops import format_table, loop_dominance
 
