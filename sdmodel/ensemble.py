@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.distributions import format_bound, check_varied_once, resolve_constant, finite_number, varied_setting, latin_hypercube, load_distributions, param_name
+from sdmodel.distributions import Distribution, format_bound, check_varied_once, resolve_constant, finite_number, varied_setting, latin_hypercube, load_distributions, param_name
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
 from sdmodel.model import ModelInfo, Variable
@@ -266,6 +266,7 @@ def uncertainty(
     drawn = load_distributions(distributions, info)
     varied = [d.setting for d in drawn]
     _check_not_set(overrides, varied, info)
+    check_levers_not_varied(distributions, drawn, specs)
     chosen = resolve_outputs(outputs, info)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
@@ -497,6 +498,23 @@ def _scenario_value(spec: RunSpec, info: ModelInfo, setting: Setting) -> float:
     own = [s.value for s in spec.settings if s.py_name == setting.py_name and s.element in (setting.element, None)]
     value = own[-1] if own else current_value(info, setting)
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def check_levers_not_varied(distributions: str | os.PathLike, drawn: Sequence[Distribution], specs: Sequence[RunSpec]) -> None:
+    """Refuse to draw a constant that the scenarios set differently: a policy's own lever.
+
+    Each draw overrides the constant in every scenario alike, so the policy would
+    vanish from the comparison, and its bands would equal the baseline's.
+    """
+    for distribution in drawn:
+        set_by = [
+            tuple(sorted((setting.element or ("", ""), repr(setting.value)) for setting in spec.settings if setting.py_name == distribution.setting.py_name))
+            for spec in specs
+        ]
+        if len(set(set_by)) > 1:
+            setter = next(spec.name for spec, settings in zip(specs, set_by) if settings)
+            raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{setter}' sets",
+                             "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out")
 
 
 def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setting], info: ModelInfo) -> None:

@@ -97,12 +97,7 @@ def sensitivity(
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
     chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
     varied = [d.setting for d in drawn]
-    if against is not None:
-        levers = {setting.py_name for setting in specs[0].settings} - {setting.py_name for setting in specs[1].settings}
-        for distribution in drawn:
-            if distribution.setting.py_name in levers:
-                raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{specs[0].name}' sets",
-                                 "a policy effect varies assumptions in both runs; leave the policy's own levers out")
+    ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
         model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": len(design)},
         jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=None, progress=progress, label=f"sensitivity ({method})",

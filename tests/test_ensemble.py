@@ -24,6 +24,7 @@ from sdmodel.locations import default_model
 from sdmodel.metrics import METRICS
 from sdmodel.scenario import RunSpec, Setting
 from sdmodel.simulate import prepare
+from sdmodel.store import open_run
 
 FINAL_TIME = 2030.0  # the levers start in 2027; short runs keep the file quick
 DISTRIBUTIONS = """
@@ -245,6 +246,29 @@ def test_bad_distribution_file(file, key, fix, isolated_runs_dir):
     for needle in (file, key, fix):
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["uncertainty", "baseline", "data-strike"], ["sensitivity", "data-strike", "--against", "baseline"]],
+    ids=["uncertainty", "sensitivity-against"],
+)
+def test_a_policys_own_lever_is_not_drawn_across_scenarios(command, isolated_runs_dir):
+    """Each draw would override the lever in every scenario alike: the policy's bands would equal the baseline's."""
+    lever = BAD / "dist-policy-lever.toml"
+    result = CliRunner().invoke(main, [command[0], str(lever), *command[1:], "--samples", "4"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert all(needle in line for needle in (lever.name, 'params."data strike fraction"', "scenario 'data-strike' sets", "leave the scenarios' own levers out"))
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+def test_one_scenario_may_draw_its_own_lever(isolated_runs_dir):
+    """How big a strike? With one scenario the draws replace its value, and nothing is compared."""
+    result = CliRunner().invoke(main, ["uncertainty", str(BAD / "dist-policy-lever.toml"), "data-strike", "--samples", "4", "--final-time", "2030", "--json"])
+    assert result.exit_code == 0, result.output
+    drawn = open_run(json.loads(result.stdout)["run"])["data_strike_fraction"]
+    assert float(drawn.min()) >= 0.1 and float(drawn.max()) <= 0.5 and drawn.size == 4
 
 
 @pytest.mark.parametrize(
