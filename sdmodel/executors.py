@@ -19,15 +19,17 @@ module-level dataclasses that never carry a model.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +39,9 @@ from sdmodel.scenario import RunSpec, Setting
 
 MAX_BATCH = 250  # members per task: ~0.75 s of Simlin runs, enough to hide a task's overhead
 TASKS_PER_WORKER = 4  # enough tasks to balance the load and move a progress bar
+SCHEDULER_TIMEOUT = 10.0  # seconds to check a --scheduler address, all told: a silent peer cannot hang a command
+
+T = TypeVar("T")
 
 
 # --- running members ---------------------------------------------------------------------------
@@ -184,8 +189,11 @@ def dask_executor(scheduler: str | None = None, local_workers: int | None = None
 
     Dask workers import sdmodel and load the model file themselves (a loaded
     model cannot be pickled), so a remote cluster needs sdmodel installed and the
-    model file at the same path.
+    model file at the same path. A ``scheduler`` address is checked here, so a
+    wrong one fails before any member runs.
     """
+    if scheduler:
+        check_scheduler(scheduler)
 
     def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
         with _dask_client(scheduler, local_workers) as client:
@@ -224,10 +232,9 @@ def _dask_client(scheduler: str | None, local_workers: int | None):
     """A client of an existing cluster, or of a LocalCluster that lives as long as the client."""
     import logging
 
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+    _require_distributed()
+    from distributed import Client, LocalCluster
+
     cluster = None
     try:
         if local_workers:
@@ -247,6 +254,120 @@ def _dask_client(scheduler: str | None, local_workers: int | None):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _require_distributed() -> None:
+    """Dask is a dependency, but an environment can lack it: then --scheduler and --dask-local say how to install it."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+
+
+_NOT_A_SCHEDULER = "is not a Dask scheduler"
+_START_A_SCHEDULER = "start one with `dask scheduler` and give its tcp:// address"
+
+
+def check_scheduler(address: str) -> None:
+    """Raise an InputError unless a Dask scheduler answers at ``address`` within :data:`SCHEDULER_TIMEOUT`.
+
+    A Dask ``Client`` bounds only the TCP connection: it then waits without limit
+    for the peer's handshake (a plain HTTP server on the port hung the command),
+    and reads the first 8 bytes of any answer as a frame length (an HTTP reply
+    asked numpy for 3.07 EiB). So before a Client is made, the peer is asked who
+    it is, the way a Client asks a scheduler, under one deadline.
+    """
+    _require_distributed()
+    import logging
+
+    from distributed.utils import silence_logging_cmgr
+
+    try:
+        _parse_address(address)
+    except ValueError as error:
+        problem = f"is not a Dask address ({_first_line(error)})"
+        raise InputError("--scheduler", address, problem, "give it as tcp://HOST:PORT") from None
+    try:
+        # distributed logs a peer's undecodable answer at CRITICAL, with a traceback, on Dask's stderr handler
+        with silence_logging_cmgr(logging.CRITICAL + 1):
+            identity = _in_own_event_loop(_peer_identity(address, SCHEDULER_TIMEOUT))
+    except Exception as error:  # noqa: BLE001 - every failure here is the peer's or the address's: one line, not a traceback
+        raise InputError("--scheduler", address, *_why_not_a_scheduler(error)) from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if not isinstance(kind, str):
+        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it answered in another protocol)", _START_A_SCHEDULER)
+    if "Scheduler" not in kind:  # a worker or a nanny answers Dask's identity request too, as "Worker" or "Nanny"
+        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it is a Dask {kind})", _START_A_SCHEDULER)
+
+
+def _why_not_a_scheduler(error: Exception) -> tuple[str, str]:
+    """The problem and the fix for a failed check of a scheduler address, from what the check raised."""
+    from distributed.comm import CommClosedError
+    from distributed.comm.core import FatalCommClosedError
+
+    if isinstance(error, TimeoutError):  # the deadline (connecting alone times out sooner, as an OSError): the peer stayed silent
+        silent = f"it took the connection but gave no Dask answer within {SCHEDULER_TIMEOUT:g} s"
+        return f"{_NOT_A_SCHEDULER} ({silent})", _START_A_SCHEDULER
+    if isinstance(error, CommClosedError) and not isinstance(error, FatalCommClosedError):
+        # connect() turns a failed TCP connection into a plain OSError, so this one came later: the peer hung up on the handshake
+        return f"{_NOT_A_SCHEDULER} (it closed the connection at Dask's handshake)", _START_A_SCHEDULER
+    if isinstance(error, OSError):  # refused, unresolvable, or TLS refused, until distributed's retries ran out
+        return f"cannot connect ({_root_cause(error)})", "check the address and that `dask scheduler` runs there"
+    # decoding a stranger's bytes as Dask frames fails in open-ended ways: numpy's MemoryError for a length read from
+    # text, msgpack's errors (ValueErrors) for a body that is not msgpack, a TypeError for msgpack that is not Dask's
+    return f"{_NOT_A_SCHEDULER} (it answered in another protocol)", _START_A_SCHEDULER
+
+
+def _parse_address(address: str) -> None:
+    """Raise distributed's own ValueError for an address it cannot connect to (an unknown scheme, no port).
+
+    Checked before connecting because, once connected, a ValueError means
+    something else: the peer's answer did not decode.
+    """
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)
+    get_backend(scheme)
+    if scheme in ("tcp", "tls"):
+        parse_host_port(location)
+
+
+async def _peer_identity(address: str, timeout: float) -> object:
+    """The peer's answer to Dask's ``identity`` request; connecting may take half of ``timeout``, all of it never more."""
+    from distributed.comm import connect
+    from distributed.core import send_recv
+    from distributed.security import Security
+
+    async def ask() -> object:
+        # the connection arguments a Client would use, so a tls:// scheduler configured for Dask is checked the same way
+        comm = await connect(address, timeout=timeout / 2, **Security().get_connection_args("client"))
+        try:
+            return await send_recv(comm, op="identity")
+        finally:
+            comm.abort()
+
+    # half for connecting, so a refused or unresolvable address reports its cause before the deadline ends it
+    return await asyncio.wait_for(ask(), timeout)
+
+
+def _in_own_event_loop(coroutine: Coroutine[object, object, T]) -> T:
+    """Run ``coroutine`` to its end in a fresh event loop on another thread: a notebook's caller runs a loop on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _root_cause(error: BaseException) -> str:
+    """The system's reason under distributed's "Timed out trying to connect" ("Connection refused"), where there is one.
+
+    distributed retries until its connect timeout, so its error chains the last
+    attempt's: a refusal or a failed name lookup, or a timeout with no reason.
+    """
+    reason, cause = None, error.__cause__
+    while cause is not None:
+        reason = getattr(cause, "strerror", None) or reason
+        cause = cause.__cause__
+    return reason or _first_line(error)
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> tuple[Executor, int, str]:
