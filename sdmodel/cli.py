@@ -520,10 +520,10 @@ def _check_figure_path(path: str | None, option: str) -> None:
 def plot_command(run, variables, by, out, runs_dir):
     """Draw variables of a saved RUN (folder, name, prefix or 'latest') over time."""
     from sdmodel.plots import save_figure, variable_figure
-    from sdmodel.store import open_run
+    from sdmodel.store import TRAJECTORY_KINDS, open_run
 
     _check_figure_path(out, "--out")
-    results = open_run(run, runs_dir)
+    results = open_run(run, runs_dir, (*TRAJECTORY_KINDS, "uncertainty"))  # an ensemble is drawn as bands
     path = save_figure(variable_figure(results, list(variables), by=by), out, title=f"sdmodel: {', '.join(variables)}")
     click.echo(f"wrote {path}")
 
@@ -575,14 +575,16 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
     """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
     baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
     from sdmodel.report import build_report, uncertainty_bands, write_report
-    from sdmodel.store import open_run, save_run
+    from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run, save_run
 
     if not out.lower().endswith(".html"):
         raise InputError(out, "--out", "the report must be an .html file", "give a file name ending in .html")
+    # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
+    bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
             raise InputError("--run", run_ref, "a saved run cannot be combined with scenarios, --set, --model or --final-time", "drop one or the other")
-        results = open_run(run_ref, runs_dir)
+        results = open_run(run_ref, runs_dir, TRAJECTORY_KINDS)
     else:
         from sdmodel.metrics import compare as compare_scenarios, to_json
 
@@ -602,8 +604,8 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
         except InputError as error:  # a model of the user's own has no named loops: the rest of the report still stands
             dominance_note = f"Loop dominance skipped: {error}"
     uncertainty, note = (None, "")
-    if uncertainty_ref:
-        uncertainty, note = uncertainty_bands(open_run(uncertainty_ref, runs_dir))
+    if bands_run:
+        uncertainty, note = uncertainty_bands(open_run(bands_run))
         if note:
             click.echo(f"sdmodel: note: {note}", err=True)
     text = build_report(results, baseline=baseline, dominance=dominance, dominance_note=dominance_note,

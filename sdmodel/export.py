@@ -550,7 +550,7 @@ def resolve_source(source: str | Path | Scenario, runs_dir: str | Path | None = 
     A ``.toml`` path or a bundled scenario's name is a scenario; anything else is
     looked up in the run store (a folder, a name, a prefix, or ``latest``).
     """
-    from sdmodel.store import find_run
+    from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run
 
     if isinstance(source, Scenario):
         return "scenario", source
@@ -558,12 +558,14 @@ def resolve_source(source: str | Path | Scenario, runs_dir: str | Path | None = 
     if text.endswith(".toml"):
         return "scenario", text
     if Path(text).is_dir() and (Path(text) / "manifest.json").is_file():
-        return "run", find_run(text, runs_dir)
+        return "run", find_run(text, runs_dir, TRAJECTORY_KINDS)
     if "/" not in text and "\\" not in text and text in bundled_scenarios():
         return "scenario", text
     try:
-        return "run", find_run(text, runs_dir)
+        return "run", find_run(text, runs_dir, TRAJECTORY_KINDS)
     except InputError as error:
+        if isinstance(error, WrongRunKind):  # a run, of a kind export cannot read: its own message says so
+            raise
         raise InputError(text, None, f"no such run or scenario ({error.problem})", "see `sdmodel runs list` and `sdmodel scenarios list`") from None
 
 

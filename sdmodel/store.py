@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -100,28 +101,76 @@ def _fsync(*paths: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
-    """A run folder from a path, a folder name in the store, a unique prefix of one, or ``latest``."""
+#: what each command saves, as a run's manifest names it
+KINDS = ("run", "compare", "sweep", "uncertainty", "sensitivity")
+#: the runs that hold scenarios over time, one trajectory each: what plot, export and report read
+TRAJECTORY_KINDS = ("run", "compare")
+
+
+class WrongRunKind(InputError):
+    """A saved run of a kind the command cannot read (a sensitivity run given to plot, say)."""
+
+
+def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, kinds: Collection[str] | None = None) -> Path:
+    """A run folder from a path, a folder name in the store, a unique prefix of one, ``latest`` or ``latest:KIND``.
+
+    With ``kinds`` (what the caller can read), ``latest`` is the latest run of one
+    of them, and a run of another kind is refused with its kind named: "latest"
+    was once a sensitivity run, and plot said its variable did not exist.
+    """
+    text = str(ref)
+    wanted_kind = text.split(":", 1)[1] if text.startswith("latest:") else None
+    if wanted_kind is not None and wanted_kind not in KINDS:
+        raise InputError(text, None, f"unknown kind of run '{wanted_kind}'", f"choose one of: {', '.join(f'latest:{k}' for k in KINDS)}")
     path = Path(ref)
     if path.name == RESULTS:
         path = path.parent
     if (path / MANIFEST).is_file():
-        return path
+        return _of_kind(path, text, kinds)
     root = resolve_runs_dir(runs_dir)
     runs = [p for p in sorted(root.glob("*")) if (p / MANIFEST).is_file() and not p.name.startswith(".")] if root.is_dir() else []
-    if str(ref) == "latest" and runs:
+    if text == "latest" or wanted_kind:
         # by saving order, not name: two runs saved in the same second sort by name otherwise
-        return max(runs, key=lambda p: ((p / MANIFEST).stat().st_mtime_ns, p.name))
-    matches = [p for p in runs if p.name == str(ref)] or [p for p in runs if p.name.startswith(str(ref))]
+        newest_first = sorted(runs, key=lambda p: ((p / MANIFEST).stat().st_mtime_ns, p.name), reverse=True)
+        accepted = [wanted_kind] if wanted_kind else kinds
+        for folder in newest_first:
+            if accepted is None or _kind(folder) in accepted:
+                return _of_kind(folder, text, kinds)
+        if newest_first:
+            raise InputError(text, None, f"no run of {_either(accepted or KINDS)} in {root}", "save one first")
+    matches = [p for p in runs if p.name == text] or [p for p in runs if p.name.startswith(text)]
     if len(matches) == 1:
-        return matches[0]
+        return _of_kind(matches[0], text, kinds)
     problem = "matches several runs" if matches else "no such run"
-    raise InputError(str(ref), None, f"{problem} in {root}", "see `sdmodel runs list` for the run names")
+    raise InputError(text, None, f"{problem} in {root}", "see `sdmodel runs list` for the run names")
 
 
-def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> xr.Dataset:
-    """The Dataset a run saved, loaded into memory (the file is closed again)."""
-    path = find_run(ref, runs_dir) / RESULTS
+def _kind(folder: Path) -> str:
+    """A run's kind from its manifest ("run" if it cannot say: a damaged manifest is reported by whoever reads it)."""
+    try:
+        return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("kind", "run"))
+    except (OSError, ValueError):
+        return "run"
+
+
+def _of_kind(folder: Path, ref: str, kinds: Collection[str] | None) -> Path:
+    """The folder, if its run is of a kind the caller can read."""
+    kind = _kind(folder)
+    if kinds is None or kind in kinds:
+        return folder
+    fix = "give one of those: `latest` is the latest such, `sdmodel runs list` names them all"
+    raise WrongRunKind(ref, None, f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}", fix)
+
+
+def _either(kinds: Collection[str]) -> str:
+    """'`sdmodel run`, `sdmodel compare` or `sdmodel uncertainty`': the commands that save runs of these kinds."""
+    *rest, last = [f"`sdmodel {kind}`" for kind in kinds]
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, kinds: Collection[str] | None = None) -> xr.Dataset:
+    """The Dataset a run saved, loaded into memory (the file is closed again); ``kinds`` as :func:`find_run`'s."""
+    path = find_run(ref, runs_dir, kinds) / RESULTS
     try:
         with xr.open_dataset(path, engine="netcdf4") as dataset:
             return dataset.load()

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from paths import MODELS, SHORT_HORIZON
 from sdmodel.cli import main
+from sdmodel.locations import default_model
 from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
@@ -178,3 +179,16 @@ def test_scenarios_show_variables_lists_what_a_scenario_may_set_with_the_models_
     # unit conversions have one right value: not an assumption to set; nor are the time controls ([time] sets them)
     assert not [line for line in listed if line.startswith(("seconds per year", "USD per billion USD", "one token", "one parameter", "TIME STEP", "FINAL TIME"))]
     assert len(listed) > 100
+
+
+def test_plot_latest_reads_the_latest_run_it_can_draw(isolated_runs_dir, tmp_path):
+    """After a sensitivity run, "latest" for plot is the comparison before it; named, the sensitivity run is refused for what it is."""
+    horizon = ["--final-time", str(SHORT_HORIZON)]
+    assert CliRunner().invoke(main, ["compare", "data-strike", "--engine", "simlin", *horizon]).exit_code == 0
+    assumptions = str(default_model().parent / "assumptions.toml")
+    assert CliRunner().invoke(main, ["sensitivity", assumptions, "--samples", "2", "--output", "hhi", *horizon]).exit_code == 0
+    drawn = CliRunner().invoke(main, ["plot", "latest", "--var", "model capability", "--out", str(tmp_path / "capability.html")])
+    assert drawn.exit_code == 0, drawn.output
+    refused = CliRunner().invoke(main, ["plot", "latest:sensitivity", "--var", "model capability", "--out", str(tmp_path / "no.html")])
+    assert refused.exit_code == 2 and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare` or `sdmodel uncertainty`" in refused.stderr
+    assert not (tmp_path / "no.html").exists()

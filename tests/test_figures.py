@@ -169,12 +169,13 @@ def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path)
     assert "No Monte Carlo run given" in assert_offline_html(tmp_path / "again.html")
 
 
-def test_report_skips_bands_for_a_run_without_members(saved_run, tmp_path):
+def test_report_refuses_bands_from_a_run_without_members_before_any_work(saved_run, tmp_path, isolated_runs_dir):
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["report", "--run", saved_run, "--no-loops", "--uncertainty", saved_run, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "no ensemble members" in result.stderr
-    assert "Uncertainty bands skipped" in assert_offline_html(out)
+    before = sorted(isolated_runs_dir.iterdir())
+    result = CliRunner().invoke(main, ["report", "--engine", "simlin", "--uncertainty", saved_run, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "is a run of `sdmodel run`; this command reads runs of `sdmodel uncertainty`" in result.stderr
+    assert not out.exists() and sorted(isolated_runs_dir.iterdir()) == before  # no comparison was run and saved first
 
 
 def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.store import find_run, list_runs, open_run, save_run
+from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, save_run
 
 
 @pytest.fixture
@@ -54,6 +54,23 @@ def test_find_run_by_name_prefix_and_latest(results):
     assert find_run("latest") == path
     with pytest.raises(InputError, match="no such run"):
         find_run("not-a-run")
+
+
+def test_latest_is_the_latest_run_the_reader_can_use(results):
+    """After an ensemble, `plot latest` reads the latest comparison, not the ensemble (which has no trajectories)."""
+    compared = save_run(results, "compare", kind="compare")
+    ensemble = save_run(results, "sensitivity-sobol", kind="sensitivity")
+    assert find_run("latest") == ensemble  # any kind, for `runs show`
+    assert find_run("latest", kinds=TRAJECTORY_KINDS) == compared
+    assert find_run("latest:compare") == compared and find_run("latest:sensitivity") == ensemble
+    with pytest.raises(WrongRunKind, match=f"{ensemble.name} is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run` or `sdmodel compare`"):
+        find_run(ensemble.name, kinds=TRAJECTORY_KINDS)
+    with pytest.raises(WrongRunKind, match="is a run of `sdmodel sensitivity`"):
+        open_run("latest:sensitivity", kinds=TRAJECTORY_KINDS)
+    with pytest.raises(InputError, match="no run of `sdmodel uncertainty` in .*; save one first"):
+        find_run("latest", kinds=("uncertainty",))
+    with pytest.raises(InputError, match="unknown kind of run 'sweeps'; choose one of: latest:run, "):
+        find_run("latest:sweeps")
 
 
 def test_manifest_records_provenance_and_checksum(results):
