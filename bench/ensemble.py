@@ -10,14 +10,18 @@ subprocess, since they include its start-up and its worker processes):
 - sdmodel's Monte Carlo throughput with each executor: serial, local processes,
   Dask (a LocalCluster started by the command, and an already running cluster);
 - peak memory (RSS summed over the process tree) of a 10,000-run `sdmodel uncertainty`;
+- how that peak grows with the members: `sdmodel uncertainty` at 1,000, 10,000 and
+  50,000 members, and the ratio of the largest to the smallest (issue 20: flat
+  ensembles, target <= 1.2);
 - wall time of `sdmodel compare --engine simlin` (every bundled scenario, start-up included).
 
 Then the ratios against the targets of issue 4. Other work on the machine moves
 these numbers: each timing is the best of ``--repeat`` tries, and the load
 average is printed. Run::
 
-    /tmp/venv/bin/python bench/ensemble.py            # about two minutes, most of it PySD
+    /tmp/venv/bin/python bench/ensemble.py            # a few minutes, then the 61,000 members of the memory figures
     /tmp/venv/bin/python bench/ensemble.py --quick    # fewer runs, one PySD run
+    /tmp/venv/bin/python bench/ensemble.py --memory-only --memory-final-time 2030   # the memory figures alone, shorter runs
 """
 
 from __future__ import annotations
@@ -119,13 +123,13 @@ def bare_simlin_loop(model_path: Path, param_slots: list[str], output_slots: lis
     return timed(loop) / len(design)
 
 
-def sdmodel_ensemble(distributions: Path, runs: int, **executor) -> float:
+def sdmodel_ensemble(distributions: Path, runs: int, **options) -> float:
     """Seconds per run of ``sdmodel.ensemble.uncertainty`` (sampling, runs, streaming to NetCDF, the Dataset)."""
     results = None
 
     def call() -> None:
         nonlocal results
-        results = ensemble.uncertainty(distributions, ["baseline"], samples=runs, seed=SEED, progress=False, **executor)
+        results = ensemble.uncertainty(distributions, ["baseline"], samples=runs, seed=SEED, progress=False, **options)
 
     seconds = timed(call)
     assert int(results["failed"].sum()) == 0, "members failed in the benchmark"
@@ -133,36 +137,70 @@ def sdmodel_ensemble(distributions: Path, runs: int, **executor) -> float:
 
 
 def peak_memory_of(command: list[str]) -> tuple[float, float, float]:
-    """(seconds, peak RSS summed over the process tree, largest single-process maxrss) of a command, in bytes."""
-    import resource
+    """(seconds, peak RSS summed over the process tree, largest single-process maxrss) of a command, in bytes.
 
+    The tree's RSS is polled (every 20 ms); the maxrss is the kernel's exact high-water
+    mark of the largest process in the command's tree (``wait4``), this command's alone.
+    """
     import psutil
 
     peak = 0
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    start = time.perf_counter()
-    done = threading.Event()
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        watched = psutil.Process(process.pid)
+        start = time.perf_counter()
+        done = threading.Event()
 
-    def watch() -> None:
-        nonlocal peak
-        while not done.is_set():
-            try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.02)
+        def watch() -> None:
+            nonlocal peak
+            while not done.is_set():
+                try:
+                    tree = [watched, *watched.children(recursive=True)]
+                    peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                except psutil.Error:
+                    pass
+                time.sleep(0.02)
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    _, stderr = process.communicate()
-    seconds = time.perf_counter() - start
-    done.set()
-    watcher.join()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {stderr.decode()[-500:]}")
-    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed: {stderr.read().decode()[-500:]}")
+    maxrss = usage.ru_maxrss * 1024  # KiB on Linux
     return seconds, float(peak), float(maxrss)
+
+
+def uncertainty_command(cli: str, distributions: Path, members: int, model: Path, work: Path, final_time: float | None) -> list:
+    """`sdmodel uncertainty` as a user runs it (the default executor: one process per core), saving into ``work``."""
+    command = [cli, "uncertainty", str(distributions), "--samples", str(members), "--model", str(model)]
+    command += ["--runs-dir", str(work / "runs")]
+    return command + (["--final-time", f"{final_time:g}"] if final_time is not None else [])
+
+
+def memory_scaling(cli: str, distributions: Path, model: Path, work: Path, sizes: list[int], final_time: float | None) -> dict:
+    """Peak RSS of `sdmodel uncertainty` (the CLI, start-up, workers and saving included) at each ensemble size.
+
+    Flat ensembles (issue 20) keep the peak nearly the same from the smallest size to
+    the largest: memory holds a few batches, the bands and the save go chunk by chunk.
+    """
+    figures: dict[str, float] = {}
+    horizon = f", to {final_time:g}" if final_time is not None else ""
+    print(f"  peak memory of `sdmodel uncertainty` by members{horizon} (issue 20: flat ensembles)")
+    for size in sizes:
+        seconds, peak, maxrss = peak_memory_of(uncertainty_command(cli, distributions, size, model, work, final_time))
+        figures |= {f"peak_mib_{size}": peak / 2**20, f"maxrss_mib_{size}": maxrss / 2**20, f"seconds_{size}": seconds}
+        print(f"  {size:>7} members  {seconds:7.1f} s  peak RSS of the process tree {peak / 2**20:6.0f} MiB  "
+              f"(largest single process {maxrss / 2**20:.0f} MiB)", flush=True)
+        shutil.rmtree(work / "runs", ignore_errors=True)
+    ratio = figures[f"peak_mib_{sizes[-1]}"] / figures[f"peak_mib_{sizes[0]}"]
+    figures["peak_ratio"] = ratio
+    print(f"  peak {sizes[-1]} / {sizes[0]} members: {ratio:.2f}  target <= 1.2 {'met' if ratio <= 1.2 else 'NOT MET'}")
+    return figures
 
 
 def wall_of(command: list[str]) -> float:
@@ -178,17 +216,31 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=10_000, help="members of the memory run [default: 10000]")
     parser.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept [default: 3]")
     parser.add_argument("--quick", action="store_true", help="1000 runs, one PySD run, one try each")
+    parser.add_argument("--scaling-runs", default="1000,10000,50000", metavar="N,N,...",
+                        help="ensemble sizes of the memory-scaling figures [default: 1000,10000,50000]")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory figures")
+    parser.add_argument("--model", type=Path, default=None, help="the model file [default: the bundled model]")
+    parser.add_argument("--memory-final-time", type=float, default=None, metavar="YEAR",
+                        help="last year of the memory runs' members, to keep them cheap [default: the model's]")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.pysd_runs, args.repeat = 1000, 1, 1
     cores = os.cpu_count() or 1
-    print(f"sdmodel ensemble benchmark: {default_model().name}, {args.runs} runs per ensemble, {cores} cores, load average {os.getloadavg()[0]:.2f}")
+    model_path = args.model or default_model()
+    print(f"sdmodel ensemble benchmark: {model_path.name}, {args.runs} runs per ensemble, {cores} cores, "
+          f"load average {os.getloadavg()[0]:.2f}")
 
     work = Path(tempfile.mkdtemp(prefix="sdmodel-bench-"))
     distributions = work / "uncertain.toml"
     distributions.write_text(DISTRIBUTIONS)
-    model_path = default_model()
+    sdmodel_cli = str(Path(sys.executable).parent / "sdmodel")
+    if args.memory_only:
+        figures = memory_figures(sdmodel_cli, distributions, model_path, work, args)
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        shutil.rmtree(work, ignore_errors=True)
+        return
     info = simlin_engine.model_info(model_path)
     drawn = load_distributions(distributions, info)
     design = latin_hypercube(drawn, args.runs, SEED)  # the very values sdmodel's ensembles run
@@ -197,13 +249,13 @@ def main() -> None:
     param_slots = [slots[0] for slots in runner.param_slots]
     figures: dict[str, float] = {}
 
-    sdmodel_ensemble(distributions, 20, jobs=1)  # warm up: model metadata and compiled model in this process
+    sdmodel_ensemble(distributions, 20, model=model_path, jobs=1)  # warm up: model metadata and compiled model in this process
     measures = {
         "bare_simlin_ms": lambda: bare_simlin_loop(model_path, param_slots, list(runner.slots), design),
-        "serial_ms": lambda: sdmodel_ensemble(distributions, args.runs, jobs=1),
-        "processes_2_ms": lambda: sdmodel_ensemble(distributions, args.runs, jobs=2),
-        "processes_ms": lambda: sdmodel_ensemble(distributions, args.runs, jobs=cores),
-        "dask_local_ms": lambda: sdmodel_ensemble(distributions, args.runs, dask_local=cores),
+        "serial_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=1),
+        "processes_2_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=2),
+        "processes_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=cores),
+        "dask_local_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, dask_local=cores),
     }
     if cores == 2:
         del measures["processes_ms"]  # the same as processes_2_ms
@@ -213,7 +265,7 @@ def main() -> None:
             timings[key].append(measure())
     figures.update({key: min(values) * 1e3 for key, values in timings.items()})
     figures.setdefault("processes_ms", figures["processes_2_ms"])
-    figures["dask_running_ms"] = dask_running_cluster(distributions, args, cores) * 1e3
+    figures["dask_running_ms"] = dask_running_cluster(distributions, model_path, args, cores) * 1e3
     print(f"  bare pysimlin loop        {figures['bare_simlin_ms']:8.3f} ms/run  (Sim, set {len(param_slots)} constants, run, read {len(runner.slots)} series)")
     rows = [("serial_ms", "sdmodel serial"), ("processes_2_ms", "sdmodel 2 processes")]
     rows += [("processes_ms", f"sdmodel {cores} processes")] if cores != 2 else []
@@ -225,12 +277,7 @@ def main() -> None:
     figures["pysd_ms"] = pysd_loop(model_path, [d.setting.py_name for d in drawn], pysd_design, outputs) * 1e3
     print(f"  plain PySD loop           {figures['pysd_ms']:8.0f} ms/run  ({args.pysd_runs} runs)")
 
-    sdmodel_cli = str(Path(sys.executable).parent / "sdmodel")
-    memory_command = [sdmodel_cli, "uncertainty", str(distributions), "--samples", str(args.memory_runs), "--runs-dir", str(work / "runs")]
-    seconds, peak, maxrss = peak_memory_of(memory_command)
-    figures.update(memory_runs=args.memory_runs, memory_seconds=seconds, memory_peak_gib=peak / GIB, memory_maxrss_gib=maxrss / GIB)
-    print(f"  {args.memory_runs}-run `sdmodel uncertainty`: {seconds:.1f} s, peak RSS of the process tree {peak / 2**20:.0f} MiB "
-          f"(largest single process {maxrss / 2**20:.0f} MiB)")
+    figures.update(memory_figures(sdmodel_cli, distributions, model_path, work, args))
 
     compare = [sdmodel_cli, "compare", "--engine", "simlin", "--runs-dir", str(work / "runs")]
     first = wall_of(compare)  # may write the model-metadata cache
@@ -256,15 +303,30 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def dask_running_cluster(distributions: Path, args, cores: int) -> float:
+def memory_figures(sdmodel_cli: str, distributions: Path, model_path: Path, work: Path, args) -> dict[str, float]:
+    """Peak memory of `sdmodel uncertainty`: its growth with the members (issue 20), and at ``--memory-runs`` (issue 4)."""
+    sizes = [int(size) for size in args.scaling_runs.split(",")]
+    figures = memory_scaling(sdmodel_cli, distributions, model_path, work, sizes, args.memory_final_time)
+    if args.memory_runs in sizes:
+        peak, maxrss = figures[f"peak_mib_{args.memory_runs}"] * 2**20, figures[f"maxrss_mib_{args.memory_runs}"] * 2**20
+    else:
+        command = uncertainty_command(sdmodel_cli, distributions, args.memory_runs, model_path, work, args.memory_final_time)
+        _, peak, maxrss = peak_memory_of(command)
+        print(f"  {args.memory_runs:>7} members  peak RSS of the process tree {peak / 2**20:6.0f} MiB "
+              f"(largest single process {maxrss / 2**20:.0f} MiB)")
+    return figures | dict(memory_runs=args.memory_runs, memory_peak_gib=peak / GIB, memory_maxrss_gib=maxrss / GIB)
+
+
+def dask_running_cluster(distributions: Path, model_path: Path, args, cores: int) -> float:
     """Seconds per run on a Dask cluster that is already up (the start-up of a LocalCluster left out)."""
     import logging
 
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as cluster:
-        sdmodel_ensemble(distributions, 20, scheduler=cluster.scheduler_address)  # workers load the model
-        return best_of(args.repeat, lambda: sdmodel_ensemble(distributions, args.runs, scheduler=cluster.scheduler_address))
+        sdmodel_ensemble(distributions, 20, model=model_path, scheduler=cluster.scheduler_address)  # workers load the model
+        address = cluster.scheduler_address
+        return best_of(args.repeat, lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, scheduler=address))
 
 
 if __name__ == "__main__":

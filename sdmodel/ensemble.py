@@ -11,8 +11,12 @@ cheap) and gathers and summarises what comes back:
 
 - results stream into a NetCDF file batch by batch, so memory holds a few
   batches, not the ensemble;
+- a streamed ensemble stays in its file: the Dataset reads it lazily and keeps
+  nothing it has read, and :func:`percentile_bands` reads a block of time steps at
+  a time, so neither holds the ensemble in memory;
 - a member that fails (:class:`~sdmodel.errors.ModelRunError`) is recorded with
-  its error (``failed`` and ``error`` coordinates, values NaN) and the others are kept.
+  its error (``failed`` and ``error`` coordinates, values NaN) and the others are
+  kept; the record is a message number per member, each distinct message kept once.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_SWEEP_PARAMS = 3
-CHUNK_CACHE_BYTES = 4 * 2**20  # per streamed variable: a batch's chunk, not HDF5's default 64 MiB
+CHUNK_CACHE_BYTES = 2**20  # per streamed variable: about a batch's chunk, not HDF5's default 64 MiB
+BAND_BLOCK_BYTES = 8 * 2**20  # the members' values percentile_bands holds at a time, per variable and scenario
 
 
 # --- sweep grids -----------------------------------------------------------------------------
@@ -193,6 +198,37 @@ class _Stream:
             self.file = None
 
 
+class _Failures:
+    """Which members failed and why, kept compact however many fail.
+
+    A number per member (0: it ran), each distinct message once: failures in a big
+    ensemble repeat a few messages, and a string and a dict entry per member would
+    cost more than the members' values.
+    """
+
+    def __init__(self, total: int):
+        self.code = np.zeros(total, dtype=np.int32)
+        self.messages: dict[str, int] = {}
+
+    def record(self, errors: Mapping[int, str]) -> None:
+        for member, message in errors.items():
+            self.code[member] = self.messages.setdefault(message, len(self.messages) + 1)
+
+    def count(self) -> int:
+        return int(np.count_nonzero(self.code))
+
+    def first(self) -> str:
+        """The message of the first member (in the ensemble's order) that failed."""
+        return self._texts()[self.code[np.flatnonzero(self.code)[0]]]
+
+    def coordinates(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """``failed`` (bool) and ``error`` (the message, "" for a member that ran) over the ensemble's leading dims."""
+        return (self.code != 0).reshape(shape), self._texts()[self.code].reshape(shape)
+
+    def _texts(self) -> np.ndarray:
+        return np.array(["", *self.messages])  # fixed-width unicode, as wide as the longest message
+
+
 @contextmanager
 def _small_chunk_cache():
     """Open NetCDF files with a small HDF5 chunk cache: the default 64 MiB per variable, over a
@@ -253,9 +289,9 @@ def uncertainty(
     noise). Returns the kept outputs with dims ``scenario``, ``run``, ``time`` and
     subscripts; the drawn values are coordinates on ``run``, and ``failed`` and
     ``error`` say which members failed and why. With ``store`` (a NetCDF path)
-    the members stay in that file and the Dataset reads it lazily (close it when
-    done); otherwise they are loaded into memory. :func:`percentile_bands`
-    summarises the result.
+    the members stay in that file and the Dataset reads it lazily, keeping
+    nothing it reads (close it when done); otherwise they are loaded into
+    memory. :func:`percentile_bands` summarises the result.
     """
     from sdmodel.simulate import prepare
 
@@ -402,26 +438,30 @@ def run_design(
     )
     path = Path(store) if store is not None else _temporary_netcdf()
     stream = _Stream(path, lead, [(name, coords[name]) for name in variables])
-    failures: dict[int, str] = {}
+    failures = _Failures(total)
     done = 0
     try:
         with _progress(total, label, progress) as bar:
             for result in executor(batches):
                 stream.write(result)
-                failures.update(result.errors)
+                failures.record(result.errors)
                 count = len(result.values) if result.values is not None else len(result.errors)
                 done += count
                 bar.update(count)
         stream.close()
         if done != total:  # an executor that lost a batch would leave silent NaN members
             raise RuntimeError(f"the executor returned {done} of {total} members")
-        if len(failures) == total or stream.time is None:
-            raise ModelRunError(f"every member failed; the first: {failures[min(failures)]}")
+        if failures.count() == total or stream.time is None:
+            raise ModelRunError(f"every member failed; the first: {failures.first()}")
         with _small_chunk_cache():
-            results = xr.open_dataset(path, engine="netcdf4")
-        if store is None:
-            results = results.load()
-            results.close()
+            if store is None:
+                results = xr.open_dataset(path, engine="netcdf4")
+                results = results.load()
+                results.close()
+            else:
+                # Dask arrays in the file's chunks (a batch of members each): reading or saving a
+                # variable goes a chunk at a time, and nothing read is held by the Dataset
+                results = xr.open_dataset(path, engine="netcdf4", chunks={})
     except BaseException:
         stream.close()
         path.unlink(missing_ok=True)
@@ -432,18 +472,13 @@ def run_design(
     return _decorate(results, info, lead, coords, failures), description
 
 
-def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords: dict, failures: dict[int, str]) -> xr.Dataset:
+def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords: dict, failures: _Failures) -> xr.Dataset:
     """Coordinates and metadata the stream file does not carry: subscripts, units, which members failed and why."""
-    shape = tuple(lead.values())
-    failed = np.zeros(shape, dtype=bool)
-    error = np.full(shape, "", dtype=object)
-    for flat, message in failures.items():
-        index = np.unravel_index(flat, shape)
-        failed[index], error[index] = True, message
+    failed, error = failures.coordinates(tuple(lead.values()))
     subscripts = {dim: list(elements) for variable in coords.values() for dim, elements in variable.items()}
     results = results.assign_coords(
         failed=(tuple(lead), failed, {"long_name": "The member's run failed (its values are NaN)"}),
-        error=(tuple(lead), error.astype(str), {"long_name": "Why the member's run failed"}),
+        error=(tuple(lead), error, {"long_name": "Why the member's run failed"}),
         **subscripts,
     )
     results["time"].attrs = {"units": "year", "long_name": "Time"}
@@ -568,7 +603,8 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
 
     Dims ``scenario``, ``percentile``, ``time`` and subscripts; ``members`` and
     ``failed_members`` count what each scenario's bands rest on. Reads one
-    scenario's variable at a time, so a streamed ensemble is never loaded whole.
+    scenario's variable a block of time steps at a time (:func:`_percentiles`), so
+    a streamed ensemble is never loaded whole, nor even one of its variables.
     """
     if "run" not in results.dims:
         raise InputError(results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`")
@@ -579,9 +615,7 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
             continue
         rest = [dim for dim in array.dims if dim not in ("scenario", "run")]
         groups = [array.isel(scenario=i) for i in range(results.sizes["scenario"])] if per_scenario else [array]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all members of a scenario failed: NaN bands
-            bands = [np.nanpercentile(group.transpose("run", *rest).values, list(percentiles), axis=0) for group in groups]
+        bands = [_percentiles(group.transpose("run", *rest), percentiles) for group in groups]
         dims = ("scenario", "percentile", *rest) if per_scenario else ("percentile", *rest)
         data[name] = (dims, np.stack(bands) if per_scenario else bands[0], array.attrs)
     kept = ["scenario", *(dim for dim in results.dims if dim not in ("scenario", "run"))]
@@ -592,6 +626,25 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
     bands["members"] = xr.full_like(failed, results.sizes["run"]).assign_attrs(long_name="Members run")
     bands["failed_members"] = failed.assign_attrs(long_name="Members whose run failed (left out of the bands)")
     return bands
+
+
+def _percentiles(array: xr.DataArray, percentiles: Sequence[float]) -> np.ndarray:
+    """``np.nanpercentile`` over the members (the first axis), reading a block of the second axis at a time.
+
+    A column's percentiles depend on that column alone, so the blocks' bands are
+    exactly those of the whole array; but memory holds members x a block
+    (about :data:`BAND_BLOCK_BYTES`), not members x the whole series.
+    """
+    if array.ndim == 1:
+        blocks = [array]
+    else:
+        step_bytes = array.dtype.itemsize * array.shape[0] * math.prod(array.shape[2:])
+        step = max(1, BAND_BLOCK_BYTES // max(1, step_bytes))
+        blocks = [array[:, start : start + step] for start in range(0, max(1, array.shape[1]), step)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all members of a scenario failed: NaN bands
+        bands = [np.nanpercentile(block.values, list(percentiles), axis=0) for block in blocks]
+    return bands[0] if len(bands) == 1 else np.concatenate(bands, axis=1)
 
 
 def ensemble_outputs(results: xr.Dataset) -> list[Output]:
@@ -609,6 +662,7 @@ def _columns(data: xr.Dataset, outputs: Sequence[Output], lead: Sequence[str]) -
         array = data[output.variable].sel(output.select)
         if "time" in array.dims:
             array = array.isel(time=-1, drop=True)
+        array = array.compute()  # read once (members x elements), not once per member and element from a streamed file
         rest = [dim for dim in array.dims if dim not in (*lead, "percentile")]
         for elements in product(*(array[dim].values for dim in rest)):
             selected = array.sel(dict(zip(rest, elements)))

@@ -39,7 +39,7 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
     except OSError as error:
         raise InputError(root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir") from None
     try:
-        results.to_netcdf(temporary / RESULTS, engine="netcdf4", encoding={v: {"zlib": True, "complevel": 4} for v in results.data_vars})
+        _write(results, temporary / RESULTS)
         manifest = {
             "name": name,
             "kind": kind,
@@ -57,6 +57,34 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
         raise InputError(root, None, f"cannot write the run ({error.strerror or error})", "free some space or choose another folder with --runs-dir") from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
+
+
+def _write(results: xr.Dataset, path: Path) -> None:
+    """Write the results compressed, in the chunks of the file they came from, if any.
+
+    A streamed ensemble (:mod:`sdmodel.ensemble`) is read from its file as Dask
+    arrays in that file's chunks (a batch of members each), so xarray writes it a
+    chunk at a time; here each variable keeps those chunks on disk, and HDF5's chunk
+    cache is 1 MiB per variable: netCDF's default chunks for a big variable span tens
+    of thousands of members, and its default 64 MiB cache per variable would hold the
+    whole ensemble until the file closes. Results in memory (a run, or one reused
+    from the store, which keeps its file's chunk sizes) are written as they are, with
+    no Dask: the command line keeps Dask out of the commands that do not use it.
+    """
+    import netCDF4
+
+    encoding = {}
+    for name, variable in results.data_vars.items():
+        encoding[name] = {"zlib": True, "complevel": 4}
+        stored = variable.encoding.get("chunksizes")
+        if stored and len(stored) == variable.ndim:  # no larger than the dims, should the results be a selection
+            encoding[name]["chunksizes"] = tuple(max(1, min(size, length)) for size, length in zip(stored, variable.shape))
+    default = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(2**20)
+    try:
+        results.to_netcdf(path, engine="netcdf4", encoding=encoding)
+    finally:
+        netCDF4.set_chunk_cache(*default)
 
 
 def _remove_abandoned(root: Path) -> None:
@@ -92,7 +120,8 @@ def _rename_into_place(temporary: Path, root: Path, name: str) -> Path:
 
 
 def _describe(path: Path) -> dict:
-    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+    with open(path, "rb") as handle:  # a block at a time: the file may be as big as a whole ensemble
+        return {"sha256": hashlib.file_digest(handle, "sha256").hexdigest(), "bytes": path.stat().st_size}
 
 
 def _fsync(*paths: Path) -> None:

@@ -8,6 +8,7 @@ every version of the model has are named here.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -124,6 +125,30 @@ def test_percentile_bands_are_ordered(distributions):
     assert "95%" in table and "data-strike" in table and METRICS[0].label in table
 
 
+def test_streamed_bands_equal_percentiles_over_the_whole_ensemble(distributions, tmp_path, monkeypatch):
+    """percentile_bands reads a block of time steps at a time; its bands are np.nanpercentile over every member at once."""
+    monkeypatch.setattr(ensemble, "BAND_BLOCK_BYTES", 1000)  # a few time steps per block, the last one short
+    with small_uncertainty(distributions, samples=15, store=tmp_path / "members.nc") as streamed:
+        assert streamed["capital_share"].chunks is not None  # Dask arrays over the file: read a block at a time
+        bands = ensemble.percentile_bands(streamed)
+        whole = streamed.load()
+    # a failed member is NaN: left out of its columns' bands, and a column with no member left has NaN bands
+    failed = whole.copy(deep=True)
+    failed["capital_share"][0, :4] = np.nan
+    failed["labour_share"][1] = np.nan
+    failed_bands = ensemble.percentile_bands(failed)
+    for ensemble_values, found in ((whole, bands), (failed, failed_bands)):
+        for name, array in ensemble_values.data_vars.items():
+            assert array.dims[:3] == ("scenario", "run", "time")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN columns
+                expected = np.moveaxis(np.nanpercentile(array.values, ensemble.PERCENTILES, axis=1), 0, 1)
+            assert found[name].dims == ("scenario", "percentile", *array.dims[2:])
+            np.testing.assert_array_equal(found[name].values, expected, err_msg=name)
+    assert np.isnan(failed_bands["labour_share"].sel(scenario="data-strike")).all()
+    assert np.isfinite(failed_bands["capital_share"]).all()
+
+
 def test_failing_member_is_recorded_and_the_others_kept():
     """tests/models/overflow_float.mdl overflows when growth is fast: those members fail, the slow one runs."""
     results = ensemble.sweep(["growth rate=0.5:1000:3"], model=MODELS / "overflow_float.mdl", outputs=["Stock"], jobs=1)
@@ -192,7 +217,7 @@ def test_streamed_results_stay_in_the_given_file(distributions, tmp_path):
     store = tmp_path / "members.nc"
     with small_uncertainty(distributions, store=store) as results:
         assert store.is_file()
-        assert results["capital_share"].variable._in_memory is False  # read lazily, not held
+        assert results["capital_share"].chunks is not None  # Dask arrays over the file: read lazily, not held
         in_memory = small_uncertainty(distributions)
         xr.testing.assert_identical(results.load().drop_attrs(), in_memory.drop_attrs())
 

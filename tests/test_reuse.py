@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import xarray as xr
@@ -12,7 +14,7 @@ from paths import MODELS
 from sdmodel.cli import main
 from sdmodel.reuse import reusable
 from sdmodel.simulate import run
-from sdmodel.store import save_run
+from sdmodel.store import open_run, save_run
 
 END = 2022.0  # two years: PySD starts in about a second
 #: varies a constant over time, so the stored run gives that constant a time axis
@@ -113,6 +115,17 @@ def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_di
     assert set(json.loads(comparison.stdout)["reused_from"]) == {"baseline"}  # the strike itself was never run
     shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
     assert f"reused: baseline from {sorted(isolated_runs_dir.iterdir())[-2].name}" in shown
+
+
+def test_the_program_saves_a_run_it_reused(isolated_runs_dir):
+    """The installed program keeps Dask out of `run`; saving a reused scenario (which keeps its file's chunk sizes) needs none."""
+    command = [sys.executable, "-m", "sdmodel.cli", "run", "baseline", "--final-time", str(END)]
+    for _ in range(2):
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 of 1 scenarios reused from" in done.stdout
+    first, second = sorted(isolated_runs_dir.iterdir())
+    xr.testing.assert_identical(values(open_run(second)), values(open_run(first)))
 
 
 def test_models_reading_external_files_are_never_reused(tmp_path):
