@@ -136,7 +136,18 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
         click.echo(json.dumps({"run": str(path), "scenarios": labels, "reused_from": _reused(results)}))
     else:
         period = f"{float(results['time'][0]):g}-{float(results['time'][-1]):g}"
-        click.echo(f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}")
+        headline = _headline(results, "baseline" if "baseline" in labels else labels[0])
+        click.echo((f"{headline}\n" if headline else "") + f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}")
+
+
+def _headline(results, baseline: str) -> str:
+    """The comparison's table of a run's measures at its final time, if its model has any (a model of one's own may not)."""
+    from sdmodel.metrics import compare_metrics, format_table
+
+    try:
+        return format_table(compare_metrics(results, baseline))
+    except InputError:
+        return ""
 
 
 @main.command()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -41,6 +40,7 @@ from sdmodel.distributions import Distribution, format_bound, check_varied_once,
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
 from sdmodel.model import ModelInfo, Variable
+from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -441,7 +441,7 @@ def run_design(
     failures = _Failures(total)
     done = 0
     try:
-        with _progress(total, label, progress) as bar:
+        with progress_bar(total, f"{label}: {total} runs", progress) as bar:
             for result in executor(batches):
                 stream.write(result)
                 failures.record(result.errors)
@@ -558,25 +558,6 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
     for name in overrides or {}:
         if resolve_constant(name, info, "--set", name).py_name in names:
             raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
-
-
-@contextmanager
-def _progress(total: int, label: str, show: bool | None):
-    """A progress bar on stderr when it is a terminal (or when asked); nothing otherwise."""
-    if show is None:
-        show = sys.stderr.isatty()
-    if not show:
-        yield _NoBar()
-        return
-    import click
-
-    with click.progressbar(length=total, label=f"{label}: {total} runs", file=sys.stderr) as bar:
-        yield bar
-
-
-class _NoBar:
-    def update(self, steps: int) -> None:
-        pass
 
 
 def _temporary_netcdf() -> Path:

@@ -125,7 +125,8 @@ def format_table(metrics: xr.Dataset) -> str:
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(0, _group_line(widths, [METRIC_BY_KEY[key].group for key in keys]))
     lines.insert(2, "-" * len(lines[1]))
-    lines.append(f"\nAt {metrics.attrs['time']:g}; in brackets, the change from '{baseline}'.")
+    changes = f"; in brackets, the change from '{baseline}'" if metrics.sizes["scenario"] > 1 else ""
+    lines.append(f"\nAt {metrics.attrs['time']:g}{changes}.")
     for key in keys:
         units = metrics[key].attrs.get("units", "")
         lines.append(f"  {METRIC_BY_KEY[key].short}: {METRIC_BY_KEY[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -33,13 +33,15 @@ EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
 
 def run_or_reuse(
-    engine: ModuleType, model_path: Path, specs: Sequence[RunSpec], *, jobs: int | None, reuse: bool, runs_dir: str | os.PathLike | None
+    engine: ModuleType, model_path: Path, specs: Sequence[RunSpec], *, jobs: int | None, reuse: bool, runs_dir: str | os.PathLike | None,
+    done: Callable[[int], None] | None = None,
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
     ``engine`` is an engine adapter (``sdmodel.engines.*``); only one whose runs are slow
     (``REUSE_STORED``) reads back. Returns the results, each scenario's key, and the
-    folder name of the run each reused scenario came from.
+    folder name of the run each reused scenario came from. ``done(n)`` counts the
+    scenarios as they are read back or run.
     """
     info, defaults = engine.model_info(model_path), engine.time_defaults(model_path)
     keys = {spec.name: run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
@@ -47,8 +49,10 @@ def run_or_reuse(
     parts = load_stored(found)
     stored = {str(name) for part in parts for name in part["scenario"].values}
     missing = [spec for spec in specs if spec.name not in stored]
+    if done and stored:
+        done(len(stored))
     if missing:
-        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs))
+        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done))
     if not stored:
         return parts[0], keys, {}
     return assemble(parts, [spec.name for spec in specs]), keys, {name: found[name][0].name for name in keys if name in stored}

@@ -17,6 +17,7 @@ from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
+from sdmodel.progress import progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
 #: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests
@@ -92,6 +93,7 @@ def run(
     engine: str = "pysd",
     reuse: bool = False,
     runs_dir: str | Path | None = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Run scenarios (bundled names, TOML paths or Scenario objects) on a model.
 
@@ -100,11 +102,16 @@ def run(
     ``jobs`` caps PySD's worker processes (default: one per core). With ``reuse``,
     scenarios whose results a run saved in ``runs_dir`` already holds are read from
     there instead of run again, on an engine slow enough for that to pay (PySD);
-    the ``reused_from`` attribute names those runs.
+    the ``reused_from`` attribute names those runs. ``progress`` shows a bar on
+    stderr as scenarios finish (PySD takes seconds each); by default only when
+    stderr is a terminal.
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    dataset, keys, reused_from = reuse_runs.run_or_reuse(engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir)
+    with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", progress) as bar:
+        dataset, keys, reused_from = reuse_runs.run_or_reuse(
+            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update
+        )
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
     dataset.attrs = provenance.attributes(

@@ -192,3 +192,15 @@ def test_plot_latest_reads_the_latest_run_it_can_draw(isolated_runs_dir, tmp_pat
     refused = CliRunner().invoke(main, ["plot", "latest:sensitivity", "--var", "model capability", "--out", str(tmp_path / "no.html")])
     assert refused.exit_code == 2 and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare` or `sdmodel uncertainty`" in refused.stderr
     assert not (tmp_path / "no.html").exists()
+
+
+def test_run_prints_the_headline_measures(isolated_runs_dir):
+    shown = CliRunner().invoke(main, ["run", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON)])
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip()}
+    assert "scenario" in rows and "data-strike" in rows and f"At {SHORT_HORIZON:g}." in shown.stdout  # one scenario: nothing to compare with
+    assert shown.stdout.rstrip().splitlines()[-1].startswith("Ran data-strike (2020-2035); saved ")
+    both = CliRunner().invoke(main, ["run", "baseline", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON)])
+    assert "in brackets, the change from 'baseline'" in both.stdout
+    own = CliRunner().invoke(main, ["run", "--model", str(MODELS / "decay.mdl"), "--engine", "simlin"])  # none of the measures
+    assert own.exit_code == 0 and own.stdout.startswith("Ran baseline (0-10); saved ")

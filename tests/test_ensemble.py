@@ -29,10 +29,10 @@ from sdmodel.store import open_run
 
 FINAL_TIME = 2030.0  # the levers start in 2027; short runs keep the file quick
 DISTRIBUTIONS = """
-[params."data strike fraction"]
+[params."usable share of interactions"]
 dist = "uniform"
-lower = 0.1
-upper = 0.5
+lower = 0.01
+upper = 0.05
 
 [params."collective bargaining weight"]
 dist = "triangular"
@@ -96,16 +96,16 @@ def test_same_seed_gives_identical_results(distributions):
     xr.testing.assert_identical(first.drop_attrs(), second.drop_attrs())
     assert first.attrs["seed"] == 7 and first.attrs["samples"] == 12
     other = small_uncertainty(distributions, seed=8)
-    assert not np.array_equal(first["data_strike_fraction"].values, other["data_strike_fraction"].values)
+    assert not np.array_equal(first["usable_share_of_interactions"].values, other["usable_share_of_interactions"].values)
 
 
 def test_uncertainty_samples_are_a_latin_hypercube_within_the_bounds(distributions):
     results = small_uncertainty(distributions)
     assert results["capital_share"].dims == ("scenario", "run", "time", "Firm")
     assert results["scenario"].values.tolist() == ["baseline", "data-strike"]
-    strike = results["data_strike_fraction"].values
-    assert strike.shape == (12,) and ((0.1 <= strike) & (strike <= 0.5)).all()
-    strata = np.floor((strike - 0.1) / 0.4 * 12).astype(int)  # Latin hypercube: one draw per twelfth of the range
+    usable = results["usable_share_of_interactions"].values
+    assert usable.shape == (12,) and ((0.01 <= usable) & (usable <= 0.05)).all()
+    strata = np.floor((usable - 0.01) / 0.04 * 12).astype(int)  # Latin hypercube: one draw per twelfth of the range
     assert sorted(strata.tolist()) == list(range(12))
     assert ((1 <= results["share_sensitivity"]) & (results["share_sensitivity"] <= 10)).all()
     assert results["hardware_life"].attrs["units"] == "year"
@@ -241,7 +241,7 @@ def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, i
 def test_salib_problem_from_the_same_file(distributions):
     info = simlin_engine.model_info(default_model())
     problem = salib_problem(load_distributions(distributions, info))
-    assert problem["names"] == ["data_strike_fraction", "collective_bargaining_weight", "share_sensitivity", "hardware_life"]
+    assert problem["names"] == ["usable_share_of_interactions", "collective_bargaining_weight", "share_sensitivity", "hardware_life"]
     assert problem["dists"] == ["unif", "triang", "truncnorm", "unif"]
     assert problem["bounds"][1] == [0.0, 0.2, 0.25]
 

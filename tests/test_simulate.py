@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import xarray as xr
 
 import sdmodel
 from paths import MODELS
+from sdmodel import simulate
 from sdmodel.locations import default_model, models_dir
 from sdmodel.scenario import Scenario
 
@@ -84,3 +88,16 @@ def test_final_time_option_changes_the_horizon_not_the_path(bundled_comparison):
     results, _ = bundled_comparison
     short = sdmodel.run(["baseline"], final_time=2025)
     xr.testing.assert_allclose(short["ai_capital"], results["ai_capital"].sel(scenario=["baseline"], time=short["time"]))
+
+
+@pytest.mark.parametrize("engine", ["simlin", "pysd"])
+def test_progress_counts_every_scenario_on_stderr(engine, capsys, monkeypatch):
+    """PySD takes seconds per scenario: the API can say how far it has got (a bar on a terminal, its label here)."""
+    sdmodel.run(["baseline", "data-strike"], engine=engine, final_time=2021, jobs=2, progress=True)
+    assert f"2 scenarios on {engine}" in capsys.readouterr().err
+    sdmodel.run(["baseline"], engine=engine, final_time=2021, jobs=1)  # by default, only on a terminal
+    assert capsys.readouterr().err == ""
+    counted = []
+    monkeypatch.setattr(simulate, "progress_bar", lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append)))
+    sdmodel.run(["baseline", "data-strike", "crawler-block"], engine=engine, final_time=2021, jobs=2)
+    assert sum(counted) == 3  # each scenario once, as it finishes

@@ -20,7 +20,8 @@ import os
 import shutil
 import tempfile
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -189,21 +190,30 @@ def _start(model, params: dict, initial: float | None) -> None:
     model.initialize()
 
 
-def run_scenarios(model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None) -> xr.Dataset:
+def run_scenarios(
+    model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None
+) -> xr.Dataset:
     """Run scenarios into one Dataset with a leading ``scenario`` dim, in parallel processes.
 
     A run of the full model takes seconds, so scenarios run side by side, one per core (or
     ``jobs``); each worker is forked with the model already translated and loaded, since
-    PySD models cannot be pickled.
+    PySD models cannot be pickled. ``done(1)`` is called as each scenario finishes.
     """
+    done = done or (lambda count: None)
     workers = min(len(specs), jobs or os.cpu_count() or 1)
     if workers <= 1:
-        results = [run(model_path, spec) for spec in specs]
+        results = []
+        for spec in specs:
+            results.append(run(model_path, spec))
+            done(1)
     else:
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         load(model_path)  # translate and load once, before forking
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(run, [model_path] * len(specs), specs))
+            futures = [pool.submit(run, model_path, spec) for spec in specs]
+            for _ in as_completed(futures):
+                done(1)
+            results = [future.result() for future in futures]
     names = xr.DataArray([spec.name for spec in specs], dims="scenario", name="scenario")
     return xr.concat(results, dim=names, data_vars="all", coords="minimal")
 

@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -111,7 +111,9 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
     return _to_dataset(time, values, plan, spec.name)
 
 
-def run_scenarios(model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None = None) -> xr.Dataset:
+def run_scenarios(
+    model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None
+) -> xr.Dataset:
     """Run scenarios on one time grid into one Dataset with a leading ``scenario`` dim.
 
     In this process whatever ``jobs`` says: a run takes milliseconds, less than starting a worker.
@@ -123,6 +125,8 @@ def run_scenarios(model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs:
     """
     plan = _plan(model_path)
     runs = [_simulate(plan, model_path, spec) for spec in specs]
+    if done:
+        done(len(specs))  # milliseconds each: no bar needs them one by one
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
         raise InputError(f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately")
