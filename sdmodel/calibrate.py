@@ -161,7 +161,7 @@ def calibrate(
 
     def simulate(values: dict[str, float]) -> list[np.ndarray]:
         trial = Scenario(base.name, base.description, {**base.params, **values}, {**base.time, "final_time": horizon}, base.source, base.origins)
-        results = run([trial], model=model_path, engine=engine, jobs=1).isel(scenario=0)
+        results = run([trial], model=model_path, engine=engine, jobs=1, progress=False).isel(scenario=0)  # thousands of trials: no bar each
         return [t.modelled(results) for t in chosen]
 
     def residuals(unit: np.ndarray, observed: Sequence[np.ndarray] | None = None) -> np.ndarray:

@@ -233,7 +233,11 @@ def scenarios_show(scenario, variables, model):
         from sdmodel.model import TIME_CONTROLS
 
         model_path = model or default_model()
-        info, written = engine.model_info(model_path), equations(model_path)
+        info = engine.model_info(model_path)
+        try:
+            written = equations(model_path)  # the values, read by Simlin
+        except Exception:  # noqa: BLE001 - a model PySD reads and Simlin cannot: the list stands without its values
+            written = {}
         click.echo("\n# constants that [params] can set: name [units] range = the model's value (unit conversions left out)")
         for variable in sorted(info.variables.values(), key=lambda v: v.name.lower()):
             if variable.kind == "constant" and variable.py_name not in TIME_CONTROLS and not variable.is_unit_conversion:
@@ -379,8 +383,9 @@ def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, 
 def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
     """Monte Carlo: sample the constants in FILE (a distributions TOML) and run SCENARIOS (default: baseline).
 
-    FILE holds one table per uncertain constant, e.g. [params."data strike fraction"] with
-    dist = "uniform", lower = 0.1, upper = 0.5 (also triangular, normal, truncnormal, lognormal).
+    FILE holds one table per uncertain assumption, e.g. [params."share sensitivity"] with
+    dist = "uniform", lower = 2, upper = 8 (also triangular, normal, truncnormal, lognormal);
+    models/assumptions.toml holds the model's main ones. A policy's own lever is not drawn.
     Prints the 5/25/50/75/95 percentiles of the outputs at the final time and saves the run.
     """
     from pathlib import Path
@@ -534,7 +539,7 @@ def plot_command(run, variables, by, out, runs_dir):
     from sdmodel.store import TRAJECTORY_KINDS, open_run
 
     _check_figure_path(out, "--out")
-    results = open_run(run, runs_dir, (*TRAJECTORY_KINDS, "uncertainty"))  # an ensemble is drawn as bands
+    results = open_run(run, runs_dir, (*TRAJECTORY_KINDS, "uncertainty", "sweep"))  # bands, or a panel per swept value
     path = save_figure(variable_figure(results, list(variables), by=by), out, title=f"sdmodel: {', '.join(variables)}")
     click.echo(f"wrote {path}")
 
@@ -555,11 +560,12 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
     pinned: does a data strike or collective licensing change which loop drives the system, and when?
     """
     from sdmodel.loops import format_table, loop_dominance, to_json
-    from sdmodel.scenario import with_baseline
+    from sdmodel.scenario import load_scenario, with_baseline
 
     _check_figure_path(plot_file, "--plot")
     if scenarios:  # the baseline too, so that the table says where dominance differs from it
         scenarios = with_baseline(scenarios, baseline)
+    baseline = load_scenario(baseline).name  # as the results name it, should --baseline be a file
     dominance = loop_dominance(scenarios or None, model=model, loops=loops_path, overrides=_overrides(assignments),
                                final_time=final_time, command=_command())
     if plot_file:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
-from sdmodel.model import SUGGESTION_CUTOFF
+from sdmodel.model import SUGGESTION_CUTOFF, normalise
 
 #: what the sign after each causal neighbour means (Simlin signs a link from its equation alone)
 POLARITY_LEGEND = "(+) moves the same way, (-) the opposite way, (?) either way, depending on other values"
@@ -32,14 +32,19 @@ def describe(name: str, model: str | Path | None = None) -> dict:
     model_path = Path(model) if model else default_model()
     info = pysd_engine.model_info(model_path)
     measure = METRIC_BY_KEY.get(name)
-    try:
-        variable = info.resolve(measure.variable if measure else name, str(model_path), "VARIABLE")
-    except InputError:
-        close = difflib.get_close_matches(name, list(METRIC_BY_KEY), n=1, cutoff=SUGGESTION_CUTOFF)
-        if measure or not close:
-            raise
-        problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
-        raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
+    try:  # a variable of the model first: a model of one's own may name one like a measure
+        variable = info.resolve(name, str(model_path), "VARIABLE")
+        if measure and normalise(measure.variable) not in (normalise(variable.py_name), normalise(variable.name)):
+            measure = None  # the model's own variable of that name, not the measure
+    except InputError as error:
+        if measure:
+            variable = info.resolve(measure.variable, str(model_path), "VARIABLE")
+        else:
+            close = difflib.get_close_matches(name, list(METRIC_BY_KEY), n=1, cutoff=SUGGESTION_CUTOFF)
+            if not close or (error.fix or "").startswith("did you mean"):  # a variable like it is the likelier meaning
+                raise
+            problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
+            raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
     key = canonical(variable.name)
     links = causal_links(model_path)

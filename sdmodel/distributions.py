@@ -6,10 +6,10 @@ analysis (SALib, :func:`salib_problem`) read, so the two always vary the same
 assumptions over the same ranges::
 
     description = "What we are unsure of"
-    [params."data strike fraction"]
+    [params."share sensitivity"]
     dist = "uniform"          # uniform, triangular, normal, truncnormal, lognormal
-    lower = 0.1
-    upper = 0.5
+    lower = 2
+    upper = 8
 
 Arguments: ``uniform`` lower, upper; ``triangular`` lower, mode, upper;
 ``normal`` mean, sd; ``truncnormal`` mean, sd, lower, upper; ``lognormal`` mu,
@@ -94,13 +94,13 @@ def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distrib
     try:
         document = tomllib.loads(read_text(path))
     except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
-        raise InputError(path, None, f"malformed TOML: {error}", 'fix the TOML syntax, e.g. [params."data strike fraction"]') from None
+        raise InputError(path, None, f"malformed TOML: {error}", 'fix the TOML syntax, e.g. [params."share sensitivity"]') from None
     for key in document:
         if key not in DISTRIBUTION_FILE_KEYS:
             raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
     params = document.get("params")
     if not isinstance(params, dict) or not params:
-        raise InputError(path, "params", "no distributions given", 'add one, e.g. [params."data strike fraction"] with dist = "uniform", lower, upper')
+        raise InputError(path, "params", "no distributions given", 'add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper')
     distributions = [_distribution(path, name, table, info) for name, table in params.items()]
     check_varied_once([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
     return distributions

@@ -543,13 +543,18 @@ def check_levers_not_varied(distributions: str | os.PathLike, drawn: Sequence[Di
     """
     for distribution in drawn:
         set_by = [
-            tuple(sorted((setting.element or ("", ""), repr(setting.value)) for setting in spec.settings if setting.py_name == distribution.setting.py_name))
+            tuple(sorted((setting.element or ("", ""), repr(setting.value)) for setting in spec.settings if _overlaps(setting, distribution.setting)))
             for spec in specs
         ]
         if len(set(set_by)) > 1:
             setter = next(spec.name for spec, settings in zip(specs, set_by) if settings)
             raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{setter}' sets",
                              "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out")
+
+
+def _overlaps(setting: Setting, drawn: Setting) -> bool:
+    """Whether a draw of ``drawn`` overrides ``setting``: the same constant, and the same element or the whole of it."""
+    return setting.py_name == drawn.py_name and (None in (setting.element, drawn.element) or setting.element == drawn.element)
 
 
 def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setting], info: ModelInfo) -> None:

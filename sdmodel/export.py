@@ -42,7 +42,7 @@ import shutil
 import tomllib
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import reduce
 from pathlib import Path
 
@@ -53,6 +53,7 @@ import xarray as xr
 from sdmodel.errors import InputError
 from sdmodel.model import ModelInfo, normalise
 from sdmodel.scenario import Scenario, Setting, Value, bundled_scenarios, load_scenario
+from sdmodel.store import TRAJECTORY_KINDS
 
 FORMATS = ("cin", "tab", "dat", "csv", "netcdf", "xmile")
 SUFFIXES = {"cin": ".cin", "tab": ".tab", "dat": ".dat", "csv": ".csv", "netcdf": ".nc", "xmile": ".xmile"}
@@ -503,7 +504,8 @@ def export_files(
     run in ``runs_dir`` holds is read from there (see :func:`sdmodel.simulate.run`).
     """
     fmt = _check_format(to)
-    kind, target = resolve_source(source, runs_dir)
+    # a Vensim or XMILE file holds scenarios over time; NetCDF and CSV hold any run, an ensemble's too
+    kind, target = resolve_source(source, runs_dir, TRAJECTORY_KINDS if fmt in ("tab", "dat", "cin", "xmile") else None)
     if kind == "run" and (model or overrides or final_time is not None):
         raise InputError(str(source), None, "--model, --set and --final-time apply to a scenario, not to a saved run", "export the run as saved, or name a scenario")
     if fmt in ("cin", "xmile"):
@@ -544,13 +546,16 @@ def _check_format(to: str) -> str:
     return fmt
 
 
-def resolve_source(source: str | Path | Scenario, runs_dir: str | Path | None = None) -> tuple[str, Path | str | Scenario]:
+def resolve_source(
+    source: str | Path | Scenario, runs_dir: str | Path | None = None, kinds: Collection[str] | None = None
+) -> tuple[str, Path | str | Scenario]:
     """``("run", folder)`` or ``("scenario", reference)`` for what the user named.
 
     A ``.toml`` path or a bundled scenario's name is a scenario; anything else is
-    looked up in the run store (a folder, a name, a prefix, or ``latest``).
+    looked up in the run store (a folder, a name, a prefix, or ``latest``), among
+    runs of ``kinds`` (any, if None).
     """
-    from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run
+    from sdmodel.store import WrongRunKind, find_run
 
     if isinstance(source, Scenario):
         return "scenario", source
@@ -558,11 +563,11 @@ def resolve_source(source: str | Path | Scenario, runs_dir: str | Path | None = 
     if text.endswith(".toml"):
         return "scenario", text
     if Path(text).is_dir() and (Path(text) / "manifest.json").is_file():
-        return "run", find_run(text, runs_dir, TRAJECTORY_KINDS)
+        return "run", find_run(text, runs_dir, kinds)
     if "/" not in text and "\\" not in text and text in bundled_scenarios():
         return "scenario", text
     try:
-        return "run", find_run(text, runs_dir, TRAJECTORY_KINDS)
+        return "run", find_run(text, runs_dir, kinds)
     except InputError as error:
         if isinstance(error, WrongRunKind):  # a run, of a kind export cannot read: its own message says so
             raise
@@ -576,7 +581,8 @@ def _results(kind: str, target, model, overrides, final_time, command, engine="p
         return open_run(target), Path(target).name
     from sdmodel.simulate import run
 
-    results = run([target], model=model, overrides=overrides, final_time=final_time, jobs=1, command=command, engine=engine, reuse=reuse, runs_dir=runs_dir)
+    results = run([target], model=model, overrides=overrides, final_time=final_time, jobs=1, command=command, engine=engine, reuse=reuse,
+                  runs_dir=runs_dir, progress=False)
     return results, str(results["scenario"].values[0])
 
 

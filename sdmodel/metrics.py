@@ -63,14 +63,23 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
         raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")
     metrics = {}
     for metric in METRICS:
-        if metric.variable not in results:
-            continue  # a model of the user's own need not have every measure
-        final = trajectory(results, metric).isel(time=-1, drop=True)
+        if not _measurable(results, metric):
+            continue  # a model of the user's own need not have every measure, nor its subscripts
+        series = trajectory(results, metric)
+        final = series.isel(time=-1, drop=True) if "time" in series.dims else series  # PySD saves a constant once
         both = xr.concat([final, final - final.sel(scenario=baseline)], dim=xr.DataArray(["final", "vs_baseline"], dims="measure", name="measure"))
         metrics[metric.key] = both.assign_attrs(final.attrs)
     if not metrics:
         raise InputError(results.attrs.get("model_file", "model"), None, "the model has none of the comparison's variables", "use `sdmodel run` for this model")
     return xr.Dataset(metrics, attrs={"baseline": baseline, "time": float(results["time"][-1])})
+
+
+def _measurable(results: xr.Dataset, metric: Metric) -> bool:
+    """Whether the results hold the measure's variable with the elements it selects (the bundled model's do)."""
+    if metric.variable not in results:
+        return False
+    array = results[metric.variable]
+    return all(dim in array.dims and element in array[dim].values for dim, element in metric.select.items())
 
 
 def compare(

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sdmodel.errors import InputError
 
-#: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
 #: how alike (difflib's ratio) a name must be to be offered as "did you mean": at 0.5,
 #: 'producer_payments_cumulative' was offered 'deployment gate'; a typo scores 0.9 or more
 SUGGESTION_CUTOFF = 0.6
 
+#: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
 TIME_CONTROLS = {
     "initial_time": "initial_time",
     "final_time": "final_time",

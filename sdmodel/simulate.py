@@ -103,12 +103,13 @@ def run(
     scenarios whose results a run saved in ``runs_dir`` already holds are read from
     there instead of run again, on an engine slow enough for that to pay (PySD);
     the ``reused_from`` attribute names those runs. ``progress`` shows a bar on
-    stderr as scenarios finish (PySD takes seconds each); by default only when
-    stderr is a terminal.
+    stderr as scenarios finish; by default only for PySD (seconds per scenario) and
+    when stderr is a terminal.
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", progress) as bar:
+    show = progress if progress is not None else (None if engine.REUSE_STORED else False)  # the fast engine is done before a bar draws
+    with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
             engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update
         )

@@ -163,7 +163,7 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
         newest_first = sorted(runs, key=lambda p: ((p / MANIFEST).stat().st_mtime_ns, p.name), reverse=True)
         accepted = [wanted_kind] if wanted_kind else kinds
         for folder in newest_first:
-            if accepted is None or _kind(folder) in accepted:
+            if accepted is None or _kind(folder) in accepted:  # a damaged manifest has no kind: never "the latest compare"
                 return _of_kind(folder, text, kinds)
         if newest_first:
             raise InputError(text, None, f"no run of {_either(accepted or KINDS)} in {root}", "save one first")
@@ -174,18 +174,19 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
     raise InputError(text, None, f"{problem} in {root}", "see `sdmodel runs list` for the run names")
 
 
-def _kind(folder: Path) -> str:
-    """A run's kind from its manifest ("run" if it cannot say: a damaged manifest is reported by whoever reads it)."""
+def _kind(folder: Path) -> str | None:
+    """A run's kind from its manifest; None if the manifest cannot say (damaged: whoever reads the run reports it)."""
     try:
         return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("kind", "run"))
-    except (OSError, ValueError):
-        return "run"
+    except (OSError, ValueError, AttributeError):  # AttributeError: valid JSON, but not an object
+        return None
 
 
 def _of_kind(folder: Path, ref: str, kinds: Collection[str] | None) -> Path:
-    """The folder, if its run is of a kind the caller can read."""
+    """The folder, if its run is of a kind the caller can read, or of no kind it can tell (named, a damaged run
+    is given to the reader, which says what is wrong with it; as ``latest`` it is passed over)."""
     kind = _kind(folder)
-    if kinds is None or kind in kinds:
+    if kinds is None or kind is None or kind in kinds:
         return folder
     fix = "give one of those: `latest` is the latest such, `sdmodel runs list` names them all"
     raise WrongRunKind(ref, None, f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}", fix)
@@ -214,6 +215,8 @@ def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = N
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder") from None
+    if not isinstance(manifest, dict):
+        raise InputError(folder / MANIFEST, None, "the manifest is not a JSON object", "the run is damaged; remove its folder")
     return {"path": str(folder), **manifest}
 
 

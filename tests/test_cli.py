@@ -150,6 +150,8 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
         assert found["python_name"] == metric.variable and found["measure"]["select"] == metric.select, metric.key
     shown = CliRunner().invoke(main, ["describe", "hhi"]).stdout
     assert shown.startswith("hhi: Herfindahl index") and "(?) either way" in shown
+    variable = CliRunner().invoke(main, ["describe", "capital shar"])  # a variable's typo gets the variable, not a measure like it
+    assert variable.exit_code == 2 and "did you mean 'capital share'?" in variable.stderr
     typo = CliRunner().invoke(main, ["describe", "producer_paiments_cumulative"])
     assert typo.exit_code == 2 and "did you mean the measure 'producer_payments_cumulative'?" in typo.stderr
     unlike = CliRunner().invoke(main, ["describe", "payments_total_so_far"])  # like nothing: no far-fetched suggestion
@@ -190,7 +192,7 @@ def test_plot_latest_reads_the_latest_run_it_can_draw(isolated_runs_dir, tmp_pat
     drawn = CliRunner().invoke(main, ["plot", "latest", "--var", "model capability", "--out", str(tmp_path / "capability.html")])
     assert drawn.exit_code == 0, drawn.output
     refused = CliRunner().invoke(main, ["plot", "latest:sensitivity", "--var", "model capability", "--out", str(tmp_path / "no.html")])
-    assert refused.exit_code == 2 and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare` or `sdmodel uncertainty`" in refused.stderr
+    assert refused.exit_code == 2 and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare`, `sdmodel uncertainty` or `sdmodel sweep`" in refused.stderr
     assert not (tmp_path / "no.html").exists()
 
 
@@ -204,3 +206,8 @@ def test_run_prints_the_headline_measures(isolated_runs_dir):
     assert "in brackets, the change from 'baseline'" in both.stdout
     own = CliRunner().invoke(main, ["run", "--model", str(MODELS / "decay.mdl"), "--engine", "simlin"])  # none of the measures
     assert own.exit_code == 0 and own.stdout.startswith("Ran baseline (0-10); saved ")
+    # PySD saves a constant without a time axis; a measure's variable without its subscript is not measured
+    some = CliRunner().invoke(main, ["run", "--model", str(MODELS / "strike_only.mdl"), "--engine", "pysd"])
+    assert some.exit_code == 0, some.output
+    header = next(line for line in some.stdout.splitlines() if line.startswith("scenario"))
+    assert header.split() == ["scenario", "AI", "capital", "share", "labour", "share"]

@@ -288,6 +288,18 @@ def test_a_policys_own_lever_is_not_drawn_across_scenarios(command, isolated_run
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
 
 
+def test_drawing_another_element_of_a_policys_lever_is_an_assumption(tmp_path):
+    """eval-data-withholding sets the legal and health elements: a draw of finance's overrides neither, a draw of legal's does."""
+    def draw(element: str):
+        drawn = tmp_path / f"{element}.toml"
+        drawn.write_text(f'[params."eval withholding share[{element}]"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
+        return ensemble.uncertainty(drawn, ["baseline", "eval-data-withholding"], samples=2, final_time=FINAL_TIME, jobs=1, progress=False)
+
+    assert not draw("finance")["failed"].any()
+    with pytest.raises(InputError, match="is a lever that scenario 'eval-data-withholding' sets"):
+        draw("legal")
+
+
 def test_one_scenario_may_draw_its_own_lever(isolated_runs_dir):
     """How big a strike? With one scenario the draws replace its value, and nothing is compared."""
     result = CliRunner().invoke(main, ["uncertainty", str(BAD / "dist-policy-lever.toml"), "data-strike", "--samples", "4", "--final-time", "2030", "--json"])

@@ -24,7 +24,7 @@ from sdmodel.export import cin_text, dat_text, export_files, tab_text, xmile_tex
 from sdmodel.importing import import_cin, read_csv, read_dat, read_tab
 from sdmodel.model import normalise
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
-from sdmodel.store import save_run
+from sdmodel.store import WrongRunKind, save_run
 
 SHORT = 2023.0
 XMILE_HORIZON = 2030.0
@@ -98,6 +98,18 @@ def test_netcdf_is_the_stored_dataset(saved, tmp_path):
     assert path.read_bytes() == (saved / "results.nc").read_bytes()
     with xr.open_dataset(path) as exported:
         xr.testing.assert_identical(exported, sdmodel.open_run(saved))
+
+
+def test_an_ensemble_exports_as_data_but_not_as_scenarios(results, tmp_path):
+    """NetCDF and CSV hold any run; a Vensim .tab or changes file holds scenarios over time, which an ensemble is not."""
+    members = results.expand_dims(run=[0, 1]).transpose("scenario", "run", ...)
+    ensemble = save_run(members, "uncertainty-x", tmp_path / "store", kind="uncertainty")
+    (path,) = export_files(ensemble, "netcdf", tmp_path / "out")
+    assert path.read_bytes() == (ensemble / "results.nc").read_bytes()
+    tidy, _ = export_files(ensemble, "csv", tmp_path / "out")
+    assert "run" in tidy.read_text().splitlines()[0].split(",")
+    with pytest.raises(WrongRunKind, match="is a run of `sdmodel uncertainty`; this command reads runs of `sdmodel run` or `sdmodel compare`"):
+        export_files(ensemble, "tab", tmp_path / "out")
 
 
 def test_open_run_equals_xarray_open_dataset(saved):

@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, save_run
+from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, read_manifest, save_run
 
 
 @pytest.fixture
@@ -71,6 +71,16 @@ def test_latest_is_the_latest_run_the_reader_can_use(results):
         find_run("latest", kinds=("uncertainty",))
     with pytest.raises(InputError, match="unknown kind of run 'sweeps'; choose one of: latest:run, "):
         find_run("latest:sweeps")
+
+
+def test_latest_passes_over_a_damaged_manifest_and_its_reader_names_it(results):
+    compared = save_run(results, "compare", kind="compare")
+    damaged = save_run(results, "damaged", kind="compare")
+    (damaged / "manifest.json").write_text("[]")  # valid JSON, not an object
+    assert find_run("latest", kinds=TRAJECTORY_KINDS) == compared
+    assert find_run(damaged.name, kinds=TRAJECTORY_KINDS) == damaged  # named: given to the reader, which says what is wrong
+    with pytest.raises(InputError, match="the manifest is not a JSON object; the run is damaged"):
+        read_manifest(damaged.name)
 
 
 def test_manifest_records_provenance_and_checksum(results):
