@@ -41,7 +41,7 @@ GROUPS = (
 )
 OTHER = "Other levers"
 #: the outcomes drawn live (metric keys of sdmodel.metrics.METRICS)
-LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "producer_payments_cumulative", "labour_share", "ai_capital_share")
+LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "data_payments_cumulative", "labour_share", "ai_capital_share")
 
 
 BASELINE_COLOUR = "#888888"

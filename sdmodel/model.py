@@ -19,7 +19,7 @@ from pathlib import Path
 from sdmodel.errors import InputError
 
 #: how alike (difflib's ratio) a name must be to be offered as "did you mean": at 0.5,
-#: 'producer_payments_cumulative' was offered 'deployment gate'; a typo scores 0.9 or more
+#: 'producer_payments_cumulative' (a measure's key) was offered 'deployment gate'; a typo scores 0.9 or more
 SUGGESTION_CUTOFF = 0.6
 
 #: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.

@@ -21,7 +21,7 @@ from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 
 #: the trajectories drawn as small multiples, scenario against baseline
-KEY_METRICS = ("incumbent_revenue_share", "hhi", "producer_payments_cumulative", "labour_share")
+KEY_METRICS = ("incumbent_revenue_share", "hhi", "data_payments_cumulative", "labour_share")
 PROVENANCE_KEYS = ("created", "command", "engine", "engine_version", "sdmodel_version", "pysd_version", "model_file", "model_sha256", "git_commit")
 
 STYLE = """

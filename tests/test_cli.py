@@ -17,7 +17,7 @@ from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
 
-METRIC_KEYS = {"incumbent_capital_share", "incumbent_revenue_share", "hhi", "incumbent_capability", "producer_payments_cumulative"}
+METRIC_KEYS = {"incumbent_capital_share", "incumbent_revenue_share", "hhi", "incumbent_capability", "data_payments_cumulative", "commons_grants_cumulative"}
 
 
 def test_help_imports_no_heavy_library():
@@ -152,8 +152,8 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
     assert shown.startswith("hhi: Herfindahl index") and "(?) either way" in shown
     variable = CliRunner().invoke(main, ["describe", "capital shar"])  # a variable's typo gets the variable, not a measure like it
     assert variable.exit_code == 2 and "did you mean 'capital share'?" in variable.stderr
-    typo = CliRunner().invoke(main, ["describe", "producer_paiments_cumulative"])
-    assert typo.exit_code == 2 and "did you mean the measure 'producer_payments_cumulative'?" in typo.stderr
+    typo = CliRunner().invoke(main, ["describe", "data_paiments_cumulative"])
+    assert typo.exit_code == 2 and "did you mean the measure 'data_payments_cumulative'?" in typo.stderr
     unlike = CliRunner().invoke(main, ["describe", "payments_total_so_far"])  # like nothing: no far-fetched suggestion
     assert unlike.exit_code == 2 and "did you mean" not in unlike.stderr
 

@@ -90,9 +90,9 @@ def test_a_crawler_block_cuts_the_incumbents_public_text_and_a_strike_does_not(b
 
 def test_collective_licensing_pays_producers_and_lowers_incumbent_capital(bundled_comparison):
     _, metrics = bundled_comparison
-    assert float(metrics["producer_payments_cumulative"].sel(scenario="baseline", measure="final")) == 0
+    assert float(metrics["data_payments_cumulative"].sel(scenario="baseline", measure="final")) == 0
     for scenario in ("collective-licensing", "collective-bargaining", "strike-and-licensing"):
-        assert _change(metrics, scenario, "producer_payments_cumulative") > 0, scenario
+        assert _change(metrics, scenario, "data_payments_cumulative") > 0, scenario
         assert _change(metrics, scenario, "incumbent_capital") < 0, scenario
 
 
@@ -178,7 +178,20 @@ def test_taxes_move_money_from_ai_capital_to_households_and_the_commons(bundled_
     results, metrics = bundled_comparison
     assert _change(metrics, "windfall-tax", "incumbent_capital") < 0
     assert _at(results, "household_transfers", "windfall-tax") > 0
-    assert _change(metrics, "windfall-tax", "producer_payments_cumulative") > 0  # a fifth funds the commons
+    assert _change(metrics, "windfall-tax", "commons_grants_cumulative") > 0  # a fifth funds the commons
+    assert _change(metrics, "windfall-tax", "data_payments_cumulative") == 0  # a grant, not a price for data
+
+
+def test_payments_for_data_and_public_grants_are_counted_apart(bundled_comparison):
+    """A royalty is a price paid for data, a commons grant a public transfer: each measure holds only its own,
+    and together they are all that data producers receive."""
+    results, metrics = bundled_comparison
+    assert _change(metrics, "public-data-commons", "commons_grants_cumulative") > 0
+    assert _change(metrics, "public-data-commons", "data_payments_cumulative") == 0
+    assert _change(metrics, "collective-licensing", "data_payments_cumulative") > 0
+    assert _change(metrics, "collective-licensing", "commons_grants_cumulative") == 0
+    both = results["data_payments"] + results["commons_grants"]
+    np.testing.assert_allclose(both, results["data_producer_income"], rtol=1e-9, atol=1e-9)
 
 
 def test_public_commons_funding_grows_the_commons(bundled_comparison):
