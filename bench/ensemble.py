@@ -241,29 +241,17 @@ def main() -> None:
             print(json.dumps(figures, indent=2))
         shutil.rmtree(work, ignore_errors=True)
         return
-    info = simlin_engine.model_info(model_path)
-    drawn = load_distributions(distributions, info)
-    design = latin_hypercube(drawn, args.runs, SEED)  # the very values sdmodel's ensembles run
-    outputs = list(dict.fromkeys(output.variable for output in ensemble.resolve_outputs(None, info)))
-    runner = simlin_engine.member_runner(model_path, RunSpec("baseline", (), {}), [d.setting for d in drawn], outputs)
-    param_slots = [slots[0] for slots in runner.param_slots]
+    drawn, design, outputs, runner, param_slots = ensemble_setup(model_path, distributions, args.runs)
     figures: dict[str, float] = {}
 
-    sdmodel_ensemble(distributions, 20, model=model_path, jobs=1)  # warm up: model metadata and compiled model in this process
-    measures = {
-        "bare_simlin_ms": lambda: bare_simlin_loop(model_path, param_slots, list(runner.slots), design),
-        "serial_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=1),
-        "processes_2_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=2),
+    measures = serial_and_processes(model_path, distributions, args.runs, design, runner, param_slots)
+    measures |= {
         "processes_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, jobs=cores),
         "dask_local_ms": lambda: sdmodel_ensemble(distributions, args.runs, model=model_path, dask_local=cores),
     }
     if cores == 2:
         del measures["processes_ms"]  # the same as processes_2_ms
-    timings: dict[str, list[float]] = {key: [] for key in measures}
-    for _ in range(args.repeat):  # rounds, not one figure after another, so a burst of other work spoils one try of each
-        for key, measure in measures.items():
-            timings[key].append(measure())
-    figures.update({key: min(values) * 1e3 for key, values in timings.items()})
+    figures.update(best_in_rounds(measures, args.repeat))
     figures.setdefault("processes_ms", figures["processes_2_ms"])
     figures["dask_running_ms"] = dask_running_cluster(distributions, model_path, args, cores) * 1e3
     print(f"  bare pysimlin loop        {figures['bare_simlin_ms']:8.3f} ms/run  (Sim, set {len(param_slots)} constants, run, read {len(runner.slots)} series)")
@@ -301,6 +289,37 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def ensemble_setup(model_path: Path, distributions: Path, runs: int):
+    """What the timed ensembles share: the drawn constants, the design, the outputs kept, a member runner, its slots."""
+    info = simlin_engine.model_info(model_path)
+    drawn = load_distributions(distributions, info)
+    design = latin_hypercube(drawn, runs, SEED)  # the very values sdmodel's ensembles run
+    outputs = list(dict.fromkeys(output.variable for output in ensemble.resolve_outputs(None, info)))
+    runner = simlin_engine.member_runner(model_path, RunSpec("baseline", (), {}), [d.setting for d in drawn], outputs)
+    param_slots = [slots[0] for slots in runner.param_slots]
+    return drawn, design, outputs, runner, param_slots
+
+
+def serial_and_processes(model_path: Path, distributions: Path, runs: int, design, runner, param_slots) -> dict:
+    """The measures (seconds per run) of the bare pysimlin loop, sdmodel serial and sdmodel on 2 processes."""
+    sdmodel_ensemble(distributions, 20, model=model_path, jobs=1)  # warm up: model metadata and compiled model in this process
+    return {
+        "bare_simlin_ms": lambda: bare_simlin_loop(model_path, param_slots, list(runner.slots), design),
+        "serial_ms": lambda: sdmodel_ensemble(distributions, runs, model=model_path, jobs=1),
+        "processes_2_ms": lambda: sdmodel_ensemble(distributions, runs, model=model_path, jobs=2),
+    }
+
+
+def best_in_rounds(measures: dict, repeat: int) -> dict[str, float]:
+    """Each measure's best (in ms) of ``repeat`` rounds: rounds, not one figure after another, so a burst of
+    other work on the machine spoils one try of each."""
+    timings: dict[str, list[float]] = {key: [] for key in measures}
+    for _ in range(repeat):
+        for key, measure in measures.items():
+            timings[key].append(measure())
+    return {key: min(values) * 1e3 for key, values in timings.items()}
 
 
 def memory_figures(sdmodel_cli: str, distributions: Path, model_path: Path, work: Path, args) -> dict[str, float]:

@@ -39,23 +39,32 @@ def identical(a: xr.Dataset, b: xr.Dataset) -> bool:
     return a.identical(b) and all(np.array_equal(a[v].values, b[v].values, equal_nan=True) for v in a.data_vars)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", default=["baseline"])
-    parser.add_argument("--final-time", type=float, default=None)
-    args = parser.parse_args()
-    model_path, _, specs = simulate.prepare(args.scenarios, final_time=args.final_time, engine="pysd")
+def measure(scenarios: list[str], final_time: float | None = None) -> dict[str, float]:
+    """Each scenario's paired runs (printed as they finish), and their geometric mean ratio, fast / xarray."""
+    model_path, _, specs = simulate.prepare(scenarios, final_time=final_time, engine="pysd")
     pysd_engine.load(model_path)
     print(f"load average {os.getloadavg()[0]:.2f}; time step {pysd_engine.time_defaults(model_path)['time_step']:g} year")
     print(f"{'scenario':<24} {'xarray s':>9} {'fast s':>9} {'ratio':>7}  bit-identical")
-    ratios = []
+    ratios, figures = [], {}
     for number, spec in enumerate(specs):
         order = (False, True) if number % 2 == 0 else (True, False)
         runs = {fast: timed_run(model_path, spec, fast) for fast in order}
         (plain_s, plain), (fast_s, fast) = runs[False], runs[True]
         ratios.append(fast_s / plain_s)
-        print(f"{spec.name:<24} {plain_s:9.1f} {fast_s:9.1f} {fast_s / plain_s:7.3f}  {identical(plain, fast)}")
-    print(f"geometric mean ratio {float(np.exp(np.mean(np.log(ratios)))):.3f} (target of issue 20: <= 0.6)")
+        same = identical(plain, fast)
+        figures |= {f"{spec.name}_xarray_s": plain_s, f"{spec.name}_fast_s": fast_s, f"{spec.name}_identical": float(same)}
+        print(f"{spec.name:<24} {plain_s:9.1f} {fast_s:9.1f} {fast_s / plain_s:7.3f}  {same}")
+    figures["ratio"] = float(np.exp(np.mean(np.log(ratios))))
+    print(f"geometric mean ratio {figures['ratio']:.3f} (target of issue 20: <= 0.6)")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", default=["baseline"])
+    parser.add_argument("--final-time", type=float, default=None)
+    args = parser.parse_args()
+    measure(args.scenarios, args.final_time)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import itertools
 import math
 import os
 import re
-import shutil
 import tomllib
 import uuid
 import xml.etree.ElementTree as ET
@@ -525,9 +524,9 @@ def export_files(
         return [tidy, wide]
     (path,) = _destinations(out, [name], fmt)
     if kind == "run":
-        from sdmodel.store import RESULTS
+        from sdmodel.store import copy_plain
 
-        _write_atomically(path, lambda tmp: shutil.copyfile(target / RESULTS, tmp))
+        _write_atomically(path, lambda tmp: copy_plain(target, tmp))
     else:
         encoding = {v: {"zlib": True, "complevel": 4} for v in results.data_vars}
         _write_atomically(path, lambda tmp: results.to_netcdf(tmp, engine="netcdf4", encoding=encoding))

@@ -27,7 +27,7 @@ import xarray as xr
 from sdmodel.errors import InputError
 from sdmodel.model import file_sha256
 from sdmodel.scenario import RunSpec
-from sdmodel.store import RESULTS, read_manifest, run_folders
+from sdmodel.store import RESULTS, read_manifest, read_results, run_folders
 
 EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
@@ -130,8 +130,7 @@ def load_stored(found: Mapping[str, tuple[Path, str]]) -> list[xr.Dataset]:
     parts = []
     for folder, pairs in by_run.items():
         try:
-            with xr.open_dataset(folder / RESULTS, engine="netcdf4") as stored:
-                part = stored.sel(scenario=[stored_name for _, stored_name in pairs]).load()
+            part = read_results(folder / RESULTS).sel(scenario=[stored_name for _, stored_name in pairs])
         except (OSError, KeyError, ValueError):
             continue
         part = part.drop_vars("description", errors="ignore").assign_coords(scenario=[name for name, _ in pairs])

@@ -24,7 +24,7 @@ from sdmodel.export import cin_text, dat_text, export_files, tab_text, xmile_tex
 from sdmodel.importing import import_cin, read_csv, read_dat, read_tab
 from sdmodel.model import normalise
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
-from sdmodel.store import WrongRunKind, save_run
+from sdmodel.store import WrongRunKind, save_run, write_plain
 
 SHORT = 2023.0
 XMILE_HORIZON = 2030.0
@@ -93,11 +93,24 @@ def test_csv_round_trip_tidy_and_wide(saved, results, tmp_path):
     assert_same_results(read_csv(wide), results)
 
 
-def test_netcdf_is_the_stored_dataset(saved, tmp_path):
+def test_netcdf_is_the_stored_dataset_in_the_layout_runs_had_before_stacking(saved, results, tmp_path):
+    """The store stacks a run's variables by dims (sdmodel.stacking); the export is the file the store wrote before."""
     (path,) = export_files(saved, "netcdf", tmp_path)
-    assert path.read_bytes() == (saved / "results.nc").read_bytes()
+    write_plain(results, tmp_path / "saved-before-stacking.nc")
+    assert path.read_bytes() == (tmp_path / "saved-before-stacking.nc").read_bytes()
     with xr.open_dataset(path) as exported:
         xr.testing.assert_identical(exported, sdmodel.open_run(saved))
+
+
+def test_a_run_saved_before_stacking_exports_as_before(results, tmp_path):
+    """Every format, byte for byte, from a run stored stacked and from the same run stored as before."""
+    old, new = save_run(results, "old", tmp_path / "store"), save_run(results, "new", tmp_path / "store")
+    write_plain(results, old / "results.nc")  # as the store wrote every run before stacking
+    for fmt in ("netcdf", "csv", "tab", "dat", "xmile"):  # cin refuses the time series; it and xmile read the run's attributes only
+        before, after = export_files(old, fmt, tmp_path / "old" / fmt), export_files(new, fmt, tmp_path / "new" / fmt)
+        assert len(before) == len(after), fmt
+        for one, other in zip(before, after):  # NetCDF and CSV files are named after the run
+            assert one.read_bytes() == other.read_bytes(), (fmt, one.name)
 
 
 def test_an_ensemble_exports_as_data_but_not_as_scenarios(results, tmp_path):
@@ -112,8 +125,9 @@ def test_an_ensemble_exports_as_data_but_not_as_scenarios(results, tmp_path):
         export_files(ensemble, "tab", tmp_path / "out")
 
 
-def test_open_run_equals_xarray_open_dataset(saved):
-    with xr.open_dataset(saved / "results.nc") as plain:
+def test_open_run_equals_xarray_open_dataset_of_the_export(saved, tmp_path):
+    (path,) = export_files(saved, "netcdf", tmp_path)
+    with xr.open_dataset(path) as plain:
         xr.testing.assert_identical(sdmodel.open_run(saved), plain)
 
 

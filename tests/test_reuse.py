@@ -14,7 +14,8 @@ from paths import MODELS
 from sdmodel.cli import main
 from sdmodel.reuse import reusable
 from sdmodel.simulate import run
-from sdmodel.store import open_run, save_run
+from sdmodel.model import file_sha256
+from sdmodel.store import open_run, save_run, write_plain
 
 END = 2022.0  # two years: PySD starts in about a second
 #: varies a constant over time, so the stored run gives that constant a time axis
@@ -94,12 +95,26 @@ def test_a_stored_run_changed_after_saving_is_not_trusted(tmp_path):
     runs = tmp_path / "runs"
     older = save_run(pysd(["baseline"], runs), "older", runs)
     newer = save_run(pysd(["baseline"], runs, reuse=False), "newer", runs)
-    edited = xr.load_dataset(newer / "results.nc")
-    edited["model_capability"] *= 2
-    edited.to_netcdf(newer / "results.nc")
+    edited = open_run(newer)
+    edited["model_capability"] = edited["model_capability"] * 2
+    write_plain(edited, newer / "results.nc")
     results = pysd(["baseline"], runs)
     assert json.loads(results.attrs["reused_from"]) == {"baseline": older.name}
-    xr.testing.assert_identical(results["model_capability"], xr.load_dataset(older / "results.nc")["model_capability"])
+    xr.testing.assert_identical(results["model_capability"], open_run(older)["model_capability"])
+
+
+def test_a_run_saved_before_stacking_is_reused(tmp_path):
+    """Runs saved one NetCDF variable each (before sdmodel.stacking) still answer for their scenarios."""
+    runs = tmp_path / "runs"
+    fresh = pysd(["baseline"], runs)
+    old = save_run(fresh, "old", runs)
+    write_plain(fresh, old / "results.nc")
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["files"]["results.nc"]["sha256"] = file_sha256(old / "results.nc")  # as it was saved then
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    results = pysd(["baseline"], runs)
+    assert json.loads(results.attrs["reused_from"]) == {"baseline": old.name}
+    xr.testing.assert_identical(values(results), values(fresh))
 
 
 def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_dir):

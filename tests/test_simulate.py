@@ -101,3 +101,31 @@ def test_progress_counts_every_scenario_on_stderr(engine, capsys, monkeypatch):
     monkeypatch.setattr(simulate, "progress_bar", lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append)))
     sdmodel.run(["baseline", "data-strike", "crawler-block"], engine=engine, final_time=2021, jobs=2)
     assert sum(counted) == 3  # each scenario once, as it finishes
+
+
+def test_simlin_runs_scenarios_on_threads_with_the_same_results_as_one_by_one():
+    """Simlin's scenarios run on one thread per core (it releases Python's lock while it runs): the same Dataset, in order."""
+    scenarios = ["baseline", "data-strike", "windfall-tax", "crawler-block"]
+    one = sdmodel.run(scenarios, engine="simlin", final_time=2030, jobs=1, command="test")
+    threads = sdmodel.run(scenarios, engine="simlin", final_time=2030, jobs=4, command="test")
+    for results in (one, threads):
+        results.attrs.pop("created")
+    xr.testing.assert_identical(one, threads)
+    assert list(threads["scenario"].values) == scenarios
+
+
+def test_of_scenarios_on_threads_the_first_that_fails_is_named():
+    """A failure on a thread is raised as in a serial run: the first failing scenario, in the order given."""
+    from sdmodel.engines import simlin as simlin_engine
+    from sdmodel.errors import InputError, ModelRunError
+    from sdmodel.scenario import RunSpec, Setting
+
+    grid = {"final_time": 2022.0}
+    specs = [RunSpec("baseline", (), grid), RunSpec("typo-a", (Setting("no_such_a", 1.0),), grid),
+             RunSpec("typo-b", (Setting("no_such_b", 1.0),), grid)]
+    for jobs in (1, 3):
+        with pytest.raises(InputError, match="typo-a.*no_such_a"):
+            simlin_engine.run_scenarios(default_model(), specs, jobs=jobs)
+    broken = [RunSpec("baseline", (), grid), RunSpec("broken", (Setting("hardware_life", 0.0),), grid)]  # unvalidated: NaN
+    with pytest.raises(ModelRunError, match="scenario 'broken'"):
+        simlin_engine.run_scenarios(default_model(), broken, jobs=2)

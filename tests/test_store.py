@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sdmodel import stacking
 from sdmodel.errors import InputError
-from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, read_manifest, save_run
+from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, read_manifest, read_results, save_run, write_plain
 
 
 @pytest.fixture
@@ -28,7 +29,53 @@ def test_open_run_returns_what_was_saved(results, isolated_runs_dir):
     path = save_run(results, "baseline")
     assert path.parent == isolated_runs_dir
     xr.testing.assert_identical(open_run(path), results)
-    xr.testing.assert_identical(xr.open_dataset(path / "results.nc"), results)
+    xr.testing.assert_identical(read_results(path / "results.nc"), results)
+
+
+@pytest.fixture
+def varied(results) -> xr.Dataset:
+    """Results with variables of several dims, a constant, and variables that must stay NetCDF variables of their own."""
+    extra = {
+        "hhi": (("scenario", "time"), np.linspace(0.3, 0.6, 22).reshape(2, 11), {"units": "Dmnl", "long_name": "HHI", "description": ""}),
+        "hardware_life": (("scenario",), [5.0, 6.0], {"units": "year", "long_name": "life", "sd_kind": "constant"}),
+        "ai_capital": (("scenario", "time", "Firm"), np.arange(44.0).reshape(2, 11, 2), {"units": "billion USD", "long_name": "capital"}),
+        "failed": (("scenario",), np.array([0, 1], dtype="int32"), {"long_name": "failed members"}),  # not float
+        "limit": (("scenario",), [1.0, np.nan], {"valid_max": 3.0, "long_name": "a number attribute"}),  # attrs not all text
+        "duration": (("scenario",), [1.0, 2.0], {"units": "days"}),  # xarray may read it as durations
+        "stacked_0": (("scenario",), [1.0, 2.0], {"long_name": "a name a stack could have taken"}),
+    }
+    return results.assign(**extra).assign_coords(description=("scenario", ["the baseline", "a strike"]))
+
+
+def test_a_run_is_saved_as_a_few_stacked_arrays_and_opens_as_saved(varied, isolated_runs_dir):
+    """Some 340 variables of their own took most of a second to write; stacked by dims, a few hundredths."""
+    path = save_run(varied, "baseline+1", kind="compare")
+    with xr.open_dataset(path / "results.nc") as raw:
+        assert set(raw.data_vars) == {"stacked_1", "stacked_2", "stacked_3", "failed", "limit", "duration"}  # by dims: 3 stacks
+    opened = open_run(path)
+    xr.testing.assert_identical(opened, varied)
+    write_plain(varied, path.parent / "before-stacking.nc")
+    before = read_results(path.parent / "before-stacking.nc")  # what open_run gave before runs were stacked
+    assert list(opened.data_vars) == list(before.data_vars) and list(opened.coords) == list(before.coords)
+    for name, variable in before.variables.items():
+        assert opened[name].dtype == variable.dtype, name
+        assert {key: type(value) for key, value in opened[name].attrs.items()} == {key: type(value) for key, value in variable.attrs.items()}, name
+
+
+def test_a_run_saved_before_stacking_opens_as_it_did(varied, isolated_runs_dir):
+    path = save_run(varied, "old", kind="compare")
+    write_plain(varied, path / "results.nc")  # the layout of every run saved before runs were stacked
+    with xr.open_dataset(path / "results.nc") as raw:
+        assert not stacking.is_stacked(raw)
+        xr.testing.assert_identical(open_run(path), raw.load())
+    xr.testing.assert_identical(open_run(path), varied)
+
+
+def test_ensembles_are_not_stacked(varied, isolated_runs_dir):
+    """An ensemble's variables are written chunk by chunk (flat memory), never gathered into one array."""
+    path = save_run(varied, "uncertainty-x", kind="uncertainty")
+    with xr.open_dataset(path / "results.nc") as raw:
+        xr.testing.assert_identical(raw.load(), varied)
 
 
 def test_interrupted_save_leaves_nothing(results, isolated_runs_dir, monkeypatch):
