@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdmodel.errors import InputError, read_text
+from sdmodel.errors import InputError, finite_number, read_toml
 from sdmodel.model import ModelInfo, Variable
 from sdmodel.scenario import ELEMENT_PATTERN, Scenario, Setting, validate
 
@@ -88,13 +88,8 @@ class Distribution:
 
 def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distribution]:
     """Read a distributions TOML file and check it against a model; every problem names file, key and fix."""
-    import tomllib
-
     path = Path(path)
-    try:
-        document = tomllib.loads(read_text(path))
-    except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
-        raise InputError(path, None, f"malformed TOML: {error}", 'fix the TOML syntax, e.g. [params."share sensitivity"]') from None
+    document = read_toml(path, 'e.g. [params."share sensitivity"]')
     for key in document:
         if key not in DISTRIBUTION_FILE_KEYS:
             raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
@@ -209,15 +204,6 @@ def check_varied_once(settings: Iterable[tuple[Setting, str]], source: str | Pat
 
 
 # --- small helpers -----------------------------------------------------------------------------
-
-
-def finite_number(value: object, source: str | Path, key: str) -> float:
-    """A value from a file as a float, or a one-line error naming the file and key."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
-    if not math.isfinite(float(value)):
-        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
-    return float(value)
 
 
 def _suggest(word: str, choices: Sequence[str], prefix: str = "allowed keys are") -> str:

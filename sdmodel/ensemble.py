@@ -36,8 +36,8 @@ import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.distributions import Distribution, format_bound, check_varied_once, resolve_constant, finite_number, varied_setting, latin_hypercube, load_distributions, param_name
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.distributions import Distribution, format_bound, check_varied_once, resolve_constant, varied_setting, latin_hypercube, load_distributions, param_name
+from sdmodel.errors import InputError, ModelRunError, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
 from sdmodel.model import ModelInfo, Variable
 from sdmodel.progress import progress_bar

@@ -7,6 +7,7 @@ exit 1 for a run that failed).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -52,3 +53,39 @@ def read_text(path: Path) -> str:
         raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
     except OSError as error:
         raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None
+
+
+def read_toml(path: Path, example: str) -> dict:
+    """A user's TOML file as a table, or an InputError naming the file (``example`` shows the fix).
+
+    Python's ``tomllib`` raises a plain ValueError, not TOMLDecodeError, for an integer longer
+    than 4,300 digits: both are malformed input.
+    """
+    import tomllib
+
+    try:
+        return tomllib.loads(read_text(path))
+    except ValueError as error:
+        raise InputError(path, None, f"malformed TOML: {error}", f"fix the TOML syntax ({example})") from None
+
+
+def finite_number(value: object, source: str | Path, key: str) -> float:
+    """A number from a user's file or option as a float, or a one-line error naming where it came from.
+
+    TOML integers have no size limit in Python, so ``float()`` can overflow: that is bad input too.
+
+    >>> finite_number(10**400, "a.toml", "lower")
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: a.toml: lower: an integer of 401 digits is too large; give a number within floating-point range
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
+    try:
+        number = float(value)
+    except OverflowError:
+        digits = len(str(abs(value)))
+        raise InputError(source, key, f"an integer of {digits} digits is too large", "give a number within floating-point range") from None
+    if not math.isfinite(number):
+        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
+    return number

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.errors import InputError, read_text
+from sdmodel.errors import InputError, read_toml
 from sdmodel.locations import models_dir
 from sdmodel.scenario import Scenario, bundled_scenarios
 
@@ -44,18 +43,20 @@ def loops_file(path: str | os.PathLike | None = None) -> Path:
 def load_named_loops(path: str | os.PathLike | None = None) -> list[dict]:
     """The named loops (id, name, polarity, description, variables in causal order), checked for shape."""
     source = loops_file(path)
-    try:
-        document = tomllib.loads(read_text(source))
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(source, None, f"malformed TOML: {error}", "fix the TOML syntax (see models/loops.toml)") from None
+    document = read_toml(source, "see models/loops.toml")
     loops = document.get("loop")
     if not isinstance(loops, list) or not loops:
         raise InputError(source, "loop", "no [[loop]] tables", "name each loop in a [[loop]] table (see models/loops.toml)")
     for index, loop in enumerate(loops):
+        if not isinstance(loop, dict):
+            raise InputError(source, f"loop[{index}]", f"{loop!r} is not a table", 'write each loop as a [[loop]] table with id = "R1" and its variables')
         for key in ("id", "variables"):
             if key not in loop:
                 raise InputError(source, f"loop[{index}].{key}", "is missing", "give every loop an id and its variables in causal order")
-        if not isinstance(loop["variables"], list) or len(loop["variables"]) < 1:
+        if not isinstance(loop["id"], str) or not loop["id"]:
+            raise InputError(source, f"loop[{index}].id", f"{loop['id']!r} is not a name", 'e.g. id = "R1"')
+        variables = loop["variables"]
+        if not isinstance(variables, list) or not variables or not all(isinstance(name, str) for name in variables):
             raise InputError(source, f"loop[{index}].variables", "must be a list of variable names", 'e.g. variables = ["Compute Capacity", "compute retirement"]')
     return loops
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from sdmodel.errors import InputError, read_text
+from sdmodel.errors import InputError, finite_number, read_toml
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -158,11 +157,10 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
 
 
 def _read_toml(path: Path) -> dict:
-    text = read_text(path)
-    try:
-        return tomllib.loads(text)
-    except ValueError as error:  # TOMLDecodeError, or an integer beyond Python's 4300 digits
-        raise InputError(path, None, f"malformed TOML: {error}", "fix the TOML syntax (see models/scenarios/ for examples)") from None
+    document = read_toml(path, "see models/scenarios/ for examples")
+    if not document:  # empty or only comments: almost always a truncated or wrong file, never meant as the baseline
+        raise InputError(path, None, "the file sets nothing (it is empty or holds only comments)", 'give the scenario at least a name and what it sets, e.g. name = "my-strike" and [params]')
+    return document
 
 
 def _check_shape(document: dict, path: Path) -> None:
@@ -184,24 +182,10 @@ def _check_shape(document: dict, path: Path) -> None:
             raise InputError(path, key, "must be a table", f"write it as a [{key}] section")
 
 
-def _number(value: object, source: str | Path, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
-    try:
-        number = float(value)
-    except OverflowError:  # TOML integers have no size limit in Python
-        digits = int(value.bit_length() * math.log10(2)) + 1
-        problem = f"an integer of {digits} digits is too large"
-        raise InputError(source, key, problem, "give a number within floating-point range") from None
-    if not math.isfinite(number):
-        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
-    return number
-
-
 def _parse_value(value: object, source: str | Path, key: str) -> Value:
     """A number, or a table of time -> value (a time series the engine interpolates)."""
     if not isinstance(value, dict):
-        return _number(value, source, key)
+        return finite_number(value, source, key)
     if not value:
         raise InputError(source, key, "the time series is empty", 'give at least one point, e.g. {"2030" = 0.5}')
     points = []
@@ -213,7 +197,7 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
         if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400"
             fix = 'write them as years, e.g. "2030" = 0.5'
             raise InputError(source, f"{key}.{time_text}", "time series keys must be times", fix)
-        points.append((time, _number(point, source, f"{key}.{time_text}")))
+        points.append((time, finite_number(point, source, f"{key}.{time_text}")))
     return tuple(sorted(points))
 
 
@@ -222,7 +206,7 @@ def _parse_time(key: str, value: object, source: Path) -> float:
         close = difflib.get_close_matches(key, list(TIME_CONTROLS), n=1)
         fix = f"did you mean '{close[0]}'?" if close else f"allowed keys are {', '.join(TIME_CONTROLS)}"
         raise InputError(source, f"time.{key}", "unknown key", fix)
-    number = _number(value, source, f"time.{key}")
+    number = finite_number(value, source, f"time.{key}")
     if key in ("time_step", "saveper") and number <= 0:
         raise InputError(source, f"time.{key}", f"{number:g} is not positive", "give a step above 0, e.g. 0.0625")
     return number
@@ -245,7 +229,7 @@ def parse_assignment(text: str) -> tuple[str, float]:
         number = float(value)
     except ValueError:
         raise InputError("--set", name.strip(), f"{value!r} is not a number", "give a number, e.g. 0.5") from None
-    return name.strip(), _number(number, "--set", name.strip())
+    return name.strip(), finite_number(number, "--set", name.strip())
 
 
 def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -> RunSpec:
@@ -273,7 +257,7 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
         return next((f"time.{k}" for k in keys if k in time), f"time.{keys[-1]}")
 
     for name, value in time.items():  # the file's values are checked on loading; --final-time's are not
-        _number(value, source(f"time.{name}"), f"time.{name}")
+        finite_number(value, source(f"time.{name}"), f"time.{name}")
         control = model.variables.get(name)
         if control is not None and not control.lower <= value <= control.upper:
             bounds = f"[{_bound(control.lower)}, {_bound(control.upper)}]"

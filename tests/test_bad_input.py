@@ -22,6 +22,7 @@ CASES = [
     ("bad-extends.toml", None, "did you mean 'baseline'"),
     ("nan-value.toml", 'params."data strike fraction"', "finite"),
     ("not-utf8.toml", None, "UTF-8"),
+    ("empty.toml", None, "sets nothing"),
 ]
 
 
@@ -84,3 +85,17 @@ def test_failed_run_exits_1_with_the_reason(model, isolated_runs_dir):
     assert "run failed" in result.stderr and "'Stock'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+# bad named-loops files: the file, the key the message must name, and a word of the fix
+BAD_LOOPS = [
+    ("loops-huge-integer.toml", None, "fix the TOML syntax"),
+    ("loops-not-a-table.toml", "loop[0]", "[[loop]] table"),
+    ("loops-variable-not-a-name.toml", "loop[0].variables", "list of variable names"),
+]
+
+
+@pytest.mark.parametrize(("file", "key", "fix"), BAD_LOOPS, ids=[case[0] for case in BAD_LOOPS])
+def test_bad_loops_file(file, key, fix, isolated_runs_dir):
+    result = CliRunner().invoke(main, ["loops", "--loops", str(BAD / file), "--final-time", "2021"])
+    _assert_clean_failure(result, isolated_runs_dir, file, fix, *([key] if key else []))

@@ -256,6 +256,7 @@ BAD_DISTRIBUTIONS = [
     ("dist-unbounded.toml", 'params."data strike fraction".dist', "truncnormal"),
     ("dist-unknown-distribution.toml", 'params."data strike fraction".dist', "did you mean 'uniform'"),
     ("dist-not-a-number.toml", 'params."collective bargaining weight".lower', "give a number"),
+    ("dist-huge-integer.toml", 'params."collective bargaining weight".upper', "within floating-point range"),
     ("dist-bad-mode.toml", 'params."hardware life".mode', "between lower and upper"),
     ("dist-not-a-constant.toml", 'params."model capability"', "constants it depends on"),
 ]
