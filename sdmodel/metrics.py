@@ -10,11 +10,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from sdmodel.errors import InputError
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario, with_baseline
+
+if TYPE_CHECKING:  # imported where used: describe reads the measures without xarray
+    import xarray as xr
 
 
 #: what a lever does, read in three places (issue 13): to the firm it targets, to the market, and to AI
@@ -58,6 +60,8 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
 
     Returns a Dataset with dims ``scenario`` and ``measure`` (``final``, ``vs_baseline``).
     """
+    import xarray as xr
+
     names = [str(s) for s in results["scenario"].values]
     if baseline not in names:
         raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")

@@ -90,6 +90,15 @@ def normalise(name: str) -> str:
     return re.sub(r"[\s_]+", " ", name).strip().lower()
 
 
+def canonical(name: str) -> str:
+    """Simlin's name for a variable: lower case, spaces as underscores.
+
+    >>> canonical("Financial Capital")
+    'financial_capital'
+    """
+    return re.sub(r"\s+", "_", name.strip().lower())
+
+
 def _original(match: str, names: list[str]) -> str:
     for name in names:
         if normalise(name) == match or name == match:

@@ -18,7 +18,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +25,7 @@ import xarray as xr
 
 from sdmodel.errors import InputError
 from sdmodel.model import file_sha256
+from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
 from sdmodel.store import RESULTS, read_manifest, run_folders
 
@@ -73,16 +73,6 @@ def run_key(model_sha256: str, engine: str, engine_version: str, spec: RunSpec, 
         "settings": [[s.py_name, list(s.element) if s.element else None, s.value] for s in spec.settings],
     }
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of sdmodel's own source: a changed adapter may change results even under the same version number."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def reusable(model_path: Path) -> bool:

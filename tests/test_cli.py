@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -156,6 +157,27 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
     assert typo.exit_code == 2 and "did you mean the measure 'producer_payments_cumulative'?" in typo.stderr
     unlike = CliRunner().invoke(main, ["describe", "payments_total_so_far"])  # like nothing: no far-fetched suggestion
     assert unlike.exit_code == 2 and "did you mean" not in unlike.stderr
+
+
+def test_describe_answers_from_the_cached_metadata_without_pysd(tmp_path):
+    """The first describe of a model reads it through PySD and Simlin and caches what it read; the next imports
+    neither, nor xarray (they took seconds), and says the same. A damaged cache file is read again, not trusted."""
+    code = ("import json, sys; from click.testing import CliRunner; from sdmodel.cli import main\n"
+            "out = CliRunner().invoke(main, ['describe', 'hhi', '--json']).stdout\n"
+            "print(json.dumps([out, sorted(m for m in ('pysd', 'simlin', 'xarray') if m in sys.modules)]))")
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path)}
+
+    def describe() -> tuple[str, list[str]]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return tuple(json.loads(done.stdout))
+
+    cold, warm = describe(), describe()
+    assert cold[1] == ["pysd", "simlin", "xarray"] and warm[1] == []
+    assert warm[0] == cold[0] and json.loads(warm[0])["equation"] == "SUM(squared_revenue_share[*])"
+    (cached,) = (tmp_path / "metadata").iterdir()
+    cached.write_text('{"variables": [')
+    assert describe() == cold and json.loads(cached.read_text())["variables"]  # read again, and cached again
 
 
 def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):
