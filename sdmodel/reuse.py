@@ -143,3 +143,42 @@ def assemble(parts: Sequence[xr.Dataset], order: Sequence[str]) -> xr.Dataset:
         if array.attrs.get("sd_kind") == "constant" and "time" in array.dims and bool((array == array.isel(time=0)).all()):
             combined[name] = array.isel(time=0, drop=True)
     return combined
+
+
+def stored_comparison(results: xr.Dataset, comparison: Mapping, runs_dir: str | os.PathLike | None) -> Path | None:
+    """The saved comparison that already holds exactly these results, if nothing in them was computed anew.
+
+    Exactly: every scenario was read back from the store, and one intact compare run has
+    the same scenarios in the same order, under the same keys (model, engine, time grid,
+    settings, code), with the same descriptions and the same measures against the same
+    baseline. Saving these results again would only copy it.
+    """
+    keys = json.loads(results.attrs.get("run_keys", "{}"))
+    names = [str(name) for name in results["scenario"].values]
+    if not keys or set(json.loads(results.attrs.get("reused_from", "{}"))) != set(names):
+        return None
+    wanted = _comparison_text(comparison)
+    for folder in reversed(run_folders(runs_dir)):
+        try:
+            manifest = read_manifest(folder)
+        except InputError:
+            continue
+        if (manifest.get("kind") == "compare" and manifest.get("scenarios") == names and manifest.get("run_keys") == keys
+                and _comparison_text(manifest.get("comparison")) == wanted and _intact(folder, manifest)
+                and _descriptions(folder) == [str(d) for d in results["description"].values]):
+            return folder
+    return None
+
+
+def _comparison_text(comparison: Mapping | None) -> str:
+    """A comparison's measures as canonical JSON, its run left out (the JSON of a missing value is itself, NaN's is not)."""
+    return json.dumps({key: value for key, value in (comparison or {}).items() if key != "run"}, sort_keys=True)
+
+
+def _descriptions(folder: Path) -> list[str] | None:
+    """The scenarios' descriptions a saved run holds (they are no part of the key)."""
+    try:
+        with xr.open_dataset(folder / RESULTS, engine="netcdf4") as stored:
+            return [str(d) for d in stored["description"].values]
+    except (OSError, KeyError, ValueError):
+        return None
