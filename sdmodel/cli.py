@@ -486,7 +486,7 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
     RANGES.toml has the format of `sdmodel uncertainty`; models/assumptions.toml holds the model's main
     assumptions. SALib samples and estimates the indices, with confidence intervals.
     """
-    from sdmodel.sensitivity import format_table, sensitivity as analyse
+    from sdmodel.sensitivity import format_table, policy_effect, sensitivity as analyse
     from sdmodel.store import save_run
 
     found = analyse(
@@ -498,7 +498,9 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
     if as_json:
         table = {str(o): {str(p): {k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")}
                           for p in found["param"].values} for o in found["output"].values}
-        click.echo(json.dumps({"run": str(path), "method": method, "indices": table}, indent=2))
+        effect = policy_effect(found)
+        policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
+        click.echo(json.dumps({"run": str(path), "method": method, "policy_effect": policy, "indices": table}, indent=2))
     else:
         click.echo(format_table(found))
         click.echo(f"saved {path}")
