@@ -733,6 +733,7 @@ def import_cin_command(file, name, out, model):
 def describe(variable, model, as_json):
     """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
     from sdmodel.describe import POLARITY_LEGEND, describe as describe_variable, listing
+    from sdmodel.model import reader_units
 
     if not variable:
         rows = listing(model)
@@ -753,7 +754,9 @@ def describe(variable, model, as_json):
         element = "".join(f"[{element}]" for element in found["measure"]["select"].values())
         click.echo(f"{found['measure']['key']}: {found['measure']['label']}, the comparison's measure of {found['name']}{element}")
     click.echo(f"{found['name']}{dims}  ({found['kind']}, python name {found['python_name']})")
-    click.echo(f"  units:      {found['units']}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
+    read_as = reader_units(found["units"], found["name"])  # Dmnl says only what a number is not
+    units = found["units"] if read_as == found["units"] else f"{found['units']} ({read_as})"
+    click.echo(f"  units:      {units}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
     click.echo(f"  equation:   {found['equation']}")
     click.echo(f"  source:     {found['source']}")
     click.echo(f"  depends on: {', '.join(found['depends_on']) or '-'}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdmodel.errors import InputError
+from sdmodel.model import with_units
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario, with_baseline
 
 if TYPE_CHECKING:  # imported where used: describe reads the measures without xarray
@@ -141,8 +142,8 @@ def format_table(metrics: xr.Dataset) -> str:
     changes = f"; in brackets, the change from '{baseline}'" if metrics.sizes["scenario"] > 1 else ""
     lines.append(f"\nAt {metrics.attrs['time']:g}{changes}.")
     for key in keys:
-        units = metrics[key].attrs.get("units", "")
-        lines.append(f"  {METRIC_BY_KEY[key].short}: {METRIC_BY_KEY[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
+        metric = METRIC_BY_KEY[key]
+        lines.append(f"  {metric.short}: " + with_units(metric.label, metrics[key].attrs.get("units", ""), metric.variable))
     return "\n".join(lines)
 
 

@@ -233,3 +233,22 @@ def test_run_prints_the_headline_measures(isolated_runs_dir):
     assert some.exit_code == 0, some.output
     header = next(line for line in some.stdout.splitlines() if line.startswith("scenario"))
     assert header.split() == ["scenario", "AI", "capital", "share", "labour", "share"]
+
+
+def test_readers_see_a_share_or_an_index_where_the_model_says_dmnl(tmp_path, isolated_runs_dir):
+    """Tables, figures (axes and hover text), reports and describe say what a unitless number is; the saved
+    results keep the model's own units (Dmnl), as exports must."""
+    runner = CliRunner()
+    compared = runner.invoke(main, ["compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON),
+                                    "--plot", str(tmp_path / "c.html")])
+    assert compared.exit_code == 0, compared.output
+    assert "HHI: Herfindahl index of AI revenue (0-1) [index]" in compared.stdout
+    assert "revenue share: Incumbent's share of AI revenue [share]" in compared.stdout and "[billion USD]" in compared.stdout
+    plotted = runner.invoke(main, ["plot", "latest:compare", "--var", "revenue share", "--out", str(tmp_path / "p.html")])
+    reported = runner.invoke(main, ["report", "--run", "latest:compare", "--no-loops", "--out", str(tmp_path / "r.html")])
+    assert plotted.exit_code == 0 and reported.exit_code == 0, plotted.output + reported.output
+    assert '"revenue share [share]"' in (tmp_path / "p.html").read_text() and "<small>index</small>" in (tmp_path / "r.html").read_text()
+    for shown in (compared.stdout, *((tmp_path / name).read_text() for name in ("c.html", "p.html", "r.html"))):
+        assert "Dmnl" not in shown
+    assert "units:      Dmnl (index)" in runner.invoke(main, ["describe", "hhi"]).stdout
+    assert open_run("latest:compare")["revenue_concentration_index"].attrs["units"] == "Dmnl"
