@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -158,7 +159,6 @@ def _headline(results, baseline: str) -> str:
 def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
-    from sdmodel.store import save_run
 
     if plot_file and not plot_file.lower().endswith(".html"):
         raise InputError(plot_file, "--plot", "the plot must be an .html file", "give a file name ending in .html")
@@ -169,17 +169,37 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
         engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir,
     )
-    summary = to_json(metrics)
-    path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary})
+    path, saved = _save_comparison(results, metrics, runs_dir)
     if plot_file:
         from sdmodel.plots import comparison_figure, save_html
 
         save_html(comparison_figure(results), plot_file)
     if as_json:
-        click.echo(json.dumps({**to_json(metrics, path), "reused_from": _reused(results)}, indent=2))
+        click.echo(json.dumps({**to_json(metrics, path), "reused_from": _reused(results), "saved": saved}, indent=2))
     else:
         click.echo(format_table(metrics))
-        click.echo(f"saved {path}" + (f"; figure {plot_file}" if plot_file else "") + _reuse_note(results))
+        click.echo(_saved_note(path, saved, results) + (f"; figure {plot_file}" if plot_file else ""))
+
+
+def _save_comparison(results, metrics, runs_dir: str | None) -> tuple[Path, bool]:
+    """Save a comparison, unless a saved run already holds exactly it: then point at that run (made the latest
+    again) instead of writing a copy, which was megabytes a time. Returns the run's folder and whether it is new."""
+    from sdmodel.metrics import to_json
+    from sdmodel.reuse import stored_comparison
+    from sdmodel.store import save_run, touch_run
+
+    summary = to_json(metrics)
+    holder = stored_comparison(results, summary, runs_dir)
+    if holder is not None and touch_run(holder):
+        return holder, False
+    return save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary}), True
+
+
+def _saved_note(path: Path, saved: bool, results) -> str:
+    """Where the comparison is: a new run, or the run that already held it."""
+    if saved:
+        return f"saved {path}{_reuse_note(results)}"
+    return f"nothing new: the comparison is run {path}, now the latest (every scenario reused; --fresh runs them again)"
 
 
 def _scenarios_for(model: str, engine: str) -> tuple[str, ...]:
@@ -260,7 +280,7 @@ def scenarios_validate(files, model):
 
 @main.group()
 def runs() -> None:
-    """List and show saved runs."""
+    """List, show and prune saved runs."""
 
 
 @runs.command("list")
@@ -287,7 +307,7 @@ def runs_list(runs_dir, as_json):
 @json_option
 def runs_show(run, runs_dir, as_json):
     """A saved RUN's provenance and contents (RUN: folder, name, prefix or 'latest')."""
-    from sdmodel.store import open_run, read_manifest
+    from sdmodel.store import last_used, open_run, read_manifest
 
     manifest = read_manifest(run, runs_dir)
     if as_json:
@@ -296,12 +316,48 @@ def runs_show(run, runs_dir, as_json):
     for key in ("path", "kind", "scenarios", "created", "command", "engine", "engine_version", "model_file", "model_sha256", "git_commit"):
         value = manifest.get(key, "")
         click.echo(f"{key:>15}: {', '.join(value) if isinstance(value, list) else value}")
+    click.echo(f"{'last used':>15}: {_utc(last_used(Path(manifest['path'])))}")
     for source in sorted(set(manifest.get("reused_from", {}).values())):
         names = [name for name, origin in manifest["reused_from"].items() if origin == source]
-        click.echo(f"{'reused':>15}: {', '.join(names)} from {source}")
+        gone = "" if (Path(manifest["path"]).parent / source).is_dir() else " (since removed; the values are in this run)"
+        click.echo(f"{'reused':>15}: {', '.join(names)} from {source}{gone}")
     dataset = open_run(manifest["path"])
     dims = ", ".join(f"{dim}={size}" for dim, size in dataset.sizes.items())
     click.echo(f"{'contents':>15}: {len(dataset.data_vars)} variables over {dims}")
+
+
+def _utc(seconds: float) -> str:
+    """A time as the manifests write theirs."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@runs.command("prune")
+@click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the N most recently used runs.")
+@click.option("--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@runs_dir_option
+def runs_prune(keep, older_than, dry_run, runs_dir):
+    """Remove saved runs, each folder as a whole. With both options a run goes only when neither keeps it.
+
+    A run is used when saved, and again when a command answers from it (a `compare` that computed nothing
+    new); `latest` is the most recently used. A run whose scenarios others reused may go: they hold copies.
+    """
+    from sdmodel.store import last_used, remove_run, runs_to_prune
+
+    if keep is None and older_than is None:
+        raise InputError("runs prune", None, "no rule for what to remove", "give --keep N (the N most recently used stay), --older-than DAYS, or both")
+    doomed = runs_to_prune(runs_dir, keep=keep, older_than_days=older_than)
+    total = 0
+    for folder in doomed:
+        size, used = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()), _utc(last_used(folder))
+        if not dry_run:
+            remove_run(folder)
+        total += size
+        click.echo(f"{'would remove' if dry_run else 'removed'} {folder.name}  (last used {used}, {size / 1e6:.1f} MB)")
+    verb = "would free" if dry_run else "freed"
+    click.echo(f"{len(doomed)} run(s), {verb} {total / 1e6:.1f} MB" if doomed else "nothing to remove")
 
 
 #: the options of the ensemble commands (sweep, uncertainty, sensitivity)
@@ -388,7 +444,6 @@ def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, fin
     models/assumptions.toml holds the model's main ones. A policy's own lever is not drawn.
     Prints the 5/25/50/75/95 percentiles of the outputs at the final time and saves the run.
     """
-    from pathlib import Path
 
     from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty as run_uncertainty
     from sdmodel.store import save_run
@@ -431,7 +486,7 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
     RANGES.toml has the format of `sdmodel uncertainty`; models/assumptions.toml holds the model's main
     assumptions. SALib samples and estimates the indices, with confidence intervals.
     """
-    from sdmodel.sensitivity import format_table, sensitivity as analyse
+    from sdmodel.sensitivity import format_table, policy_effect, sensitivity as analyse
     from sdmodel.store import save_run
 
     found = analyse(
@@ -443,7 +498,9 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
     if as_json:
         table = {str(o): {str(p): {k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")}
                           for p in found["param"].values} for o in found["output"].values}
-        click.echo(json.dumps({"run": str(path), "method": method, "indices": table}, indent=2))
+        effect = policy_effect(found)
+        policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
+        click.echo(json.dumps({"run": str(path), "method": method, "policy_effect": policy, "indices": table}, indent=2))
     else:
         click.echo(format_table(found))
         click.echo(f"saved {path}")
@@ -592,7 +649,7 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
     """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
     baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
     from sdmodel.report import build_report, uncertainty_bands, write_report
-    from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run, save_run
+    from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run
 
     if not out.lower().endswith(".html"):
         raise InputError(out, "--out", "the report must be an .html file", "give a file name ending in .html")
@@ -603,13 +660,12 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
             raise InputError("--run", run_ref, "a saved run cannot be combined with scenarios, --set, --model or --final-time", "drop one or the other")
         results = open_run(run_ref, runs_dir, TRAJECTORY_KINDS)
     else:
-        from sdmodel.metrics import compare as compare_scenarios, to_json
+        from sdmodel.metrics import compare as compare_scenarios
 
         results, metrics = compare_scenarios(scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments),
                                              final_time=final_time, engine=engine, jobs=jobs, command=_command(),
                                              reuse=not fresh, runs_dir=runs_dir)
-        path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": to_json(metrics)})
-        click.echo(f"saved {path}{_reuse_note(results)}", err=True)
+        click.echo(_saved_note(*_save_comparison(results, metrics, runs_dir), results), err=True)
     dominance, dominance_note = None, ""
     if not no_loops:
         from sdmodel.loops import loop_dominance
@@ -677,6 +733,7 @@ def import_cin_command(file, name, out, model):
 def describe(variable, model, as_json):
     """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
     from sdmodel.describe import POLARITY_LEGEND, describe as describe_variable, listing
+    from sdmodel.model import reader_units
 
     if not variable:
         rows = listing(model)
@@ -697,7 +754,9 @@ def describe(variable, model, as_json):
         element = "".join(f"[{element}]" for element in found["measure"]["select"].values())
         click.echo(f"{found['measure']['key']}: {found['measure']['label']}, the comparison's measure of {found['name']}{element}")
     click.echo(f"{found['name']}{dims}  ({found['kind']}, python name {found['python_name']})")
-    click.echo(f"  units:      {found['units']}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
+    read_as = reader_units(found["units"], found["name"])  # Dmnl says only what a number is not
+    units = found["units"] if read_as == found["units"] else f"{found['units']} ({read_as})"
+    click.echo(f"  units:      {units}" + (f"   range: {found['range'][0]:g} to {found['range'][1]:g}" if found["range"] else ""))
     click.echo(f"  equation:   {found['equation']}")
     click.echo(f"  source:     {found['source']}")
     click.echo(f"  depends on: {', '.join(found['depends_on']) or '-'}")

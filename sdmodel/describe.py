@@ -1,18 +1,27 @@
 """What one variable of a model is: its equation, units, range, source and causal neighbours.
 
 Answers `sdmodel describe VARIABLE`, the question a reader of a result asks first: where does
-this number come from?
+this number come from? The answer comes from a small JSON file of the model's metadata, kept
+in the cache beside PySD's translation and keyed by everything that decides it (the model's
+content, the PySD and Simlin versions, sdmodel's code): reading it takes milliseconds, where
+importing PySD and loading the model took seconds every time.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
+import os
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from sdmodel.errors import InputError
-from sdmodel.locations import default_model
-from sdmodel.model import SUGGESTION_CUTOFF, normalise
+from sdmodel.locations import cache_dir, default_model
+from sdmodel.model import SUGGESTION_CUTOFF, ModelInfo, Variable, canonical, file_sha256, normalise
+from sdmodel.provenance import code_fingerprint
 
 #: what the sign after each causal neighbour means (Simlin signs a link from its equation alone)
 POLARITY_LEGEND = "(+) moves the same way, (-) the opposite way, (?) either way, depending on other values"
@@ -25,12 +34,10 @@ def describe(name: str, model: str | Path | None = None) -> dict:
     `sensitivity` name it): the answer is then its variable's, with the measure under
     ``"measure"``.
     """
-    from sdmodel.engines import pysd as pysd_engine
-    from sdmodel.engines.simlin_structure import canonical, causal_links, equations
     from sdmodel.metrics import METRIC_BY_KEY
 
     model_path = Path(model) if model else default_model()
-    info = pysd_engine.model_info(model_path)
+    info, written, links = model_metadata(model_path)
     measure = METRIC_BY_KEY.get(name)
     try:  # a variable of the model first: a model of one's own may name one like a measure
         variable = info.resolve(name, str(model_path), "VARIABLE")
@@ -47,7 +54,6 @@ def describe(name: str, model: str | Path | None = None) -> dict:
             raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
     key = canonical(variable.name)
-    links = causal_links(model_path)
     return {
         "name": variable.name,
         "python_name": variable.py_name,
@@ -55,7 +61,7 @@ def describe(name: str, model: str | Path | None = None) -> dict:
         "dims": list(variable.dims),
         "units": variable.units,
         "range": None if math.isinf(variable.lower) and math.isinf(variable.upper) else [variable.lower, variable.upper],
-        "equation": equations(model_path).get(key, ""),
+        "equation": written.get(key, ""),
         "source": variable.comment,
         "depends_on": sorted(f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names),
         "used_by": sorted(f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names),
@@ -65,11 +71,67 @@ def describe(name: str, model: str | Path | None = None) -> dict:
 
 def listing(model: str | Path | None = None) -> list[dict]:
     """Every variable's name, kind and units, by name."""
-    from sdmodel.engines import pysd as pysd_engine
-
-    info = pysd_engine.model_info(Path(model) if model else default_model())
+    info = model_metadata(Path(model) if model else default_model())[0]
     return [
         {"name": v.name, "kind": v.kind, "dims": list(v.dims), "units": v.units}
         for v in sorted(info.variables.values(), key=lambda v: v.name.lower())
         if v.py_name != "time"
     ]
+
+
+Links = dict[tuple[str, str], str]
+
+
+def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
+    """A model's variables (as PySD documents them), equations and signed causal links (as Simlin reads them).
+
+    From the cache when it holds them for this content, engines and code; else read
+    through PySD and Simlin (seconds) and cached for the next time.
+    """
+    if not model_path.is_file():
+        raise InputError(model_path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+    sha256 = file_sha256(model_path)
+    path = _metadata_path(sha256)
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        variables = {row["py_name"]: Variable(**{**row, "dims": tuple(row["dims"])}) for row in cached["variables"]}
+        info = ModelInfo(model_path, sha256, variables, {dim: tuple(elements) for dim, elements in cached["subscripts"].items()})
+        return info, cached["equations"], {(cause, effect): sign for cause, effect, sign in cached["links"]}
+    except (OSError, ValueError, KeyError, TypeError):  # not cached yet, or damaged: read again
+        pass
+    from sdmodel.engines import pysd as pysd_engine
+    from sdmodel.engines.simlin_structure import causal_links, equations
+
+    info, written, links = pysd_engine.model_info(model_path), equations(model_path), causal_links(model_path)
+    content = {
+        "variables": [asdict(variable) for variable in info.variables.values()],
+        "subscripts": info.subscripts,
+        "equations": written,
+        "links": [[cause, effect, sign] for (cause, effect), sign in links.items()],
+    }
+    _write_atomically(path, json.dumps(content))
+    return info, written, links
+
+
+def _metadata_path(model_sha256: str) -> Path:
+    """The cache file for a model's content, named also by what reads it: a new PySD, Simlin or sdmodel reads again."""
+    from importlib.metadata import version
+
+    readers = f"{version('pysd')}|{version('pysimlin')}|{code_fingerprint()}"
+    return cache_dir() / "metadata" / f"{model_sha256[:24]}-{hashlib.sha256(readers.encode()).hexdigest()[:16]}.json"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write into a temporary file beside it, then rename: a reader never sees half a file. A cache
+    that cannot be written only costs the next describe its seconds."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+

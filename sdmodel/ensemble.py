@@ -39,7 +39,7 @@ from sdmodel import provenance
 from sdmodel.distributions import Distribution, format_bound, check_varied_once, resolve_constant, varied_setting, latin_hypercube, load_distributions, param_name
 from sdmodel.errors import InputError, ModelRunError, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
-from sdmodel.model import ModelInfo, Variable
+from sdmodel.model import ModelInfo, Variable, with_units
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
 
@@ -687,7 +687,7 @@ def format_bands(bands: xr.Dataset) -> str:
     header = [f"at {float(bands['time'][-1]):g}", "scenario", *(f"{p:g}%" for p in bands["percentile"].values)]
     rows = [header]
     for _, label, units, values in columns:
-        title = label + _units(units)
+        title = with_units(label, units)
         for index, name in enumerate(names):
             row = [title if index == 0 else "", name]
             rows.append(row + [_fmt(float(v)) for v in values.sel(scenario=name).transpose("percentile").values])
@@ -731,7 +731,7 @@ def format_sweep(results: xr.Dataset) -> str:
         cells = [_fmt(point[name]) for name in summary["params"]]
         cells += ["failed" if point["failed"] else _fmt(value) for value in point["outputs"].values()]
         rows.append(cells)
-    legend = "; ".join(f"{key}: {meta['label']}{_units(meta['units'])}" for key, meta in summary["outputs"].items())
+    legend = "; ".join(f"{key}: {with_units(meta['label'], meta['units'])}" for key, meta in summary["outputs"].items())
     footer = f"'{summary['scenario']}' at {summary['time']:g}; {legend}"
     failed = [point for point in summary["points"] if point["failed"]]
     if failed:
@@ -753,9 +753,6 @@ def _number_or_none(array) -> float | None:
     value = float(array)
     return value if math.isfinite(value) else None
 
-
-def _units(units: str) -> str:
-    return f" [{units}]" if units and units != "Dmnl" else ""
 
 
 def _fmt(value: float) -> str:

@@ -12,6 +12,7 @@ The levers are found, not listed by hand: every constant set in ``models/scenari
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
@@ -24,7 +25,7 @@ import xarray as xr
 
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRICS, trajectory
-from sdmodel.model import ModelInfo, normalise
+from sdmodel.model import ModelInfo, normalise, reader_units, with_units
 from sdmodel.scenario import ELEMENT_PATTERN, NAME_PATTERN, Scenario, bundled_scenarios, load_scenario, validate
 
 #: lever families, in the order the page shows them (Vensim names, compared case-insensitively)
@@ -45,6 +46,10 @@ LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "data_
 
 
 BASELINE_COLOUR = "#888888"
+#: pixels right of a chart's plot area, where the last tick label ("2050") must fit
+CHART_RIGHT_BORDER = 28
+#: characters of a chart title that fit half of a 1400 px page beside the levers (Bokeh does not wrap titles)
+TITLE_CHARS = 52
 CURRENT_COLOUR = "#d62728"
 
 
@@ -104,6 +109,14 @@ def _lever(key: str, variable, default: float, values: list[float]) -> Lever:
     high = variable.upper if math.isfinite(variable.upper) else max([1.0, 4 * abs(default), *(2 * abs(v) for v in values)])
     step = 10 ** math.floor(math.log10((high - low) / 100)) if high > low else 0.01
     return Lever(key, variable.name, variable.units, group, low, high, step, default, switch)
+
+
+def chart_title(label: str) -> str:
+    """A measure's label short enough for a chart's title: a long one loses its bracketed remark (the
+    outcomes table above the charts gives it in full)."""
+    if len(label) <= TITLE_CHARS:
+        return label
+    return label.split(" (", 1)[0] if len(label.split(" (", 1)[0]) <= TITLE_CHARS else label[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 def _title(text: str) -> dict[str, str]:
@@ -172,7 +185,7 @@ class Explorer:
                 low, high = float(min(line.min(), base.min())), float(max(line.max(), base.max()))
                 pad = 0.06 * (high - low) if high > low else max(abs(high) * 0.05, 1.0)
                 figure.y_range.start, figure.y_range.end = low - pad, high + pad
-                rows.append((metric, float(base.isel(time=-1)), float(line.isel(time=-1))))
+                rows.append((metric, reader_units(line.attrs.get("units", ""), metric.variable), float(base.isel(time=-1)), float(line.isel(time=-1))))
             self.outcomes.object = self._outcome_table(rows, float(results["time"][-1]))
             self.last_ms = (clock.perf_counter() - start) * 1000
             moved = len(self.settings())
@@ -191,7 +204,7 @@ class Explorer:
         self.widgets = {}
         cards = {}
         for lever in self.levers:
-            label = f"{lever.key} [{lever.units}]" if lever.units and lever.units not in ("Dmnl",) else lever.key
+            label = lever.key if lever.switch else with_units(lever.key, lever.units, lever.label)  # a switch is on or off
             if lever.switch:
                 widget = pn.widgets.Checkbox(**_title(label), value=bool(lever.default), css_classes=[lever.css], sizing_mode="stretch_width")
                 widget.param.watch(self.update, "value")
@@ -219,13 +232,13 @@ class Explorer:
         panels = []
         for index, metric in enumerate(self.metrics):
             base = trajectory(self.baseline, metric)
-            units = base.attrs.get("units", "")
-            ylabel = f"{metric.short} [{units}]" if units and units != "Dmnl" else metric.short
+            ylabel = with_units(metric.short, base.attrs.get("units", ""), metric.variable)
             data = (base["time"].values, base.values)
             overlay = (hv.Curve(data, "time", metric.key, label="baseline").opts(color=BASELINE_COLOUR, line_dash="dashed", line_width=2)
                        * hv.Curve(data, "time", metric.key, label="your settings").opts(color=CURRENT_COLOUR, line_width=3))
-            figure = hv.render(overlay.opts(title=metric.label, xlabel="year", ylabel=ylabel, height=260, responsive=True,
+            figure = hv.render(overlay.opts(title=chart_title(metric.label), xlabel="year", ylabel=ylabel, height=260, responsive=True,
                                             legend_position="top_left", show_legend=index == 0, toolbar=None), backend="bokeh")
+            figure.min_border_right = CHART_RIGHT_BORDER  # the last year's tick label is drawn half past the axis' end
             # updated in place at every change: a new data source, not a new figure (a redraw costs ~50 ms a panel)
             source = next(r.data_source for r in figure.renderers if getattr(r.glyph, "line_color", None) == CURRENT_COLOUR)
             self.curves[metric.key] = (figure, source)
@@ -237,19 +250,23 @@ class Explorer:
             "drawn against the baseline (grey dashed). Levers are the constants the bundled scenarios set.",
             sizing_mode="stretch_width")
         sidebar = pn.Column(self.preset, accordion, self.name_input, self.save_button, self.saved, width=380, scroll=True, height=900)
-        main = pn.Column(intro, self.status, self.outcomes, pn.GridBox(*panels, ncols=2, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        # the charts stretch to the column's right edge, which was the window's own: a margin keeps the
+        # right-hand charts' last tick inside the page (at 1400 px it was cut, and so was a long title)
+        charts = pn.GridBox(*panels, ncols=2, sizing_mode="stretch_width")
+        main = pn.Column(intro, self.status, self.outcomes, charts, sizing_mode="stretch_width", margin=(0, 24, 0, 10))
         self.page = pn.Row(sidebar, main, sizing_mode="stretch_width")
 
     def _outcome_table(self, rows, year: float) -> str:
+        """The outcomes at the final year, each in its units (cumulative payments are billions of USD, not a share)."""
         from sdmodel.metrics import _fmt
 
         cells = "".join(
             f"<tr><td>{metric.label}</td><td>{_fmt(base)}</td><td data-metric='{metric.key}'>{_fmt(now)}</td>"
-            f"<td>{_fmt(now - base, sign=True)}</td></tr>"
-            for metric, base, now in rows
+            f"<td>{_fmt(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
+            for metric, units, base, now in rows
         )
         return (f"<table class='outcomes' style='border-collapse:collapse;font-size:14px'><tr><th style='text-align:left'>in {year:g}</th>"
-                f"<th>baseline</th><th>your settings</th><th>change</th></tr>{cells}</table>")
+                f"<th>baseline</th><th>your settings</th><th>change</th><th>units</th></tr>{cells}</table>")
 
     def _apply_preset(self, event) -> None:
         """Set every lever as a bundled scenario has it (baseline values for the rest), then run once."""

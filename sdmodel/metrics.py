@@ -10,11 +10,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from sdmodel.errors import InputError
+from sdmodel.model import with_units
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario, with_baseline
+
+if TYPE_CHECKING:  # imported where used: describe reads the measures without xarray
+    import xarray as xr
 
 
 #: what a lever does, read in three places (issue 13): to the firm it targets, to the market, and to AI
@@ -61,6 +64,8 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
 
     Returns a Dataset with dims ``scenario`` and ``measure`` (``final``, ``vs_baseline``).
     """
+    import xarray as xr
+
     names = [str(s) for s in results["scenario"].values]
     if baseline not in names:
         raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")
@@ -140,8 +145,8 @@ def format_table(metrics: xr.Dataset) -> str:
     changes = f"; in brackets, the change from '{baseline}'" if metrics.sizes["scenario"] > 1 else ""
     lines.append(f"\nAt {metrics.attrs['time']:g}{changes}.")
     for key in keys:
-        units = metrics[key].attrs.get("units", "")
-        lines.append(f"  {METRIC_BY_KEY[key].short}: {METRIC_BY_KEY[key].label}" + (f" [{units}]" if units and units != "Dmnl" else ""))
+        metric = METRIC_BY_KEY[key]
+        lines.append(f"  {metric.short}: " + with_units(metric.label, metrics[key].attrs.get("units", ""), metric.variable))
     return "\n".join(lines)
 
 

@@ -90,6 +90,50 @@ def normalise(name: str) -> str:
     return re.sub(r"[\s_]+", " ", name).strip().lower()
 
 
+def canonical(name: str) -> str:
+    """Simlin's name for a variable: lower case, spaces as underscores.
+
+    >>> canonical("Financial Capital")
+    'financial_capital'
+    """
+    return re.sub(r"\s+", "_", name.strip().lower())
+
+
+#: how model files write "no units" (Vensim's Dmnl, XMILE's dimensionless or 1)
+DIMENSIONLESS = frozenset({"dmnl", "dimensionless", "1"})
+_INDEX = re.compile(r"\b(index|capability|efficiency|ratio|quality|attractiveness|herfindahl|hhi)\b")
+_SHARE = re.compile(r"\b(shares?|fraction|coverage|rate)\b")
+_NOT_A_SHARE = re.compile(r"\b(sensitivity|elasticity|steepness|weight|alpha|beta)\b")
+
+
+def reader_units(units: str, name: str = "") -> str:
+    """Units as a reader of a table, chart or report reads them: a share, an index, or the model's own.
+
+    The model writes every unitless number as Dmnl, which tells a reader only what it is
+    not; the variable's name says whether it is a share of something (0 to 1) or an index.
+    Model files and exports keep Dmnl: this is for display only.
+
+    >>> reader_units("Dmnl", "revenue share"), reader_units("Dmnl", "revenue_concentration_index"), reader_units("USD/year", "x")
+    ('share', 'index', 'USD/year')
+    >>> reader_units("Dmnl", "share sensitivity"), reader_units("", "revenue share")
+    ('dimensionless', '')
+    """
+    if units.strip().lower() not in DIMENSIONLESS:  # no units written is unknown units, not none
+        return units
+    words = normalise(name)
+    if _INDEX.search(words):
+        return "index"
+    if _SHARE.search(words) and not _NOT_A_SHARE.search(words):
+        return "share"
+    return "dimensionless"
+
+
+def with_units(label: str, units: str, name: str = "") -> str:
+    """'label [units]' in a reader's units (:func:`reader_units`; ``name`` is the variable's, if the label is not)."""
+    shown = reader_units(units, name or label)
+    return f"{label} [{shown}]" if shown else label
+
+
 def _original(match: str, names: list[str]) -> str:
     for name in names:
         if normalise(name) == match or name == match:

@@ -12,6 +12,7 @@ import xarray as xr
 
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, METRICS, trajectory
+from sdmodel.model import reader_units, with_units
 
 
 def comparison_figure(results: xr.Dataset):
@@ -22,14 +23,15 @@ def comparison_figure(results: xr.Dataset):
         if metric.variable not in results:
             continue
         line = trajectory(results, metric)
-        units = line.attrs["units"]
+        units = reader_units(line.attrs["units"], metric.variable)
+        line = line.assign_attrs(units=units)  # hvplot's hover text reads the units too
         panel = line.hvplot.line(
             x="time", by="scenario", title=metric.label, xlabel="year",
-            ylabel=f"{metric.label} [{units}]" if units and units != "Dmnl" else metric.label,
+            ylabel=f"{metric.label} [{units}]" if units else metric.label,
             width=520, height=300, legend="top_left",
         )
         # a PNG's panels are small: the title names the measure, the axis its units, one legend for all
-        panels.append(panel.opts(title=metric.label, xlabel="year", ylabel=units if units and units != "Dmnl" else "dimensionless",
+        panels.append(panel.opts(title=metric.label, xlabel="year", ylabel=units or "units not given",
                                  show_legend=not panels, legend_position="bottom_left", aspect=1.6, show_grid=True, backend="matplotlib"))
     layout = panels[0]
     for panel in panels[1:]:
@@ -133,13 +135,18 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
     return found, select
 
 
+def _in_reader_units(array: xr.DataArray) -> xr.DataArray:
+    """The array with its units as a reader reads them (share, index: :func:`sdmodel.model.reader_units`), for
+    the figure only: hvplot writes them into the hover text, where Dmnl told a reader nothing."""
+    return array.assign_attrs(units=reader_units(str(array.attrs.get("units", "") or ""), f"{_label(array)} {array.name}"))
+
+
 def _label(array: xr.DataArray) -> str:
     return str(array.attrs.get("long_name") or array.name)
 
 
 def _ylabel(array: xr.DataArray) -> str:
-    units = str(array.attrs.get("units", "") or "")
-    return f"{_label(array)} [{units}]" if units else _label(array)
+    return with_units(_label(array), str(array.attrs.get("units", "") or ""), f"{_label(array)} {array.name}")
 
 
 def _styled(element, title: str, ylabel: str):
@@ -167,7 +174,7 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
         array = results[variable].sel(select)
         if "time" not in array.dims:
             raise InputError("--var", name, "is a constant in this run (no time axis)", "choose a variable that changes over time")
-        array = array.assign_attrs(results[variable].attrs)
+        array = _in_reader_units(array.assign_attrs(results[variable].attrs))
         suffix = "".join(f"[{v}]" for v in select.values())
         band = next((d for d in BAND_DIMS if d in array.dims), None)
         colour = by if by in array.dims else None
@@ -197,7 +204,7 @@ def sweep_figure(results: xr.Dataset, name: str):
     if not swept:
         raise InputError("run", None, "is not a sweep", "draw a sweep's results (sdmodel sweep)")
     variable, select = resolve_variable(results, name)
-    array = results[variable].sel(select).assign_attrs(results[variable].attrs)
+    array = _in_reader_units(results[variable].sel(select).assign_attrs(results[variable].attrs))
     if "time" in array.dims:
         array = array.isel(time=-1)
     x, by = swept[0], (swept[1] if len(swept) > 1 else None)
@@ -210,7 +217,7 @@ def sweep_figure(results: xr.Dataset, name: str):
     metric = METRIC_BY_KEY.get(name.strip())
     short = metric.short if metric else _label(array)  # "HHI", not its long name, on a small axis
     xlabel = named(x)
-    ylabel = f"{short} in {year}" + (f" [{array.attrs['units']}]" if array.attrs.get("units") not in ("", "Dmnl", None) else "")
+    ylabel = with_units(f"{short} in {year}", str(array.attrs.get("units") or ""), f"{_label(array)} {array.name}")
     if by:  # the legend names the second constant and shows its values, not the python name and float noise
         array = array.assign_coords({by: [f"{v:.3g}" for v in array[by].values]}).rename({by: named(by)})
         by = named(by)
@@ -305,7 +312,7 @@ def scenario_multiples(results: xr.Dataset, baseline: str = "baseline", keys: tu
     rows = []
     for metric in chosen:
         line = trajectory(results, metric)
-        ylabel = f"{metric.short} [{line.attrs['units']}]" if line.attrs.get("units") not in ("", "Dmnl", None) else metric.short
+        ylabel = with_units(metric.short, str(line.attrs.get("units") or ""), metric.variable)
         for index, name in enumerate(names):
             base = hv.Curve((line["time"].values, line.sel(scenario=baseline).values), "time", metric.key, label=baseline).opts(color="#999999", line_dash="dashed", backend="bokeh").opts(color="#999999", linestyle="--", backend="matplotlib")
             this = hv.Curve((line["time"].values, line.sel(scenario=name).values), "time", metric.key, label=name).opts(color=PALETTE[index % len(PALETTE)])
@@ -346,11 +353,11 @@ def loop_dominance_figure(dominance: xr.Dataset):
            aspect=max(2.5, 12 / max(len(scenarios), 1)), show_legend=True, backend="matplotlib")
     first = scenarios[0]
     shares = dominance["share"].sel(scenario=first)
-    curves = [hv.Curve((time, shares.sel(loop=loop).values), "time", hv.Dimension("share", label="share of loop activity", unit="Dmnl"),
+    curves = [hv.Curve((time, shares.sel(loop=loop).values), "time", hv.Dimension("share", label="share of loop activity", unit="share"),
                        label=f"{loop} {names[loop]}").opts(color=colours[loop]) for loop in loops]
-    share = hv.Overlay(curves).opts(title=f"Loop shares: {first}", xlabel="year", ylabel="share of loop activity [Dmnl]",
+    share = hv.Overlay(curves).opts(title=f"Loop shares: {first}", xlabel="year", ylabel="share of loop activity [share]",
                                     width=900, height=300, legend_position="right", backend="bokeh").opts(
-        title=f"Loop shares: {first}", xlabel="year", ylabel="share of loop activity [Dmnl]", aspect=2.5, legend_position="right", backend="matplotlib")
+        title=f"Loop shares: {first}", xlabel="year", ylabel="share of loop activity [share]", aspect=2.5, legend_position="right", backend="matplotlib")
     return (strip + share).cols(1).opts(shared_axes=False, backend="bokeh")
 
 

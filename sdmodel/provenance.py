@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import subprocess
 import sys
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,6 +19,16 @@ def sdmodel_version() -> str:
         return version("sdmodel")
     except PackageNotFoundError:  # running from a source tree that was not installed
         return "0+unknown"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of sdmodel's own source: a changed adapter may change results even under the same version number."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -19,6 +19,7 @@ import xarray as xr
 
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
+from sdmodel.model import reader_units, with_units
 
 #: the trajectories drawn as small multiples, scenario against baseline
 KEY_METRICS = ("incumbent_revenue_share", "hhi", "data_payments_cumulative", "labour_share")
@@ -131,7 +132,7 @@ def comparison_table(metrics: xr.Dataset) -> str:
     baseline = metrics.attrs["baseline"]
     head = "".join(
         f"<th title='{html.escape(METRIC_BY_KEY[k].label)}'>{html.escape(METRIC_BY_KEY[k].short)}"
-        + (f"<br><small>{html.escape(metrics[k].attrs.get('units', ''))}</small>" if metrics[k].attrs.get("units") not in ("", "Dmnl", None) else "")
+        + (f"<br><small>{html.escape(units)}</small>" if (units := reader_units(metrics[k].attrs.get("units", ""), METRIC_BY_KEY[k].variable)) else "")
         + "</th>"
         for k in keys
     )
@@ -216,7 +217,7 @@ def uncertainty_figure(bands: xr.Dataset):
         for values in plots._product(array, rest):
             piece = array.sel(dict(zip(rest, values))) if rest else array
             title = label + "".join(f" · {v}" for v in values)
-            ylabel = f"{label} [{units}]" if units else label
+            ylabel = with_units(label, units, f"{label} {variable}")
             panels.append(plots._styled(plots.band_overlay(piece, band, colour), title, ylabel))
     if not panels:
         raise InputError("--uncertainty", None, "the run has no output over time to draw", "run `sdmodel uncertainty` with outputs that change over time")

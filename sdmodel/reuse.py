@@ -18,7 +18,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +25,7 @@ import xarray as xr
 
 from sdmodel.errors import InputError
 from sdmodel.model import file_sha256
+from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
 from sdmodel.store import RESULTS, read_manifest, read_results, run_folders
 
@@ -73,16 +73,6 @@ def run_key(model_sha256: str, engine: str, engine_version: str, spec: RunSpec, 
         "settings": [[s.py_name, list(s.element) if s.element else None, s.value] for s in spec.settings],
     }
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of sdmodel's own source: a changed adapter may change results even under the same version number."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def reusable(model_path: Path) -> bool:
@@ -152,3 +142,42 @@ def assemble(parts: Sequence[xr.Dataset], order: Sequence[str]) -> xr.Dataset:
         if array.attrs.get("sd_kind") == "constant" and "time" in array.dims and bool((array == array.isel(time=0)).all()):
             combined[name] = array.isel(time=0, drop=True)
     return combined
+
+
+def stored_comparison(results: xr.Dataset, comparison: Mapping, runs_dir: str | os.PathLike | None) -> Path | None:
+    """The saved comparison that already holds exactly these results, if nothing in them was computed anew.
+
+    Exactly: every scenario was read back from the store, and one intact compare run has
+    the same scenarios in the same order, under the same keys (model, engine, time grid,
+    settings, code), with the same descriptions and the same measures against the same
+    baseline. Saving these results again would only copy it.
+    """
+    keys = json.loads(results.attrs.get("run_keys", "{}"))
+    names = [str(name) for name in results["scenario"].values]
+    if not keys or set(json.loads(results.attrs.get("reused_from", "{}"))) != set(names):
+        return None
+    wanted = _comparison_text(comparison)
+    for folder in reversed(run_folders(runs_dir)):
+        try:
+            manifest = read_manifest(folder)
+        except InputError:
+            continue
+        if (manifest.get("kind") == "compare" and manifest.get("scenarios") == names and manifest.get("run_keys") == keys
+                and _comparison_text(manifest.get("comparison")) == wanted and _intact(folder, manifest)
+                and _descriptions(folder) == [str(d) for d in results["description"].values]):
+            return folder
+    return None
+
+
+def _comparison_text(comparison: Mapping | None) -> str:
+    """A comparison's measures as canonical JSON, its run left out (the JSON of a missing value is itself, NaN's is not)."""
+    return json.dumps({key: value for key, value in (comparison or {}).items() if key != "run"}, sort_keys=True)
+
+
+def _descriptions(folder: Path) -> list[str] | None:
+    """The scenarios' descriptions a saved run holds (they are no part of the key)."""
+    try:
+        with xr.open_dataset(folder / RESULTS, engine="netcdf4") as stored:
+            return [str(d) for d in stored["description"].values]
+    except (OSError, KeyError, ValueError):
+        return None

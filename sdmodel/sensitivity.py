@@ -131,6 +131,7 @@ def sensitivity(
         "samples": samples,
         "members": len(design),
         "seed": seed,
+        "policy_effect_of": specs[0].name if against is not None else "",
         "policy_effect_against": specs[1].name if against is not None else "",
         "distributions_file": str(Path(distributions).resolve()),
     }
@@ -157,13 +158,28 @@ def _arrange(indices: dict, labels: list[str], names: list[str], method: str, se
     return xr.Dataset(data, coords=coords)
 
 
+def policy_effect(indices: xr.Dataset) -> tuple[str, str] | None:
+    """(policy, baseline) when the outputs are a policy's effects (``--against``), else None."""
+    against = indices.attrs.get("policy_effect_against", "")
+    return (indices.attrs.get("policy_effect_of", "") or "the scenario", against) if against else None
+
+
 def format_table(indices: xr.Dataset) -> str:
-    """Per output, the parameters ranked by total effect (Sobol, FAST) or mu* (Morris)."""
+    """Per output, the parameters ranked by total effect (Sobol, FAST) or mu* (Morris).
+
+    With ``--against`` each output is a policy's effect, not a level: the table says so above
+    and in every output's title, since "hhi@2050" alone reads as the concentration itself.
+    """
     rank = "ST" if "ST" in indices else "mu_star"
     columns = ("S1", "S1_conf", "ST", "ST_conf") if rank == "ST" else ("mu_star", "mu_star_conf", "sigma")
+    effect = policy_effect(indices)
     lines = []
+    if effect:
+        lines += [f"Policy effect of {effect[0]} against {effect[1]}: each output is {effect[0]}'s value minus {effect[1]}'s, "
+                  "member by member on the same draws;", "the indices say which assumptions decide the size of that effect.", ""]
     for output in indices["output"].values:
-        lines.append(f"{output}  ({indices.attrs.get('method', '')}, ranked by {rank})")
+        title = f"effect of {effect[0]} vs {effect[1]} on {output}" if effect else str(output)
+        lines.append(f"{title}  ({indices.attrs.get('method', '')}, ranked by {rank})")
         row = indices.sel(output=output)
         order = np.argsort(-np.nan_to_num(row[rank].values, nan=-np.inf))
         width = max(len(str(p)) for p in indices["param"].values)

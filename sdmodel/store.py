@@ -268,3 +268,54 @@ def run_folders(runs_dir: str | os.PathLike | None = None) -> list[Path]:
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
     """Manifests of the saved runs, oldest first."""
     return [read_manifest(p) for p in run_folders(runs_dir)]
+
+
+def touch_run(folder: Path) -> bool:
+    """Make a saved run the latest again (``latest`` goes by its manifest's time), without rewriting it.
+
+    A comparison that computed nothing new points at the run that holds it instead of
+    saving a copy; this keeps ``latest`` the comparison just shown. One system call,
+    atomic; False if the store is not ours to change (then the caller saves a copy).
+    """
+    try:
+        os.utime(folder / MANIFEST)
+        return True
+    except OSError:
+        return False
+
+
+def last_used(folder: Path) -> float:
+    """When a run was saved, or last answered a command (:func:`touch_run`), in seconds since the epoch."""
+    return (folder / MANIFEST).stat().st_mtime
+
+
+def runs_to_prune(runs_dir: str | os.PathLike | None = None, *, keep: int | None = None, older_than_days: float | None = None) -> list[Path]:
+    """The runs beyond the ``keep`` most recently used and last used over ``older_than_days`` ago, oldest first.
+
+    Each option spares runs, so given both a run goes only when neither spares it.
+    Recency is ``latest``'s (:func:`last_used`): a run a comparison pointed at
+    yesterday is recent however old its folder's name.
+    """
+    import time
+
+    newest_first = sorted(run_folders(runs_dir), key=lambda p: (last_used(p), p.name), reverse=True)
+    spared = set(newest_first[:keep]) if keep is not None else set()
+    if older_than_days is not None:
+        cutoff = time.time() - older_than_days * 86400
+        spared |= {folder for folder in newest_first if last_used(folder) >= cutoff}
+    return [folder for folder in reversed(newest_first) if folder not in spared]
+
+
+def remove_run(folder: Path) -> None:
+    """Delete a run's folder as a whole: renamed aside in one step, then removed.
+
+    Whoever reads the store sees the run or nothing, never half of it; should the removal
+    itself be killed, the folder aside is named like an abandoned save's and the next
+    save removes it.
+    """
+    aside = folder.parent / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        os.rename(folder, aside)
+    except OSError as error:
+        raise InputError(folder, None, f"cannot remove the run ({error.strerror})", "check the folder's permissions") from None
+    shutil.rmtree(aside, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -158,6 +159,27 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
     assert unlike.exit_code == 2 and "did you mean" not in unlike.stderr
 
 
+def test_describe_answers_from_the_cached_metadata_without_pysd(tmp_path):
+    """The first describe of a model reads it through PySD and Simlin and caches what it read; the next imports
+    neither, nor xarray (they took seconds), and says the same. A damaged cache file is read again, not trusted."""
+    code = ("import json, sys; from click.testing import CliRunner; from sdmodel.cli import main\n"
+            "out = CliRunner().invoke(main, ['describe', 'hhi', '--json']).stdout\n"
+            "print(json.dumps([out, sorted(m for m in ('pysd', 'simlin', 'xarray') if m in sys.modules)]))")
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path)}
+
+    def describe() -> tuple[str, list[str]]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return tuple(json.loads(done.stdout))
+
+    cold, warm = describe(), describe()
+    assert cold[1] == ["pysd", "simlin", "xarray"] and warm[1] == []
+    assert warm[0] == cold[0] and json.loads(warm[0])["equation"] == "SUM(squared_revenue_share[*])"
+    (cached,) = (tmp_path / "metadata").iterdir()
+    cached.write_text('{"variables": [')
+    assert describe() == cold and json.loads(cached.read_text())["variables"]  # read again, and cached again
+
+
 def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):
     """Every bundled scenario but those that set only the strike sets a lever this model lacks: they are left out, and the user told."""
     model = MODELS / "strike_only.mdl"  # one of the bundled levers and one of compare's measures
@@ -211,3 +233,22 @@ def test_run_prints_the_headline_measures(isolated_runs_dir):
     assert some.exit_code == 0, some.output
     header = next(line for line in some.stdout.splitlines() if line.startswith("scenario"))
     assert header.split() == ["scenario", "AI", "capital", "share", "labour", "share"]
+
+
+def test_readers_see_a_share_or_an_index_where_the_model_says_dmnl(tmp_path, isolated_runs_dir):
+    """Tables, figures (axes and hover text), reports and describe say what a unitless number is; the saved
+    results keep the model's own units (Dmnl), as exports must."""
+    runner = CliRunner()
+    compared = runner.invoke(main, ["compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON),
+                                    "--plot", str(tmp_path / "c.html")])
+    assert compared.exit_code == 0, compared.output
+    assert "HHI: Herfindahl index of AI revenue (0-1) [index]" in compared.stdout
+    assert "revenue share: Incumbent's share of AI revenue [share]" in compared.stdout and "[billion USD]" in compared.stdout
+    plotted = runner.invoke(main, ["plot", "latest:compare", "--var", "revenue share", "--out", str(tmp_path / "p.html")])
+    reported = runner.invoke(main, ["report", "--run", "latest:compare", "--no-loops", "--out", str(tmp_path / "r.html")])
+    assert plotted.exit_code == 0 and reported.exit_code == 0, plotted.output + reported.output
+    assert '"revenue share [share]"' in (tmp_path / "p.html").read_text() and "<small>index</small>" in (tmp_path / "r.html").read_text()
+    for shown in (compared.stdout, *((tmp_path / name).read_text() for name in ("c.html", "p.html", "r.html"))):
+        assert "Dmnl" not in shown
+    assert "units:      Dmnl (index)" in runner.invoke(main, ["describe", "hhi"]).stdout
+    assert open_run("latest:compare")["revenue_concentration_index"].attrs["units"] == "Dmnl"

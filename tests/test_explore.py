@@ -65,6 +65,18 @@ def test_a_lever_change_reruns_the_model_and_moves_the_outcome(explorer):
     assert source.data["incumbent_revenue_share"][-1] < unstruck - 0.01  # a strike by half the contributors cuts the incumbent's share
 
 
+def test_every_outcome_shows_its_units_and_every_chart_title_fits(explorer):
+    """The payments row had no units (billions of USD beside shares); a long title ran past its chart."""
+    from sdmodel.explore import CHART_RIGHT_BORDER, TITLE_CHARS
+
+    table = explorer.outcomes.object
+    assert "<th>units</th>" in table and "data-units='producer_payments_cumulative'>billion USD<" in table
+    assert "data-units='hhi'>index<" in table and "data-units='incumbent_revenue_share'>share<" in table and "Dmnl" not in table
+    for figure, _ in explorer.curves.values():
+        assert len(figure.title.text) <= TITLE_CHARS and figure.min_border_right >= CHART_RIGHT_BORDER
+    assert "[share]" in explorer.curves["labour_share"][0].yaxis[0].axis_label
+
+
 def test_save_writes_a_scenario_that_loads_and_means_the_same(explorer, tmp_path):
     explorer.scenarios_dir = tmp_path
     explorer.widgets["data strike fraction"].value = 0.4
@@ -177,6 +189,12 @@ def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
             assert float(after) < float(before)  # a data strike against the incumbent cuts its revenue share
             assert "ms" in page.locator("[data-metric='latency']").inner_text()
             page.wait_for_timeout(300)  # let the curves draw
+            # every chart inside the window at 1400 px (the right-hand ones ran to its edge and lost their last tick)
+            canvases = page.evaluate("""() => { const out = []; const walk = (root) => { for (const el of root.querySelectorAll('canvas')) {
+                    const box = el.getBoundingClientRect(); if (box.width > 100) out.push(box.right); }
+                for (const el of root.querySelectorAll('*')) { if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return out; }""")
+            width = page.evaluate("() => document.documentElement.clientWidth")
+            assert canvases and max(canvases) <= width - 10, (canvases, width)
             page.screenshot(path=str(ARTIFACTS / "explore.png"))
             page.locator(".save-scenario button").click()
             page.locator(".save-status code").first.wait_for(timeout=60_000)

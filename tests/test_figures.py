@@ -56,7 +56,7 @@ def test_plot_html_is_self_contained_and_labels_carry_units(saved_run, tmp_path)
     result = CliRunner().invoke(main, ["plot", saved_run, "--var", "model capability", "--var", "Financial_Capital", "--out", str(out)])
     assert result.exit_code == 0, result.output
     html = assert_offline_html(out)
-    assert "model capability [Dmnl]" in html and "Financial Capital [billion USD]" in html  # axis labels with units
+    assert "model capability [index]" in html and "Financial Capital [billion USD]" in html  # axis labels with units, in a reader's words
 
 
 def test_plot_png_by_firm_and_by_domain(saved_run, tmp_path):

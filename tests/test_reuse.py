@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from paths import MODELS
 from sdmodel.cli import main
+from sdmodel.locations import scenarios_dir
 from sdmodel.reuse import reusable
 from sdmodel.simulate import run
 from sdmodel.model import file_sha256
@@ -148,3 +150,42 @@ def test_models_reading_external_files_are_never_reused(tmp_path):
     external = tmp_path / "external.mdl"
     external.write_text((MODELS / "decay.mdl").read_text().replace("{UTF-8}", "{UTF-8}\nprices := GET XLS DATA('p.xlsx', 'a', '1', 'B2') ~ USD ~ |", 1))
     assert not reusable(external)
+
+
+def test_a_comparison_that_computed_nothing_new_points_at_the_run_holding_it(tmp_path, isolated_runs_dir):
+    """Every `compare` saved a copy of megabytes, even one that reused every scenario; now it names the run that holds
+    it, made the latest again, and saves only what differs: other names, descriptions, a baseline, or --fresh."""
+    from sdmodel.store import find_run
+
+    runner = CliRunner()
+    command = ["compare", "data-strike", "--final-time", str(END)]
+    first = json.loads(runner.invoke(main, [*command, "--json"]).stdout)
+    holder = find_run("latest")
+    assert first["saved"] is True and first["run"] == str(holder)
+    later = runner.invoke(main, ["run", "baseline", "--final-time", str(END)])  # a newer run, which was `latest`
+    assert later.exit_code == 0 and find_run("latest") != holder
+
+    again = runner.invoke(main, command)
+    assert again.exit_code == 0, again.output
+    assert f"nothing new: the comparison is run {holder}, now the latest" in again.stdout
+    assert len(list(isolated_runs_dir.iterdir())) == 2  # the comparison and the later run: no copy
+    assert find_run("latest") == holder and find_run("latest:compare") == holder
+    assert runner.invoke(main, ["runs", "show", "latest"]).stdout.startswith(f"           path: {holder}\n")
+    as_json = json.loads(runner.invoke(main, [*command, "--json"]).stdout)
+    assert as_json["saved"] is False and as_json["run"] == str(holder) and as_json["scenarios"] == first["scenarios"]
+    report = runner.invoke(main, ["report", "data-strike", "--final-time", str(END), "--no-loops", "--out", str(tmp_path / "r.html")])
+    assert report.exit_code == 0 and f"nothing new: the comparison is run {holder}" in report.stderr
+
+    renamed = tmp_path / "strike.toml"  # the same settings, so the same keys, but another scenario name
+    renamed.write_text('name = "strike"\nextends = "data-strike"\ndescription = "the strike, renamed"\n')
+    redescribed = tmp_path / "told" / "data-strike.toml"  # the same name and keys, another description
+    redescribed.parent.mkdir()
+    bundled = (scenarios_dir() / "data-strike.toml").read_text()
+    redescribed.write_text(re.sub(r"(?m)^description = .*$", 'description = "the strike, told otherwise"', bundled))
+    for other in (["compare", str(renamed)], ["compare", str(redescribed)], ["compare", "data-strike", "--baseline", "data-strike"],
+                  [*command, "--fresh"]):
+        outcome = runner.invoke(main, [*other, "--final-time", str(END), "--json"])
+        answer = json.loads(outcome.stdout)
+        assert outcome.exit_code == 0 and answer["saved"] is True, (other, outcome.output)
+        assert set(answer["reused_from"]) == (set() if "--fresh" in other else set(answer["scenarios"]))  # nothing computed, yet another comparison
+    assert len(list(isolated_runs_dir.iterdir())) == 6

@@ -74,6 +74,28 @@ def test_cli_prints_ranked_indices_and_saves_them(isolated_runs_dir):
     report = json.loads(result.stdout)
     assert report["indices"]["linear@1"]["x1"]["mu_star"] > report["indices"]["linear@1"]["x2"]["mu_star"]
     assert open_run(report["run"]).attrs["method"] == "morris"
+    assert report["policy_effect"] is None and "effect" not in format_table(open_run(report["run"]))
+
+
+def test_cli_says_the_outputs_are_a_policys_effects_against_the_baseline(tmp_path, isolated_runs_dir):
+    """With --against, 'revenue share[incumbent]@2035' is the strike's effect on the share, not the share: the table says so."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    ranges = tmp_path / "ranges.toml"
+    ranges.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
+                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
+    command = ["sensitivity", str(ranges), "data-strike", "--against", "baseline", "--method", "morris", "--samples", "4",
+               "--output", "revenue share[incumbent]@2035", "--final-time", "2035", "--jobs", "1"]
+    table = CliRunner().invoke(main, command)
+    assert table.exit_code == 0, table.output
+    assert table.stdout.startswith("Policy effect of data-strike against baseline: each output is data-strike's value minus baseline's")
+    assert "effect of data-strike vs baseline on revenue share[incumbent]@2035  (morris, ranked by mu_star)" in table.stdout
+    report = json.loads(CliRunner().invoke(main, [*command, "--json"]).stdout)
+    assert report["policy_effect"] == {"of": "data-strike", "against": "baseline", "output": "the policy's value minus the baseline's"}
 
 
 @pytest.mark.parametrize("bad", ["dist-lower-above-upper.toml", "dist-unknown-parameter.toml"])

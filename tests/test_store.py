@@ -158,3 +158,55 @@ def test_a_damaged_manifest_is_one_line_naming_it(results, isolated_runs_dir):
     outcome = CliRunner().invoke(main, ["runs", "list"])
     assert outcome.exit_code == 2 and outcome.stderr.count("\n") == 1
     assert str(path / "manifest.json") in outcome.stderr and "remove its folder" in outcome.stderr
+
+
+def _days_ago(folder, days: float) -> None:
+    """Date a run's last use back (recency is its manifest's time, as `latest` reads it)."""
+    import time
+
+    stamp = time.time() - days * 86400
+    os.utime(folder / "manifest.json", (stamp, stamp))
+
+
+def test_runs_prune_keeps_the_recently_used_and_removes_whole_folders(results, isolated_runs_dir):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.store import touch_run
+
+    saved = [save_run(results, name) for name in ("ten", "five", "two", "now")]
+    for folder, days in zip(saved, (10, 5, 2, 0)):
+        _days_ago(folder, days)
+    runner = CliRunner()
+    neither = runner.invoke(main, ["runs", "prune"])
+    assert neither.exit_code == 2 and neither.stderr.count("\n") == 1 and "give --keep N" in neither.stderr
+    dry = runner.invoke(main, ["runs", "prune", "--keep", "2", "--dry-run"])
+    assert dry.exit_code == 0 and [line.split()[2] for line in dry.stdout.splitlines()[:2]] == [saved[0].name, saved[1].name]
+    assert set(isolated_runs_dir.iterdir()) == set(saved)  # a dry run removes nothing
+
+    touch_run(saved[0])  # the oldest answers a command: the latest again, and kept as such
+    assert find_run("latest") == saved[0]
+    pruned = runner.invoke(main, ["runs", "prune", "--keep", "1", "--older-than", "3"])  # each option spares runs
+    assert pruned.exit_code == 0, pruned.output
+    assert f"removed {saved[1].name}" in pruned.stdout and "1 run(s), freed" in pruned.stdout
+    assert set(isolated_runs_dir.iterdir()) == {saved[0], saved[2], saved[3]}  # no half folder, nothing aside
+    assert runner.invoke(main, ["runs", "prune", "--older-than", "3"]).stdout == "nothing to remove\n"
+    assert "removed" in runner.invoke(main, ["runs", "prune", "--keep", "0"]).stdout and list(isolated_runs_dir.iterdir()) == []
+
+
+def test_runs_show_says_when_a_reused_source_was_removed(results, isolated_runs_dir):
+    import json
+
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.store import remove_run
+
+    source = save_run(results, "source")
+    results.attrs["reused_from"] = json.dumps({"baseline": source.name})
+    save_run(results, "reuser")
+    shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
+    assert f"reused: baseline from {source.name}\n" in shown and "last used: " in shown
+    remove_run(source)
+    shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
+    assert f"reused: baseline from {source.name} (since removed; the values are in this run)" in shown

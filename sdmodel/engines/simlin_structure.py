@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from itertools import product
 from pathlib import Path
@@ -18,17 +17,9 @@ import numpy as np
 import simlin
 
 from sdmodel.errors import ModelRunError
+from sdmodel.model import canonical  # noqa: F401 - Simlin's names, read here by every caller
 
 SIGNS = {"+": "+", "-": "-"}
-
-
-def canonical(name: str) -> str:
-    """Simlin's name for a variable: lower case, spaces as underscores.
-
-    >>> canonical("Financial Capital")
-    'financial_capital'
-    """
-    return re.sub(r"\s+", "_", name.strip().lower())
 
 
 def causal_links(model_path: str | os.PathLike) -> dict[tuple[str, str], str]:
