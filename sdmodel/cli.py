@@ -290,15 +290,18 @@ def runs_list(runs_dir, as_json):
     """Saved runs, oldest first."""
     from sdmodel.store import list_runs
 
-    manifests = list_runs(runs_dir)
+    damaged: list[InputError] = []
+    manifests = list_runs(runs_dir, damaged)
+    for error in damaged:  # named, not hiding the intact runs
+        click.echo(f"sdmodel: damaged run: {error}", err=True)
     if as_json:
         click.echo(json.dumps(manifests, indent=2))
         return
-    if not manifests:
+    if not manifests and not damaged:
         click.echo("no saved runs yet: try `sdmodel compare`")
     for manifest in manifests:
         name = manifest["path"].rsplit("/", 1)[-1]
-        click.echo(f"{name}  {manifest['kind']:<8} {', '.join(manifest['scenarios'])}")
+        click.echo(f"{name}  {manifest.get('kind', 'run'):<8} {', '.join(manifest['scenarios'])}")
 
 
 @runs.command("show")

@@ -143,4 +143,5 @@ def _original(match: str, names: list[str]) -> str:
 
 def file_sha256(path: Path) -> str:
     """Content hash of a model file: the key for caches and the provenance record."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as handle:  # in blocks, not the whole file in memory
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -24,10 +24,9 @@ from types import ModuleType
 import xarray as xr
 
 from sdmodel.errors import InputError
-from sdmodel.model import file_sha256
 from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
-from sdmodel.store import RESULTS, read_manifest, read_results, run_folders
+from sdmodel.store import RESULTS, check_intact, read_manifest, read_results, run_folders
 
 EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
@@ -103,10 +102,12 @@ def find_stored(keys: Mapping[str, str], runs_dir: str | os.PathLike | None) -> 
 
 
 def _intact(folder: Path, manifest: dict) -> bool:
+    """Whether the run may answer for its keys (:func:`sdmodel.store.check_intact`): a damaged run answers for nothing."""
     try:
-        return file_sha256(folder / RESULTS) == manifest["files"][RESULTS]["sha256"]
-    except (OSError, KeyError, TypeError):
+        check_intact(folder, manifest)
+    except (InputError, OSError, KeyError, TypeError, ValueError):
         return False
+    return True
 
 
 def load_stored(found: Mapping[str, tuple[Path, str]]) -> list[xr.Dataset]:

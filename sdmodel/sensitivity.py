@@ -10,6 +10,7 @@ analyst's question.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,21 @@ def split_output(text: str) -> tuple[str, float | None]:
         return name, float(when)
     except ValueError:
         raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040") from None
+
+
+def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
+    """Refuse ``VAR@YEAR`` unless YEAR is a time the run saves: read "nearest", 2060 would be labelled 2060 and hold 2050.
+
+    >>> check_saved_time("hhi@2060", 2060.0, {"initial_time": 2020, "final_time": 2050, "saveper": 0.5})
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: --output: hhi@2060: 2060 is not a time the run saves (every 0.5 year from 2020 to 2050); give a year within the run, or a later --final-time
+    """
+    start, end, step = grid["initial_time"], grid["final_time"], grid.get("saveper") or grid["time_step"]
+    steps = (when - start) / step if math.isfinite(when) else math.nan
+    if not (start - 1e-9 <= when <= end + 1e-9) or abs(steps - round(steps)) > 1e-6:
+        raise InputError("--output", text, f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
+                         "give a year within the run, or a later --final-time")
 
 
 def sensitivity(
@@ -72,7 +88,7 @@ def sensitivity(
 
     from sdmodel import ensemble
     from sdmodel.distributions import load_distributions, salib_problem
-    from sdmodel.simulate import prepare
+    from sdmodel.simulate import engine_module, prepare
 
     if method not in METHODS:
         raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
@@ -95,6 +111,10 @@ def sensitivity(
     else:
         design = fast_sampler.sample(problem, samples, seed=seed)
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
+    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}
+    for text, (_, when) in zip(outputs or _default_outputs(), wanted):
+        if when is not None:
+            check_saved_time(text, when, grid)
     chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
@@ -108,7 +128,7 @@ def sensitivity(
     labels, values = [], []
     for text, (_, when), output in zip(outputs or _default_outputs(), wanted, chosen):
         series = results[output.variable].sel(output.select)
-        series = series.isel(time=-1) if when is None else series.sel(time=when, method="nearest")
+        series = series.isel(time=-1) if when is None else series.sel(time=when, method="nearest")  # a saved time (checked above)
         y = series.isel(scenario=0) - (series.isel(scenario=1) if against is not None else 0)
         labels.append(text if when is not None else f"{text}@{float(results['time'][-1]):g}")
         values.append(np.asarray(y, dtype=float))

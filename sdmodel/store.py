@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import socket
+import stat
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import xarray as xr
 
 from sdmodel import stacking
 from sdmodel.errors import InputError
+from sdmodel.locations import cache_dir
+from sdmodel.model import file_sha256
 from sdmodel.locations import runs_dir as resolve_runs_dir
 
 RESULTS = "results.nc"
@@ -137,8 +140,7 @@ def _rename_into_place(temporary: Path, root: Path, name: str) -> Path:
 
 
 def _describe(path: Path) -> dict:
-    with open(path, "rb") as handle:  # a block at a time: the file may be as big as a whole ensemble
-        return {"sha256": hashlib.file_digest(handle, "sha256").hexdigest(), "bytes": path.stat().st_size}
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}  # hashed in blocks: it may be a whole ensemble
 
 
 def _fsync(*paths: Path) -> None:
@@ -180,7 +182,8 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
         newest_first = sorted(runs, key=lambda p: ((p / MANIFEST).stat().st_mtime_ns, p.name), reverse=True)
         accepted = [wanted_kind] if wanted_kind else kinds
         for folder in newest_first:
-            if accepted is None or _kind(folder) in accepted:  # a damaged manifest has no kind: never "the latest compare"
+            kind = _kind(folder)
+            if kind is not None and (accepted is None or kind in accepted):  # a damaged manifest has no kind: never "the latest"
                 return _of_kind(folder, text, kinds)
         if newest_first:
             raise InputError(text, None, f"no run of {_either(accepted or KINDS)} in {root}", "save one first")
@@ -194,8 +197,10 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
 def _kind(folder: Path) -> str | None:
     """A run's kind from its manifest; None if the manifest cannot say (damaged: whoever reads the run reports it)."""
     try:
-        return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("kind", "run"))
-    except (OSError, ValueError, AttributeError):  # AttributeError: valid JSON, but not an object
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        _check_manifest_shape(manifest, folder / MANIFEST)
+        return str(manifest.get("kind", "run"))
+    except (OSError, ValueError, AttributeError, TypeError):  # InputError is a ValueError; a list or null is not an object
         return None
 
 
@@ -215,9 +220,84 @@ def _either(kinds: Collection[str]) -> str:
     return f"{', '.join(rest)} or {last}" if rest else last
 
 
+class DamagedRun(InputError):
+    """A saved run whose results are not what its manifest says they are."""
+
+
+def check_intact(folder: Path, manifest: Mapping | None = None) -> dict:
+    """The run's manifest, once its ``results.nc`` is shown to be the file the manifest describes.
+
+    Three checks, because each catches what the others miss: the file is a regular file (a
+    FIFO named results.nc would hang the reader); its bytes have the checksum the manifest
+    recorded (another run's results copied in); and the scenarios and run keys written inside
+    it, which that checksum covers, are the manifest's (keys swapped in the manifest, which no
+    checksum of results.nc covers). Raises :class:`DamagedRun`, one line, naming the file.
+    """
+    folder = Path(folder)
+    manifest = dict(manifest) if manifest is not None else read_manifest(folder)
+    path = folder / RESULTS
+    damaged = "the run is damaged; run it again (sdmodel runs prune can remove it)"
+    try:
+        status = path.stat()
+    except OSError as error:
+        raise DamagedRun(path, None, f"cannot read the results ({error.strerror})", damaged) from None
+    if not stat.S_ISREG(status.st_mode):
+        raise DamagedRun(path, None, "is not a regular file", damaged)
+    recorded = (manifest.get("files") or {}).get(RESULTS) if isinstance(manifest.get("files"), dict) else None
+    if not isinstance(recorded, dict) or recorded.get("sha256") != _cached_sha256(path, status):
+        raise DamagedRun(path, None, "does not match the checksum in its manifest", damaged)
+    inside = _identity(path)
+    if inside["scenarios"] != [str(name) for name in manifest.get("scenarios") or []]:
+        raise DamagedRun(folder / MANIFEST, "scenarios", "differ from the scenarios saved in results.nc", damaged)
+    if inside["run_keys"] != (manifest.get("run_keys") or None):
+        raise DamagedRun(folder / MANIFEST, "run_keys", "differ from the keys saved in results.nc", damaged)
+    return manifest
+
+
+def _identity(path: Path) -> dict:
+    """The scenario names and run keys written inside a results file (its attributes, not its data)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as dataset:
+        scenarios = [str(name) for name in dataset["scenario"][:]] if "scenario" in dataset.variables else []
+        keys = json.loads(dataset.getncattr("run_keys")) if "run_keys" in dataset.ncattrs() else None
+    return {"scenarios": scenarios, "run_keys": keys}
+
+
+def _cached_sha256(path: Path, status: os.stat_result) -> str:
+    """The file's sha256, read in blocks, remembered by path, size and modification time.
+
+    An ensemble's results can be gigabytes: hashing it on every read would cost more than the
+    read. A changed file changes its size or mtime, so the cached digest is then not used.
+    """
+    entry = cache_dir() / "checksums" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+    stamp = f"{status.st_size} {status.st_mtime_ns} "
+    try:
+        text = entry.read_text()
+        if text.startswith(stamp):
+            return text[len(stamp):]
+    except OSError:
+        pass
+    digest = _describe(path)["sha256"]
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        temporary.write_text(stamp + digest)
+        os.replace(temporary, entry)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next read a hash
+    return digest
+
+
 def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, kinds: Collection[str] | None = None) -> xr.Dataset:
-    """The Dataset a run saved, loaded into memory (the file is closed again); ``kinds`` as :func:`find_run`'s."""
-    path = find_run(ref, runs_dir, kinds) / RESULTS
+    """The Dataset a run saved, loaded into memory (the file is closed again); ``kinds`` as :func:`find_run`'s.
+
+    The run is checked first (:func:`check_intact`): a results file that is not the one its
+    manifest describes is refused, never read as if it were.
+    """
+    folder = find_run(ref, runs_dir, kinds)
+    check_intact(folder)
+    path = folder / RESULTS
     try:
         return read_results(path)
     except (OSError, ValueError) as error:
@@ -237,6 +317,7 @@ def copy_plain(folder: str | os.PathLike, destination: str | os.PathLike) -> Non
     is, a stacked one is unstacked and written as :func:`write_plain` wrote it then.
     """
     source = Path(folder) / RESULTS
+    check_intact(Path(folder))
     with xr.open_dataset(source, engine="netcdf4") as stored:
         if not stacking.is_stacked(stored):
             shutil.copyfile(source, destination)
@@ -254,7 +335,36 @@ def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = N
         raise InputError(folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder") from None
     if not isinstance(manifest, dict):
         raise InputError(folder / MANIFEST, None, "the manifest is not a JSON object", "the run is damaged; remove its folder")
+    _check_manifest_shape(manifest, folder / MANIFEST)
     return {"path": str(folder), **manifest}
+
+
+def _is_names(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_name_table(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
+
+
+#: what each field of a manifest must be, for every reader that trusts it (None: optional)
+MANIFEST_SHAPE = {
+    "kind": (lambda value: value in KINDS, "one of " + ", ".join(KINDS), False),  # runs saved before kinds existed are runs
+    "scenarios": (_is_names, "a list of scenario names", True),
+    "files": (lambda value: isinstance(value, dict), "a table of files", True),
+    "run_keys": (_is_name_table, "a table of scenario -> key", False),
+    "reused_from": (_is_name_table, "a table of scenario -> run folder", False),
+}
+
+
+def _check_manifest_shape(manifest: dict, path: Path) -> None:
+    """A manifest whose fields are what the readers expect, or one line naming the field (never a TypeError later)."""
+    for key, (valid, expected, required) in MANIFEST_SHAPE.items():
+        if key not in manifest:
+            if required:
+                raise InputError(path, key, "is missing", "the run is damaged; remove its folder")
+        elif not valid(manifest[key]):
+            raise InputError(path, key, f"is not {expected}", "the run is damaged; remove its folder")
 
 
 def run_folders(runs_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -265,9 +375,22 @@ def run_folders(runs_dir: str | os.PathLike | None = None) -> list[Path]:
     return [p for p in sorted(root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST).is_file()]
 
 
-def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
-    """Manifests of the saved runs, oldest first."""
-    return [read_manifest(p) for p in run_folders(runs_dir)]
+def list_runs(runs_dir: str | os.PathLike | None = None, damaged: list[InputError] | None = None) -> list[dict]:
+    """Manifests of the saved runs, oldest first.
+
+    A run whose manifest cannot be read is left out and, if ``damaged`` is given, its error
+    appended there: one damaged run must not hide the intact ones. Without ``damaged`` the
+    first such error is raised.
+    """
+    manifests = []
+    for folder in run_folders(runs_dir):
+        try:
+            manifests.append(read_manifest(folder))
+        except InputError as error:
+            if damaged is None:
+                raise
+            damaged.append(error)
+    return manifests
 
 
 def touch_run(folder: Path) -> bool:

@@ -108,3 +108,18 @@ def test_cli_bad_ranges_exit_2_with_one_line(bad, isolated_runs_dir):
     result = CliRunner().invoke(main, ["sensitivity", str(BAD / bad)])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and bad in result.stderr
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("output", ["y@5", "y@-1", "y@nan", "y@0.5"])  # the fixture saves y at 0 and 1
+def test_cli_refuses_a_time_the_run_does_not_save(output, isolated_runs_dir):
+    """Read at the nearest saved time, y@5 of a run to 1 would be labelled 5 and hold the value at 1."""
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    command = ["sensitivity", str(RANGES), "--model", str(MODEL), "--output", output, "--samples", "4"]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "is not a time the run saves" in line and "--output" in line
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

@@ -10,7 +10,8 @@ import xarray as xr
 
 from sdmodel import stacking
 from sdmodel.errors import InputError
-from sdmodel.store import TRAJECTORY_KINDS, WrongRunKind, find_run, list_runs, open_run, read_manifest, read_results, save_run, write_plain
+from sdmodel.model import file_sha256
+from sdmodel.store import TRAJECTORY_KINDS, DamagedRun, WrongRunKind, find_run, list_runs, open_run, read_manifest, read_results, save_run, write_plain
 
 
 @pytest.fixture
@@ -65,6 +66,7 @@ def test_a_run_is_saved_as_a_few_stacked_arrays_and_opens_as_saved(varied, isola
 def test_a_run_saved_before_stacking_opens_as_it_did(varied, isolated_runs_dir):
     path = save_run(varied, "old", kind="compare")
     write_plain(varied, path / "results.nc")  # the layout of every run saved before runs were stacked
+    _edit_manifest(path, files={"results.nc": {"sha256": file_sha256(path / "results.nc")}})  # as that run recorded it
     with xr.open_dataset(path / "results.nc") as raw:
         assert not stacking.is_stacked(raw)
         xr.testing.assert_identical(open_run(path), raw.load())
@@ -155,9 +157,42 @@ def test_a_damaged_manifest_is_one_line_naming_it(results, isolated_runs_dir):
 
     path = save_run(results, "baseline")
     (path / "manifest.json").write_text('{"name": ')
-    outcome = CliRunner().invoke(main, ["runs", "list"])
+    outcome = CliRunner().invoke(main, ["runs", "show", path.name])
     assert outcome.exit_code == 2 and outcome.stderr.count("\n") == 1
     assert str(path / "manifest.json") in outcome.stderr and "remove its folder" in outcome.stderr
+
+
+JUNK_MANIFESTS = {  # what a damaged or hand-edited manifest may hold, and the field the message names
+    "a list": ("[]", "not a JSON object"),
+    "null": ("null", "not a JSON object"),
+    "a string": ('"run"', "not a JSON object"),
+    "no scenarios": ('{"kind": "run", "files": {}}', "scenarios: is missing"),
+    "scenarios as text": ('{"kind": "run", "scenarios": "baseline", "files": {}}', "scenarios: is not a list of scenario names"),
+    "an unknown kind": ('{"kind": ["run"], "scenarios": [], "files": {}}', "kind: is not one of"),
+    "keys as a list": ('{"kind": "run", "scenarios": [], "files": {}, "run_keys": [1, 2]}', "run_keys: is not a table"),
+    "sources as a number": ('{"kind": "run", "scenarios": [], "files": {}, "reused_from": 5}', "reused_from: is not a table"),
+}
+
+
+@pytest.mark.parametrize("junk", JUNK_MANIFESTS, ids=list(JUNK_MANIFESTS))
+def test_a_junk_manifest_hides_no_intact_run_and_is_named_in_one_line(junk, results, isolated_runs_dir):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.reuse import find_stored
+
+    text, named = JUNK_MANIFESTS[junk]
+    intact = save_run(results.assign_attrs(run_keys='{"baseline": "k", "data-strike": "s"}'), "intact")
+    damaged = save_run(results, "damaged")
+    (damaged / "manifest.json").write_text(text)
+    listed = CliRunner().invoke(main, ["runs", "list"])
+    assert listed.exit_code == 0 and intact.name in listed.stdout and damaged.name not in listed.stdout
+    (line,) = listed.stderr.strip().splitlines()
+    assert str(damaged / "manifest.json") in line and named in line
+    shown = CliRunner().invoke(main, ["runs", "show", damaged.name])
+    assert shown.exit_code == 2 and named in shown.stderr and len(shown.stderr.strip().splitlines()) == 1
+    assert find_run("latest") == intact  # the newest readable run
+    assert find_stored({"baseline": "k"}, isolated_runs_dir) == {"baseline": (intact, "baseline")}
 
 
 def _days_ago(folder, days: float) -> None:
@@ -210,3 +245,94 @@ def test_runs_show_says_when_a_reused_source_was_removed(results, isolated_runs_
     remove_run(source)
     shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
     assert f"reused: baseline from {source.name} (since removed; the values are in this run)" in shown
+
+
+@pytest.fixture
+def keyed(results) -> xr.Dataset:
+    """Results as a run saves them: a key per scenario over what decided its values (sdmodel.reuse)."""
+    import json
+
+    return results.assign_attrs(run_keys=json.dumps({"baseline": "key-of-baseline", "data-strike": "key-of-strike"}))
+
+
+def _edit_manifest(folder, **changes) -> None:
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+
+
+def test_keys_swapped_in_the_manifest_are_refused_by_readers_and_by_reuse(keyed, isolated_runs_dir):
+    """The checksum covers results.nc, not the manifest: the keys written inside results.nc are what count."""
+    from sdmodel.reuse import find_stored
+
+    folder = save_run(keyed, "compare", kind="compare")
+    assert find_stored({"baseline": "key-of-baseline"}, isolated_runs_dir) == {"baseline": (folder, "baseline")}
+    _edit_manifest(folder, run_keys={"baseline": "key-of-strike", "data-strike": "key-of-baseline"})
+    with pytest.raises(DamagedRun, match="run_keys: differ from the keys saved in results.nc"):
+        open_run(folder)
+    assert find_stored({"baseline": "key-of-baseline", "x": "key-of-strike"}, isolated_runs_dir) == {}
+
+
+def test_another_runs_results_copied_in_are_refused(keyed, isolated_runs_dir):
+    import shutil
+
+    first = save_run(keyed, "first")
+    second = save_run(keyed.assign(capital_share=keyed["capital_share"] * 2), "second")
+    shutil.copyfile(first / "results.nc", second / "results.nc")
+    with pytest.raises(DamagedRun, match="does not match the checksum in its manifest"):
+        open_run(second)
+    xr.testing.assert_identical(open_run(first), keyed)  # the intact run still reads
+
+
+def test_scenarios_renamed_in_the_manifest_are_refused(keyed, isolated_runs_dir):
+    folder = save_run(keyed, "compare", kind="compare")
+    _edit_manifest(folder, scenarios=["data-strike", "baseline"])
+    with pytest.raises(DamagedRun, match="scenarios: differ from the scenarios saved in results.nc"):
+        open_run(folder)
+
+
+def test_a_results_file_that_is_not_a_regular_file_is_refused_not_read(keyed, isolated_runs_dir):
+    folder = save_run(keyed, "fifo")
+    (folder / "results.nc").unlink()
+    os.mkfifo(folder / "results.nc")  # reading it would wait for a writer forever
+    with pytest.raises(DamagedRun, match="is not a regular file"):
+        open_run(folder)
+
+
+@pytest.mark.parametrize("command", [["runs", "show"], ["export", "--to", "netcdf"], ["plot", "--var", "capital share"]])
+def test_every_reader_refuses_a_tampered_run_in_one_line(command, keyed, isolated_runs_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    folder = save_run(keyed, "compare", kind="compare")
+    _edit_manifest(folder, run_keys={"baseline": "key-of-strike", "data-strike": "key-of-baseline"})
+    args = [*command[:2], folder.name, *command[2:]] if command[0] == "runs" else [command[0], folder.name, *command[1:]]
+    if command[0] in ("export", "plot"):
+        args += ["--out", str(tmp_path / "out" / ("figure.png" if command[0] == "plot" else ""))]
+    outcome = CliRunner().invoke(main, args)
+    assert outcome.exit_code == 2, outcome.output
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1, outcome.stderr
+    (line,) = lines
+    assert "run_keys: differ from the keys saved in results.nc" in line and "Traceback" not in outcome.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_verified_checksum_is_remembered_until_the_file_changes(keyed, isolated_runs_dir, monkeypatch, tmp_path):
+    """Reading a run hashes its results once; a changed file (its mtime here) is hashed again."""
+    from sdmodel import store
+
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_run(keyed, "compare", kind="compare")
+    hashed = []
+    real = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda path: hashed.append(path) or real(path))
+    open_run(folder)
+    open_run(folder)
+    assert hashed == [folder / "results.nc"]
+    stamp = os.stat(folder / "results.nc").st_mtime_ns + 10**9
+    os.utime(folder / "results.nc", ns=(stamp, stamp))
+    open_run(folder)
+    assert hashed == [folder / "results.nc"] * 2
