@@ -259,7 +259,8 @@ def _identity(path: Path) -> dict:
     import netCDF4
 
     with netCDF4.Dataset(path) as dataset:
-        scenarios = [str(name) for name in dataset["scenario"][:]] if "scenario" in dataset.variables else []
+        # as the manifest lists them: the scenario dim's names (a sweep's one scenario is a scalar, listed as none)
+        scenarios = [str(name) for name in dataset["scenario"][:]] if "scenario" in dataset.dimensions else []
         keys = json.loads(dataset.getncattr("run_keys")) if "run_keys" in dataset.ncattrs() else None
     return {"scenarios": scenarios, "run_keys": keys}
 

@@ -336,3 +336,10 @@ def test_a_verified_checksum_is_remembered_until_the_file_changes(keyed, isolate
     os.utime(folder / "results.nc", ns=(stamp, stamp))
     open_run(folder)
     assert hashed == [folder / "results.nc"] * 2
+
+
+def test_a_run_with_one_scenario_as_a_scalar_reads_back(results, isolated_runs_dir):
+    """A sweep holds its one scenario as a scalar coordinate, which its manifest lists as no scenarios."""
+    sweep = results.isel(scenario=0).expand_dims(value=[0.1, 0.3])
+    folder = save_run(sweep, "sweep-x", kind="sweep")
+    xr.testing.assert_identical(open_run(folder), sweep)
