@@ -33,7 +33,14 @@ class _Group(click.Group):
         except ModelRunError as error:
             click.echo(f"sdmodel: run failed: {error}", err=True)
             raise click.exceptions.Exit(1) from None
+        except click.UsageError as error:  # click's own three lines (usage, hint, error) as one, like every other error
+            where = error.ctx.command_path if error.ctx else "sdmodel"
+            click.echo(f"sdmodel: error: {error.format_message().rstrip('.')}; see `{where} --help`", err=True)
+            raise click.exceptions.Exit(2) from None
 
+
+#: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
+SEED = click.IntRange(0, 2**32 - 1)
 
 @click.group(cls=_Group)
 @click.version_option(package_name="sdmodel")
@@ -160,8 +167,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
 
-    if plot_file and not plot_file.lower().endswith(".html"):
-        raise InputError(plot_file, "--plot", "the plot must be an .html file", "give a file name ending in .html")
+    _check_figure_path(plot_file, "--plot", (".html",))
     if model and not scenarios:
         scenarios = _scenarios_for(model, engine)
     _announce(engine)
@@ -437,7 +443,7 @@ def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("scenarios", nargs=-1)
 @click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True, help="Members per scenario.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results.")
 @ensemble_options
 def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
     """Monte Carlo: sample the constants in FILE (a distributions TOML) and run SCENARIOS (default: baseline).
@@ -480,7 +486,7 @@ def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, fin
 @click.option("--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members).")
 @click.option("--against", metavar="SCENARIO", help="Analyse the policy effect: SCENARIO's outputs minus this scenario's, on the same draws.")
 @click.option("--second-order", is_flag=True, help="Also estimate Sobol second-order indices.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @ensemble_options
 def sensitivity(file, scenario, method, samples, against, second_order, seed, outputs, model, assignments, final_time, engine, jobs,
                 scheduler, dask_local, runs_dir, as_json):
@@ -516,7 +522,7 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
               help="Reference series (repeatable) [default: every series under models/data/ that names a variable].")
 @click.option("--scenario", default="baseline", show_default=True, help="The scenario whose constants are fitted.")
 @click.option("--starts", type=click.IntRange(min=1), default=8, show_default=True, help="Starting points (the model's own values, then a Latin hypercube).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Refit this many resampled data sets for each constant's 95% interval (flags constants the data cannot pin down).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the fitted scenario TOML here [default: print it].")
@@ -579,10 +585,16 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
             click.echo(f"wrote {path}")
 
 
-def _check_figure_path(path: str | None, option: str) -> None:
-    """A figure is written as .html or .png: refuse any other name before doing the work."""
-    if path and not path.lower().endswith((".html", ".png")):
-        raise InputError(path, option, "unknown figure format", "give a file name ending in .html or .png")
+def _check_figure_path(path: str | None, option: str, suffixes: tuple[str, ...] = (".html", ".png")) -> None:
+    """Refuse a figure or report path that could not be written, before doing the work: a wrong suffix, or a
+    folder that does not exist (found after the run, it cost minutes and left a saved run without its figure)."""
+    if not path:
+        return
+    if not path.lower().endswith(suffixes):
+        raise InputError(path, option, f"the file must end in {' or '.join(suffixes)}", f"give a file name ending in {' or '.join(suffixes)}")
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise InputError(path, option, f"folder {folder} does not exist", "create it or choose another path")
 
 
 @main.command("plot")
@@ -654,8 +666,7 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
     from sdmodel.report import build_report, uncertainty_bands, write_report
     from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run
 
-    if not out.lower().endswith(".html"):
-        raise InputError(out, "--out", "the report must be an .html file", "give a file name ending in .html")
+    _check_figure_path(out, "--out", (".html",))
     # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
     bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
     if run_ref:

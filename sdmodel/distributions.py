@@ -37,6 +37,8 @@ from sdmodel.model import ModelInfo, Variable
 from sdmodel.scenario import ELEMENT_PATTERN, Scenario, Setting, validate
 
 #: distribution -> its arguments (the keys of its table in a distributions file)
+#: exp(700) is near the largest float: a lognormal's mu (the log of its median) must stay well inside it
+LOG_LIMIT = 700.0
 DISTRIBUTIONS = {
     "uniform": ("lower", "upper"),
     "triangular": ("lower", "mode", "upper"),
@@ -107,6 +109,8 @@ def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Dist
         raise InputError(path, key, "must be a table", f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...')
     variable = resolve_constant(name, info, path, key)
     dist = table.get("dist")
+    if not isinstance(dist, str | None):  # a list or table would not even hash
+        raise InputError(path, f"{key}.dist", f"{dist!r} is not a distribution's name", _suggest("", list(DISTRIBUTIONS), "choose one of"))
     if dist not in DISTRIBUTIONS:
         problem = "has no dist" if dist is None else f"unknown distribution {dist!r}"
         raise InputError(path, f"{key}.dist", problem, _suggest(str(dist), list(DISTRIBUTIONS), "choose one of"))
@@ -130,6 +134,9 @@ def _check_arguments(dist: str, args: dict[str, float], path: Path, key: str) ->
     for spread in ("sd", "sigma"):
         if spread in args and args[spread] <= 0:
             raise InputError(path, f"{key}.{spread}", f"{spread} {args[spread]:g} is not positive", f"give {spread} above 0")
+    if dist == "lognormal" and not (abs(args["mu"]) < LOG_LIMIT and args["sigma"] < LOG_LIMIT / 10):  # exp(mu) and its draws stay floats
+        raise InputError(path, f"{key}.mu", f"mu {args['mu']:g} and sigma {args['sigma']:g} give values beyond floating point",
+                         f"give mu within +-{LOG_LIMIT:g} and sigma below {LOG_LIMIT / 10:g} (mu is the log of the median)")
     if dist == "triangular" and not args["lower"] <= args["mode"] <= args["upper"]:
         problem = f"mode {args['mode']:g} is outside [{args['lower']:g}, {args['upper']:g}]"
         raise InputError(path, f"{key}.mode", problem, "put mode between lower and upper")

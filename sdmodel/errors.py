@@ -67,6 +67,8 @@ def read_toml(path: Path, example: str) -> dict:
         return tomllib.loads(read_text(path))
     except ValueError as error:
         raise InputError(path, None, f"malformed TOML: {error}", f"fix the TOML syntax ({example})") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise InputError(path, None, "arrays or tables nested too deeply to read", f"nest less ({example})") from None
 
 
 def finite_number(value: object, source: str | Path, key: str) -> float:

@@ -28,6 +28,8 @@ from sdmodel.model import TIME_CONTROLS, ModelInfo
 #: A constant's value: a number, or a time series as ((time, value), ...).
 Value = Union[float, tuple[tuple[float, float], ...]]
 
+#: how many scenarios may extend one another in a chain (a real chain is a few long)
+MAX_EXTENDS = 100
 TOP_LEVEL_KEYS = ("name", "description", "extends", "params", "time")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # at most 100: it names the run's folder
 #: More steps than this is a mistake (the bundled model takes 480): the run would take hours or exhaust memory.
@@ -138,6 +140,8 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
     if resolved_path in chain:
         cycle = " -> ".join(p.name for p in (*chain, resolved_path))
         raise InputError(path, "extends", f"scenarios extend each other in a cycle ({cycle})", "remove one `extends`")
+    if len(chain) >= MAX_EXTENDS:  # each step is a recursive call: a chain of a thousand files exhausts Python's stack
+        raise InputError(path, "extends", f"more than {MAX_EXTENDS} scenarios extend one another", "extend a scenario nearer the baseline")
     document = _read_toml(path)
     _check_shape(document, path)
     name = document.get("name", path.stem)

@@ -25,6 +25,10 @@ METHODS = ("sobol", "morris", "fast")
 MORRIS_LEVELS = 4
 
 
+#: SALib's FAST takes M = 4 harmonics by default and needs more than 4 M^2 samples
+FAST_M = 4
+FAST_MINIMUM = 4 * FAST_M**2
+
 def split_output(text: str) -> tuple[str, float | None]:
     """``"model capability[incumbent]@2040"`` -> (``"model capability[incumbent]"``, 2040.0).
 
@@ -94,6 +98,8 @@ def sensitivity(
         raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
     if samples < 2:
         raise InputError("--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)")
+    if method == "fast" and samples <= FAST_MINIMUM:  # SALib's own check, which came as a traceback after loading the model
+        raise InputError("--samples", str(samples), f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)", f"give --samples of at least {FAST_MINIMUM + 1}")
     runs = [scenario] + ([against] if against is not None else [])
     model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
     info = ensemble.model_info_for(engine, model_path)

@@ -23,6 +23,7 @@ CASES = [
     ("nan-value.toml", 'params."data strike fraction"', "finite"),
     ("not-utf8.toml", None, "UTF-8"),
     ("empty.toml", None, "sets nothing"),
+    ("deeply-nested.toml", None, "nested too deeply"),
 ]
 
 
@@ -99,3 +100,47 @@ BAD_LOOPS = [
 def test_bad_loops_file(file, key, fix, isolated_runs_dir):
     result = CliRunner().invoke(main, ["loops", "--loops", str(BAD / file), "--final-time", "2021"])
     _assert_clean_failure(result, isolated_runs_dir, file, fix, *([key] if key else []))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "baseline", "--engine", "simlin", "--plot", "{missing}/p.html"],
+        ["compare", "baseline", "--engine", "simlin", "--plot", "{here}/p.png"],
+        ["report", "baseline", "--engine", "simlin", "--no-loops", "--out", "{missing}/r.html"],
+        ["sweep", "--param", "hardware life=4:6:2", "--final-time", "2022", "--plot", "{missing}/s.png"],
+        ["loops", "baseline", "--final-time", "2022", "--plot", "{missing}/l.html"],
+    ],
+    ids=["compare-folder", "compare-suffix", "report-folder", "sweep-folder", "loops-folder"],
+)
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_run(command, isolated_runs_dir, tmp_path):
+    """Found after the run, a bad figure path cost the run's time and left a saved run without its figure."""
+    args = [part.format(missing=tmp_path / "no-such-folder", here=tmp_path) for part in command]
+    result = CliRunner().invoke(main, args)
+    _assert_clean_failure(result, isolated_runs_dir, "--plot" if "--plot" in args else "--out")
+
+
+def test_a_chain_of_extends_too_long_to_follow_is_one_line(isolated_runs_dir, tmp_path):
+    """Each step of `extends` is followed recursively: a thousand-file chain exhausted Python's stack."""
+    for index in range(150):
+        (tmp_path / f"s{index}.toml").write_text(f'extends = "s{index + 1}.toml"\n' if index < 149 else 'name = "end"\n')
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "s0.toml")])
+    _assert_clean_failure(result, isolated_runs_dir, "extends", "more than 100 scenarios extend one another")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["run", "--jobs", "0"], "--jobs"),
+        (["run", "--final-time", "abc"], "--final-time"),
+        (["run", "--engine", "vensim"], "--engine"),
+        (["uncertainty", "models/assumptions.toml", "--seed", "-1"], "--seed"),
+        (["plot", "latest"], "--var"),
+        (["no-such-command"], "no-such-command"),
+    ],
+    ids=["jobs", "final-time", "engine", "seed", "missing-option", "unknown-command"],
+)
+def test_a_usage_error_is_one_line_naming_the_option(args, named, isolated_runs_dir):
+    """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one."""
+    result = CliRunner().invoke(main, args)
+    _assert_clean_failure(result, isolated_runs_dir, named, "--help")

@@ -257,6 +257,8 @@ BAD_DISTRIBUTIONS = [
     ("dist-unknown-distribution.toml", 'params."data strike fraction".dist', "did you mean 'uniform'"),
     ("dist-not-a-number.toml", 'params."collective bargaining weight".lower', "give a number"),
     ("dist-huge-integer.toml", 'params."collective bargaining weight".upper', "within floating-point range"),
+    ("dist-lognormal-overflow.toml", 'params."initial users[open]".mu', "mu within +-700"),
+    ("dist-not-a-name.toml", 'params."share sensitivity".dist', "choose one of uniform"),
     ("dist-bad-mode.toml", 'params."hardware life".mode', "between lower and upper"),
     ("dist-not-a-constant.toml", 'params."model capability"', "constants it depends on"),
 ]

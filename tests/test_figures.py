@@ -89,7 +89,7 @@ def test_plot_bad_names_are_one_line_and_exit_2(saved_run, tmp_path, args, words
 
 def test_plot_refuses_an_unknown_format(saved_run, tmp_path):
     result = CliRunner().invoke(main, ["plot", "latest", "--var", "hhi", "--out", str(tmp_path / "x.svg")])
-    assert result.exit_code == 2 and "unknown figure format" in result.stderr
+    assert result.exit_code == 2 and "the file must end in .html or .png" in result.stderr
 
 
 def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_path):
@@ -229,5 +229,5 @@ def test_sweep_figure_refuses_a_run_that_is_not_a_sweep(saved_run):
 
 def test_sweep_with_a_bad_figure_name_runs_nothing(isolated_runs_dir, tmp_path):
     result = CliRunner().invoke(main, ["sweep", "--param", "share sensitivity=2:8:2", "--plot", str(tmp_path / "tipping.jpg")])
-    assert result.exit_code == 2 and "unknown figure format" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 2 and "the file must end in .html or .png" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

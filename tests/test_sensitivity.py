@@ -54,7 +54,7 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
         sensitivity(lever, "data-strike", against="baseline", method="morris", samples=4, final_time=2035, jobs=1)
 
 
-@pytest.mark.parametrize(("options", "needle"), [({"method": "delta"}, "unknown method"), ({"samples": 1}, "too few samples")])
+@pytest.mark.parametrize(("options", "needle"), [({"method": "delta"}, "unknown method"), ({"samples": 1}, "too few samples"), ({"method": "fast", "samples": 64}, "FAST needs more than 4 M.2 = 64 samples")])
 def test_bad_options(options, needle):
     with pytest.raises(InputError, match=needle):
         sensitivity(RANGES, model=MODEL, outputs=["y"], **options)
