@@ -340,6 +340,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _check_port_free(port: int) -> None:
+    """Refuse a port something else listens on, in one line, before Panel's server fails on it with a traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise InputError("--port", str(port), f"cannot listen there ({error.strerror})", "choose another port, or --port 0 for any free one") from None
+
+
 def serve(port: int = 5006, show: bool = True, final_time: float | None = None, scenarios_dir: str | os.PathLike = ".", model=None) -> None:
     """Serve the explorer on localhost until interrupted (``port=0``: any free port)."""
     import panel as pn
@@ -348,6 +357,7 @@ def serve(port: int = 5006, show: bool = True, final_time: float | None = None, 
         raise InputError(scenarios_dir, "--scenarios-dir", "folder does not exist", "create it or choose another folder")
     Explorer(model, final_time, scenarios_dir)  # fail here, with one line, before a server starts
     port = port or free_port()
+    _check_port_free(port)
     print(f"sdmodel explore: http://localhost:{port}/ (Ctrl-C to stop)", flush=True)
     pn.serve({"/": lambda: app(model, final_time, scenarios_dir)}, port=port, address="127.0.0.1", show=show,
              websocket_origin=[f"localhost:{port}", f"127.0.0.1:{port}"], title="sdmodel explorer", print_url=False)

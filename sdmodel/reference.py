@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,11 @@ def read_series(path: str | Path) -> Series:
     if "year" in (table[0] if table else {}):
         try:
             values = {float(row["year"]): float(row["value"]) for row in table}
-        except (KeyError, ValueError) as error:
+        except (KeyError, ValueError, TypeError) as error:  # TypeError: a short row leaves its value None
             raise InputError(path, "year,value", f"a row is not a year and a number ({error})", "write rows as 2024,246") from None
+        for year, value in values.items():
+            if not (math.isfinite(year) and math.isfinite(value)):  # a fit to nan or inf has no finite residuals
+                raise InputError(path, "year,value", f"the row {year:g},{value:g} is not finite", "give finite years and values")
     period = (header.get("period", "").split() or [""])[0]  # its first word; the rest may explain it
     if period not in PERIODS:
         raise InputError(path, "period", f"'{period}' is not a period", "write '# period: year' for a flow over each calendar year, or leave the line out")

@@ -114,3 +114,20 @@ def test_a_series_with_a_bad_period_or_statistic_is_one_line_naming_the_file_and
     result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data)])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert str(data) in result.stderr and field in result.stderr and fix in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("file", "fix"), [
+    ("data-short-row.csv", "write rows as 2024,246"),
+    ("data-nan-row.csv", "give finite years and values"),
+    ("data-huge-row.csv", "give finite years and values"),
+])
+def test_a_reference_row_that_is_no_finite_number_is_one_line(file, fix, isolated_runs_dir):
+    """A short row was a TypeError; nan or 1e999 reached the fit as non-finite residuals."""
+    from click.testing import CliRunner
+
+    from paths import BAD
+    from sdmodel.cli import main
+
+    result = CliRunner().invoke(main, ["calibrate", "--params", str(models_dir() / "calibration.toml"), "--data", str(BAD / file)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert file in result.stderr and "year,value" in result.stderr and fix in result.stderr

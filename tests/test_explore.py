@@ -204,3 +204,20 @@ def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
             print(f"browser: outcome updated {elapsed_ms:.0f} ms after the slider's release")
         finally:
             browser.close()
+
+
+def test_a_port_in_use_is_one_line_before_any_server_starts(isolated_runs_dir):
+    import socket
+
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["explore", "--port", str(port), "--no-browser", "--final-time", "2022"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert f"--port: {port}: cannot listen there" in line
