@@ -22,6 +22,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from sdmodel import palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRICS, trajectory
 from sdmodel.model import ModelInfo, normalise
@@ -44,8 +45,8 @@ OTHER = "Other levers"
 LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "producer_payments_cumulative", "labour_share", "ai_capital_share")
 
 
-BASELINE_COLOUR = "#888888"
-CURRENT_COLOUR = "#d62728"
+BASELINE_COLOUR = palette.BASELINE  # as in every figure of sdmodel (sdmodel.palette): the baseline black and dashed
+CURRENT_COLOUR = palette.HIGHLIGHT
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class Explorer:
         self.status = pn.pane.HTML("", css_classes=["status"], sizing_mode="stretch_width")
         intro = pn.pane.Markdown(
             "## sdmodel explorer\nMove a lever: the model re-runs (Simlin) and the outcomes update, "
-            "drawn against the baseline (grey dashed). Levers are the constants the bundled scenarios set.",
+            "drawn against the baseline (black, dashed). Levers are the constants the bundled scenarios set.",
             sizing_mode="stretch_width")
         sidebar = pn.Column(self.preset, accordion, self.name_input, self.save_button, self.saved, width=380, scroll=True, height=900)
         main = pn.Column(intro, self.status, self.outcomes, pn.GridBox(*panels, ncols=2, sizing_mode="stretch_width"), sizing_mode="stretch_width")
