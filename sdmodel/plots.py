@@ -55,8 +55,8 @@ def featured_scenarios(results: xr.Dataset, baseline: str = "baseline") -> list[
         if metric.variable in results:
             final = trajectory(results, metric)
             final = final.isel(time=-1) if "time" in final.dims else final
-            for name in changes:
-                changes[name].append(float(final.sel(scenario=name) - final.sel(scenario=baseline)))
+            for name, row in changes.items():
+                row.append(float(final.sel(scenario=name) - final.sel(scenario=baseline)))
     return palette.featured(changes)
 
 
@@ -465,11 +465,12 @@ def loop_dominance_figure(dominance: xr.Dataset):
     cmap = {f"{loop} {names[loop]}": colours[loop] for loop in loops}
     ticks = [(len(scenarios) - 1 - i, name) for i, name in enumerate(scenarios)]
     title = f"Dominant loop by scenario (a switch only after {MIN_PERIOD:g} years in the lead)"
+    aspect = max(2.5, 12 / max(len(scenarios), 1))  # the strip's and the shares' in a PNG, so that they line up
     strip = hv.Rectangles(frame, kdims=["x0", "y0", "x1", "y1"], vdims=["scenario", "loop"]).opts(
         color="loop", cmap=cmap, line_alpha=0, yticks=ticks, xlabel="year", ylabel="", title=title,
         width=1000, height=60 + 28 * len(scenarios), legend_position="right", show_legend=True, tools=["hover"], backend="bokeh",
     ).opts(color="loop", cmap=cmap, yticks=ticks, xlabel="year", ylabel="", title=title, linewidth=0,
-           aspect=max(2.5, 12 / max(len(scenarios), 1)), show_legend=True, backend="matplotlib")
+           aspect=aspect, show_legend=True, backend="matplotlib")
     first = scenarios[0]
     time = dominance["time"].values.astype(float)
     year = xr.DataArray(np.floor((time - time[0]) / WINDOW) * WINDOW + time[0], dims="time")
@@ -480,15 +481,23 @@ def loop_dominance_figure(dominance: xr.Dataset):
     shares_title = f"Loop shares, {WINDOW:g}-year means: {first}"
     share = hv.Overlay(curves).opts(title=shares_title, xlabel="year", ylabel="share of loop activity [Dmnl]",
                                     width=1000, height=300, legend_position="right", backend="bokeh").opts(
-        title=shares_title, xlabel="year", ylabel="share of loop activity [Dmnl]", aspect=2.5, legend_position="right", backend="matplotlib")
-    return (strip + share).cols(1).opts(shared_axes=False, backend="bokeh")
+        title=shares_title, xlabel="", ylabel="share of loop activity [Dmnl]", aspect=aspect, legend_position="bottom", legend_cols=2,
+        backend="matplotlib")  # below, in a PNG, where the axis label would be (the years are the strip's): the panel keeps the strip's width
+    return (strip + share).cols(1).opts(shared_axes=False, backend="bokeh").opts(vspace=0.3, fig_inches=9, backend="matplotlib")
+
+
+def for_png(figure):
+    """The figure as :func:`save_png` draws it through matplotlib: years without decimals, and panels apart by more
+    than their width (``hspace``), so each legend sits to the right of its panel, clear of the next panel's axis."""
+    import holoviews as hv
+
+    _backends()
+    return figure.opts(hv.opts.Curve(xformatter="%d"), hv.opts.Overlay(xformatter="%d"),
+                       hv.opts.Layout(sublabel_format="", vspace=0.6, hspace=1.1), backend="matplotlib", clone=True)
 
 
 def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
-    """Write a figure as a PNG through matplotlib (no browser); written beside and renamed into place.
-
-    Panels stand apart by more than their width (``hspace``): each legend sits to the right of its panel, clear of
-    the next panel's axis."""
+    """Write a figure as a PNG through matplotlib (no browser, :func:`for_png`); written beside and renamed into place."""
     import holoviews as hv
 
     target = Path(path)
@@ -496,9 +505,7 @@ def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
         raise InputError(target, None, "the image must be a .png file", "give a file name ending in .png")
     if not target.parent.is_dir():
         raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
-    _backends()
-    figure = figure.opts(hv.opts.Curve(xformatter="%d"), hv.opts.Overlay(xformatter="%d"),
-                         hv.opts.Layout(sublabel_format="", vspace=0.6, hspace=1.1), backend="matplotlib", clone=True)
+    figure = for_png(figure)
     renderer = hv.renderer("matplotlib").instance(dpi=dpi)
     temporary = target.with_name(f".{target.stem}-partial")
     written = temporary.with_name(temporary.name + ".png")  # the renderer adds the suffix

@@ -12,10 +12,10 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import xarray as xr
@@ -28,6 +28,9 @@ from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 KEY_METRICS = ("incumbent_revenue_share", "hhi", "data_payments_cumulative", "producer_payments_cumulative", "labour_share")
 
 
+NEGLIGIBLE = 1e-3  # a change under 0.1 % of the value is not judged better or worse
+
+
 @dataclass(frozen=True)
 class Viewpoint:
     """The point of view a report judges a change from, declared once at the top of the page: which way each
@@ -36,10 +39,13 @@ class Viewpoint:
     statement: str
     desirable: Mapping[str, int]
 
-    def judge(self, key: str, change: float) -> str:
-        """``"better"``, ``"worse"`` or ``""`` (no stated direction, or no change)."""
+    def judge(self, key: str, change: float, final: float | None = None) -> str:
+        """``"better"``, ``"worse"`` or ``""`` (no stated direction, no change, or with ``final`` given, a change under
+        ``NEGLIGIBLE`` of the larger of the two values: numerical noise is not a verdict)."""
         direction = self.desirable.get(key, 0)
         if not direction or not math.isfinite(change) or change == 0:
+            return ""
+        if final is not None and abs(change) < NEGLIGIBLE * max(abs(final), abs(final - change)):
             return ""
         return "better" if direction * change > 0 else "worse"
 
@@ -88,10 +94,10 @@ def build_report(
 ) -> str:
     """The report page as HTML text (no external script or stylesheet): a summary written from the numbers, the
     table (changes coloured by ``viewpoint``, or not at all with None), then the figures, each with a caption."""
+    import holoviews as hv
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
     from jinja2 import Template
-    import holoviews as hv
 
     from sdmodel import palette, plots
 
@@ -114,7 +120,7 @@ def build_report(
         models.append(model)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>Made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
+        f"<p class='note'>Made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
         f"from the {html.escape(str(results.attrs.get('engine', '')))} engine's results. Opens offline: everything it needs is in this file.</p>",
         "<h2>What the run shows</h2>",
         "<p class='brief'>" + " ".join(html.escape(s) for s in summary_sentences(metrics, viewpoint)) + "</p>",
@@ -192,7 +198,7 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
             if name == baseline:
                 cells.append(f"<td>{_fmt(final)}</td>")
             else:
-                tone = viewpoint.judge(key, change) if viewpoint else ""
+                tone = viewpoint.judge(key, change, final) if viewpoint else ""
                 cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
@@ -203,7 +209,8 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
         view = (f"<p class='note viewpoint'>Point of view: <b>{html.escape(viewpoint.statement)}</b>. A change is "
                 "<span style='color:#0072B2;font-weight:600'>blue</span> where it is better by this view and "
                 "<span style='color:#D55E00'>vermillion</span> where it is worse"
-                + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "") + ".</p>")
+                + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "")
+                + f"; a change under {NEGLIGIBLE:.1%} of the value is not coloured.</p>")
     else:
         view = "<p class='note viewpoint'>No point of view declared: changes are not coloured.</p>"
     return (f"{view}<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
@@ -238,21 +245,24 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
     if not others:
         values = "; ".join(f"{METRIC_BY_KEY[k].label} {_fmt(float(finals[k].sel(scenario=baseline)))}" for k in keys)
         return [f"Only '{baseline}' was run, so nothing is compared. In {year:g}: {values}."]
-    sentences = [_overall_sentence(others, keys, changes, viewpoint, baseline, year)]
+    sentences = [_overall_sentence(others, keys, finals, changes, viewpoint, baseline, year)]
     for key in keys[:4]:
         sentences.append(_measure_sentence(key, others, finals[key], changes[key], viewpoint, baseline))
     return sentences
 
 
-def _overall_sentence(others, keys, changes, viewpoint, baseline: str, year: float) -> str:
+def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, year: float) -> str:
     """Which scenario improves the most headline measures by the point of view (or, with none declared, moves them most)."""
     judged = [k for k in keys if viewpoint and viewpoint.desirable.get(k)]
     lead = f"Against '{baseline}' in {year:g}, {len(others)} scenario{'s' if len(others) != 1 else ''} were compared"
     if not judged:
         return lead + "."
-    tally = {n: sum(viewpoint.judge(k, float(changes[k].sel(scenario=n))) == "better" for k in judged) for n in others}
+    def verdict(key: str, name: str) -> str:
+        return viewpoint.judge(key, float(changes[key].sel(scenario=name)), float(finals[key].sel(scenario=name)))
+
+    tally = {n: sum(verdict(k, n) == "better" for k in judged) for n in others}
     best = max(others, key=lambda n: tally[n])
-    worse = {n: sum(viewpoint.judge(k, float(changes[k].sel(scenario=n))) == "worse" for k in judged) for n in others}
+    worse = {n: sum(verdict(k, n) == "worse" for k in judged) for n in others}
     text = (f"{lead}; by this report's point of view, {best} does best, improving {tally[best]} of the {len(judged)} "
             f"headline measures it judges" + (f" and worsening {worse[best]}" if worse[best] else ""))
     none = [n for n in others if tally[n] == 0]
@@ -271,9 +281,53 @@ def _measure_sentence(key: str, others: list[str], final: xr.DataArray, change: 
     if delta == 0 or not math.isfinite(delta):
         return f"{metric.label}: no scenario changes it ({_fmt(base)})."
     relative = f", {delta / abs(base):+.0%}" if base and abs(delta / base) < 100 else ""
-    verdict = viewpoint.judge(key, delta) if viewpoint else ""
+    verdict = viewpoint.judge(key, delta, float(final.sel(scenario=moved))) if viewpoint else ""
     return (f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
             f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else "."))
+
+
+def loops_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
+    """Which loop dominates in which period, per scenario, as an HTML table."""
+    from sdmodel.loops import to_json
+
+    summary = to_json(dominance, baseline)
+    rows = []
+    for name, result in summary["scenarios"].items():
+        periods = "; ".join(f"{p['start']:g}-{p['end']:g}: <b>{html.escape(p['loop'])}</b> ({p['share']:.0%})" for p in result["periods"])
+        change = result["differs_from_baseline_from"]
+        note = "" if name == summary["baseline"] else ("same as baseline" if change is None else f"from {change:g}")
+        rows.append(f"<tr><td class='name'>{html.escape(name)}</td><td class='periods'>{periods or 'no loop active'}</td><td>{note}</td></tr>")
+    legend = "; ".join(f"<b>{html.escape(k)}</b> {html.escape(v['name'])} ({html.escape(v['polarity'])})" for k, v in summary["loops"].items())
+    unscored = "".join(f"<br><b>{html.escape(k)}</b> is not scored: {html.escape(v)}." for k, v in summary["unscored"].items())
+    return (f"<table><tr><th class='name'>scenario</th><th class='name'>dominant loop by period (mean share)</th><th>differs from baseline</th></tr>{''.join(rows)}</table>"
+            f"<p class='note'>{html.escape(summary['method'])}. {legend}.{unscored}</p>")
+
+
+def provenance_table(results: xr.Dataset) -> str:
+    """How the numbers were made: versions, model hash, command, and the scenarios as TOML."""
+    rows = "".join(
+        f"<tr><th class='name'>{html.escape(key)}</th><td class='name'>{html.escape(str(results.attrs.get(key, '')))}</td></tr>"
+        for key in PROVENANCE_KEYS if key in results.attrs
+    )
+    scenarios = html.escape(str(results.attrs.get("scenarios_toml", "")))
+    return f"<table>{rows}</table><p class='note'>The scenarios as run:</p><pre>{scenarios}</pre>"
+
+
+def uncertainty_bands(run: xr.Dataset) -> tuple[xr.Dataset | None, str]:
+    """An uncertainty run as percentile bands, or None and why it cannot be drawn.
+
+    A run with a ``percentile`` or ``quantile`` dim is drawn as it is; one with ensemble members
+    (a ``run`` dim) is summarised by :func:`sdmodel.ensemble.percentile_bands`.
+    """
+    if "percentile" in run.dims or "quantile" in run.dims:
+        return run, ""
+    if "run" in run.dims:
+        try:
+            from sdmodel.ensemble import percentile_bands
+        except ImportError:
+            return None, "Uncertainty bands skipped: this sdmodel has no sdmodel.ensemble module to summarise the members yet."
+        return percentile_bands(run), ""
+    return None, "Uncertainty bands skipped: the run given has no ensemble members (no run, percentile or quantile dim)."
 
 
 def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = None, baseline: str = "baseline"):
@@ -315,7 +369,7 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     from sdmodel.plots import percentile_bands
 
     band = "percentile" if "percentile" in bands.dims else "quantile"
-    text = ("Each scenario's Monte Carlo band: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
+    text = ("Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
             "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty.")
     pieces = _band_pieces(bands, band)
     if not pieces or "scenario" not in pieces[0][0].dims:
