@@ -82,3 +82,14 @@ def featured(changes: Mapping[str, Sequence[float]], limit: int = FEATURED) -> l
     scaled = np.divide(table, largest, out=np.zeros_like(table), where=largest > 0)
     order = sorted(range(len(names)), key=lambda i: (-scaled[i].max(), -scaled[i].sum()))
     return [names[i] for i in order if scaled[i].max() > 0][:limit]
+
+
+def sequential(count: int) -> list[str]:
+    """``count`` colours of viridis in order, for the values of a swept constant (a quantity, not categories): ordered
+    light to dark, distinct, and readable with the common colour-vision deficiencies. The palest end is left out: it
+    vanishes on white."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    ramp = colormaps["viridis"]
+    return [to_hex(ramp(0.85 * (1 - i / max(count - 1, 1)))) for i in range(count)]

@@ -313,6 +313,9 @@ def sweep_figure(results: xr.Dataset, name: str):
         piece = array.sel(dict(zip(facets, values))) if facets else array
         title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
         line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
+        if by:  # the second constant's values in order, light to dark: told apart, and read as more or less
+            ramp = hv.Cycle(palette.sequential(piece.sizes[by]))
+            line = line.opts(hv.opts.Curve(color=ramp, backend="bokeh"), hv.opts.Curve(color=ramp, backend="matplotlib"))
         if math.isfinite(own):  # a dashed line at the scenario's own value, named at the top of the panel
             mark = hv.VLine(own).opts(color="black", line_dash="dashed", line_width=1, backend="bokeh").opts(
                 color="black", linestyle="--", linewidth=1, backend="matplotlib")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from sdmodel import palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 
@@ -66,10 +67,11 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } th.group { text-align: center; border-bottom: 2px solid #999; } td.periods { text-align: left; } td.name, th.name { text-align: left; white-space: nowrap; }
-td.better { color: #0072B2; font-weight: 600; } td.worse { color: #D55E00; } .note { color: #555; font-size: .9em; }
+.better { color: BETTER; font-weight: 600; } .worse { color: WORSE; } .note { color: #555; font-size: .9em; }
 p.caption { color: #333; font-style: italic; margin: .3em 0 .6em; } p.brief { font-size: 1.05em; line-height: 1.5; max-width: 60em; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
+STYLE = STYLE.replace("BETTER", palette.BETTER).replace("WORSE", palette.WORSE)
 
 EMBED = "\x00embed:"  # marks where a figure goes among the page's sections
 TEMPLATE = """{% extends base %}
@@ -99,7 +101,7 @@ def build_report(
     from bokeh.resources import INLINE
     from jinja2 import Template
 
-    from sdmodel import palette, plots
+    from sdmodel import plots
 
     metrics = compare_metrics(results, baseline)
     names = [str(n) for n in results["scenario"].values]
@@ -207,8 +209,8 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
     if viewpoint:
         unjudged = [METRIC_BY_KEY[k].short for k in keys if not viewpoint.desirable.get(k)]
         view = (f"<p class='note viewpoint'>Point of view: <b>{html.escape(viewpoint.statement)}</b>. A change is "
-                "<span style='color:#0072B2;font-weight:600'>blue</span> where it is better by this view and "
-                "<span style='color:#D55E00'>vermillion</span> where it is worse"
+                "<span class='better'>blue</span> where it is better by this view and "
+                "<span class='worse'>vermillion</span> where it is worse"
                 + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "")
                 + f"; a change under {NEGLIGIBLE:.1%} of the value is not coloured.</p>")
     else:
@@ -238,7 +240,7 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
     from sdmodel.metrics import _fmt
 
     baseline, year = metrics.attrs["baseline"], metrics.attrs["time"]
-    keys = [k for k in KEY_METRICS if k in metrics.data_vars]
+    keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[:4]  # a model of one's own: its first measures
     others = [str(n) for n in metrics["scenario"].values if str(n) != baseline]
     finals = {k: metrics[k].sel(measure="final") for k in keys}
     changes = {k: metrics[k].sel(measure="vs_baseline") for k in keys}
