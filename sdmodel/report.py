@@ -254,22 +254,26 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
 
 
 def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, year: float) -> str:
-    """Which scenario improves the most headline measures by the point of view (or, with none declared, moves them most)."""
+    """Which scenarios improve the most headline measures by the point of view (ties named together, fewest worsened
+    first), and how many improve none."""
+    lead = f"Against '{baseline}' in {year:g}, {len(others)} scenario{'s were' if len(others) != 1 else ' was'} compared"
     judged = [k for k in keys if viewpoint and viewpoint.desirable.get(k)]
-    lead = f"Against '{baseline}' in {year:g}, {len(others)} scenario{'s' if len(others) != 1 else ''} were compared"
     if not judged:
         return lead + "."
-    def verdict(key: str, name: str) -> str:
-        return viewpoint.judge(key, float(changes[key].sel(scenario=name)), float(finals[key].sel(scenario=name)))
 
-    tally = {n: sum(verdict(k, n) == "better" for k in judged) for n in others}
-    best = max(others, key=lambda n: tally[n])
-    worse = {n: sum(verdict(k, n) == "worse" for k in judged) for n in others}
-    text = (f"{lead}; by this report's point of view, {best} does best, improving {tally[best]} of the {len(judged)} "
-            f"headline measures it judges" + (f" and worsening {worse[best]}" if worse[best] else ""))
-    none = [n for n in others if tally[n] == 0]
+    def count(name: str, kind: str) -> int:
+        return sum(viewpoint.judge(k, float(changes[k].sel(scenario=name)), float(finals[k].sel(scenario=name))) == kind for k in judged)
+
+    score = {n: (count(n, "better"), -count(n, "worse")) for n in others}
+    top = max(score.values())
+    leaders = [n for n in others if score[n] == top]
+    named = ", ".join(leaders[:3]) + (f" and {len(leaders) - 3} more" if len(leaders) > 3 else "")
+    verb = "does best, improving" if len(leaders) == 1 else "do best, each improving"
+    text = (f"{lead}; by this report's point of view, {named} {verb} {top[0]} of the {len(judged)} headline measures this view judges"
+            + (f" and worsening {-top[1]}" if top[1] else ""))
+    none = [n for n in others if score[n][0] == 0]
     if none and len(none) < len(others):
-        text += f"; {len(none)} improve none of them"
+        text += f"; {len(none)} improve{'s' if len(none) == 1 else ''} none of them"
     return text + "."
 
 
