@@ -23,6 +23,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from sdmodel import palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRICS, trajectory
 from sdmodel.model import ModelInfo, normalise, reader_units, with_units
@@ -45,12 +46,12 @@ OTHER = "Other levers"
 LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "data_payments_cumulative", "labour_share", "ai_capital_share")
 
 
-BASELINE_COLOUR = "#888888"
+BASELINE_COLOUR = palette.BASELINE  # as in every figure of sdmodel (sdmodel.palette): the baseline black and dashed
 #: pixels right of a chart's plot area, where the last tick label ("2050") must fit
 CHART_RIGHT_BORDER = 28
 #: characters of a chart title that fit half of a 1400 px page beside the levers (Bokeh does not wrap titles)
 TITLE_CHARS = 52
-CURRENT_COLOUR = "#d62728"
+CURRENT_COLOUR = palette.HIGHLIGHT
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ class Explorer:
         self.status = pn.pane.HTML("", css_classes=["status"], sizing_mode="stretch_width")
         intro = pn.pane.Markdown(
             "## sdmodel explorer\nMove a lever: the model re-runs (Simlin) and the outcomes update, "
-            "drawn against the baseline (grey dashed). Levers are the constants the bundled scenarios set.",
+            "drawn against the baseline (black, dashed). Levers are the constants the bundled scenarios set.",
             sizing_mode="stretch_width")
         sidebar = pn.Column(self.preset, accordion, self.name_input, self.save_button, self.saved, width=380, scroll=True, height=900)
         # the charts stretch to the column's right edge, which was the window's own: a margin keeps the

@@ -33,6 +33,13 @@ METHOD = (
     "Loops That Matter (Schoenberg, Davidsen & Eberlein 2020) computed by Simlin with the named loops pinned; "
     "a loop's share is the sum of its element-level instances' absolute relative loop scores"
 )
+WINDOW = 1.0  # years: the dominant loop of a year is the one with the largest mean share over it
+MIN_PERIOD = 2.0  # years: no switch is reported before the new loop has led this long
+SMOOTHING = (
+    f"the dominant loop of each {WINDOW:g}-year window is the one with the largest mean share over it; a loop must lead "
+    f"for at least {MIN_PERIOD:g} years before a switch is reported (a shorter lead goes to the neighbouring period "
+    "whose loop has the larger mean share over it)"
+)
 
 
 def loops_file(path: str | os.PathLike | None = None) -> Path:
@@ -168,30 +175,113 @@ def dominant_periods(dominance: xr.Dataset, scenario: str) -> list[dict]:
     return periods
 
 
-def first_difference(dominance: xr.Dataset, scenario: str, baseline: str = "baseline") -> float | None:
-    """The first time a scenario's dominant loop differs from the baseline's, or None (never, or no baseline)."""
+def steady_periods(dominance: xr.Dataset, scenario: str, window: float = WINDOW, min_period: float = MIN_PERIOD) -> list[dict]:
+    """A scenario's periods of one dominant loop as a reader should see them: no switch shorter than ``min_period``.
+
+    Loop shares swing from one save step to the next (two loops near a tie trade the lead every quarter), which
+    :func:`dominant_periods` reports as it is. Here the dominant loop of each ``window`` of years is the one with the
+    largest mean share over it; then a run of windows shorter than ``min_period`` goes, shortest first, to the
+    neighbour whose loop has the larger mean share over it. Same fields as :func:`dominant_periods`.
+    """
+    time = dominance["time"].values.astype(float)
+    share = dominance["share"].sel(scenario=scenario).transpose("loop", "time").values
+    loops = [str(loop) for loop in dominance["loop"].values]
+    names = dict(zip(loops, (str(n) for n in dominance["loop_name"].values)))
+    active = share.sum(axis=0) > 0
+    if not active.any():
+        return []
+    first = float(time[active.argmax()])
+    count = max(1, int(np.floor((time[-1] - time[0]) / window + 1e-9)))
+    index = np.minimum(np.floor((time - time[0]) / window + 1e-9).astype(int), count - 1)
+    runs: list[list] = []  # [loop, first window, last window]
+    for k in range(count):
+        inside = (index == k) & active
+        loop = loops[int(share[:, inside].mean(axis=1).argmax())] if inside.any() else ""
+        if runs and runs[-1][0] == loop:
+            runs[-1][2] = k
+        else:
+            runs.append([loop, k, k])
+
+    def bounds(run: list) -> tuple[float, float]:
+        start = max(first, float(time[0]) + run[1] * window)
+        return start, (float(time[0]) + (run[2] + 1) * window if run[2] < count - 1 else float(time[-1]))
+
+    def mean_share(loop: str, start: float, end: float, last: bool) -> float:
+        inside = (time >= start) & ((time <= end) if last else (time < end))
+        return float(share[loops.index(loop), inside].mean()) if inside.any() else 0.0
+
+    while len(runs) > 1:
+        short = [i for i, run in enumerate(runs) if run[0] and bounds(run)[1] - bounds(run)[0] < min_period - 1e-9]
+        if not short:
+            break
+        i = min(short, key=lambda j: (bounds(runs[j])[1] - bounds(runs[j])[0], j))
+        start, end = bounds(runs[i])
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(runs) and runs[j][0]]
+        if not neighbours:
+            break
+        j = max(neighbours, key=lambda n: mean_share(runs[n][0], start, end, i == len(runs) - 1))
+        runs[i][0] = runs[j][0]
+        merged: list[list] = []
+        for run in runs:
+            if merged and merged[-1][0] == run[0]:
+                merged[-1][2] = run[2]
+            else:
+                merged.append(run)
+        runs = merged
+    periods = []
+    for position, run in enumerate(runs):
+        if run[0]:
+            start, end = bounds(run)
+            periods.append({"start": start, "end": end, "loop": run[0], "name": names[run[0]],
+                            "share": round(mean_share(run[0], start, end, position == len(runs) - 1), 4)})
+    return periods
+
+
+def steady_dominant(dominance: xr.Dataset, scenario: str) -> np.ndarray:
+    """The loop of :func:`steady_periods` at each save time (``""`` outside any period)."""
+    time = dominance["time"].values.astype(float)
+    labels = np.full(len(time), "", dtype=object)
+    for period in steady_periods(dominance, scenario):
+        labels[(time >= period["start"]) & (time <= period["end"])] = period["loop"]
+    return labels
+
+
+def first_difference(dominance: xr.Dataset, scenario: str, baseline: str = "baseline", steps: bool = False) -> float | None:
+    """The first time a scenario's dominant loop differs from the baseline's, or None (never, or no baseline).
+
+    Read from the steady periods (:func:`steady_periods`), or with ``steps`` from the dominant loop at each save step."""
     if baseline not in dominance["scenario"].values or scenario == baseline:
         return None
-    differs = dominance["dominant"].sel(scenario=scenario).values != dominance["dominant"].sel(scenario=baseline).values
+    if steps:
+        differs = dominance["dominant"].sel(scenario=scenario).values != dominance["dominant"].sel(scenario=baseline).values
+    else:
+        differs = steady_dominant(dominance, scenario) != steady_dominant(dominance, baseline)
     return float(dominance["time"].values[differs.argmax()]) if differs.any() else None
 
 
 def to_json(dominance: xr.Dataset, baseline: str = "baseline") -> dict:
-    """``{"loops", "unscored", "time", "scenarios": {name: {"periods": [...], "dominant_at_end", "differs_from_baseline_from"}}}``."""
+    """``{"loops", "unscored", "time", "smoothing", "scenarios": {name: {"periods": [...], "dominant_at_end",
+    "differs_from_baseline_from", "step_periods": [...], "step_differs_from_baseline_from"}}}``.
+
+    ``periods`` are the steady periods (:func:`steady_periods`: what the table and the figure show);
+    ``step_periods``, the dominant loop as it is at each save step."""
     loops = {
         str(loop): {"name": str(name), "polarity": str(polarity), "instances": int(count)}
         for loop, name, polarity, count in zip(*(dominance[k].values for k in ("loop", "loop_name", "polarity", "instances")))
     }
     scenarios = {}
     for name in (str(n) for n in dominance["scenario"].values):
-        final = str(dominance["dominant"].sel(scenario=name).values[-1]) or None
+        periods = steady_periods(dominance, name)
         scenarios[name] = {
-            "periods": dominant_periods(dominance, name),
-            "dominant_at_end": final,
+            "periods": periods,
+            "dominant_at_end": periods[-1]["loop"] if periods else None,
             "differs_from_baseline_from": first_difference(dominance, name, baseline),
+            "step_periods": dominant_periods(dominance, name),
+            "step_differs_from_baseline_from": first_difference(dominance, name, baseline, steps=True),
         }
     return {
         "method": dominance.attrs.get("method", METHOD),
+        "smoothing": {"window": WINDOW, "min_period": MIN_PERIOD, "how": SMOOTHING},
         "baseline": baseline if baseline in scenarios else None,
         "time": [float(dominance["time"][0]), float(dominance["time"][-1])],
         "loops": loops,
@@ -215,6 +305,7 @@ def format_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
     lines.insert(1, "-" * max(len(line) for line in lines))
     lines.append("")
     lines.append("Share: the dominant loop's mean share of the named loops' activity over the period (Loops That Matter, Simlin).")
+    lines.append(f"Periods: {SMOOTHING}; --json also gives the dominant loop step by step (step_periods).")
     changes = [(name, r["differs_from_baseline_from"]) for name, r in summary["scenarios"].items() if name != summary["baseline"]]
     if summary["baseline"] and changes:
         changed = [f"{name} from {year:g}" for name, year in changes if year is not None]

@@ -10,19 +10,55 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import math
 import os
 import re
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import xarray as xr
 
+from sdmodel import palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 from sdmodel.model import reader_units, with_units
 
-#: the trajectories drawn as small multiples, scenario against baseline
+#: the trajectories drawn as small multiples, scenario against baseline, and the measures the summary opens with
 KEY_METRICS = ("incumbent_revenue_share", "hhi", "data_payments_cumulative", "labour_share")
+
+
+NEGLIGIBLE = 1e-3  # a change under 0.1 % of the value is not judged better or worse
+
+
+@dataclass(frozen=True)
+class Viewpoint:
+    """The point of view a report judges a change from, declared once at the top of the page: which way each
+    measure should move (+1 up, -1 down). A measure it does not name is not judged, and its changes are not coloured."""
+
+    statement: str
+    desirable: Mapping[str, int]
+
+    def judge(self, key: str, change: float, final: float | None = None) -> str:
+        """``"better"``, ``"worse"`` or ``""`` (no stated direction, no change, or with ``final`` given, a change under
+        ``NEGLIGIBLE`` of the larger of the two values: numerical noise is not a verdict)."""
+        direction = self.desirable.get(key, 0)
+        if not direction or not math.isfinite(change) or change == 0:
+            return ""
+        if final is not None and abs(change) < NEGLIGIBLE * max(abs(final), abs(final - change)):
+            return ""
+        return "better" if direction * change > 0 else "worse"
+
+
+#: the report's default point of view: power in AI less concentrated, more of income to labour, more paid to the
+#: people whose data the models are made of and to the public commons. Capability and capital in themselves are not judged.
+VIEWPOINT = Viewpoint(
+    "less concentration of AI power (the incumbent's shares, the HHI, AI operators' share of all capital), "
+    "a larger labour share, and more paid to data producers and to the public commons",
+    {"incumbent_revenue_share": -1, "incumbent_capital_share": -1, "hhi": -1, "ai_capital_share": -1, "labour_share": +1,
+     "data_payments_cumulative": +1, "commons_grants_cumulative": +1},
+)
 PROVENANCE_KEYS = ("created", "command", "engine", "engine_version", "sdmodel_version", "pysd_version", "model_file", "model_sha256", "git_commit")
 
 STYLE = """
@@ -31,9 +67,11 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } th.group { text-align: center; border-bottom: 2px solid #999; } td.periods { text-align: left; } td.name, th.name { text-align: left; white-space: nowrap; }
-td.up { color: #1a7f37; } td.down { color: #b3261e; } .note { color: #555; font-size: .9em; }
+.better { color: BETTER; font-weight: 600; } .worse { color: WORSE; } .note { color: #555; font-size: .9em; }
+p.caption { color: #333; font-style: italic; margin: .3em 0 .6em; } p.brief { font-size: 1.05em; line-height: 1.5; max-width: 60em; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
+STYLE = STYLE.replace("BETTER", palette.BETTER).replace("WORSE", palette.WORSE)
 
 EMBED = "\x00embed:"  # marks where a figure goes among the page's sections
 TEMPLATE = """{% extends base %}
@@ -54,24 +92,29 @@ def build_report(
     uncertainty: xr.Dataset | None = None,
     uncertainty_note: str = "",
     title: str = "sdmodel report",
+    viewpoint: Viewpoint | None = VIEWPOINT,
 ) -> str:
-    """The report page as HTML text (no external script or stylesheet)."""
+    """The report page as HTML text (no external script or stylesheet): a summary written from the numbers, the
+    table (changes coloured by ``viewpoint``, or not at all with None), then the figures, each with a caption."""
+    import holoviews as hv
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
     from jinja2 import Template
-    import holoviews as hv
 
     from sdmodel import plots
 
     metrics = compare_metrics(results, baseline)
-    figures = {"comparison": plots.comparison_figure(results)}
+    names = [str(n) for n in results["scenario"].values]
+    chosen = plots.featured_scenarios(results, baseline)
+    colours = palette.scenario_colours(names, baseline, chosen)  # one colour per scenario in every figure of the page
+    figures = {"comparison": plots.comparison_figure(results, baseline, colours)}
     keys = tuple(k for k in KEY_METRICS if k in metrics.data_vars)
     if results.sizes.get("scenario", 1) > 1 and keys:
-        figures["multiples"] = plots.scenario_multiples(results, baseline, keys)
+        figures["multiples"] = plots.scenario_multiples(results, baseline, keys, colours)
     if dominance is not None:
         figures["loops"] = plots.loop_dominance_figure(dominance)
     if uncertainty is not None:
-        figures["bands"] = uncertainty_figure(uncertainty)
+        figures["bands"] = uncertainty_figure(uncertainty, colours, baseline)
     models = []
     for name, figure in figures.items():
         model = hv.render(figure, backend="bokeh")
@@ -79,22 +122,32 @@ def build_report(
         models.append(model)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>Made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
+        f"<p class='note'>Made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
         f"from the {html.escape(str(results.attrs.get('engine', '')))} engine's results. Opens offline: everything it needs is in this file.</p>",
+        "<h2>What the run shows</h2>",
+        "<p class='brief'>" + " ".join(html.escape(s) for s in summary_sentences(metrics, viewpoint)) + "</p>",
         "<h2>Comparison with the baseline</h2>",
-        comparison_table(metrics),
-        "<h2>Key trajectories</h2><p class='note'>Every scenario's measures over time.</p>",
+        comparison_table(metrics, viewpoint),
+        "<h2>Key trajectories</h2>",
+        caption(trajectories_caption(names, baseline, chosen)),
         EMBED + "comparison",
     ]
     if "multiples" in figures:
-        sections += ["<h2>Each scenario against the baseline</h2><p class='note'>Grey dashed: the baseline.</p>", EMBED + "multiples"]
+        sections += ["<h2>Each scenario against the baseline</h2>",
+                     caption(f"A row per scenario, in its colour, against '{baseline}' (black, dashed): look for the gap that opens "
+                             "after the levers start, and whether it keeps growing."), EMBED + "multiples"]
     sections.append("<h2>Which feedback loop drives the system</h2>")
     if dominance is not None:
-        sections += [loops_table(dominance, baseline), EMBED + "loops"]
+        from sdmodel.loops import SMOOTHING
+
+        sections += [loops_table(dominance, baseline),
+                     caption("Look for a strip that changes colour in another year than the baseline's: there a lever changes which loop "
+                             f"drives the system. Periods: {SMOOTHING}; `sdmodel loops --json` gives the dominant loop step by step."),
+                     EMBED + "loops"]
     sections.append(f"<p class='note'>{html.escape(dominance_note)}</p>" if dominance_note else "")
     sections.append("<h2>Uncertainty</h2>")
     if uncertainty is not None:
-        sections += ["<p class='note'>Monte Carlo bands: 5-95 % lightly shaded, 25-75 % darker, the median as a line.</p>", EMBED + "bands"]
+        sections += [caption(bands_caption(uncertainty)), EMBED + "bands"]
     if uncertainty_note or uncertainty is None:
         sections.append(f"<p class='note'>{html.escape(uncertainty_note or 'No Monte Carlo run given (sdmodel report --uncertainty RUN).')}</p>")
     sections += ["<h2>Provenance</h2>", provenance_table(results)]
@@ -124,8 +177,9 @@ def write_report(text: str, path: str | os.PathLike) -> Path:
     return target
 
 
-def comparison_table(metrics: xr.Dataset) -> str:
-    """The comparison as an HTML table: final values, and in brackets the change from the baseline."""
+def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> str:
+    """The comparison as an HTML table: final values, and in brackets the change from the baseline, coloured by
+    whether ``viewpoint`` holds it better (blue, bold) or worse (vermillion); never by its sign alone."""
     from sdmodel.metrics import _fmt
 
     keys = list(metrics.data_vars)
@@ -133,6 +187,7 @@ def comparison_table(metrics: xr.Dataset) -> str:
     head = "".join(
         f"<th title='{html.escape(METRIC_BY_KEY[k].label)}'>{html.escape(METRIC_BY_KEY[k].short)}"
         + (f"<br><small>{html.escape(units)}</small>" if (units := reader_units(metrics[k].attrs.get("units", ""), METRIC_BY_KEY[k].variable)) else "")
+        + (f"<br><small>{'more' if viewpoint.desirable[k] > 0 else 'less'} is better</small>" if viewpoint and viewpoint.desirable.get(k) else "")
         + "</th>"
         for k in keys
     )
@@ -145,14 +200,96 @@ def comparison_table(metrics: xr.Dataset) -> str:
             if name == baseline:
                 cells.append(f"<td>{_fmt(final)}</td>")
             else:
-                tone = "up" if change > 0 else "down" if change < 0 else ""
+                tone = viewpoint.judge(key, change, final) if viewpoint else ""
                 cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
     groups = "".join(f"<th colspan='{len(list(members))}' class='group'>{html.escape(group)}</th>"
                      for group, members in itertools.groupby(keys, key=lambda k: METRIC_BY_KEY[k].group))
-    return (f"<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
+    if viewpoint:
+        unjudged = [METRIC_BY_KEY[k].short for k in keys if not viewpoint.desirable.get(k)]
+        view = (f"<p class='note viewpoint'>Point of view: <b>{html.escape(viewpoint.statement)}</b>. A change is "
+                "<span class='better'>blue</span> where it is better by this view and "
+                "<span class='worse'>vermillion</span> where it is worse"
+                + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "")
+                + f"; a change under {NEGLIGIBLE:.1%} of the value is not coloured.</p>")
+    else:
+        view = "<p class='note viewpoint'>No point of view declared: changes are not coloured.</p>"
+    return (f"{view}<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
             f"<p class='note'>At {metrics.attrs['time']:g}; in brackets, the change from '{html.escape(baseline)}'. {legend}.</p>")
+
+
+def caption(text: str) -> str:
+    """A figure's one-line caption: what to look at."""
+    return f"<p class='caption'>{html.escape(text)}</p>"
+
+
+def trajectories_caption(names: list[str], baseline: str, chosen: list[str] | None) -> str:
+    """The key trajectories' caption, naming the scenarios in colour when the rest are grey."""
+    text = f"Look at where the coloured lines leave '{baseline}' (black, dashed) and how far apart they end."
+    if chosen is not None:
+        rest = len([n for n in names if n != baseline]) - len(chosen)
+        text += (f" In colour, the {len(chosen)} scenarios that move these measures most ({', '.join(chosen)}); "
+                 f"grey, the other {rest}, each drawn in colour in the next section.")
+    return text
+
+
+def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> list[str]:
+    """Three to five sentences on what the run shows, written from its numbers: which scenario does best by the
+    report's point of view, and for each headline measure which lever moved it most, and by how much."""
+    from sdmodel.metrics import _fmt
+
+    baseline, year = metrics.attrs["baseline"], metrics.attrs["time"]
+    keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[:4]  # a model of one's own: its first measures
+    others = [str(n) for n in metrics["scenario"].values if str(n) != baseline]
+    finals = {k: metrics[k].sel(measure="final") for k in keys}
+    changes = {k: metrics[k].sel(measure="vs_baseline") for k in keys}
+    if not others:
+        values = "; ".join(f"{METRIC_BY_KEY[k].label} {_fmt(float(finals[k].sel(scenario=baseline)))}" for k in keys)
+        return [f"Only '{baseline}' was run, so nothing is compared. In {year:g}: {values}."]
+    sentences = [_overall_sentence(others, keys, finals, changes, viewpoint, baseline, year)]
+    for key in keys[:4]:
+        sentences.append(_measure_sentence(key, others, finals[key], changes[key], viewpoint, baseline))
+    return sentences
+
+
+def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, year: float) -> str:
+    """Which scenarios improve the most headline measures by the point of view (ties named together, fewest worsened
+    first), and how many improve none."""
+    lead = f"Against '{baseline}' in {year:g}, {len(others)} scenario{'s were' if len(others) != 1 else ' was'} compared"
+    judged = [k for k in keys if viewpoint and viewpoint.desirable.get(k)]
+    if not judged:
+        return lead + "."
+
+    def count(name: str, kind: str) -> int:
+        return sum(viewpoint.judge(k, float(changes[k].sel(scenario=name)), float(finals[k].sel(scenario=name))) == kind for k in judged)
+
+    score = {n: (count(n, "better"), -count(n, "worse")) for n in others}
+    top = max(score.values())
+    leaders = [n for n in others if score[n] == top]
+    named = ", ".join(leaders[:3]) + (f" and {len(leaders) - 3} more" if len(leaders) > 3 else "")
+    verb = "does best, improving" if len(leaders) == 1 else "do best, each improving"
+    text = (f"{lead}; by this report's point of view, {named} {verb} {top[0]} of the {len(judged)} headline measures this view judges"
+            + (f" and worsening {-top[1]}" if top[1] else ""))
+    none = [n for n in others if score[n][0] == 0]
+    if none and len(none) < len(others):
+        text += f"; {len(none)} improve{'s' if len(none) == 1 else ''} none of them"
+    return text + "."
+
+
+def _measure_sentence(key: str, others: list[str], final: xr.DataArray, change: xr.DataArray, viewpoint, baseline: str) -> str:
+    """The lever that moved one measure most: from the baseline's value to its own, and whether that is better."""
+    from sdmodel.metrics import _fmt
+
+    metric = METRIC_BY_KEY[key]
+    moved = max(others, key=lambda n: abs(float(change.sel(scenario=n))))
+    delta, base = float(change.sel(scenario=moved)), float(final.sel(scenario=baseline))
+    if delta == 0 or not math.isfinite(delta):
+        return f"{metric.label}: no scenario changes it ({_fmt(base)})."
+    relative = f", {delta / abs(base):+.0%}" if base and abs(delta / base) < 100 else ""
+    verdict = viewpoint.judge(key, delta, float(final.sel(scenario=moved))) if viewpoint else ""
+    return (f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
+            f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else "."))
 
 
 def loops_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
@@ -199,29 +336,65 @@ def uncertainty_bands(run: xr.Dataset) -> tuple[xr.Dataset | None, str]:
     return None, "Uncertainty bands skipped: the run given has no ensemble members (no run, percentile or quantile dim)."
 
 
-def uncertainty_figure(bands: xr.Dataset):
-    """Each output of an uncertainty run as bands over time, a colour per scenario."""
+def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = None, baseline: str = "baseline"):
+    """Each output of an uncertainty run as bands over time, a band and a median per scenario in every panel, in the
+    scenarios' colours of the report (``colours``), legends outside the data."""
     import holoviews as hv
 
     from sdmodel import plots
 
     band = "percentile" if "percentile" in bands.dims else "quantile"
-    outputs = _ensemble_outputs(bands, band)
     panels = []
-    for variable, select, label, units in outputs:
-        array = bands[variable].sel(select)
-        if "time" not in array.dims:
-            continue
-        colour = "scenario" if "scenario" in array.dims else None
-        rest = [d for d in array.dims if d not in ("time", band, colour)]
-        for values in plots._product(array, rest):
-            piece = array.sel(dict(zip(rest, values))) if rest else array
-            title = label + "".join(f" · {v}" for v in values)
-            ylabel = with_units(label, units, f"{label} {variable}")
-            panels.append(plots._styled(plots.band_overlay(piece, band, colour), title, ylabel))
+    for piece, title, ylabel in _band_pieces(bands, band):
+        colour = "scenario" if "scenario" in piece.dims else None
+        panels += [plots._legend_outside(overlay, title, "year", ylabel) for overlay in plots.band_panels(piece, band, colour, colours, baseline)]
     if not panels:
         raise InputError("--uncertainty", None, "the run has no output over time to draw", "run `sdmodel uncertainty` with outputs that change over time")
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
+
+
+def _band_pieces(bands: xr.Dataset, band: str) -> list[tuple[xr.DataArray, str, str]]:
+    """(data, title, axis label) of each panel of an uncertainty figure: an output, or an element of it."""
+    from sdmodel import plots
+
+    pieces = []
+    for variable, select, label, units in _ensemble_outputs(bands, band):
+        array = bands[variable].sel(select)
+        if "time" not in array.dims:
+            continue
+        rest = [d for d in array.dims if d not in ("time", band, "scenario")]
+        for values in plots._product(array, rest):
+            piece = array.sel(dict(zip(rest, values))) if rest else array
+            pieces.append((piece, label + "".join(f" · {v}" for v in values), with_units(label, units, f"{label} {variable}")))
+    return pieces
+
+
+def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
+    """The uncertainty figure's caption: how to read a band, and which scenarios' bands are too narrow to see
+    (5-95 % narrower than ``flat`` of the panel's range everywhere), so a missing band is not read as a missing scenario."""
+    from sdmodel.plots import percentile_bands
+
+    band = "percentile" if "percentile" in bands.dims else "quantile"
+    text = ("Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
+            "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty.")
+    pieces = _band_pieces(bands, band)
+    if not pieces or "scenario" not in pieces[0][0].dims:
+        return text
+    narrow = []
+    for name in (str(n) for n in pieces[0][0]["scenario"].values):
+        widths = []
+        for piece, _, _ in pieces:
+            summary = percentile_bands(piece, band)
+            span = float(summary.max() - summary.min()) or 1.0
+            own = summary.sel(scenario=name)
+            if 5.0 in own["percentile"].values and 95.0 in own["percentile"].values:
+                widths.append(float((own.sel(percentile=95.0) - own.sel(percentile=5.0)).max()) / span)
+        if widths and max(widths) < flat:
+            narrow.append(name)
+    if narrow:
+        text += (f" {', '.join(narrow)}: the members agree to within {flat:.0%} of each panel's range, so the band is drawn "
+                 "but shows as a line.")
+    return text
 
 
 def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str, str]]:

@@ -70,7 +70,7 @@ def test_every_outcome_shows_its_units_and_every_chart_title_fits(explorer):
     from sdmodel.explore import CHART_RIGHT_BORDER, TITLE_CHARS
 
     table = explorer.outcomes.object
-    assert "<th>units</th>" in table and "data-units='producer_payments_cumulative'>billion USD<" in table
+    assert "<th>units</th>" in table and "data-units='data_payments_cumulative'>billion USD<" in table
     assert "data-units='hhi'>index<" in table and "data-units='incumbent_revenue_share'>share<" in table and "Dmnl" not in table
     for figure, _ in explorer.curves.values():
         assert len(figure.title.text) <= TITLE_CHARS and figure.min_border_right >= CHART_RIGHT_BORDER

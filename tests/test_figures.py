@@ -113,23 +113,26 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
         assert all(a["loop"] != b["loop"] for a, b in zip(periods, periods[1:]))
         assert result_["dominant_at_end"] == periods[-1]["loop"]
     # the question it answers: when a lever first changes which loop drives the system. Not before the levers start in
-    # 2027 (the runs are the same until then), and within the horizon for at least one of them. Measured at the 1/128
-    # step (2026-12-03): collective licensing from 2027 (R2 takes over without R1's second quarter in the lead); the
-    # data strike moves the loops' shares (R1 62% against 48% in 2027) and takes away R3's one quarter in
-    # the lead (2032.75).
+    # 2027 (the runs are the same until then), and within the horizon for at least one of them. In steady periods (no
+    # switch shorter than loops.MIN_PERIOD, measured 2026-12-04): the data strike hands the lead from R2 to R5 in 2029, a
+    # year before the baseline does. Step by step (step_periods) the strike moves the loops' shares from 2027.
     firsts = [report["scenarios"][name]["differs_from_baseline_from"] for name in LOOP_SCENARIOS if name != "baseline"]
     assert all(first is None or 2027 <= first <= SHORT_HORIZON for first in firsts)
     assert any(first is not None for first in firsts)
+    steps = [report["scenarios"][name]["step_differs_from_baseline_from"] for name in LOOP_SCENARIOS if name != "baseline"]
+    assert all(step is None or 2027 <= step for step in steps)
+    for result_ in report["scenarios"].values():  # the raw series stays in the JSON
+        assert result_["step_periods"] and all(a["end"] == b["start"] for a, b in zip(result_["step_periods"], result_["step_periods"][1:]))
     assert report["scenarios"]["baseline"]["differs_from_baseline_from"] is None
     assert_png(figure)
 
 
 def test_loops_of_a_policy_alone_are_read_against_the_baseline():
-    result = CliRunner().invoke(main, ["loops", "data-strike", "--final-time", "2030"])
+    result = CliRunner().invoke(main, ["loops", "data-strike", "--final-time", "2035"])
     assert result.exit_code == 0, result.output
     rows = [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith(" ")]
     assert {"baseline", "data-strike"} <= set(rows)
-    assert "Dominance differs from the baseline: data-strike from 2027" in result.stdout  # the strike's start
+    assert "Dominance differs from the baseline: data-strike from 2029" in result.stdout  # R5 leads a year before the baseline's 2030
 
 
 def test_loops_table_and_shares_add_up():
@@ -155,7 +158,7 @@ def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path)
                                   "--uncertainty", json.loads(ensemble.stdout)["run"]])
     assert result.exit_code == 0, result.output
     html = assert_offline_html(out)
-    for part in ("Comparison with the baseline", "Each scenario against the baseline", "Which feedback loop drives the system",
+    for part in ("What the run shows", "Point of view:", "Comparison with the baseline", "Each scenario against the baseline", "Which feedback loop drives the system",
                  "Uncertainty", "Monte Carlo bands", "Provenance", "model_sha256", "sdmodel report"):
         assert part in html, part
     assert "<td class='name'>data-strike</td>" in html and "R4" in html
