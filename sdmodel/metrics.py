@@ -45,10 +45,10 @@ METRICS = (  # in the order of GROUPS, so each group's columns stand together
     Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)", "HHI", group=MARKET),
     Metric("ai_capital_share", "ai_capital_share_of_total", "AI operators' share of all capital", "AI capital share"),
     Metric("labour_share", "labour_share", "Labour share of income", "labour share"),
-    # What firms pay data producers for their data, apart from what the public spends on the commons:
-    # a royalty is a price for data, a grant is a transfer, and a reader weighing a lever needs each.
-    Metric("data_payments_cumulative", "data_payments", "Cumulative payments to data producers for their data (royalties and evaluation fees)", "paid for data"),
-    Metric("commons_grants_cumulative", "commons_grants", "Cumulative public money for the data commons", "commons grants"),
+    # What firms pay data producers for their data (royalties, evaluation fees), apart from what the public
+    # spends on the commons: a royalty is a price for data, a grant is a transfer; a reader weighing a lever needs each.
+    Metric("data_payments_cumulative", "data_payments", "Paid to data producers for data, cumulative", "paid for data"),
+    Metric("commons_grants_cumulative", "commons_grants", "Public grants to the commons, cumulative", "commons grants"),
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}  # a comparison measure by its key, e.g. "hhi"
 

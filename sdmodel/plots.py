@@ -37,7 +37,9 @@ def comparison_figure(results: xr.Dataset, baseline: str = "baseline", colours: 
         if metric.variable not in results:
             continue
         line = trajectory(results, metric)
-        ylabel = with_units(metric.short, str(line.attrs.get("units") or ""), metric.variable)  # a share or an index, not Dmnl
+        # the title names the measure, the axis its units (a share or an index, not Dmnl): a name on the axis too ran
+        # into the title in a PNG's small panels
+        ylabel = reader_units(str(line.attrs.get("units") or ""), metric.variable) or metric.short
         panels.append(_legend_outside(scenario_overlay(line, colours, baseline, chosen), metric.label, "year", ylabel))
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
