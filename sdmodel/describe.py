@@ -63,8 +63,12 @@ def describe(name: str, model: str | Path | None = None) -> dict:
         "range": None if math.isinf(variable.lower) and math.isinf(variable.upper) else [variable.lower, variable.upper],
         "equation": written.get(key, ""),
         "source": variable.comment,
-        "depends_on": sorted(f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names),
-        "used_by": sorted(f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names),
+        "depends_on": sorted(
+            f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names
+        ),
+        "used_by": sorted(
+            f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names
+        ),
         "measure": {"key": measure.key, "label": measure.label, "select": measure.select} if measure else None,
     }
 
@@ -134,4 +138,3 @@ def _write_atomically(path: Path, text: str) -> None:
     except OSError:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
-

@@ -50,14 +50,24 @@ def prepare(
     seen: dict[str, str] = {}
     for scenario in loaded:
         if scenario.name in seen:
-            raise InputError(scenario.source, "name", f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})", "give each scenario once, or rename one")
+            raise InputError(
+                scenario.source,
+                "name",
+                f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
+                "give each scenario once, or rename one",
+            )
         seen[scenario.name] = scenario.source
     time = {"final_time": float(final_time)} if final_time is not None else {}
     loaded = [s.with_overrides(dict(overrides or {}), {}, "--set").with_overrides({}, time, "--final-time") for s in loaded]
     specs = [validate(s, info, defaults) for s in loaded]
     grids = {tuple(sorted(spec.time.items())) for spec in specs}
     if len(grids) > 1:
-        raise InputError(loaded[0].source, "time", "the scenarios in one run set different [time] periods", "run them separately, or pass --final-time")
+        raise InputError(
+            loaded[0].source,
+            "time",
+            "the scenarios in one run set different [time] periods",
+            "run them separately, or pass --final-time",
+        )
     return model_path, loaded, specs
 
 
@@ -108,7 +118,9 @@ def run(
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
     engine = engine_module(engine)
-    show = progress if progress is not None else (None if engine.REUSE_STORED else False)  # the fast engine is done before a bar draws
+    show = (
+        progress if progress is not None else (None if engine.REUSE_STORED else False)
+    )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
             engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update
@@ -127,4 +139,3 @@ def run(
     if reused_from:
         dataset.attrs["reused_from"] = json.dumps(reused_from)
     return dataset
-

@@ -76,8 +76,10 @@ def translate(model_path: str | os.PathLike) -> Path:
                 os.replace(work, folder)
     except InputError:
         raise
-    except Exception as error:  # PySD raises many types on bad models; all mean the same to a user
-        raise InputError(source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+    except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
+        raise InputError(
+            source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+        ) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return translated
@@ -92,8 +94,10 @@ def load(model_path: str | os.PathLike):
             with _quiet():
                 _loaded[key] = pysd.load(key)
             _time_defaults[key] = {name: float(getattr(_loaded[key].components, name)()) for name in TIME_CONTROLS}
-        except Exception as error:
-            raise InputError(model_path, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+        except Exception as error:  # noqa: BLE001 (a time control the model computes can fail in any way; one line for all)
+            raise InputError(
+                model_path, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+            ) from None
     return _loaded[key]
 
 
@@ -137,14 +141,14 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
         params = _params(model, spec.settings)
         time = dict(spec.time)
         initial = time.pop("initial_time", None)
-        options = dict(
-            params=params,
-            initial_condition="original" if initial is None else "current",  # "current": as _simulate starts it
-            final_time=time.get("final_time"),
-            time_step=time.get("time_step"),
-            saveper=time.get("saveper"),
-            flatten_output=False,
-        )
+        options = {
+            "params": params,
+            "initial_condition": "original" if initial is None else "current",  # "current": as _simulate starts it
+            "final_time": time.get("final_time"),
+            "time_step": time.get("time_step"),
+            "saveper": time.get("saveper"),
+            "flatten_output": False,
+        }
         try:
             frame = _simulate(model, options, initial)
         except Exception as error:
@@ -272,13 +276,20 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Datas
             try:
                 numbers = np.asarray(values, dtype=float)
             except OverflowError:  # PySD computes in Python ints when every input is an integer
-                raise ModelRunError(f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values") from None
+                raise ModelRunError(
+                    f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values"
+                ) from None
             array = xr.DataArray(numbers, coords={"time": time}, dims=["time"])
         array = array.astype(float)  # PySD may hand back object arrays
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
         _check_finite(array, variable, scenario)
-        array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        array.attrs = {
+            "units": variable.units,
+            "long_name": variable.name,
+            "description": variable.comment,
+            "sd_kind": variable.kind,
+        }
         data[variable.py_name] = array
     dataset = xr.Dataset(data)
     dataset["time"].attrs = {"units": "year", "long_name": "Time"}
@@ -306,7 +317,9 @@ def _check_finite(array: xr.DataArray, variable: Variable, scenario: str) -> Non
         if "time" in array.dims:
             first = int(np.argwhere(bad.reshape(array.sizes["time"], -1).any(axis=1))[0][0])
             where = f" at time {float(array['time'][first]):g}"
-        raise ModelRunError(f"scenario '{scenario}': '{variable.name}' became NaN or infinite{where}; check the scenario's values")
+        raise ModelRunError(
+            f"scenario '{scenario}': '{variable.name}' became NaN or infinite{where}; check the scenario's values"
+        )
 
 
 def _limits(limits) -> tuple[float, float]:

@@ -132,7 +132,9 @@ def run_scenarios(
         done(len(specs))  # milliseconds each: no bar needs them one by one
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
-        raise InputError(f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately")
+        raise InputError(
+            f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately"
+        )
     coords: dict[str, object] = {}
     data = {}
     for output in plan.outputs:
@@ -257,7 +259,9 @@ class MemberRunner:
         return result
 
 
-def member_runner(model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]) -> MemberRunner:
+def member_runner(
+    model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]
+) -> MemberRunner:
     """A :class:`MemberRunner` for a scenario, the constants an ensemble varies and the outputs it keeps."""
     return MemberRunner(model_path, spec, params, outputs)
 
@@ -265,7 +269,9 @@ def member_runner(model_path: str | os.PathLike, spec: RunSpec, params: Sequence
 def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
     variable = plan.info.variables.get(py_name)
     if variable is None:
-        raise InputError(f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model")
+        raise InputError(
+            f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model"
+        )
     return variable
 
 
@@ -278,7 +284,7 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
     argument, so aiming half a step past ``t`` stops at ``t`` despite rounding.
     """
     start, dt = grid["initial_time"], grid["time_step"]
-    steps = int(round((grid["final_time"] - start) / dt))
+    steps = round((grid["final_time"] - start) / dt)
     for slot, (times, values) in series.items():
         _set(sim, slot, float(np.interp(start, times, values)), scenario)
     for step in range(steps):
@@ -424,7 +430,9 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
     """Write the metadata atomically; a cache that cannot be written only costs speed."""
     target = _info_cache_file(sha256)
     data = {
-        "variables": [vars(variable) for variable in info.variables.values()],  # floats may be +-Infinity: Python's JSON keeps them
+        "variables": [
+            vars(variable) for variable in info.variables.values()
+        ],  # floats may be +-Infinity: Python's JSON keeps them
         "subscripts": {dim: list(elements) for dim, elements in info.subscripts.items()},
         "order": list(order),
     }
@@ -534,4 +542,3 @@ def _first_line(error: BaseException | str) -> str:
     if isinstance(error, str):
         return line
     return f"{type(error).__name__}: {line}" if line else type(error).__name__
-
