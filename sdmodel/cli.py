@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import click
 
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
 from sdmodel.locations import RUNS_DIR_ENV
 
 
@@ -25,13 +26,24 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", NonFiniteWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except InputError as error:
             click.echo(f"sdmodel: error: {error}", err=True)
             raise click.exceptions.Exit(2) from None
         except ModelRunError as error:
             click.echo(f"sdmodel: run failed: {error}", err=True)
             raise click.exceptions.Exit(1) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """sdmodel's own warnings (a model's NaN kept as a result) as one line on stderr; others as Python shows them."""
+    if issubclass(category, NonFiniteWarning):
+        click.echo(f"sdmodel: warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 @click.group(cls=_Group)
@@ -116,11 +128,21 @@ def _command() -> str:
     return command_line(click.get_current_context().meta.get("sdmodel.argv"))
 
 
+data_option = click.option(
+    "--data", "data_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A .tab, .csv or .xlsx file with values of the model's data variables (PySD's data_files; repeatable; pysd engine).",
+)
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1)
 @run_options
-def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
-    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run."""
+@data_option
+def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
+    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run.
+
+    With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
+    on the bundled model it is an error."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
 
@@ -128,7 +150,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
     _announce(engine)
     results = run_scenarios(
         names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command(),
-        reuse=not fresh, runs_dir=runs_dir,
+        reuse=not fresh, runs_dir=runs_dir, data=data_files,
     )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
