@@ -91,7 +91,7 @@ def is_bundled(model_path: Path) -> bool:
 
 
 def non_finite(results: xr.Dataset) -> list[str]:
-    """One line for each variable holding NaN or an infinity: its name and the first scenario and time it does."""
+    """One line for each variable holding NaN or an infinity: its name, the first scenario that does, and from when."""
     lines = []
     for name, array in results.data_vars.items():
         bad = ~np.isfinite(array)
@@ -100,8 +100,8 @@ def non_finite(results: xr.Dataset) -> list[str]:
         first = bad.where(bad, drop=True)
         where = [f"scenario '{first['scenario'].values[0]}'"] if "scenario" in first.dims else []
         if "time" in first.dims:
-            where.append(f"time {float(first['time'].min()):g}")
-        lines.append(f"'{array.attrs.get('long_name') or name}' holds NaN or infinite values (first: {', '.join(where) or 'a constant'})")
+            where.append(f"from time {float(first['time'].min()):g}")
+        lines.append(f"'{array.attrs.get('long_name') or name}' holds NaN or infinite values" + (f" ({', '.join(where)})" if where else ""))
     return lines
 
 

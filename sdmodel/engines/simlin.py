@@ -1,16 +1,17 @@
 """The fast engine: Simlin (``pysimlin``, a Rust engine), with the same interface as the PySD engine.
 
 Only this module imports Simlin. PySD stays the reference: the variables' names,
-kinds, units, comments and limits come from the PySD engine's :func:`model_info`
-(Simlin drops Vensim's ``[min,max]`` ranges, and scenarios are validated against
+kinds, units, comments and limits are PySD's (scenarios are validated against
 them), so a scenario means the same on both engines; the results' variables are
 ordered as in PySD's. Importing and loading PySD costs over a second, more than a
-whole comparison in Simlin, so that metadata is cached as JSON in the cache
-folder, keyed by the model's sha256 and PySD's version; PySD is asked only on a
-cache miss (or when it is loaded in the process anyway). Simlin does the
-simulating: a full-horizon run of the bundled model takes ~1.6 ms in Simlin and
+whole comparison in Simlin, so PySD is not asked when it can be helped: when it is
+loaded in the process anyway it answers; else a JSON copy of its answer cached
+earlier (keyed by the model's sha256 and PySD's version); else, for a Vensim model,
+:func:`describe` builds the same answer from Simlin's description and the file's
+text (tests/test_models_like_pysd.py holds it to PySD's, field by field); only then
+PySD. Simlin does the simulating: a full-horizon run of the bundled model takes ~1.6 ms in Simlin and
 ~10 ms with the Dataset built, against ~9 s in PySD (measured in one process).
-``tests/test_engine_parity.py`` holds it to PySD on every bundled scenario.
+``tests/test_engine_parity.py`` holds it to PySD on every bundled scenario, each run made twice.
 
 What this module relies on in pysimlin (0.8):
 
