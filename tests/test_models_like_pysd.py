@@ -9,6 +9,7 @@ its saved results are compared with bare PySD's on a copy of the same files (rto
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -113,12 +114,17 @@ def test_a_missing_data_file_is_named(tmp_path):
     assert missing.exit_code == 2 and "prices.tab" in missing.stderr
 
 
-def test_the_simlin_engine_refuses_what_it_would_get_wrong():
-    """Simlin 0.8.5 reads :NA: as a number, ignores computed time controls and cannot read data: refused, naming the fix."""
-    for model in ("missing.mdl", "timecontrols.mdl", "external/inputs.mdl", "external/history.mdl"):
-        ran = CliRunner().invoke(main, ["run", "--model", str(MODELS / model), "--engine", "simlin"])
+def test_the_simlin_engine_refuses_what_it_would_get_wrong(tmp_path):
+    """Simlin 0.8.5 reads :NA: as a number, makes an undefined element 0, ignores computed time controls and cannot
+    read data: each refused in one line that names the fix."""
+    undefined = tmp_path / "undefined.mdl"  # missing.mdl without its :NA:, so only the undefined east is left
+    undefined.write_text((MODELS / "missing.mdl").read_text().replace(":NA:", "4"))
+    models = [MODELS / name for name in ("missing.mdl", "timecontrols.mdl", "external/inputs.mdl", "external/history.mdl")]
+    for model, problem in zip([*models, undefined], [":NA:", "FINAL TIME|INITIAL TIME", "data files", "data variables", "undefined"]):
+        ran = CliRunner().invoke(main, ["run", "--model", str(model), "--engine", "simlin"])
         assert ran.exit_code == 2, (model, ran.output)
-        assert "--engine pysd" in ran.stderr, model
+        assert "--engine pysd" in ran.stderr and re.search(problem, ran.stderr), ran.stderr
+        assert len(ran.stderr.strip().splitlines()) == 1
 
 
 def test_nan_the_model_means_is_saved_with_a_warning(tmp_path):
