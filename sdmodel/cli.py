@@ -177,7 +177,8 @@ def _headline(results, baseline: str) -> str:
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
+@data_option
+def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
     from sdmodel.store import save_run
@@ -189,7 +190,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     _announce(engine)
     results, metrics = compare_scenarios(
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
-        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir,
+        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir, data=data_files,
     )
     summary = to_json(metrics)
     path = save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary})

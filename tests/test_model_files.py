@@ -51,7 +51,8 @@ def test_pysd_gives_the_same_results_from_both_files():
     assert set(from_mdl.data_vars) <= set(from_xmile.data_vars)
     for name in from_mdl.data_vars:
         if name == "saveper":  # saved like any variable: the XMILE's is its TIME STEP, since PySD saves it every step
-            assert np.unique(from_xmile["saveper"]).tolist() == np.unique(from_xmile["time_step"]).tolist() != np.unique(from_mdl["saveper"]).tolist()
+            every_step = np.unique(from_xmile["time_step"]).tolist()
+            assert np.unique(from_xmile["saveper"]).tolist() == every_step != np.unique(from_mdl["saveper"]).tolist()
             continue
         xr.testing.assert_allclose(from_mdl[name], from_xmile[name], rtol=1e-6)
 

@@ -9,6 +9,7 @@ its saved results are compared with bare PySD's on a copy of the same files (rto
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import warnings
@@ -191,12 +192,12 @@ def test_simlin_describes_a_model_as_pysd_does(model):
 
 
 def test_python_names_avoid_the_words_pysd_reserves():
+    import builtins
+    import keyword
+
     from pysd.builders.python.namespace import NamespaceManager
 
     from sdmodel.engines.vensim_text import PYSD_RESERVED, python_names
-
-    import builtins
-    import keyword
 
     reserved = {w for w in NamespaceManager._reserved_words if w == w.lower() and not w.startswith("_")}
     assert reserved - set(keyword.kwlist) - set(dir(builtins)) == PYSD_RESERVED
@@ -212,7 +213,7 @@ def test_the_fast_engine_runs_a_new_model_without_importing_pysd(tmp_path):
 
     model = tmp_path / "regions.mdl"
     shutil.copyfile(MODELS / "regions.mdl", model)
-    env = {**__import__("os").environ, "SDMODEL_CACHE_DIR": str(tmp_path / "cache"), "SDMODEL_RUNS_DIR": str(tmp_path / "runs")}
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path / "cache"), "SDMODEL_RUNS_DIR": str(tmp_path / "runs")}
     argv = ["sdmodel", "run", "--model", str(model), "--engine", "simlin", "--json"]
     code = (f"import sys; sys.argv = {argv!r}; from sdmodel.cli import program\ntry: program()\nexcept SystemExit: pass\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pysd'))")
