@@ -28,7 +28,7 @@ class _Group(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", NonFiniteWarning)
-                warnings.showwarning = _show_warning
+                warnings.showwarning = _show_warning(warnings.showwarning)
                 return super().invoke(ctx)
         except InputError as error:
             click.echo(f"sdmodel: error: {error}", err=True)
@@ -38,12 +38,17 @@ class _Group(click.Group):
             raise click.exceptions.Exit(1) from None
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """sdmodel's own warnings (a model's NaN kept as a result) as one line on stderr; others as Python shows them."""
-    if issubclass(category, NonFiniteWarning):
-        click.echo(f"sdmodel: warning: {message}", err=True)
-    else:
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+def _show_warning(others):
+    """A ``warnings.showwarning`` that prints sdmodel's own warnings (a model's NaN kept as a result) as one line on
+    stderr, and leaves every other warning to ``others``, the handler in place before (Python's, or pytest's)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, NonFiniteWarning):
+            click.echo(f"sdmodel: warning: {message}", err=True)
+        else:
+            others(message, category, filename, lineno, file, line)
+
+    return show
 
 
 @click.group(cls=_Group)
