@@ -147,7 +147,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
     """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run.
 
     With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
-    on the bundled model it is an error."""
+    on the bundled model it is an error, and an infinity (overflow) is on any model."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
 

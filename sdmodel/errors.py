@@ -45,7 +45,7 @@ class ModelRunError(RuntimeError):
 
 
 class NonFiniteWarning(UserWarning):
-    """A model of the user's own computed NaN or infinite values; they are kept as results (the CLI prints one line each)."""
+    """A model of the user's own computed NaN; it is kept as a result (the CLI prints one line per variable)."""
 
 
 def read_text(path: Path) -> str:

@@ -35,14 +35,14 @@ EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
 def run_or_reuse(
     engine: ModuleType, model_path: Path, specs: Sequence[RunSpec], *, jobs: int | None, reuse: bool, runs_dir: str | os.PathLike | None,
-    done: Callable[[int], None] | None = None, check_finite: bool = True,
+    done: Callable[[int], None] | None = None, allow_nan: bool = False,
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
     ``engine`` is an engine adapter (``sdmodel.engines.*``); only one whose runs are slow
     (``REUSE_STORED``) reads back. Returns the results, each scenario's key, and the
     folder name of the run each reused scenario came from. ``done(n)`` counts the
-    scenarios as they are read back or run. ``check_finite`` goes to the engine: NaN is an error, or a result.
+    scenarios as they are read back or run. ``allow_nan`` goes to the engine: NaN is a result, not an error.
     """
     info, defaults = engine.model_info(model_path), engine.time_defaults(model_path)
     keys = {spec.name: run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
@@ -54,7 +54,7 @@ def run_or_reuse(
     if done and stored:
         done(len(stored))
     if missing:
-        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done, check_finite=check_finite))
+        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done, allow_nan=allow_nan))
     if not stored:
         return parts[0], keys, {}
     return assemble(parts, [spec.name for spec in specs]), keys, {name: found[name][0].name for name in keys if name in stored}

@@ -91,17 +91,17 @@ def is_bundled(model_path: Path) -> bool:
 
 
 def non_finite(results: xr.Dataset) -> list[str]:
-    """One line for each variable holding NaN or an infinity: its name, the first scenario that does, and from when."""
+    """One line for each variable holding NaN: its name, the first scenario that does, and from when."""
     lines = []
     for name, array in results.data_vars.items():
-        bad = ~np.isfinite(array)
+        bad = np.isnan(array)
         if not bool(bad.any()):
             continue
         first = bad.where(bad, drop=True)
         where = [f"scenario '{first['scenario'].values[0]}'"] if "scenario" in first.dims else []
         if "time" in first.dims:
             where.append(f"from time {float(first['time'].min()):g}")
-        lines.append(f"'{array.attrs.get('long_name') or name}' holds NaN or infinite values" + (f" ({', '.join(where)})" if where else ""))
+        lines.append(f"'{array.attrs.get('long_name') or name}' holds NaN" + (f" ({', '.join(where)})" if where else ""))
     return lines
 
 
@@ -152,18 +152,19 @@ def run(
     when stderr is a terminal. ``data`` names files of values for the model's data variables.
 
     On the bundled model a NaN or infinite value is a :class:`~sdmodel.errors.ModelRunError`;
-    on a model of one's own it is a result (Vensim's ``:NA:``, an element left undefined):
-    kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables.
+    on a model of one's own NaN is a result (Vensim's ``:NA:``, an element left undefined):
+    kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables. An
+    infinity (a value that overflowed) fails the run on any model.
     """
     model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data)
     engine = engine_module(engine)
-    check_finite = is_bundled(model_path)
+    allow_nan = not is_bundled(model_path)
     show = progress if progress is not None else (None if engine.REUSE_STORED else False)  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
-            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, check_finite=check_finite
+            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
         )
-    if not check_finite:
+    if allow_nan:
         for line in non_finite(dataset):
             warnings.warn(f"{model_path}: {line}; saved as the model computed them", NonFiniteWarning, stacklevel=2)
     dataset["scenario"].attrs = {"long_name": "Scenario"}

@@ -194,11 +194,12 @@ def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     return dict(_time_defaults[str(translate(model_path))])
 
 
-def run(model_path: str | os.PathLike, spec: RunSpec, check_finite: bool = True) -> xr.Dataset:
+def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
     """Run one scenario and return its trajectories (dims ``time`` and subscripts).
 
-    With ``check_finite``, a NaN or infinite value is a :class:`ModelRunError` (it guards the bundled
-    model's promises); without, it is kept as the model computed it (a model's own ``:NA:``).
+    A NaN or infinite value is a :class:`ModelRunError` (it guards the bundled model's promises); with
+    ``allow_nan`` NaN is kept as the model computed it (a model's own ``:NA:``), and only an infinity
+    (a value that overflowed) fails the run.
     """
     model = load(model_path, spec.data_files)
     info = model_info(model_path)
@@ -219,7 +220,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec, check_finite: bool = True)
             frame = _simulate(model, options, initial)
         except Exception as error:
             raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({_first_line(error)})") from error
-    return _to_dataset(frame, info, spec.name, check_finite)
+    return _to_dataset(frame, info, spec.name, allow_nan)
 
 
 def _simulate(model, options: dict, initial: float | None = None) -> pd.DataFrame:
@@ -262,7 +263,7 @@ def _start(model, params: dict, initial: float | None) -> None:
 
 def run_scenarios(
     model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None,
-    check_finite: bool = True,
+    allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios into one Dataset with a leading ``scenario`` dim, in parallel processes.
 
@@ -275,14 +276,14 @@ def run_scenarios(
     if workers <= 1:
         results = []
         for spec in specs:
-            results.append(run(model_path, spec, check_finite))
+            results.append(run(model_path, spec, allow_nan))
             done(1)
     else:
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         for data_files in {spec.data_files for spec in specs}:
             load(model_path, data_files)  # translate and load once, before forking
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(run, model_path, spec, check_finite) for spec in specs]
+            futures = [pool.submit(run, model_path, spec, allow_nan) for spec in specs]
             for _ in as_completed(futures):
                 done(1)
             results = [future.result() for future in futures]
@@ -329,7 +330,7 @@ def _value(default, group: list[Setting]):
     return pd.Series([array_at(t) for t in times], index=times)
 
 
-def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, check_finite: bool = True) -> xr.Dataset:
+def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, allow_nan: bool = False) -> xr.Dataset:
     """PySD's results as a Dataset: every variable of the model, the time controls too (a model may compute them).
 
     The ``time`` coordinate is always there, even when no variable varies over time (a model of constants).
@@ -353,8 +354,7 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, check_finit
         array = array.astype(float)  # PySD may hand back object arrays
         if variable.kind == "constant" and unchanging(array.values):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
-        if check_finite:
-            _check_finite(array, variable, scenario)
+        _check_finite(array, variable, scenario, allow_nan)
         array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
         data[variable.py_name] = array
     return xr.Dataset(data, coords={"time": ("time", time, {"units": "year", "long_name": "Time"})})
@@ -374,14 +374,16 @@ def _stack(values: list[xr.DataArray], time: np.ndarray) -> xr.DataArray:
     return xr.DataArray(np.stack([value.values for value in values]), coords=coords, dims=("time", *first.dims))
 
 
-def _check_finite(array: xr.DataArray, variable: Variable, scenario: str) -> None:
-    bad = ~np.isfinite(array.values)
+def _check_finite(array: xr.DataArray, variable: Variable, scenario: str, allow_nan: bool = False) -> None:
+    """A ModelRunError at a variable's first NaN or infinite value (with ``allow_nan``, its first infinite one)."""
+    bad = np.isinf(array.values) if allow_nan else ~np.isfinite(array.values)
     if bad.any():
         where = ""
         if "time" in array.dims:
             first = int(np.argwhere(bad.reshape(array.sizes["time"], -1).any(axis=1))[0][0])
             where = f" at time {float(array['time'][first]):g}"
-        raise ModelRunError(f"scenario '{scenario}': '{variable.name}' became NaN or infinite{where}; check the scenario's values")
+        what = "infinite" if allow_nan else "NaN or infinite"
+        raise ModelRunError(f"scenario '{scenario}': '{variable.name}' became {what}{where}; check the scenario's values")
 
 
 def _limits(limits) -> tuple[float, float]:

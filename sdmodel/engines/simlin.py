@@ -107,19 +107,19 @@ def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     return dict(_plan(model_path).defaults)
 
 
-def run(model_path: str | os.PathLike, spec: RunSpec, check_finite: bool = True) -> xr.Dataset:
+def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
     """Run one scenario and return its trajectories (dims ``time`` and subscripts).
 
-    With ``check_finite``, a NaN or infinite value is a :class:`ModelRunError`; without, it is kept.
+    A NaN or infinite value is a :class:`ModelRunError`; with ``allow_nan``, NaN is kept and only an infinity fails.
     """
     plan = _plan(model_path)
     time, values = _simulate(plan, model_path, spec)
-    return _to_dataset(time, values, plan, spec.name, check_finite)
+    return _to_dataset(time, values, plan, spec.name, allow_nan)
 
 
 def run_scenarios(
     model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None,
-    check_finite: bool = True,
+    allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios on one time grid into one Dataset with a leading ``scenario`` dim.
 
@@ -146,8 +146,7 @@ def run_scenarios(
         over_time = variable.kind != "constant" or not all(unchanging(a) for a in arrays)
         dims: tuple[str, ...] = ("time", *output.coords) if over_time else tuple(output.coords)
         for spec, array in zip(specs, arrays):
-            if check_finite:
-                _check_finite(array if over_time else array[0], dims, time, variable, spec.name)
+            _check_finite(array if over_time else array[0], dims, time, variable, spec.name, allow_nan)
         stacked = np.stack([a if over_time else a[0] for a in arrays]).astype(float)
         attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
         data[variable.py_name] = (("scenario", *dims), stacked, attrs)
@@ -335,7 +334,7 @@ def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: 
     return slots
 
 
-def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, check_finite: bool = True) -> xr.Dataset:
+def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
     Built from plain arrays in one go: per-variable DataArrays would cost more than the run itself.
@@ -348,8 +347,7 @@ def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, sc
         dims: tuple[str, ...] = ("time", *output.coords)
         if variable.kind == "constant" and unchanging(values):
             values, dims = values[0], dims[1:]  # a constant needs no time axis
-        if check_finite:
-            _check_finite(values, dims, time, variable, scenario)
+        _check_finite(values, dims, time, variable, scenario, allow_nan)
         attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
         data[variable.py_name] = (dims, values.astype(float), attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
@@ -652,14 +650,17 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_]+", "_", name.replace('"', "").strip()).lower().replace(",_", ",").replace("_,", ",")
 
 
-def _check_finite(values: np.ndarray, dims: tuple[str, ...], time: np.ndarray, variable: Variable, scenario: str) -> None:
-    bad = ~np.isfinite(values)
+def _check_finite(
+    values: np.ndarray, dims: tuple[str, ...], time: np.ndarray, variable: Variable, scenario: str, allow_nan: bool = False
+) -> None:
+    """A ModelRunError at a variable's first NaN or infinite value (with ``allow_nan``, its first infinite one)."""
+    bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
     if bad.any():
         where = ""
         if dims and dims[0] == "time":
             first = int(np.argwhere(bad.reshape(len(time), -1).any(axis=1))[0][0])
             where = f" at time {float(time[first]):g}"
-        problem = f"'{variable.name}' became NaN or infinite{where}"
+        problem = f"'{variable.name}' became {'infinite' if allow_nan else 'NaN or infinite'}{where}"
         raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
 
 
