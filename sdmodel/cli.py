@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+import warnings
 
 import click
 
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
 from sdmodel.locations import RUNS_DIR_ENV
 
 
@@ -26,7 +27,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", NonFiniteWarning)
+                warnings.showwarning = _show_warning(warnings.showwarning)
+                return super().invoke(ctx)
         except InputError as error:
             click.echo(f"sdmodel: error: {error}", err=True)
             raise click.exceptions.Exit(2) from None
@@ -41,6 +45,20 @@ class _Group(click.Group):
 
 #: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+def _show_warning(others):
+    """A ``warnings.showwarning`` that prints sdmodel's own warnings (a model's NaN kept as a result) as one line on
+    stderr, and leaves every other warning to ``others``, the handler in place before (Python's, or pytest's)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, NonFiniteWarning):
+            click.echo(f"sdmodel: warning: {message}", err=True)
+        else:
+            others(message, category, filename, lineno, file, line)
+
+    return show
+
 
 @click.group(cls=_Group)
 @click.version_option(package_name="sdmodel")
@@ -124,11 +142,21 @@ def _command() -> str:
     return command_line(click.get_current_context().meta.get("sdmodel.argv"))
 
 
+data_option = click.option(
+    "--data", "data_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A .tab, .csv or .xlsx file with values of the model's data variables (PySD's data_files; repeatable; pysd engine).",
+)
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1)
 @run_options
-def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
-    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run."""
+@data_option
+def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
+    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run.
+
+    With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
+    on the bundled model it is an error, and an infinity (overflow) is on any model."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
 
@@ -136,7 +164,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
     _announce(engine)
     results = run_scenarios(
         names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command(),
-        reuse=not fresh, runs_dir=runs_dir,
+        reuse=not fresh, runs_dir=runs_dir, data=data_files,
     )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
@@ -163,7 +191,8 @@ def _headline(results, baseline: str) -> str:
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
+@data_option
+def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
 
@@ -173,7 +202,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     _announce(engine)
     results, metrics = compare_scenarios(
         scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
-        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir,
+        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir, data=data_files,
     )
     path, saved = _save_comparison(results, metrics, runs_dir)
     if plot_file:

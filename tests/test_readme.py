@@ -28,7 +28,10 @@ SYNOPSES = {
     "runs list | show RUN": ["runs list", "runs show latest"],
 }
 #: placeholders in README's commands, and what the walk gives for them
-PLACEHOLDERS = {"other.mdl": str(MODELS / "decay.mdl"), "colleague.cin": "data-strike.cin", "RUN": "latest"}
+PLACEHOLDERS = {
+    "other.mdl": str(MODELS / "decay.mdl"), "colleague.cin": "data-strike.cin", "RUN": "latest",
+    "history.mdl": str(MODELS / "external" / "history.mdl"), "prices.tab": str(MODELS / "external" / "prices.tab"),
+}
 #: commands not run here, and where they are tested instead
 NOT_RUN = {
     "explore": "starts a server: tests/test_explore.py drives it in a browser",
