@@ -43,7 +43,7 @@ def _child(args: list[str]) -> None:
     import io
 
     started = time.perf_counter()
-    import sdmodel.cli as cli
+    from sdmodel import cli
 
     cli._keep_dask_out(args)  # as the program does, before anything imports xarray
     import sdmodel.engines.simlin
@@ -92,7 +92,9 @@ def _timed(command: list[str], tree: Path) -> tuple[float, dict | None]:
     """Wall seconds of a command run from ``tree`` (on PYTHONPATH), and the split it printed, if any."""
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    done = subprocess.run(command, env=environment, cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        command, env=environment, cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     wall = time.perf_counter() - start
     lines = [line for line in done.stderr.splitlines() if line.startswith("{")]
     return wall, (json.loads(lines[-1]) if lines else None)
@@ -148,14 +150,20 @@ def measure(rounds: int = 7, before: str | None = None, work: Path | None = None
 def report(figures: dict[str, float], before: str | None = None) -> None:
     """Print the figures and the targets of issue 20."""
     print(f"  `sdmodel compare --engine simlin` (median of {figures['rounds']} rounds, each a fresh process)")
-    print(f"    wall {figures['after_s']:.2f} s; split (a process with clocks, {figures['split_s']:.2f} s): start-up "
-          f"{figures['startup_s']:.2f} + imports {figures['imports_s']:.2f} + run {figures['run_s']:.2f} + save {figures['save_s']:.2f} "
-          f"+ rest {figures['rest_s']:.2f} s (medians each)")
-    print(f"    bare `python -c 'import xarray, simlin'` {figures['bare_s']:.2f} s; compare / bare {figures['vs_bare']:.2f}  "
-          f"target <= 1.5 {'met' if figures['vs_bare'] <= 1.5 else 'NOT MET'}")
+    print(
+        f"    wall {figures['after_s']:.2f} s; split (a process with clocks, {figures['split_s']:.2f} s): start-up "
+        f"{figures['startup_s']:.2f} + imports {figures['imports_s']:.2f} + run {figures['run_s']:.2f} + save {figures['save_s']:.2f} "
+        f"+ rest {figures['rest_s']:.2f} s (medians each)"
+    )
+    print(
+        f"    bare `python -c 'import xarray, simlin'` {figures['bare_s']:.2f} s; compare / bare {figures['vs_bare']:.2f}  "
+        f"target <= 1.5 {'met' if figures['vs_bare'] <= 1.5 else 'NOT MET'}"
+    )
     if before:
-        print(f"    before ({before}) {figures['before_s']:.2f} s, after {figures['after_s']:.2f} s: after / before "
-              f"{figures['vs_before']:.2f}  target <= 0.6 {'met' if figures['vs_before'] <= 0.6 else 'NOT MET'}")
+        print(
+            f"    before ({before}) {figures['before_s']:.2f} s, after {figures['after_s']:.2f} s: after / before "
+            f"{figures['vs_before']:.2f}  target <= 0.6 {'met' if figures['vs_before'] <= 0.6 else 'NOT MET'}"
+        )
 
 
 def main() -> None:

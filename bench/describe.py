@@ -15,9 +15,11 @@ import sys
 import tempfile
 import time
 
-CODE = ("import sys; from sdmodel.cli import main\n"
-        "try: main(['describe', 'hhi'])\nexcept SystemExit: pass\n"
-        "print('pysd imported' if 'pysd' in sys.modules else 'no pysd', file=sys.stderr)")
+CODE = (
+    "import sys; from sdmodel.cli import main\n"
+    "try: main(['describe', 'hhi'])\nexcept SystemExit: pass\n"
+    "print('pysd imported' if 'pysd' in sys.modules else 'no pysd', file=sys.stderr)"
+)
 
 
 def main() -> None:

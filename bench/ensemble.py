@@ -194,8 +194,11 @@ def memory_scaling(cli: str, distributions: Path, model: Path, work: Path, sizes
     for size in sizes:
         seconds, peak, maxrss = peak_memory_of(uncertainty_command(cli, distributions, size, model, work, final_time))
         figures |= {f"peak_mib_{size}": peak / 2**20, f"maxrss_mib_{size}": maxrss / 2**20, f"seconds_{size}": seconds}
-        print(f"  {size:>7} members  {seconds:7.1f} s  peak RSS of the process tree {peak / 2**20:6.0f} MiB  "
-              f"(largest single process {maxrss / 2**20:.0f} MiB)", flush=True)
+        print(
+            f"  {size:>7} members  {seconds:7.1f} s  peak RSS of the process tree {peak / 2**20:6.0f} MiB  "
+            f"(largest single process {maxrss / 2**20:.0f} MiB)",
+            flush=True,
+        )
         shutil.rmtree(work / "runs", ignore_errors=True)
     ratio = figures[f"peak_mib_{sizes[-1]}"] / figures[f"peak_mib_{sizes[0]}"]
     figures["peak_ratio"] = ratio
@@ -216,20 +219,31 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=10_000, help="members of the memory run [default: 10000]")
     parser.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept [default: 3]")
     parser.add_argument("--quick", action="store_true", help="1000 runs, one PySD run, one try each")
-    parser.add_argument("--scaling-runs", default="1000,10000,50000", metavar="N,N,...",
-                        help="ensemble sizes of the memory-scaling figures [default: 1000,10000,50000]")
+    parser.add_argument(
+        "--scaling-runs",
+        default="1000,10000,50000",
+        metavar="N,N,...",
+        help="ensemble sizes of the memory-scaling figures [default: 1000,10000,50000]",
+    )
     parser.add_argument("--memory-only", action="store_true", help="only the memory figures")
     parser.add_argument("--model", type=Path, default=None, help="the model file [default: the bundled model]")
-    parser.add_argument("--memory-final-time", type=float, default=None, metavar="YEAR",
-                        help="last year of the memory runs' members, to keep them cheap [default: the model's]")
+    parser.add_argument(
+        "--memory-final-time",
+        type=float,
+        default=None,
+        metavar="YEAR",
+        help="last year of the memory runs' members, to keep them cheap [default: the model's]",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.pysd_runs, args.repeat = 1000, 1, 1
     cores = os.cpu_count() or 1
     model_path = args.model or default_model()
-    print(f"sdmodel ensemble benchmark: {model_path.name}, {args.runs} runs per ensemble, {cores} cores, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"sdmodel ensemble benchmark: {model_path.name}, {args.runs} runs per ensemble, {cores} cores, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     work = Path(tempfile.mkdtemp(prefix="sdmodel-bench-"))
     distributions = work / "uncertain.toml"
@@ -254,7 +268,9 @@ def main() -> None:
     figures.update(best_in_rounds(measures, args.repeat))
     figures.setdefault("processes_ms", figures["processes_2_ms"])
     figures["dask_running_ms"] = dask_running_cluster(distributions, model_path, args, cores) * 1e3
-    print(f"  bare pysimlin loop        {figures['bare_simlin_ms']:8.3f} ms/run  (Sim, set {len(param_slots)} constants, run, read {len(runner.slots)} series)")
+    print(
+        f"  bare pysimlin loop        {figures['bare_simlin_ms']:8.3f} ms/run  (Sim, set {len(param_slots)} constants, run, read {len(runner.slots)} series)"
+    )
     rows = [("serial_ms", "sdmodel serial"), ("processes_2_ms", "sdmodel 2 processes")]
     rows += [("processes_ms", f"sdmodel {cores} processes")] if cores != 2 else []
     rows += [("dask_local_ms", f"sdmodel dask-local {cores}"), ("dask_running_ms", f"sdmodel dask, {cores} workers up")]
@@ -331,9 +347,11 @@ def memory_figures(sdmodel_cli: str, distributions: Path, model_path: Path, work
     else:
         command = uncertainty_command(sdmodel_cli, distributions, args.memory_runs, model_path, work, args.memory_final_time)
         _, peak, maxrss = peak_memory_of(command)
-        print(f"  {args.memory_runs:>7} members  peak RSS of the process tree {peak / 2**20:6.0f} MiB "
-              f"(largest single process {maxrss / 2**20:.0f} MiB)")
-    return figures | dict(memory_runs=args.memory_runs, memory_peak_gib=peak / GIB, memory_maxrss_gib=maxrss / GIB)
+        print(
+            f"  {args.memory_runs:>7} members  peak RSS of the process tree {peak / 2**20:6.0f} MiB "
+            f"(largest single process {maxrss / 2**20:.0f} MiB)"
+        )
+    return figures | {"memory_runs": args.memory_runs, "memory_peak_gib": peak / GIB, "memory_maxrss_gib": maxrss / GIB}
 
 
 def dask_running_cluster(distributions: Path, model_path: Path, args, cores: int) -> float:

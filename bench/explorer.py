@@ -40,9 +40,11 @@ def main() -> None:
     args = parser.parse_args()
     times = lever_latency(args.repeats, args.final_time)
     median = float(np.median(times))
-    print(f"explorer lever change, {args.repeats} changes to {args.final_time:g}: median {median:.0f} ms, "
-          f"worst {max(times):.0f} ms; target {TARGET_MS:.0f} ms: {median / TARGET_MS:.2f}x of it "
-          f"({'met' if median <= TARGET_MS else 'missed'})")
+    print(
+        f"explorer lever change, {args.repeats} changes to {args.final_time:g}: median {median:.0f} ms, "
+        f"worst {max(times):.0f} ms; target {TARGET_MS:.0f} ms: {median / TARGET_MS:.2f}x of it "
+        f"({'met' if median <= TARGET_MS else 'missed'})"
+    )
 
 
 if __name__ == "__main__":

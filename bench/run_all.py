@@ -26,18 +26,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks, run as a script or not
 
-import compare  # noqa: E402
-import ensemble as ensemble_bench  # noqa: E402
-import pysd_run  # noqa: E402
+import compare
+import ensemble as ensemble_bench
+import pysd_run
 
-from sdmodel.locations import default_model  # noqa: E402
+from sdmodel.locations import default_model
 
 
 def machine() -> str:
     """The processor, cores and memory, as /proc says (Linux), else what Python knows."""
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     memory = ""
@@ -55,11 +59,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the compare timings [default: 7]")
     parser.add_argument("--runs", type=int, default=2000, help="members per timed ensemble [default: 2000]")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the ensemble timings; the best is kept [default: 3]")
-    parser.add_argument("--pysd-final-time", type=float, default=None, metavar="YEAR", help="last year of the PySD run [default: the model's]")
+    parser.add_argument(
+        "--pysd-final-time", type=float, default=None, metavar="YEAR", help="last year of the PySD run [default: the model's]"
+    )
     parser.add_argument("--scaling-runs", default="1000,10000,50000", metavar="N,N,...", help="members of the memory figures")
-    parser.add_argument("--memory-final-time", type=float, default=2030.0, metavar="YEAR",
-                        help="last year of the memory runs' members, to keep 61,000 members cheap [default: 2030]")
-    parser.add_argument("--quick", action="store_true", help="defaults of 3 compare rounds, 500 members, one try, memory at 1k/5k, PySD to 2030")
+    parser.add_argument(
+        "--memory-final-time",
+        type=float,
+        default=2030.0,
+        metavar="YEAR",
+        help="last year of the memory runs' members, to keep 61,000 members cheap [default: 2030]",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="defaults of 3 compare rounds, 500 members, one try, memory at 1k/5k, PySD to 2030"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     if "--quick" in sys.argv[1:]:  # shorter defaults; options given still win
         parser.set_defaults(rounds=3, runs=500, repeat=1, scaling_runs="1000,5000", pysd_final_time=2030.0)
@@ -92,10 +105,14 @@ def main() -> None:
         timings["processes_2_vs_serial"] = timings["serial_ms"] / timings["processes_2_ms"]
         figures["ensemble"] = timings
         print(f"  bare pysimlin loop  {timings['bare_simlin_ms']:7.3f} ms/run")
-        print(f"  sdmodel serial      {timings['serial_ms']:7.3f} ms/run: {timings['serial_vs_bare']:.2f}x the bare loop  target <= 1.2 "
-              f"{'met' if timings['serial_vs_bare'] <= 1.2 else 'NOT MET'}")
-        print(f"  sdmodel 2 processes {timings['processes_2_ms']:7.3f} ms/run: {timings['processes_2_vs_serial']:.2f}x serial throughput  "
-              f"target >= 1.7 {'met' if timings['processes_2_vs_serial'] >= 1.7 else 'NOT MET'}")
+        print(
+            f"  sdmodel serial      {timings['serial_ms']:7.3f} ms/run: {timings['serial_vs_bare']:.2f}x the bare loop  target <= 1.2 "
+            f"{'met' if timings['serial_vs_bare'] <= 1.2 else 'NOT MET'}"
+        )
+        print(
+            f"  sdmodel 2 processes {timings['processes_2_ms']:7.3f} ms/run: {timings['processes_2_vs_serial']:.2f}x serial throughput  "
+            f"target >= 1.7 {'met' if timings['processes_2_vs_serial'] >= 1.7 else 'NOT MET'}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")

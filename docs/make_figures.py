@@ -15,9 +15,25 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SCENARIOS = ["baseline", "data-strike", "conscious-contribution", "collective-licensing", "strike-and-licensing", "windfall-tax"]
 # where the AI market tips to one firm (models/README.md, "Where the market tips")
-TIPPING = ["sweep", "--param", "share sensitivity=2:10:33", "--param", "switching time=0.25:4.25:5",
-           "--param", "usable share of interactions=0.01:0.03:3", "--output", "hhi"]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIPPING = [
+    "sweep",
+    "--param",
+    "share sensitivity=2:10:33",
+    "--param",
+    "switching time=0.25:4.25:5",
+    "--param",
+    "usable share of interactions=0.01:0.03:3",
+    "--output",
+    "hhi",
+]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def comparison_png(path: Path = HERE / "comparison.png") -> Path:
@@ -32,7 +48,11 @@ def tipping_png(path: Path = HERE / "tipping.png") -> Path:
     import tempfile
 
     with tempfile.TemporaryDirectory() as runs:  # the sweep's saved run is not the point here
-        subprocess.run([sys.executable, "-m", "sdmodel.cli", *TIPPING, "--plot", str(path), "--runs-dir", runs], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "sdmodel.cli", *TIPPING, "--plot", str(path), "--runs-dir", runs],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return path
 
 
@@ -42,8 +62,11 @@ def explorer_png(path: Path = HERE / "explorer.png", chromium: str = "/usr/bin/c
     from sdmodel.explore import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "sdmodel.cli", "explore", "--port", str(port), "--no-browser"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sdmodel.cli", "explore", "--port", str(port), "--no-browser"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         for _ in range(300):

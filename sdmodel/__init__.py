@@ -28,7 +28,7 @@ _API = {
     "build_report": "sdmodel.report",
 }
 
-__all__ = sorted(_API)
+__all__ = sorted(_API)  # noqa: PLE0605 (a list, built from the one table of names)
 
 
 def __getattr__(name: str):

@@ -106,16 +106,27 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
         variable = info.resolve(match[1], series.path, "variable")
         select = {}
         if series.statistic and (len(variable.dims) != 1 or match[2]):
-            raise InputError(series.path, "variable", f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
-                             "name a variable subscripted by one range, with no element, e.g. 'AI revenue'")
+            raise InputError(
+                series.path,
+                "variable",
+                f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
+                "name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
+            )
         if match[2]:
             elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
             if match[2] not in elements:
-                raise InputError(series.path, "variable", f"'{match[2]}' is not an element of {variable.name}", f"use one of: {', '.join(elements)}")
+                raise InputError(
+                    series.path,
+                    "variable",
+                    f"'{match[2]}' is not an element of {variable.name}",
+                    f"use one of: {', '.join(elements)}",
+                )
             select = {variable.dims[0]: match[2]}
         chosen.append(Target(series, variable.py_name, select, years, np.array([series.values[y] for y in years])))
     if not chosen:
-        raise InputError("--data", None, "no series names a model variable within the simulated years", "add a '# variable: NAME' header line")
+        raise InputError(
+            "--data", None, "no series names a model variable within the simulated years", "add a '# variable: NAME' header line"
+        )
     return chosen
 
 
@@ -149,7 +160,11 @@ def calibrate(
     names = [d.name for d in distributions]
     defaults = module.time_defaults(info.path)
     final = base.time.get("final_time", defaults["final_time"])
-    chosen = targets([read_series(p) for p in data] if data else bundled_series(), info, (base.time.get("initial_time", defaults["initial_time"]), final))
+    chosen = targets(
+        [read_series(p) for p in data] if data else bundled_series(),
+        info,
+        (base.time.get("initial_time", defaults["initial_time"]), final),
+    )
     horizon = max(t.end for t in chosen)
     logs = [lo > 0 and hi / lo > 10 for lo, hi in bounds]  # search wide positive ranges in log space
 
@@ -160,16 +175,27 @@ def calibrate(
         }
 
     def simulate(values: dict[str, float]) -> list[np.ndarray]:
-        trial = Scenario(base.name, base.description, {**base.params, **values}, {**base.time, "final_time": horizon}, base.source, base.origins)
-        results = run([trial], model=model_path, engine=engine, jobs=1, progress=False).isel(scenario=0)  # thousands of trials: no bar each
+        trial = Scenario(
+            base.name,
+            base.description,
+            {**base.params, **values},
+            {**base.time, "final_time": horizon},
+            base.source,
+            base.origins,
+        )
+        results = run([trial], model=model_path, engine=engine, jobs=1, progress=False).isel(
+            scenario=0
+        )  # thousands of trials: no bar each
         return [t.modelled(results) for t in chosen]
 
     def residuals(unit: np.ndarray, observed: Sequence[np.ndarray] | None = None) -> np.ndarray:
         modelled = simulate(value_of(unit))
-        return np.concatenate([
-            (np.log(np.maximum(m, TINY)) - np.log(np.maximum(o, TINY))) / math.sqrt(len(t.years))
-            for m, t, o in zip(modelled, chosen, observed or [t.observed for t in chosen])
-        ])
+        return np.concatenate(
+            [
+                (np.log(np.maximum(m, TINY)) - np.log(np.maximum(o, TINY))) / math.sqrt(len(t.years))
+                for m, t, o in zip(modelled, chosen, observed or [t.observed for t in chosen])
+            ]
+        )
 
     own = [_unit(current_value(info, d.setting), lo, hi, log) for d, (lo, hi), log in zip(distributions, bounds, logs)]
     design = qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(seed)).random(max(starts - 1, 0))
@@ -207,8 +233,12 @@ def _uninformative(jacobian: np.ndarray) -> list[bool]:
 def _bounds(distribution, path) -> tuple[float, float]:
     args = distribution.args
     if "lower" not in args:
-        raise InputError(path, f'params."{distribution.name}"', f"calibration needs bounds, and a {distribution.dist} distribution has none",
-                         'give dist = "uniform" with lower and upper')
+        raise InputError(
+            path,
+            f'params."{distribution.name}"',
+            f"calibration needs bounds, and a {distribution.dist} distribution has none",
+            'give dist = "uniform" with lower and upper',
+        )
     return args["lower"], args["upper"]
 
 
@@ -244,8 +274,11 @@ def _report(target: Target, modelled: np.ndarray) -> dict:
     spread = float((modelled.std() - observed.std()) ** 2)
     r = float(np.corrcoef(modelled, observed)[0, 1]) if len(observed) > 1 and modelled.std() > 0 and observed.std() > 0 else 1.0
     covariation = float(2 * (1 - r) * modelled.std() * observed.std())
-    shares = {"theil_bias": bias / mse, "theil_variance": spread / mse, "theil_covariance": covariation / mse} if mse > 0 else {
-        "theil_bias": 0.0, "theil_variance": 0.0, "theil_covariance": 0.0}
+    shares = (
+        {"theil_bias": bias / mse, "theil_variance": spread / mse, "theil_covariance": covariation / mse}
+        if mse > 0
+        else {"theil_bias": 0.0, "theil_variance": 0.0, "theil_covariance": 0.0}
+    )
     return {
         "series": target.series.name,
         "variable": target.series.variable,
@@ -264,15 +297,25 @@ def format_report(fit: Fit) -> str:
     """The fit as text: fitted values (bounds flagged), then one row per series."""
     lines = ["fitted constants:"]
     for name, value in fit.values.items():
-        interval = f"   95% interval {fit.intervals[name][0]:.4g} to {fit.intervals[name][1]:.4g}" if name in fit.intervals else ""
-        flags = [flag for flag, on in (("at a bound of its range", name in fit.at_bound),
-                                       ("not pinned down by the data", name in fit.not_identified)) if on]
+        interval = (
+            f"   95% interval {fit.intervals[name][0]:.4g} to {fit.intervals[name][1]:.4g}" if name in fit.intervals else ""
+        )
+        flags = [
+            flag
+            for flag, on in (
+                ("at a bound of its range", name in fit.at_bound),
+                ("not pinned down by the data", name in fit.not_identified),
+            )
+            if on
+        ]
         lines.append(f"  {name} = {value:.6g}{interval}" + (f"   ({'; '.join(flags)})" if flags else ""))
     lines.append("")
     header = f"{'series':<28}{'points':>7}{'RMSE':>12}{'MAPE':>8}{'U^M':>7}{'U^S':>7}{'U^C':>7}"
     lines += [header, "-" * len(header)]
     for row in fit.report:
-        lines.append(f"{row['series']:<28}{row['points']:>7}{row['rmse']:>12.4g}{100 * row['mape']:>7.1f}%"
-                     f"{row['theil_bias']:>7.2f}{row['theil_variance']:>7.2f}{row['theil_covariance']:>7.2f}")
+        lines.append(
+            f"{row['series']:<28}{row['points']:>7}{row['rmse']:>12.4g}{100 * row['mape']:>7.1f}%"
+            f"{row['theil_bias']:>7.2f}{row['theil_variance']:>7.2f}{row['theil_covariance']:>7.2f}"
+        )
     lines.append("U^M, U^S, U^C: shares of the squared error from bias, unequal variance and imperfect covariation (Theil).")
     return "\n".join(lines)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 import warnings
+from datetime import UTC
+from pathlib import Path
 
 import click
 
@@ -70,22 +71,30 @@ def main() -> None:
 
 
 runs_dir_option = click.option(
-    "--runs-dir", type=click.Path(file_okay=False), envvar=RUNS_DIR_ENV, show_envvar=True,
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    envvar=RUNS_DIR_ENV,
+    show_envvar=True,
     help="Folder of saved runs [default: ./runs].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 fresh_option = click.option(
-    "--fresh", is_flag=True,
+    "--fresh",
+    is_flag=True,
     help="Run every scenario, even one whose results a saved run already holds (PySD reuses them otherwise).",
 )
-model_option = click.option("--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl].")
+model_option = click.option(
+    "--model", type=click.Path(dir_okay=False), help="A Vensim .mdl or XMILE .xmile model [default: the bundled ai_power.mdl]."
+)
 final_time_option = click.option("--final-time", type=float, help="Last year to simulate.")
 pysd_jobs_option = click.option("--jobs", type=click.IntRange(min=1), help="PySD worker processes [default: one per core].")
 
 
 def set_option(each: str = "scenario"):
     """``--set``: what it applies to reads differently for scenarios and ensemble members."""
-    return click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=f"Set a constant in every {each} (repeatable).")
+    return click.option(
+        "--set", "assignments", multiple=True, metavar="NAME=VALUE", help=f"Set a constant in every {each} (repeatable)."
+    )
 
 
 def engine_option(default: str):
@@ -99,15 +108,26 @@ def engine_option(default: str):
 
 def options(*decorators):
     """Apply click options in the order listed, which is the order ``--help`` shows them."""
+
     def apply(command):
         for decorator in reversed(decorators):
             command = decorator(command)
         return command
+
     return apply
 
 
 #: the options of the commands that run scenarios once (run, compare, export)
-run_options = options(model_option, set_option(), final_time_option, engine_option("pysd"), pysd_jobs_option, fresh_option, runs_dir_option, json_option)
+run_options = options(
+    model_option,
+    set_option(),
+    final_time_option,
+    engine_option("pysd"),
+    pysd_jobs_option,
+    fresh_option,
+    runs_dir_option,
+    json_option,
+)
 
 
 def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
@@ -119,8 +139,11 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
     if engine == "pysd" and sys.stderr.isatty():
-        click.echo("running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
-                   "(--engine simlin takes milliseconds)", err=True)
+        click.echo(
+            "running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
+            "(--engine simlin takes milliseconds)",
+            err=True,
+        )
 
 
 def _reused(results) -> dict[str, str]:
@@ -143,7 +166,10 @@ def _command() -> str:
 
 
 data_option = click.option(
-    "--data", "data_files", multiple=True, type=click.Path(dir_okay=False),
+    "--data",
+    "data_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
     help="A .tab, .csv or .xlsx file with values of the model's data variables (PySD's data_files; repeatable; pysd engine).",
 )
 
@@ -163,8 +189,16 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
     names = scenarios or ("baseline",)
     _announce(engine)
     results = run_scenarios(
-        names, model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, command=_command(),
-        reuse=not fresh, runs_dir=runs_dir, data=data_files,
+        names,
+        model=model,
+        overrides=_overrides(assignments),
+        final_time=final_time,
+        engine=engine,
+        jobs=jobs,
+        command=_command(),
+        reuse=not fresh,
+        runs_dir=runs_dir,
+        data=data_files,
     )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
@@ -173,7 +207,9 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
     else:
         period = f"{float(results['time'][0]):g}-{float(results['time'][-1]):g}"
         headline = _headline(results, "baseline" if "baseline" in labels else labels[0])
-        click.echo((f"{headline}\n" if headline else "") + f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}")
+        click.echo(
+            (f"{headline}\n" if headline else "") + f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}"
+        )
 
 
 def _headline(results, baseline: str) -> str:
@@ -194,15 +230,25 @@ def _headline(results, baseline: str) -> str:
 @data_option
 def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
-    from sdmodel.metrics import compare as compare_scenarios, format_table, to_json
+    from sdmodel.metrics import compare as compare_scenarios
+    from sdmodel.metrics import format_table, to_json
 
     _check_figure_path(plot_file, "--plot", (".html",))
     if model and not scenarios:
         scenarios = _scenarios_for(model, engine)
     _announce(engine)
     results, metrics = compare_scenarios(
-        scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments), final_time=final_time,
-        engine=engine, jobs=jobs, command=_command(), reuse=not fresh, runs_dir=runs_dir, data=data_files,
+        scenarios or None,
+        baseline=baseline,
+        model=model,
+        overrides=_overrides(assignments),
+        final_time=final_time,
+        engine=engine,
+        jobs=jobs,
+        command=_command(),
+        reuse=not fresh,
+        runs_dir=runs_dir,
+        data=data_files,
     )
     path, saved = _save_comparison(results, metrics, runs_dir)
     if plot_file:
@@ -243,8 +289,11 @@ def _scenarios_for(model: str, engine: str) -> tuple[str, ...]:
 
     fitting, skipped = bundled_scenarios_for(model, engine)
     if skipped:
-        click.echo(f"{model}: comparing the {len(fitting)} bundled scenarios it can run ({', '.join(s.name for s in fitting)}); "
-                   f"{len(skipped)} set constants it lacks ({', '.join(skipped)}): name one to see which", err=True)
+        click.echo(
+            f"{model}: comparing the {len(fitting)} bundled scenarios it can run ({', '.join(s.name for s in fitting)}); "
+            f"{len(skipped)} set constants it lacks ({', '.join(skipped)}): name one to see which",
+            err=True,
+        )
     return tuple(scenario.name for scenario in fitting)
 
 
@@ -298,7 +347,10 @@ def scenarios_show(scenario, variables, model):
             if variable.kind == "constant" and variable.py_name not in TIME_CONTROLS and not variable.is_unit_conversion:
                 dims = f"[{','.join(variable.dims)}]" if variable.dims else ""
                 value = written.get(canonical(variable.name), "")
-                click.echo(f"#   {variable.name}{dims} [{variable.units}] {variable.lower:g}..{variable.upper:g}" + (f" = {value}" if value else ""))
+                click.echo(
+                    f"#   {variable.name}{dims} [{variable.units}] {variable.lower:g}..{variable.upper:g}"
+                    + (f" = {value}" if value else "")
+                )
 
 
 @scenarios.command("validate")
@@ -351,7 +403,18 @@ def runs_show(run, runs_dir, as_json):
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
         return
-    for key in ("path", "kind", "scenarios", "created", "command", "engine", "engine_version", "model_file", "model_sha256", "git_commit"):
+    for key in (
+        "path",
+        "kind",
+        "scenarios",
+        "created",
+        "command",
+        "engine",
+        "engine_version",
+        "model_file",
+        "model_sha256",
+        "git_commit",
+    ):
         value = manifest.get(key, "")
         click.echo(f"{key:>15}: {', '.join(value) if isinstance(value, list) else value}")
     click.echo(f"{'last used':>15}: {_utc(last_used(Path(manifest['path'])))}")
@@ -366,14 +429,16 @@ def runs_show(run, runs_dir, as_json):
 
 def _utc(seconds: float) -> str:
     """A time as the manifests write theirs."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @runs.command("prune")
 @click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the N most recently used runs.")
-@click.option("--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago.")
+@click.option(
+    "--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago."
+)
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @runs_dir_option
 def runs_prune(keep, older_than, dry_run, runs_dir):
@@ -385,7 +450,12 @@ def runs_prune(keep, older_than, dry_run, runs_dir):
     from sdmodel.store import last_used, remove_run, runs_to_prune
 
     if keep is None and older_than is None:
-        raise InputError("runs prune", None, "no rule for what to remove", "give --keep N (the N most recently used stay), --older-than DAYS, or both")
+        raise InputError(
+            "runs prune",
+            None,
+            "no rule for what to remove",
+            "give --keep N (the N most recently used stay), --older-than DAYS, or both",
+        )
     doomed = runs_to_prune(runs_dir, keep=keep, older_than_days=older_than)
     total = 0
     for folder in doomed:
@@ -400,16 +470,23 @@ def runs_prune(keep, older_than, dry_run, runs_dir):
 
 #: the options of the ensemble commands (sweep, uncertainty, sensitivity)
 ensemble_options = options(
-    click.option("--output", "outputs", multiple=True, metavar="VAR",
-                 help="Keep this output: a metric key (e.g. hhi), a variable, or NAME[element] (repeatable) "
-                      "[default: the comparison metrics]."),
+    click.option(
+        "--output",
+        "outputs",
+        multiple=True,
+        metavar="VAR",
+        help="Keep this output: a metric key (e.g. hhi), a variable, or NAME[element] (repeatable) "
+        "[default: the comparison metrics].",
+    ),
     model_option,
     set_option("member"),
     final_time_option,
     engine_option("simlin"),
     click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
     click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-    click.option("--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."),
+    click.option(
+        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
+    ),
     runs_dir_option,
     json_option,
 )
@@ -419,36 +496,64 @@ def _ensemble_failed_check(results) -> None:
     failed = int(results["failed"].sum())
     if failed:
         first = str(results["error"].values[results["failed"].values][0])
-        click.echo(f"sdmodel: warning: {failed} of {results['failed'].size} members failed (kept as NaN); the first: {first}", err=True)
+        click.echo(
+            f"sdmodel: warning: {failed} of {results['failed'].size} members failed (kept as NaN); the first: {first}", err=True
+        )
 
 
 @main.command()
 @click.argument("scenario", required=False)
-@click.option("--param", "params", multiple=True, required=True, metavar="NAME=LO:HI:N",
-              help="Sweep a constant over N evenly spaced values from LO to HI (repeat for a grid of up to three).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Also draw each output at the final time against the first swept constant (.html or .png).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    required=True,
+    metavar="NAME=LO:HI:N",
+    help="Sweep a constant over N evenly spaced values from LO to HI (repeat for a grid of up to three).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also draw each output at the final time against the first swept constant (.html or .png).",
+)
 @ensemble_options
-def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
+def sweep(
+    scenario, params, plot_path, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json
+):
     """Run SCENARIO (default: baseline) over a grid of constants, and save the run.
 
     The results have one dim per swept constant (its python name, the values as coordinates).
     """
     import re
 
-    from sdmodel.ensemble import format_sweep, streamed, sweep as run_sweep, sweep_json
+    from sdmodel.ensemble import format_sweep, streamed, sweep_json
+    from sdmodel.ensemble import sweep as run_sweep
     from sdmodel.store import save_run
 
     _check_figure_path(plot_path, "--plot")  # before the run, so a bad name costs nothing and saves nothing
     with streamed() as stream:
         results = run_sweep(
-            list(params), scenario or "baseline", outputs=outputs, model=model, overrides=_overrides(assignments), final_time=final_time,
-            engine=engine, jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=stream, command=_command(),
+            list(params),
+            scenario or "baseline",
+            outputs=outputs,
+            model=model,
+            overrides=_overrides(assignments),
+            final_time=final_time,
+            engine=engine,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            store=stream,
+            command=_command(),
         )
         with results:
             name = "sweep-" + re.sub(r"[^A-Za-z0-9_.+-]+", "-", "+".join(json.loads(results.attrs["ensemble_params"]))).strip("-")
             summary = sweep_json(results)
-            extra = {"ensemble": {"kind": "sweep", "scenario": summary["scenario"], "grid": results.attrs["grid"], "engine": engine}}
+            extra = {
+                "ensemble": {"kind": "sweep", "scenario": summary["scenario"], "grid": results.attrs["grid"], "engine": engine}
+            }
             path = save_run(results, name, runs_dir, kind="sweep", extra=extra)
             _ensemble_failed_check(results)
             text = format_sweep(results)
@@ -472,9 +577,26 @@ def sweep(scenario, params, plot_path, outputs, model, assignments, final_time, 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("scenarios", nargs=-1)
 @click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True, help="Members per scenario.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results.")
+@click.option(
+    "--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results."
+)
 @ensemble_options
-def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json):
+def uncertainty(
+    file,
+    scenarios,
+    samples,
+    seed,
+    outputs,
+    model,
+    assignments,
+    final_time,
+    engine,
+    jobs,
+    scheduler,
+    dask_local,
+    runs_dir,
+    as_json,
+):
     """Monte Carlo: sample the constants in FILE (a distributions TOML) and run SCENARIOS (default: baseline).
 
     FILE holds one table per uncertain assumption, e.g. [params."share sensitivity"] with
@@ -483,20 +605,38 @@ def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, fin
     Prints the 5/25/50/75/95 percentiles of the outputs at the final time and saves the run.
     """
 
-    from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty as run_uncertainty
+    from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed
+    from sdmodel.ensemble import uncertainty as run_uncertainty
     from sdmodel.store import save_run
 
     with streamed() as stream:
         results = run_uncertainty(
-            file, scenarios or ("baseline",), samples=samples, seed=seed, outputs=outputs, model=model, overrides=_overrides(assignments),
-            final_time=final_time, engine=engine, jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=stream, command=_command(),
+            file,
+            scenarios or ("baseline",),
+            samples=samples,
+            seed=seed,
+            outputs=outputs,
+            model=model,
+            overrides=_overrides(assignments),
+            final_time=final_time,
+            engine=engine,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            store=stream,
+            command=_command(),
         )
         with results:
             bands = percentile_bands(results)
             summary = bands_json(bands)
             extra = {
-                "ensemble": {"kind": "uncertainty", "samples": samples, "seed": seed, "engine": engine,
-                             "distributions": results.attrs["distributions_toml"]},
+                "ensemble": {
+                    "kind": "uncertainty",
+                    "samples": samples,
+                    "seed": seed,
+                    "engine": engine,
+                    "distributions": results.attrs["distributions_toml"],
+                },
                 "bands": summary,
             }
             path = save_run(results, f"uncertainty-{Path(file).stem}", runs_dir, kind="uncertainty", extra=extra)
@@ -512,30 +652,74 @@ def uncertainty(file, scenarios, samples, seed, outputs, model, assignments, fin
 @click.argument("file", metavar="RANGES.toml")
 @click.argument("scenario", default="baseline")
 @click.option("--method", type=click.Choice(["sobol", "morris", "fast"]), default="sobol", show_default=True)
-@click.option("--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members).")
-@click.option("--against", metavar="SCENARIO", help="Analyse the policy effect: SCENARIO's outputs minus this scenario's, on the same draws.")
+@click.option(
+    "--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members)."
+)
+@click.option(
+    "--against",
+    metavar="SCENARIO",
+    help="Analyse the policy effect: SCENARIO's outputs minus this scenario's, on the same draws.",
+)
 @click.option("--second-order", is_flag=True, help="Also estimate Sobol second-order indices.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @ensemble_options
-def sensitivity(file, scenario, method, samples, against, second_order, seed, outputs, model, assignments, final_time, engine, jobs,
-                scheduler, dask_local, runs_dir, as_json):
+def sensitivity(
+    file,
+    scenario,
+    method,
+    samples,
+    against,
+    second_order,
+    seed,
+    outputs,
+    model,
+    assignments,
+    final_time,
+    engine,
+    jobs,
+    scheduler,
+    dask_local,
+    runs_dir,
+    as_json,
+):
     """Which assumptions in RANGES.toml drive each output (VAR or VAR@YEAR) of SCENARIO.
 
     RANGES.toml has the format of `sdmodel uncertainty`; models/assumptions.toml holds the model's main
     assumptions. SALib samples and estimates the indices, with confidence intervals.
     """
-    from sdmodel.sensitivity import format_table, policy_effect, sensitivity as analyse
+    from sdmodel.sensitivity import format_table, policy_effect
+    from sdmodel.sensitivity import sensitivity as analyse
     from sdmodel.store import save_run
 
     found = analyse(
-        file, scenario, method=method, samples=samples, outputs=outputs or None, against=against, second_order=second_order, seed=seed,
-        model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine, jobs=jobs, scheduler=scheduler,
-        dask_local=dask_local, command=_command(),
+        file,
+        scenario,
+        method=method,
+        samples=samples,
+        outputs=outputs or None,
+        against=against,
+        second_order=second_order,
+        seed=seed,
+        model=model,
+        overrides=_overrides(assignments),
+        final_time=final_time,
+        engine=engine,
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_local=dask_local,
+        command=_command(),
     )
     path = save_run(found, f"sensitivity-{method}", runs_dir, kind="sensitivity")
     if as_json:
-        table = {str(o): {str(p): {k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")}
-                          for p in found["param"].values} for o in found["output"].values}
+        table = {
+            str(o): {
+                str(p): {
+                    k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")
+                }
+                for p in found["param"].values
+            }
+            for o in found["output"].values
+        }
         effect = policy_effect(found)
         policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
         click.echo(json.dumps({"run": str(path), "method": method, "policy_effect": policy, "indices": table}, indent=2))
@@ -545,25 +729,56 @@ def sensitivity(file, scenario, method, samples, against, second_order, seed, ou
 
 
 @main.command()
-@click.option("--params", "params_file", required=True, type=click.Path(dir_okay=False), metavar="RANGES.toml",
-              help="Constants to fit and their bounds (uniform ranges), e.g. models/calibration.toml.")
-@click.option("--data", multiple=True, type=click.Path(dir_okay=False), metavar="FILE.csv",
-              help="Reference series (repeatable) [default: every series under models/data/ that names a variable].")
+@click.option(
+    "--params",
+    "params_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="RANGES.toml",
+    help="Constants to fit and their bounds (uniform ranges), e.g. models/calibration.toml.",
+)
+@click.option(
+    "--data",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE.csv",
+    help="Reference series (repeatable) [default: every series under models/data/ that names a variable].",
+)
 @click.option("--scenario", default="baseline", show_default=True, help="The scenario whose constants are fitted.")
-@click.option("--starts", type=click.IntRange(min=1), default=8, show_default=True, help="Starting points (the model's own values, then a Latin hypercube).")
+@click.option(
+    "--starts",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Starting points (the model's own values, then a Latin hypercube).",
+)
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Refit this many resampled data sets for each constant's 95% interval (flags constants the data cannot pin down).")
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Refit this many resampled data sets for each constant's 95% interval (flags constants the data cannot pin down).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the fitted scenario TOML here [default: print it].")
 @model_option
 @engine_option("simlin")
 @json_option
 def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, engine, as_json):
     """Fit constants to reference series: a scenario with the fitted values, and a fit report."""
-    from sdmodel.calibrate import calibrate as fit_constants, format_report
+    from sdmodel.calibrate import calibrate as fit_constants
+    from sdmodel.calibrate import format_report
 
-    fit = fit_constants(params_file, list(data) or None, scenario=scenario, model=model, starts=starts, seed=seed, engine=engine,
-                        bootstrap=bootstrap)
+    fit = fit_constants(
+        params_file,
+        list(data) or None,
+        scenario=scenario,
+        model=model,
+        starts=starts,
+        seed=seed,
+        engine=engine,
+        bootstrap=bootstrap,
+    )
     text = fit.scenario_toml(command=_command())
     if out:
         try:
@@ -572,8 +787,19 @@ def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, 
         except OSError as error:
             raise InputError(out, "--out", f"cannot write it ({error.strerror})", "choose a writable path") from None
     if as_json:
-        click.echo(json.dumps({"values": fit.values, "at_bound": fit.at_bound, "intervals": fit.intervals, "not_identified": fit.not_identified,
-                                "report": fit.report, "scenario": out}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "values": fit.values,
+                    "at_bound": fit.at_bound,
+                    "intervals": fit.intervals,
+                    "not_identified": fit.not_identified,
+                    "report": fit.report,
+                    "scenario": out,
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(format_report(fit))
     click.echo(f"\nwrote {out}" if out else "\n" + text.rstrip())
@@ -583,7 +809,10 @@ def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, 
 @click.argument("source", metavar="RUN|SCENARIO")
 @click.option("--to", "to", required=True, metavar="cin|tab|dat|csv|netcdf|xmile", help="The format to write.")
 @click.option(
-    "--out", default=".", show_default=True, type=click.Path(),
+    "--out",
+    default=".",
+    show_default=True,
+    type=click.Path(),
     help="Folder to write into (created if missing); or a file name with the format's suffix when the export is one file.",
 )
 @run_options
@@ -604,8 +833,16 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
     from sdmodel.export import export_files
 
     paths = export_files(
-        source, to, out, model=model, overrides=_overrides(assignments), final_time=final_time, runs_dir=runs_dir,
-        command=_command(), engine=engine, reuse=not fresh,
+        source,
+        to,
+        out,
+        model=model,
+        overrides=_overrides(assignments),
+        final_time=final_time,
+        runs_dir=runs_dir,
+        command=_command(),
+        engine=engine,
+        reuse=not fresh,
     )
     if as_json:
         click.echo(json.dumps({"files": [str(path) for path in paths]}))
@@ -620,7 +857,9 @@ def _check_figure_path(path: str | None, option: str, suffixes: tuple[str, ...] 
     if not path:
         return
     if not path.lower().endswith(suffixes):
-        raise InputError(path, option, f"the file must end in {' or '.join(suffixes)}", f"give a file name ending in {' or '.join(suffixes)}")
+        raise InputError(
+            path, option, f"the file must end in {' or '.join(suffixes)}", f"give a file name ending in {' or '.join(suffixes)}"
+        )
     folder = Path(path).parent
     if not folder.is_dir():
         raise InputError(path, option, f"folder {folder} does not exist", "create it or choose another path")
@@ -628,11 +867,24 @@ def _check_figure_path(path: str | None, option: str, suffixes: tuple[str, ...] 
 
 @main.command("plot")
 @click.argument("run")
-@click.option("--var", "variables", multiple=True, required=True, metavar="NAME",
-              help="A variable to draw, by Vensim or python name; NAME[element] for one element (repeatable).")
-@click.option("--by", type=click.Choice(["scenario", "Firm", "Domain"]), default="scenario", show_default=True,
-              help="One line per scenario, firm or domain; the other subscripts get a panel each.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The figure: .html (self-contained, works offline) or .png.")
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    required=True,
+    metavar="NAME",
+    help="A variable to draw, by Vensim or python name; NAME[element] for one element (repeatable).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["scenario", "Firm", "Domain"]),
+    default="scenario",
+    show_default=True,
+    help="One line per scenario, firm or domain; the other subscripts get a panel each.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="The figure: .html (self-contained, works offline) or .png."
+)
 @runs_dir_option
 def plot_command(run, variables, by, out, runs_dir):
     """Draw variables of a saved RUN (folder, name, prefix or 'latest') over time."""
@@ -652,7 +904,9 @@ def plot_command(run, variables, by, out, runs_dir):
 @set_option()
 @final_time_option
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario whose dominance the others are compared with.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also draw the dominance chart to this .html or .png file.")
+@click.option(
+    "--plot", "plot_file", type=click.Path(dir_okay=False), help="Also draw the dominance chart to this .html or .png file."
+)
 @json_option
 def loops_command(scenarios, model, loops_path, assignments, final_time, baseline, plot_file, as_json):
     """Which named feedback loop dominates when, in SCENARIOS (default: every bundled one).
@@ -667,8 +921,14 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
     if scenarios:  # the baseline too, so that the table says where dominance differs from it
         scenarios = with_baseline(scenarios, baseline)
     baseline = load_scenario(baseline).name  # as the results name it, should --baseline be a file
-    dominance = loop_dominance(scenarios or None, model=model, loops=loops_path, overrides=_overrides(assignments),
-                               final_time=final_time, command=_command())
+    dominance = loop_dominance(
+        scenarios or None,
+        model=model,
+        loops=loops_path,
+        overrides=_overrides(assignments),
+        final_time=final_time,
+        command=_command(),
+    )
     if plot_file:
         from sdmodel.plots import loop_dominance_figure, save_figure
 
@@ -689,7 +949,9 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
 @click.option("--uncertainty", "uncertainty_ref", metavar="RUN", help="A saved `sdmodel uncertainty` run to draw as bands.")
 @click.option("--no-loops", is_flag=True, help="Leave out loop dominance.")
 @options(model_option, set_option(), final_time_option, engine_option("pysd"), pysd_jobs_option, fresh_option, runs_dir_option)
-def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, fresh, runs_dir):
+def report_command(
+    scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, fresh, runs_dir
+):
     """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
     baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
     from sdmodel.report import build_report, uncertainty_bands, write_report
@@ -700,14 +962,28 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
     bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
-            raise InputError("--run", run_ref, "a saved run cannot be combined with scenarios, --set, --model or --final-time", "drop one or the other")
+            raise InputError(
+                "--run",
+                run_ref,
+                "a saved run cannot be combined with scenarios, --set, --model or --final-time",
+                "drop one or the other",
+            )
         results = open_run(run_ref, runs_dir, TRAJECTORY_KINDS)
     else:
         from sdmodel.metrics import compare as compare_scenarios
 
-        results, metrics = compare_scenarios(scenarios or None, baseline=baseline, model=model, overrides=_overrides(assignments),
-                                             final_time=final_time, engine=engine, jobs=jobs, command=_command(),
-                                             reuse=not fresh, runs_dir=runs_dir)
+        results, metrics = compare_scenarios(
+            scenarios or None,
+            baseline=baseline,
+            model=model,
+            overrides=_overrides(assignments),
+            final_time=final_time,
+            engine=engine,
+            jobs=jobs,
+            command=_command(),
+            reuse=not fresh,
+            runs_dir=runs_dir,
+        )
         click.echo(_saved_note(*_save_comparison(results, metrics, runs_dir), results), err=True)
     dominance, dominance_note = None, ""
     if not no_loops:
@@ -715,8 +991,12 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
         from sdmodel.report import scenarios_of
 
         try:
-            dominance = loop_dominance(scenarios_of(results), model=results.attrs.get("model_file") or model,
-                                       final_time=float(results["time"][-1]), command=_command())
+            dominance = loop_dominance(
+                scenarios_of(results),
+                model=results.attrs.get("model_file") or model,
+                final_time=float(results["time"][-1]),
+                command=_command(),
+            )
         except InputError as error:  # a model of the user's own has no named loops: the rest of the report still stands
             dominance_note = f"Loop dominance skipped: {error}"
     uncertainty, note = (None, "")
@@ -724,17 +1004,30 @@ def report_command(scenarios, out, baseline, run_ref, uncertainty_ref, no_loops,
         uncertainty, note = uncertainty_bands(open_run(bands_run))
         if note:
             click.echo(f"sdmodel: note: {note}", err=True)
-    text = build_report(results, baseline=baseline, dominance=dominance, dominance_note=dominance_note,
-                        uncertainty=uncertainty, uncertainty_note=note)
+    text = build_report(
+        results,
+        baseline=baseline,
+        dominance=dominance,
+        dominance_note=dominance_note,
+        uncertainty=uncertainty,
+        uncertainty_note=note,
+    )
     click.echo(f"wrote {write_report(text, out)}")
 
 
 @main.command("explore")
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=5006, show_default=True, help="Port on localhost (0: any free port).")
+@click.option(
+    "--port", type=click.IntRange(min=0, max=65535), default=5006, show_default=True, help="Port on localhost (0: any free port)."
+)
 @click.option("--no-browser", is_flag=True, help="Do not open a browser tab.")
 @click.option("--final-time", type=float, help="Last year to simulate [default: the model's].")
-@click.option("--scenarios-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Where the Save button writes scenario TOML files.")
+@click.option(
+    "--scenarios-dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where the Save button writes scenario TOML files.",
+)
 def explore_command(port, no_browser, final_time, scenarios_dir):
     """A policy explorer in the browser: a slider or switch per lever, the key outcomes against the
     baseline, re-run on the fast engine at every change; save the settings as a scenario TOML."""
@@ -775,7 +1068,8 @@ def import_cin_command(file, name, out, model):
 @json_option
 def describe(variable, model, as_json):
     """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
-    from sdmodel.describe import POLARITY_LEGEND, describe as describe_variable, listing
+    from sdmodel.describe import POLARITY_LEGEND, listing
+    from sdmodel.describe import describe as describe_variable
     from sdmodel.model import reader_units
 
     if not variable:
@@ -795,7 +1089,9 @@ def describe(variable, model, as_json):
     dims = f"[{','.join(found['dims'])}]" if found["dims"] else ""
     if found["measure"]:
         element = "".join(f"[{element}]" for element in found["measure"]["select"].values())
-        click.echo(f"{found['measure']['key']}: {found['measure']['label']}, the comparison's measure of {found['name']}{element}")
+        click.echo(
+            f"{found['measure']['key']}: {found['measure']['label']}, the comparison's measure of {found['name']}{element}"
+        )
     click.echo(f"{found['name']}{dims}  ({found['kind']}, python name {found['python_name']})")
     read_as = reader_units(found["units"], found["name"])  # Dmnl says only what a number is not
     units = found["units"] if read_as == found["units"] else f"{found['units']} ({read_as})"

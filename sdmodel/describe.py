@@ -43,13 +43,15 @@ def describe(name: str, model: str | Path | None = None) -> dict:
         variable = info.resolve(name, str(model_path), "VARIABLE")
         if measure and normalise(measure.variable) not in (normalise(variable.py_name), normalise(variable.name)):
             measure = None  # the model's own variable of that name, not the measure
-    except InputError as error:
+    except InputError:
         if measure:
             variable = info.resolve(measure.variable, str(model_path), "VARIABLE")
         else:
             close = difflib.get_close_matches(name, list(METRIC_BY_KEY), n=1, cutoff=SUGGESTION_CUTOFF)
-            if not close or (error.fix or "").startswith("did you mean"):  # a variable like it is the likelier meaning
-                raise
+            if not close or _likeness(name, close[0]) <= max(
+                (_likeness(normalise(name), normalise(v.name)) for v in info.variables.values()), default=0
+            ):
+                raise  # a variable at least as like it is the likelier meaning
             problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
             raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
@@ -63,8 +65,12 @@ def describe(name: str, model: str | Path | None = None) -> dict:
         "range": None if math.isinf(variable.lower) and math.isinf(variable.upper) else [variable.lower, variable.upper],
         "equation": written.get(key, ""),
         "source": variable.comment,
-        "depends_on": sorted(f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names),
-        "used_by": sorted(f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names),
+        "depends_on": sorted(
+            f"{names.get(cause, cause)} ({sign})" for (cause, effect), sign in links.items() if effect == key and cause in names
+        ),
+        "used_by": sorted(
+            f"{names.get(effect, effect)} ({sign})" for (cause, effect), sign in links.items() if cause == key and effect in names
+        ),
         "measure": {"key": measure.key, "label": measure.label, "select": measure.select} if measure else None,
     }
 
@@ -135,3 +141,7 @@ def _write_atomically(path: Path, text: str) -> None:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
 
+
+def _likeness(text: str, other: str) -> float:
+    """How alike two names are, as difflib's "did you mean" scores them."""
+    return difflib.SequenceMatcher(None, text, other).ratio()

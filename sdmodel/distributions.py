@@ -71,7 +71,9 @@ class Distribution:
         if self.dist == "normal":
             return stats.norm(loc=a["mean"], scale=a["sd"])
         if self.dist == "truncnormal":
-            return stats.truncnorm((a["lower"] - a["mean"]) / a["sd"], (a["upper"] - a["mean"]) / a["sd"], loc=a["mean"], scale=a["sd"])
+            return stats.truncnorm(
+                (a["lower"] - a["mean"]) / a["sd"], (a["upper"] - a["mean"]) / a["sd"], loc=a["mean"], scale=a["sd"]
+            )
         return stats.lognorm(s=a["sigma"], scale=math.exp(a["mu"]))
 
     def salib(self) -> tuple[str, list[float]]:
@@ -97,7 +99,12 @@ def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distrib
             raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
     params = document.get("params")
     if not isinstance(params, dict) or not params:
-        raise InputError(path, "params", "no distributions given", 'add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper')
+        raise InputError(
+            path,
+            "params",
+            "no distributions given",
+            'add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper',
+        )
     distributions = [_distribution(path, name, table, info) for name, table in params.items()]
     check_varied_once([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
     return distributions
@@ -110,7 +117,9 @@ def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Dist
     variable = resolve_constant(name, info, path, key)
     dist = table.get("dist")
     if not isinstance(dist, str | None):  # a list or table would not even hash
-        raise InputError(path, f"{key}.dist", f"{dist!r} is not a distribution's name", _suggest("", list(DISTRIBUTIONS), "choose one of"))
+        raise InputError(
+            path, f"{key}.dist", f"{dist!r} is not a distribution's name", _suggest("", list(DISTRIBUTIONS), "choose one of")
+        )
     if dist not in DISTRIBUTIONS:
         problem = "has no dist" if dist is None else f"unknown distribution {dist!r}"
         raise InputError(path, f"{key}.dist", problem, _suggest(str(dist), list(DISTRIBUTIONS), "choose one of"))
@@ -130,13 +139,21 @@ def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Dist
 def _check_arguments(dist: str, args: dict[str, float], path: Path, key: str) -> None:
     """Arguments that define no distribution: an empty range, a spread of zero, a mode outside its range."""
     if "lower" in args and args["lower"] >= args["upper"]:
-        raise InputError(path, f"{key}.lower", f"lower {args['lower']:g} is not below upper {args['upper']:g}", "make lower less than upper")
+        raise InputError(
+            path, f"{key}.lower", f"lower {args['lower']:g} is not below upper {args['upper']:g}", "make lower less than upper"
+        )
     for spread in ("sd", "sigma"):
         if spread in args and args[spread] <= 0:
             raise InputError(path, f"{key}.{spread}", f"{spread} {args[spread]:g} is not positive", f"give {spread} above 0")
-    if dist == "lognormal" and not (abs(args["mu"]) < LOG_LIMIT and args["sigma"] < LOG_LIMIT / 10):  # exp(mu) and its draws stay floats
-        raise InputError(path, f"{key}.mu", f"mu {args['mu']:g} and sigma {args['sigma']:g} give values beyond floating point",
-                         f"give mu within +-{LOG_LIMIT:g} and sigma below {LOG_LIMIT / 10:g} (mu is the log of the median)")
+    if dist == "lognormal" and not (
+        abs(args["mu"]) < LOG_LIMIT and args["sigma"] < LOG_LIMIT / 10
+    ):  # exp(mu) and its draws stay floats
+        raise InputError(
+            path,
+            f"{key}.mu",
+            f"mu {args['mu']:g} and sigma {args['sigma']:g} give values beyond floating point",
+            f"give mu within +-{LOG_LIMIT:g} and sigma below {LOG_LIMIT / 10:g} (mu is the log of the median)",
+        )
     if dist == "triangular" and not args["lower"] <= args["mode"] <= args["upper"]:
         problem = f"mode {args['mode']:g} is outside [{args['lower']:g}, {args['upper']:g}]"
         raise InputError(path, f"{key}.mode", problem, "put mode between lower and upper")
@@ -149,11 +166,18 @@ def _check_support(dist: str, args: dict[str, float], variable: Variable, path: 
         floor = 0.0 if dist == "lognormal" else -math.inf
         if variable.lower > floor or math.isfinite(variable.upper):
             problem = f"a {dist} distribution is unbounded but '{variable.name}' must stay within {bounds}"
-            raise InputError(path, f"{key}.dist", problem, f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}')
+            raise InputError(
+                path, f"{key}.dist", problem, f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}'
+            )
         return
     for arg in ("lower", "upper"):
         if not variable.lower <= args[arg] <= variable.upper:
-            raise InputError(path, f"{key}.{arg}", f"{args[arg]:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})")
+            raise InputError(
+                path,
+                f"{key}.{arg}",
+                f"{args[arg]:g} is out of range {bounds}",
+                f"give a value within {bounds} ({variable.units})",
+            )
 
 
 def salib_problem(distributions: Sequence[Distribution]) -> dict:

@@ -36,9 +36,18 @@ import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
-from sdmodel.distributions import Distribution, format_bound, check_varied_once, resolve_constant, varied_setting, latin_hypercube, load_distributions, param_name
+from sdmodel.distributions import (
+    Distribution,
+    check_varied_once,
+    format_bound,
+    latin_hypercube,
+    load_distributions,
+    param_name,
+    resolve_constant,
+    varied_setting,
+)
 from sdmodel.errors import InputError, ModelRunError, finite_number
-from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, runner_for, batch_size, make_executor, serial_executor
+from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
 from sdmodel.model import ModelInfo, Variable, with_units
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
@@ -71,16 +80,22 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
     try:
         lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
-        raise InputError("--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5") from None
+        raise InputError(
+            "--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5"
+        ) from None
     if count < 1 or not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("--param", name, f"{grid!r} is not a grid", "give finite LO and HI and N of at least 1")
     if (lo >= hi and count > 1) or (lo != hi and count == 1):
-        raise InputError("--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)")
+        raise InputError(
+            "--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)"
+        )
     variable = resolve_constant(name, info, "--param", name)
     for value in (lo, hi):
         if not variable.lower <= value <= variable.upper:
             bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
+            raise InputError(
+                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
+            )
     return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
 
 
@@ -106,7 +121,9 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
     if not names:
         chosen = [m for m in METRICS if m.variable in info.variables]
         if not chosen:
-            raise InputError(info.path, None, "the model has none of the comparison's variables", "name the outputs to keep with --output")
+            raise InputError(
+                info.path, None, "the model has none of the comparison's variables", "name the outputs to keep with --output"
+            )
         return [_metric_output(m, info) for m in chosen]
     outputs = []
     for name in names:
@@ -121,7 +138,9 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
         select = {}
         if match:
             select = dict([_element(variable, match["element"], info, name)])
-        outputs.append(Output(name, variable.py_name, variable.name + (f"[{match['element']}]" if match else ""), variable.units, select))
+        outputs.append(
+            Output(name, variable.py_name, variable.name + (f"[{match['element']}]" if match else ""), variable.units, select)
+        )
     return outputs
 
 
@@ -307,8 +326,19 @@ def uncertainty(
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
     results, description = run_design(
-        model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": samples},
-        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="uncertainty",
+        model_path,
+        engine,
+        specs,
+        varied,
+        design,
+        chosen,
+        {"scenario": len(specs), "run": samples},
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_local=dask_local,
+        store=store,
+        progress=progress,
+        label="uncertainty",
     )
     params = {name: ("run", design[:, i], _param_attrs(info, setting)) for i, (name, setting) in enumerate(zip(names, varied))}
     results = results.assign_coords(
@@ -370,11 +400,28 @@ def sweep(
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
     results, description = run_design(
-        model_path, engine, specs, varied, design, chosen, {name: len(p.values) for name, p in zip(names, swept)},
-        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store, progress=progress, label="sweep",
+        model_path,
+        engine,
+        specs,
+        varied,
+        design,
+        chosen,
+        {name: len(p.values) for name, p in zip(names, swept)},
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_local=dask_local,
+        store=store,
+        progress=progress,
+        label="sweep",
     )
-    grid = {name: (name, list(p.values), _param_attrs(info, p.setting) | {"scenario_value": _scenario_value(specs[0], info, p.setting)})
-            for name, p in zip(names, swept)}
+    grid = {
+        name: (
+            name,
+            list(p.values),
+            _param_attrs(info, p.setting) | {"scenario_value": _scenario_value(specs[0], info, p.setting)},
+        )
+        for name, p in zip(names, swept)
+    }
     results = results.assign_coords(scenario=specs[0].name, **grid)
     results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
         "ensemble": "sweep",
@@ -392,7 +439,9 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
     for value in numbers:
         if not variable.lower <= value <= variable.upper:
             bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError("--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})")
+            raise InputError(
+                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
+            )
     return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
 
 
@@ -423,7 +472,9 @@ def run_design(
     variables = list(dict.fromkeys(output.variable for output in outputs))
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
-        raise InputError("--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output")
+        raise InputError(
+            "--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output"
+        )
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
     for job in work:
@@ -434,7 +485,9 @@ def run_design(
     if workers > 1 and not (scheduler or dask_local) and math.ceil(total / size) <= 1:
         executor, description = serial_executor(), "serial"  # one task: a worker would only add its start-up
     batches = (
-        Batch(job, block * members + first, design[first : first + size]) for block, job in enumerate(work) for first in range(0, members, size)
+        Batch(job, block * members + first, design[first : first + size])
+        for block, job in enumerate(work)
+        for first in range(0, members, size)
     )
     path = Path(store) if store is not None else _temporary_netcdf()
     stream = _Stream(path, lead, [(name, coords[name]) for name in variables])
@@ -484,11 +537,18 @@ def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords
     results["time"].attrs = {"units": "year", "long_name": "Time"}
     for name in coords:
         variable = info.variables[name]
-        results[name].attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        results[name].attrs = {
+            "units": variable.units,
+            "long_name": variable.name,
+            "description": variable.comment,
+            "sd_kind": variable.kind,
+        }
     return results
 
 
-def ensemble_attributes(engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names) -> dict:
+def ensemble_attributes(
+    engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names
+) -> dict:
     """The attributes every ensemble's Dataset carries: provenance, the executor, the outputs kept, the constants varied.
 
     Public so :mod:`sdmodel.sensitivity` records its runs the way sweeps and uncertainty do.
@@ -543,13 +603,23 @@ def check_levers_not_varied(distributions: str | os.PathLike, drawn: Sequence[Di
     """
     for distribution in drawn:
         set_by = [
-            tuple(sorted((setting.element or ("", ""), repr(setting.value)) for setting in spec.settings if _overlaps(setting, distribution.setting)))
+            tuple(
+                sorted(
+                    (setting.element or ("", ""), repr(setting.value))
+                    for setting in spec.settings
+                    if _overlaps(setting, distribution.setting)
+                )
+            )
             for spec in specs
         ]
         if len(set(set_by)) > 1:
             setter = next(spec.name for spec, settings in zip(specs, set_by) if settings)
-            raise InputError(distributions, f'params."{distribution.name}"', f"is a lever that scenario '{setter}' sets",
-                             "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out")
+            raise InputError(
+                distributions,
+                f'params."{distribution.name}"',
+                f"is a lever that scenario '{setter}' sets",
+                "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out",
+            )
 
 
 def _overlaps(setting: Setting, drawn: Setting) -> bool:
@@ -593,7 +663,9 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
     a streamed ensemble is never loaded whole, nor even one of its variables.
     """
     if "run" not in results.dims:
-        raise InputError(results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`")
+        raise InputError(
+            results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`"
+        )
     per_scenario = "scenario" in results.dims
     data = {}
     for name, array in results.data_vars.items():
@@ -606,7 +678,11 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
         data[name] = (dims, np.stack(bands) if per_scenario else bands[0], array.attrs)
     kept = ["scenario", *(dim for dim in results.dims if dim not in ("scenario", "run"))]
     coords = {dim: (dim, results[dim].values, results[dim].attrs) for dim in kept if dim in results.coords}
-    coords["percentile"] = ("percentile", np.asarray(percentiles, dtype=float), {"units": "%", "long_name": "Percentile of the members"})
+    coords["percentile"] = (
+        "percentile",
+        np.asarray(percentiles, dtype=float),
+        {"units": "%", "long_name": "Percentile of the members"},
+    )
     bands = xr.Dataset(data, coords=coords, attrs=dict(results.attrs))
     failed = results["failed"].sum("run") if "failed" in results.coords else xr.zeros_like(results["run"]).sum()
     bands["members"] = xr.full_like(failed, results.sizes["run"]).assign_attrs(long_name="Members run")
@@ -637,7 +713,10 @@ def ensemble_outputs(results: xr.Dataset) -> list[Output]:
     """The outputs an ensemble kept, as recorded in its attributes (metric keys, selections, labels)."""
     rows = json.loads(results.attrs.get("ensemble_outputs", "[]"))
     if not rows:
-        return [Output(str(n), str(n), results[n].attrs.get("long_name", str(n)), results[n].attrs.get("units", "")) for n in results.data_vars]
+        return [
+            Output(str(n), str(n), results[n].attrs.get("long_name", str(n)), results[n].attrs.get("units", ""))
+            for n in results.data_vars
+        ]
     return [Output(**{**row, "select": dict(row["select"])}) for row in rows if row["variable"] in results]
 
 
@@ -741,7 +820,9 @@ def format_sweep(results: xr.Dataset) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 
@@ -752,7 +833,6 @@ def _table(rows: list[list[str]]) -> str:
 def _number_or_none(array) -> float | None:
     value = float(array)
     return value if math.isfinite(value) else None
-
 
 
 def _fmt(value: float) -> str:

@@ -91,7 +91,9 @@ def finite_number(value: object, source: str | Path, key: str) -> float:
         number = float(value)
     except OverflowError:
         digits = len(str(abs(value)))
-        raise InputError(source, key, f"an integer of {digits} digits is too large", "give a number within floating-point range") from None
+        raise InputError(
+            source, key, f"an integer of {digits} digits is too large", "give a number within floating-point range"
+        ) from None
     if not math.isfinite(number):
         raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
     return number

@@ -107,7 +107,9 @@ def runner_for(job: Job):
         if known == job:
             return runner
     if file_sha256(Path(job.model)) != job.model_sha256:
-        raise InputError(job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again")
+        raise InputError(
+            job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again"
+        )
     from sdmodel.simulate import engine_module
 
     engine = engine_module(job.engine)
@@ -370,7 +372,9 @@ def _root_cause(error: BaseException) -> str:
     return reason or _first_line(error)
 
 
-def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> tuple[Executor, int, str]:
+def make_executor(
+    jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None
+) -> tuple[Executor, int, str]:
     """The executor the options ask for, as ``(executor, workers, description)``.
 
     ``jobs=1`` runs in this process; by default one process per core; a scheduler

@@ -33,17 +33,44 @@ from sdmodel.scenario import ELEMENT_PATTERN, NAME_PATTERN, Scenario, bundled_sc
 GROUPS = (
     ("Data strike", ("data strike fraction", "data strike start")),
     ("Crawler block and erasure", ("crawler block fraction", "crawler block start", "erasure fraction", "erasure start")),
-    ("Conscious data contribution", ("conscious contribution share", "conscious contribution to receiver", "redirect receiver", "conscious contribution start")),
+    (
+        "Conscious data contribution",
+        (
+            "conscious contribution share",
+            "conscious contribution to receiver",
+            "redirect receiver",
+            "conscious contribution start",
+        ),
+    ),
     ("Data poisoning", ("data poisoning share", "data poisoning start")),
     ("Data-sharing mandate", ("data sharing mandate share", "data sharing start")),
-    ("Collective licensing", ("organising rate", "organising start", "collective bargaining weight", "licensing start", "collective strike")),
+    (
+        "Collective licensing",
+        ("organising rate", "organising start", "collective bargaining weight", "licensing start", "collective strike"),
+    ),
     ("Eval-data bargaining", ("eval withholding share", "eval withholding start", "eval royalty rate", "eval deal start")),
-    ("Public commons and taxes", ("public commons funding", "public commons start", "windfall tax rate", "compute tax rate", "tax start",
-                                  "commons share of tax")),
+    (
+        "Public commons and taxes",
+        (
+            "public commons funding",
+            "public commons start",
+            "windfall tax rate",
+            "compute tax rate",
+            "tax start",
+            "commons share of tax",
+        ),
+    ),
 )
 OTHER = "Other levers"
 #: the outcomes drawn live (metric keys of sdmodel.metrics.METRICS)
-LIVE_METRICS = ("incumbent_revenue_share", "hhi", "incumbent_capability", "data_payments_cumulative", "labour_share", "ai_capital_share")
+LIVE_METRICS = (
+    "incumbent_revenue_share",
+    "hhi",
+    "incumbent_capability",
+    "data_payments_cumulative",
+    "labour_share",
+    "ai_capital_share",
+)
 
 
 BASELINE_COLOUR = palette.BASELINE  # as in every figure of sdmodel (sdmodel.palette): the baseline black and dashed
@@ -92,10 +119,15 @@ def find_levers(info: ModelInfo, baseline: xr.Dataset) -> list[Lever]:
             if lever_key in seen:
                 continue
             seen.add(lever_key)
-            default = float(baseline[variable.py_name].sel({variable.dims[0]: element[0]}) if element else baseline[variable.py_name])
+            default = float(
+                baseline[variable.py_name].sel({variable.dims[0]: element[0]}) if element else baseline[variable.py_name]
+            )
             levers.append(_lever(lever_key, variable, default, values))
     order = {normalise(name): (g, i) for g, (_, names) in enumerate(GROUPS) for i, name in enumerate(names)}
-    return sorted(levers, key=lambda lever: order.get(normalise(ELEMENT_PATTERN.sub(r"\g<name>", lever.key)), (len(GROUPS), 0)) + (lever.key,))
+    return sorted(
+        levers,
+        key=lambda lever: order.get(normalise(ELEMENT_PATTERN.sub(r"\g<name>", lever.key)), (len(GROUPS), 0)) + (lever.key,),
+    )
 
 
 def _lever(key: str, variable, default: float, values: list[float]) -> Lever:
@@ -130,7 +162,9 @@ def _title(text: str) -> dict[str, str]:
 class Explorer:
     """One browser session's state: the levers, the baseline, the current run and the page."""
 
-    def __init__(self, model: str | os.PathLike | None = None, final_time: float | None = None, scenarios_dir: str | os.PathLike = "."):
+    def __init__(
+        self, model: str | os.PathLike | None = None, final_time: float | None = None, scenarios_dir: str | os.PathLike = "."
+    ):
         from sdmodel.locations import default_model
         from sdmodel.simulate import engine_module
 
@@ -152,7 +186,13 @@ class Explorer:
 
     def run(self, params: dict[str, float]) -> xr.Dataset:
         """The model with these lever settings, on the fast engine."""
-        scenario = Scenario(name="explorer", description="Settings from sdmodel explore", params=dict(params), time=dict(self.time), source="sdmodel explore")
+        scenario = Scenario(
+            name="explorer",
+            description="Settings from sdmodel explore",
+            params=dict(params),
+            time=dict(self.time),
+            source="sdmodel explore",
+        )
         return self.engine.run(self.model_path, validate(scenario, self.info, self.time_defaults))
 
     def settings(self) -> dict[str, float]:
@@ -171,7 +211,7 @@ class Explorer:
         start = clock.perf_counter()
         try:
             results = self.run(self.settings())
-        except Exception as error:  # shown on the page: a bad combination must not kill the session
+        except Exception as error:  # noqa: BLE001 (shown on the page: a bad combination must not kill the session)
             self.status.object = f"<span class='error'>Cannot run these settings: {error}</span>"
             return
         import panel as pn
@@ -186,12 +226,21 @@ class Explorer:
                 low, high = float(min(line.min(), base.min())), float(max(line.max(), base.max()))
                 pad = 0.06 * (high - low) if high > low else max(abs(high) * 0.05, 1.0)
                 figure.y_range.start, figure.y_range.end = low - pad, high + pad
-                rows.append((metric, reader_units(line.attrs.get("units", ""), metric.variable), float(base.isel(time=-1)), float(line.isel(time=-1))))
+                rows.append(
+                    (
+                        metric,
+                        reader_units(line.attrs.get("units", ""), metric.variable),
+                        float(base.isel(time=-1)),
+                        float(line.isel(time=-1)),
+                    )
+                )
             self.outcomes.object = self._outcome_table(rows, float(results["time"][-1]))
             self.last_ms = (clock.perf_counter() - start) * 1000
             moved = len(self.settings())
-            self.status.object = (f"<span data-metric='latency'>Re-ran the model and redrew in {self.last_ms:.0f} ms</span> "
-                                  f"(Simlin {self.engine.VERSION}; {moved} lever{'s' if moved != 1 else ''} moved from the baseline).")
+            self.status.object = (
+                f"<span data-metric='latency'>Re-ran the model and redrew in {self.last_ms:.0f} ms</span> "
+                f"(Simlin {self.engine.VERSION}; {moved} lever{'s' if moved != 1 else ''} moved from the baseline)."
+            )
 
     # --- the page ---------------------------------------------------------------------------
 
@@ -207,26 +256,52 @@ class Explorer:
         for lever in self.levers:
             label = lever.key if lever.switch else with_units(lever.key, lever.units, lever.label)  # a switch is on or off
             if lever.switch:
-                widget = pn.widgets.Checkbox(**_title(label), value=bool(lever.default), css_classes=[lever.css], sizing_mode="stretch_width")
+                widget = pn.widgets.Checkbox(
+                    **_title(label), value=bool(lever.default), css_classes=[lever.css], sizing_mode="stretch_width"
+                )
                 widget.param.watch(self.update, "value")
             elif lever.units == "year":
-                widget = pn.widgets.IntSlider(**_title(label), start=int(lever.low), end=int(lever.high), step=1, value=int(round(lever.default)),
-                                              css_classes=[lever.css], sizing_mode="stretch_width")
+                widget = pn.widgets.IntSlider(
+                    **_title(label),
+                    start=int(lever.low),
+                    end=int(lever.high),
+                    step=1,
+                    value=round(lever.default),
+                    css_classes=[lever.css],
+                    sizing_mode="stretch_width",
+                )
                 widget.param.watch(self.update, "value_throttled")
             else:
-                widget = pn.widgets.FloatSlider(**_title(label), start=lever.low, end=lever.high, step=lever.step, value=lever.default,
-                                                css_classes=[lever.css], sizing_mode="stretch_width", format="0[.][000]")
+                widget = pn.widgets.FloatSlider(
+                    **_title(label),
+                    start=lever.low,
+                    end=lever.high,
+                    step=lever.step,
+                    value=lever.default,
+                    css_classes=[lever.css],
+                    sizing_mode="stretch_width",
+                    format="0[.][000]",
+                )
                 widget.param.watch(self.update, "value_throttled")
             self.widgets[lever.key] = widget
             cards.setdefault(lever.group, []).append(widget)
         groups = [title for title, _ in GROUPS if title in cards] + ([OTHER] if OTHER in cards else [])
-        accordion = pn.Accordion(*[(title, pn.Column(*cards[title], sizing_mode="stretch_width")) for title in groups],
-                                 active=[0], sizing_mode="stretch_width")
-        self.preset = pn.widgets.Select(**_title("Start from a scenario"), options=bundled_scenarios(), value="baseline", sizing_mode="stretch_width")
+        accordion = pn.Accordion(
+            *[(title, pn.Column(*cards[title], sizing_mode="stretch_width")) for title in groups],
+            active=[0],
+            sizing_mode="stretch_width",
+        )
+        self.preset = pn.widgets.Select(
+            **_title("Start from a scenario"), options=bundled_scenarios(), value="baseline", sizing_mode="stretch_width"
+        )
         self.preset.param.watch(self._apply_preset, "value")
         self.name_input = pn.widgets.TextInput(**_title("Scenario name"), value="my-scenario", sizing_mode="stretch_width")
-        self.save_button = pn.widgets.Button(**_title("Save settings as scenario TOML"), button_type="primary", sizing_mode="stretch_width",
-                                             css_classes=["save-scenario"])
+        self.save_button = pn.widgets.Button(
+            **_title("Save settings as scenario TOML"),
+            button_type="primary",
+            sizing_mode="stretch_width",
+            css_classes=["save-scenario"],
+        )
         self.save_button.on_click(self._save)
         self.saved = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["save-status"])
         self.curves = {}  # metric key -> (Bokeh figure, the data source of "your settings")
@@ -235,10 +310,22 @@ class Explorer:
             base = trajectory(self.baseline, metric)
             ylabel = with_units(metric.short, base.attrs.get("units", ""), metric.variable)
             data = (base["time"].values, base.values)
-            overlay = (hv.Curve(data, "time", metric.key, label="baseline").opts(color=BASELINE_COLOUR, line_dash="dashed", line_width=2)
-                       * hv.Curve(data, "time", metric.key, label="your settings").opts(color=CURRENT_COLOUR, line_width=3))
-            figure = hv.render(overlay.opts(title=chart_title(metric.label), xlabel="year", ylabel=ylabel, height=260, responsive=True,
-                                            legend_position="top_left", show_legend=index == 0, toolbar=None), backend="bokeh")
+            overlay = hv.Curve(data, "time", metric.key, label="baseline").opts(
+                color=BASELINE_COLOUR, line_dash="dashed", line_width=2
+            ) * hv.Curve(data, "time", metric.key, label="your settings").opts(color=CURRENT_COLOUR, line_width=3)
+            figure = hv.render(
+                overlay.opts(
+                    title=chart_title(metric.label),
+                    xlabel="year",
+                    ylabel=ylabel,
+                    height=260,
+                    responsive=True,
+                    legend_position="top_left",
+                    show_legend=index == 0,
+                    toolbar=None,
+                ),
+                backend="bokeh",
+            )
             figure.min_border_right = CHART_RIGHT_BORDER  # the last year's tick label is drawn half past the axis' end
             # updated in place at every change: a new data source, not a new figure (a redraw costs ~50 ms a panel)
             source = next(r.data_source for r in figure.renderers if getattr(r.glyph, "line_color", None) == CURRENT_COLOUR)
@@ -249,8 +336,11 @@ class Explorer:
         intro = pn.pane.Markdown(
             "## sdmodel explorer\nMove a lever: the model re-runs (Simlin) and the outcomes update, "
             "drawn against the baseline (black, dashed). Levers are the constants the bundled scenarios set.",
-            sizing_mode="stretch_width")
-        sidebar = pn.Column(self.preset, accordion, self.name_input, self.save_button, self.saved, width=380, scroll=True, height=900)
+            sizing_mode="stretch_width",
+        )
+        sidebar = pn.Column(
+            self.preset, accordion, self.name_input, self.save_button, self.saved, width=380, scroll=True, height=900
+        )
         # the charts stretch to the column's right edge, which was the window's own: a margin keeps the
         # right-hand charts' last tick inside the page (at 1400 px it was cut, and so was a long title)
         charts = pn.GridBox(*panels, ncols=2, sizing_mode="stretch_width")
@@ -266,8 +356,10 @@ class Explorer:
             f"<td>{_fmt(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
             for metric, units, base, now in rows
         )
-        return (f"<table class='outcomes' style='border-collapse:collapse;font-size:14px'><tr><th style='text-align:left'>in {year:g}</th>"
-                f"<th>baseline</th><th>your settings</th><th>change</th><th>units</th></tr>{cells}</table>")
+        return (
+            f"<table class='outcomes' style='border-collapse:collapse;font-size:14px'><tr><th style='text-align:left'>in {year:g}</th>"
+            f"<th>baseline</th><th>your settings</th><th>change</th><th>units</th></tr>{cells}</table>"
+        )
 
     def _apply_preset(self, event) -> None:
         """Set every lever as a bundled scenario has it (baseline values for the rest), then run once."""
@@ -277,14 +369,18 @@ class Explorer:
             value = value[-1][1] if isinstance(value, tuple) else value  # a time series: its end value
             match = ELEMENT_PATTERN.match(key)
             variable = self.info.resolve(match["name"] if match else key, scenario.source, key)
-            keys = [f"{variable.name}[{match['element']}]"] if match else [k for k in self.widgets if ELEMENT_PATTERN.sub(r"\g<name>", k) == variable.name or k == variable.name]
+            keys = (
+                [f"{variable.name}[{match['element']}]"]
+                if match
+                else [k for k in self.widgets if ELEMENT_PATTERN.sub(r"\g<name>", k) == variable.name or k == variable.name]
+            )
             values.update({k: value for k in keys})
         self._quiet = True
         try:
             for lever in self.levers:
                 widget = self.widgets[lever.key]
                 value = values.get(lever.key, lever.default)
-                value = bool(value) if lever.switch else int(round(value)) if lever.units == "year" else float(value)
+                value = bool(value) if lever.switch else round(value) if lever.units == "year" else float(value)
                 widget.value = value
         finally:
             self._quiet = False
@@ -305,7 +401,9 @@ class Explorer:
         if not NAME_PATTERN.match(name):
             raise InputError("scenario name", name, "is not a usable scenario name", "use letters, digits, '-', '_' or '.'")
         if not self.scenarios_dir.is_dir():
-            raise InputError(self.scenarios_dir, None, "folder does not exist", "create it, or start explore with another --scenarios-dir")
+            raise InputError(
+                self.scenarios_dir, None, "folder does not exist", "create it, or start explore with another --scenarios-dir"
+            )
         target = self.scenarios_dir / f"{name}.toml"
         temporary = target.with_name(f".{target.name}.partial")
         try:
@@ -347,10 +445,17 @@ def _check_port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
-            raise InputError("--port", str(port), f"cannot listen there ({error.strerror})", "choose another port, or --port 0 for any free one") from None
+            raise InputError(
+                "--port",
+                str(port),
+                f"cannot listen there ({error.strerror})",
+                "choose another port, or --port 0 for any free one",
+            ) from None
 
 
-def serve(port: int = 5006, show: bool = True, final_time: float | None = None, scenarios_dir: str | os.PathLike = ".", model=None) -> None:
+def serve(
+    port: int = 5006, show: bool = True, final_time: float | None = None, scenarios_dir: str | os.PathLike = ".", model=None
+) -> None:
     """Serve the explorer on localhost until interrupted (``port=0``: any free port)."""
     import panel as pn
 
@@ -360,5 +465,12 @@ def serve(port: int = 5006, show: bool = True, final_time: float | None = None, 
     port = port or free_port()
     _check_port_free(port)
     print(f"sdmodel explore: http://localhost:{port}/ (Ctrl-C to stop)", flush=True)
-    pn.serve({"/": lambda: app(model, final_time, scenarios_dir)}, port=port, address="127.0.0.1", show=show,
-             websocket_origin=[f"localhost:{port}", f"127.0.0.1:{port}"], title="sdmodel explorer", print_url=False)
+    pn.serve(
+        {"/": lambda: app(model, final_time, scenarios_dir)},
+        port=port,
+        address="127.0.0.1",
+        show=show,
+        websocket_origin=[f"localhost:{port}", f"127.0.0.1:{port}"],
+        title="sdmodel explorer",
+        print_url=False,
+    )

@@ -64,7 +64,9 @@ ISEE_NS = "http://iseesystems.com/XMILE"
 _X = f"{{{XMILE_NS}}}"
 #: array functions over a whole dimension (``SUM(x[*])``), written element by element
 REDUCTIONS = ("SUM", "PROD", "MEAN", "MAX", "MIN")
-_REDUCTION = re.compile(rf"\b(?P<func>{'|'.join(REDUCTIONS)})\s*\(\s*(?P<name>[A-Za-z_][\w.]*|\"[^\"]+\")\s*\[(?P<subs>[^\]]*)\]\s*\)", re.I)
+_REDUCTION = re.compile(
+    rf"\b(?P<func>{'|'.join(REDUCTIONS)})\s*\(\s*(?P<name>[A-Za-z_][\w.]*|\"[^\"]+\")\s*\[(?P<subs>[^\]]*)\]\s*\)", re.IGNORECASE
+)
 _WILDCARD = re.compile(r"\[[^\]]*(\*|!)[^\]]*\]")
 
 
@@ -173,7 +175,7 @@ def number(value: float) -> str:
     if math.isnan(value):
         return ":NA:"  # Vensim's missing value
     text = repr(value)
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 # --------------------------------------------------------------------------- changes files
@@ -278,7 +280,12 @@ def _simlin_xmile(model_path: Path) -> ET.Element:
     try:
         data = simlin.load(str(model_path)).project.to_xmile()
     except (simlin.SimlinError, OSError) as error:
-        raise InputError(model_path, None, f"Simlin cannot translate this model to XMILE ({_first_line(error)})", "export tab, dat or csv results instead") from None
+        raise InputError(
+            model_path,
+            None,
+            f"Simlin cannot translate this model to XMILE ({_first_line(error)})",
+            "export tab, dat or csv results instead",
+        ) from None
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     ET.register_namespace("", XMILE_NS)  # XMILE elements unprefixed, as every XMILE reader expects
     for prefix, uri in re.findall(r'xmlns:(\w+)="([^"]+)"', text):
@@ -305,7 +312,9 @@ def _apply_setting(root: ET.Element, info: ModelInfo, setting: Setting, model_pa
     variable = info.variables[setting.py_name]
     node = _variable_node(root, variable.name)
     if node is None:
-        raise InputError(model_path, variable.name, "is missing from Simlin's XMILE translation", "export tab, dat or csv results instead")
+        raise InputError(
+            model_path, variable.name, "is missing from Simlin's XMILE translation", "export tab, dat or csv results instead"
+        )
     expression = _expression(setting.value)
     if setting.element is None:
         for child in node.findall(f"{_X}element") + node.findall(f"{_X}eqn"):
@@ -316,7 +325,12 @@ def _apply_setting(root: ET.Element, info: ModelInfo, setting: Setting, model_pa
     dim, element = setting.element
     position = next((i for i, name in enumerate(dim_names) if normalise(name) == normalise(dim)), None)
     if position is None:
-        raise InputError(model_path, variable.name, f"has no dimension {dim} in Simlin's XMILE translation", "export tab, dat or csv results instead")
+        raise InputError(
+            model_path,
+            variable.name,
+            f"has no dimension {dim} in Simlin's XMILE translation",
+            "export tab, dat or csv results instead",
+        )
     _spread_elements(node, [_elements(root, name) for name in dim_names])
     for child in node.findall(f"{_X}element"):
         if normalise(child.get("subscript", "").split(",")[position]) == normalise(element):
@@ -376,7 +390,7 @@ def _expression(value: Value) -> str:
         return number(value)
     points = sorted(value)
     terms = [number(points[0][1])]
-    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
         if t1 > t0 and v1 != v0:
             slope = f"({number(v1)} - {number(v0)}) / ({number(t1)} - {number(t0)})"  # the points as given, not rounded
             terms.append(f"{slope} * (MIN(MAX(TIME, {number(t0)}), {number(t1)}) - {number(t0)})")
@@ -385,8 +399,10 @@ def _expression(value: Value) -> str:
 
 def _make_portable(root: ET.Element, model_path: Path) -> None:
     """Rewrite the XMILE that one of PySD and Simlin would refuse into a form both read."""
-    dims_of = {normalise(node.get("name", "").strip('"')): [d.get("name") for d in node.findall(f"{_X}dimensions/{_X}dim")]
-               for node in root.iterfind(f"{_X}model/{_X}variables/*")}
+    dims_of = {
+        normalise(node.get("name", "").strip('"')): [d.get("name") for d in node.findall(f"{_X}dimensions/{_X}dim")]
+        for node in root.iterfind(f"{_X}model/{_X}variables/*")
+    }
     specs = root.find(f"{_X}sim_specs")
     constants = {"STOPTIME": specs.findtext(f"{_X}stop"), "DT": _dt(specs)}
     for gf in root.iter(f"{_X}gf"):
@@ -396,23 +412,35 @@ def _make_portable(root: ET.Element, model_path: Path) -> None:
         for flow in node.findall(f"{_X}inflow") + node.findall(f"{_X}outflow"):
             flow.text = re.sub(r"\s+", "_", (flow.text or "").strip())
         for eqn in node.iter(f"{_X}eqn"):
-            text = _expand_reductions(eqn.text or "", lambda name: dims_of.get(normalise(name.strip('"')), []), lambda dim: _elements(root, dim))
-            text = re.sub(r"\bSTARTTIME\b", "INIT(TIME)", text, flags=re.I)
+            text = _expand_reductions(
+                eqn.text or "", lambda name: dims_of.get(normalise(name.strip('"')), []), lambda dim: _elements(root, dim)
+            )
+            text = re.sub(r"\bSTARTTIME\b", "INIT(TIME)", text, flags=re.IGNORECASE)
             for word, value in constants.items():
-                text = re.sub(rf"\b{word}\b", value, text, flags=re.I)
+                text = re.sub(rf"\b{word}\b", value, text, flags=re.IGNORECASE)
             if _WILDCARD.search(text):
-                raise InputError(model_path, node.get("name"), f"uses an array expression PySD's XMILE reader cannot read ({text})", "export tab, dat or csv results instead")
+                raise InputError(
+                    model_path,
+                    node.get("name"),
+                    f"uses an array expression PySD's XMILE reader cannot read ({text})",
+                    "export tab, dat or csv results instead",
+                )
             eqn.text = text
 
 
-_LOOKUP_CALL = re.compile(r"^\s*LOOKUP\s*\(\s*(?P<table>[A-Za-z_][\w.]*|\"[^\"]+\")\s*,(?P<input>.*)\)\s*$", re.I | re.S)
+_LOOKUP_CALL = re.compile(
+    r"^\s*LOOKUP\s*\(\s*(?P<table>[A-Za-z_][\w.]*|\"[^\"]+\")\s*,(?P<input>.*)\)\s*$", re.IGNORECASE | re.DOTALL
+)
 
 
 def _embed_lookups(root: ET.Element, model_path: Path) -> None:
     """``y = LOOKUP(table, x)`` -> ``y`` with equation ``x`` and the table's ``<gf>`` (see :func:`xmile_text`)."""
     variables = root.find(f"{_X}model/{_X}variables")
-    tables = {normalise(node.get("name", "").strip('"')): node for node in variables
-              if node.find(f"{_X}gf") is not None and node.find(f"{_X}eqn") is None and node.find(f"{_X}element") is None}
+    tables = {
+        normalise(node.get("name", "").strip('"')): node
+        for node in variables
+        if node.find(f"{_X}gf") is not None and node.find(f"{_X}eqn") is None and node.find(f"{_X}element") is None
+    }
     if not tables:
         return
     for node in variables:
@@ -421,10 +449,16 @@ def _embed_lookups(root: ET.Element, model_path: Path) -> None:
             if call and normalise(call["table"].strip('"')) in tables:
                 eqn.text = call["input"].strip()
                 holder = _eqn_holder(node, eqn)
-                holder.insert(list(holder).index(eqn) + 1, copy.deepcopy(tables[normalise(call["table"].strip('"'))].find(f"{_X}gf")))
-            elif re.search(r"\bLOOKUP\s*\(", eqn.text or "", re.I):
-                raise InputError(model_path, node.get("name"), "calls a lookup inside a larger expression, which PySD's and Simlin's XMILE differ on",
-                                 "give the lookup's result a variable of its own in the model")
+                holder.insert(
+                    list(holder).index(eqn) + 1, copy.deepcopy(tables[normalise(call["table"].strip('"'))].find(f"{_X}gf"))
+                )
+            elif re.search(r"\bLOOKUP\s*\(", eqn.text or "", re.IGNORECASE):
+                raise InputError(
+                    model_path,
+                    node.get("name"),
+                    "calls a lookup inside a larger expression, which PySD's and Simlin's XMILE differ on",
+                    "give the lookup's result a variable of its own in the model",
+                )
     for table in tables.values():
         variables.remove(table)
 
@@ -506,7 +540,12 @@ def export_files(
     # a Vensim or XMILE file holds scenarios over time; NetCDF and CSV hold any run, an ensemble's too
     kind, target = resolve_source(source, runs_dir, TRAJECTORY_KINDS if fmt in ("tab", "dat", "cin", "xmile") else None)
     if kind == "run" and (model or overrides or final_time is not None):
-        raise InputError(str(source), None, "--model, --set and --final-time apply to a scenario, not to a saved run", "export the run as saved, or name a scenario")
+        raise InputError(
+            str(source),
+            None,
+            "--model, --set and --final-time apply to a scenario, not to a saved run",
+            "export the run as saved, or name a scenario",
+        )
     if fmt in ("cin", "xmile"):
         scenarios, model_path = _scenarios_to_write(kind, target, model, overrides, final_time, fmt)
         render = cin_text if fmt == "cin" else xmile_text
@@ -570,18 +609,32 @@ def resolve_source(
     except InputError as error:
         if isinstance(error, WrongRunKind):  # a run, of a kind export cannot read: its own message says so
             raise
-        raise InputError(text, None, f"no such run or scenario ({error.problem})", "see `sdmodel runs list` and `sdmodel scenarios list`") from None
+        raise InputError(
+            text, None, f"no such run or scenario ({error.problem})", "see `sdmodel runs list` and `sdmodel scenarios list`"
+        ) from None
 
 
-def _results(kind: str, target, model, overrides, final_time, command, engine="pysd", reuse=False, runs_dir=None) -> tuple[xr.Dataset, str]:
+def _results(
+    kind: str, target, model, overrides, final_time, command, engine="pysd", reuse=False, runs_dir=None
+) -> tuple[xr.Dataset, str]:
     if kind == "run":
         from sdmodel.store import open_run
 
         return open_run(target), Path(target).name
     from sdmodel.simulate import run
 
-    results = run([target], model=model, overrides=overrides, final_time=final_time, jobs=1, command=command, engine=engine, reuse=reuse,
-                  runs_dir=runs_dir, progress=False)
+    results = run(
+        [target],
+        model=model,
+        overrides=overrides,
+        final_time=final_time,
+        jobs=1,
+        command=command,
+        engine=engine,
+        reuse=reuse,
+        runs_dir=runs_dir,
+        progress=False,
+    )
     return results, str(results["scenario"].values[0])
 
 
@@ -609,9 +662,16 @@ def run_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[lis
     attrs = open_run(folder).attrs
     model_path = Path(attrs.get("model_file", ""))
     if not model_path.is_file():
-        raise InputError(folder, "model_file", f"the run's model {model_path} is not here", "export the scenario by name with --model")
+        raise InputError(
+            folder, "model_file", f"the run's model {model_path} is not here", "export the scenario by name with --model"
+        )
     if check_model and attrs.get("model_sha256") and file_sha256(model_path) != attrs["model_sha256"]:
-        raise InputError(folder, "model_file", f"{model_path.name} changed since this run", "run the scenario again, or export the scenario by name")
+        raise InputError(
+            folder,
+            "model_file",
+            f"{model_path.name} changed since this run",
+            "run the scenario again, or export the scenario by name",
+        )
     documents = tomllib.loads(attrs.get("scenarios_toml", "")).get("scenario", [])
     scenarios = [
         Scenario(
@@ -664,6 +724,8 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         write(temporary)
         os.replace(temporary, path)
     except OSError as error:
-        raise InputError(path, "--out", f"cannot write the file ({error.strerror or error})", "choose a writable folder") from None
+        raise InputError(
+            path, "--out", f"cannot write the file ({error.strerror or error})", "choose a writable folder"
+        ) from None
     finally:
         temporary.unlink(missing_ok=True)

@@ -66,7 +66,12 @@ def import_cin(path: str | Path, name: str | None = None, model: str | Path | No
             origins[f"time.{key}" if key in TIME_CONTROLS else key] = f"{path}: {where}"
     scenario_name = name or path.stem
     if not NAME_PATTERN.match(scenario_name):
-        raise InputError("--name" if name else path, None, f"'{scenario_name}' is not a usable scenario name", "give one with --name (letters, digits, '-', '_' or '.')")
+        raise InputError(
+            "--name" if name else path,
+            None,
+            f"'{scenario_name}' is not a usable scenario name",
+            "give one with --name (letters, digits, '-', '_' or '.')",
+        )
     scenario = Scenario(scenario_name, f"Imported from the Vensim changes file {path.name}", params, time, str(path), origins)
     prepare([scenario], model=model_path)  # ranges, kinds and the time grid, as for any scenario
     return scenario
@@ -112,7 +117,12 @@ def _changes(line: str, info: ModelInfo, source: str, where: str) -> list[tuple[
     variable = info.resolve(constant["name"].strip(), source, where)
     values = [v.strip() for v in constant["values"].split(",")]
     if not all(_NUMBER.match(v) for v in values):
-        raise InputError(source, where, f"'{_short(constant['values'].strip())}' is not a number", "a changes file sets constants to numbers, e.g. NAME= 0.5")
+        raise InputError(
+            source,
+            where,
+            f"'{_short(constant['values'].strip())}' is not a number",
+            "a changes file sets constants to numbers, e.g. NAME= 0.5",
+        )
     numbers = [float(v) for v in values]
     if variable.py_name in TIME_CONTROLS:
         if constant["subs"] is not None or len(numbers) != 1:
@@ -121,36 +131,59 @@ def _changes(line: str, info: ModelInfo, source: str, where: str) -> list[tuple[
     return _subscripted(variable, constant["subs"], numbers, info, source, where)
 
 
-def _subscripted(variable: Variable, subs: str | None, numbers: list[float], info: ModelInfo, source: str, where: str) -> list[tuple[str, float]]:
+def _subscripted(
+    variable: Variable, subs: str | None, numbers: list[float], info: ModelInfo, source: str, where: str
+) -> list[tuple[str, float]]:
     """Keys for ``NAME``, ``NAME[element]`` or ``NAME[Dimension]`` with one value, or one per element."""
     if subs is None or not variable.dims:
         if subs is not None:
             raise InputError(source, where, f"'{variable.name}' has no subscripts", f"write {variable.name}= value")
         if len(numbers) != 1:
-            raise InputError(source, where, f"'{variable.name}' takes one number, not {len(numbers)}", f"write {variable.name}= value")
+            raise InputError(
+                source, where, f"'{variable.name}' takes one number, not {len(numbers)}", f"write {variable.name}= value"
+            )
         return [(variable.name, numbers[0])]
     parts = [s.strip() for s in subs.split(",")]
     if len(parts) != 1 or len(variable.dims) != 1:
-        raise InputError(source, where, "only variables with one subscript range can be changed", "set one element at a time, e.g. NAME[element]= value")
+        raise InputError(
+            source,
+            where,
+            "only variables with one subscript range can be changed",
+            "set one element at a time, e.g. NAME[element]= value",
+        )
     dim, elements = variable.dims[0], info.subscripts.get(variable.dims[0], ())
     if normalise(parts[0]) == normalise(dim):
         if len(numbers) == 1:
             return [(variable.name, numbers[0])]
         if len(numbers) != len(elements):
-            raise InputError(source, where, f"{len(numbers)} values for the {len(elements)} elements of {dim}", f"give one value, or one for each of: {', '.join(elements)}")
+            raise InputError(
+                source,
+                where,
+                f"{len(numbers)} values for the {len(elements)} elements of {dim}",
+                f"give one value, or one for each of: {', '.join(elements)}",
+            )
         return [(f"{variable.name}[{element}]", value) for element, value in zip(elements, numbers)]
     element = next((e for e in elements if normalise(e) == normalise(parts[0])), None)
     if element is None:
         raise InputError(source, where, f"'{parts[0]}' is not an element of {dim}", f"use {dim} or one of: {', '.join(elements)}")
     if len(numbers) != 1:
-        raise InputError(source, where, f"one element takes one number, not {len(numbers)}", f"write {variable.name}[{element}]= value")
+        raise InputError(
+            source, where, f"one element takes one number, not {len(numbers)}", f"write {variable.name}[{element}]= value"
+        )
     return [(f"{variable.name}[{element}]", numbers[0])]
 
 
 def _lookup_error(variable: Variable, source: str, where: str) -> InputError:
     if variable.kind == "lookup":
-        return InputError(source, where, f"'{variable.name}' is a lookup table, and scenarios cannot change lookup tables", "change the constants it depends on instead")
-    return InputError(source, where, f"'{variable.name}' is a {variable.kind}, not a lookup: a table cannot replace it", CONSTANT_FORM)
+        return InputError(
+            source,
+            where,
+            f"'{variable.name}' is a lookup table, and scenarios cannot change lookup tables",
+            "change the constants it depends on instead",
+        )
+    return InputError(
+        source, where, f"'{variable.name}' is a {variable.kind}, not a lookup: a table cannot replace it", CONSTANT_FORM
+    )
 
 
 def _assign(target: dict, key: str, value: float) -> None:
@@ -186,9 +219,14 @@ def read_csv(path: str | Path, model: str | Path | None = None) -> xr.Dataset:
     if {"variable", "value"} <= set(frame.columns):
         tables = _tidy_tables(frame, path)
     elif {"scenario", "time"} <= set(frame.columns):
-        tables = {str(s): (group["time"].to_numpy(float), {c: group[c].to_numpy(float) for c in frame.columns[2:]}) for s, group in frame.groupby("scenario", sort=False)}
+        tables = {
+            str(s): (group["time"].to_numpy(float), {c: group[c].to_numpy(float) for c in frame.columns[2:]})
+            for s, group in frame.groupby("scenario", sort=False)
+        }
     else:
-        raise InputError(path, None, "neither a tidy nor a wide sdmodel CSV", "export it again with `sdmodel export RUN --to csv`")
+        raise InputError(
+            path, None, "neither a tidy nor a wide sdmodel CSV", "export it again with `sdmodel export RUN --to csv`"
+        )
     return _dataset(tables, _info(model), str(path))
 
 
@@ -214,7 +252,9 @@ def _read_frame(path: Path, **options) -> pd.DataFrame:
 def _tab_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     frame = _read_frame(path, sep="\t")
     if frame.columns[0].strip().lower() != "time":
-        raise InputError(path, None, f"the first column is '{frame.columns[0]}', not Time", "export the tab file with time running down")
+        raise InputError(
+            path, None, f"the first column is '{frame.columns[0]}', not Time", "export the tab file with time running down"
+        )
     return frame.iloc[:, 0].to_numpy(float), {str(c): frame[c].to_numpy(float) for c in frame.columns[1:]}
 
 
@@ -231,7 +271,12 @@ def _dat_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             continue
         if len(fields) == 2 and all(_NUMBER.match(f.strip()) or f.strip() == ":NA:" for f in fields):
             if current is None:
-                raise InputError(path, f"line {number}", "a value before any variable name", "start with the variable's name on a line of its own")
+                raise InputError(
+                    path,
+                    f"line {number}",
+                    "a value before any variable name",
+                    "start with the variable's name on a line of its own",
+                )
             value = math.nan if fields[1].strip() == ":NA:" else float(fields[1])
             series[current][float(fields[0])] = value
         else:
@@ -260,7 +305,9 @@ def _tidy_tables(frame: pd.DataFrame, path: Path) -> dict[str, tuple[np.ndarray,
 def _dataset(tables: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], info: ModelInfo, source: str) -> xr.Dataset:
     """Per-scenario columns into one Dataset shaped like ``sdmodel.run``'s results."""
     parts = [_scenario_dataset(times, columns, info, source) for times, columns in tables.values()]
-    dataset = xr.concat(parts, dim=xr.DataArray(list(tables), dims="scenario", name="scenario"), data_vars="all", coords="minimal")
+    dataset = xr.concat(
+        parts, dim=xr.DataArray(list(tables), dims="scenario", name="scenario"), data_vars="all", coords="minimal"
+    )
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     return dataset
 
@@ -279,7 +326,12 @@ def _scenario_dataset(times: np.ndarray, columns: dict[str, np.ndarray], info: M
         array = xr.DataArray(_fill(elements, coords, len(times)), coords={"time": times, **coords}, dims=["time", *coords])
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # as the engines do: a constant needs no time axis
-        array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        array.attrs = {
+            "units": variable.units,
+            "long_name": variable.name,
+            "description": variable.comment,
+            "sd_kind": variable.kind,
+        }
         data[py_name] = array
     dataset = xr.Dataset(data)
     dataset["time"].attrs = {"units": "year", "long_name": "Time"}

@@ -56,15 +56,27 @@ def load_named_loops(path: str | os.PathLike | None = None) -> list[dict]:
         raise InputError(source, "loop", "no [[loop]] tables", "name each loop in a [[loop]] table (see models/loops.toml)")
     for index, loop in enumerate(loops):
         if not isinstance(loop, dict):
-            raise InputError(source, f"loop[{index}]", f"{loop!r} is not a table", 'write each loop as a [[loop]] table with id = "R1" and its variables')
+            raise InputError(
+                source,
+                f"loop[{index}]",
+                f"{loop!r} is not a table",
+                'write each loop as a [[loop]] table with id = "R1" and its variables',
+            )
         for key in ("id", "variables"):
             if key not in loop:
-                raise InputError(source, f"loop[{index}].{key}", "is missing", "give every loop an id and its variables in causal order")
+                raise InputError(
+                    source, f"loop[{index}].{key}", "is missing", "give every loop an id and its variables in causal order"
+                )
         if not isinstance(loop["id"], str) or not loop["id"]:
             raise InputError(source, f"loop[{index}].id", f"{loop['id']!r} is not a name", 'e.g. id = "R1"')
         variables = loop["variables"]
         if not isinstance(variables, list) or not variables or not all(isinstance(name, str) for name in variables):
-            raise InputError(source, f"loop[{index}].variables", "must be a list of variable names", 'e.g. variables = ["Compute Capacity", "compute retirement"]')
+            raise InputError(
+                source,
+                f"loop[{index}].variables",
+                "must be a list of variable names",
+                'e.g. variables = ["Compute Capacity", "compute retirement"]',
+            )
     return loops
 
 
@@ -91,7 +103,11 @@ def loop_dominance(
 
     named = load_named_loops(loops)
     model_path, loaded, specs = prepare(
-        list(scenarios) if scenarios else bundled_scenarios(), model=model, overrides=overrides, final_time=final_time, engine="simlin"
+        list(scenarios) if scenarios else bundled_scenarios(),
+        model=model,
+        overrides=overrides,
+        final_time=final_time,
+        engine="simlin",
     )
     info = engine.model_info(model_path)
     for loop in named:  # a typo in loops.toml should name the loop and the variable, not fail inside Simlin
@@ -107,7 +123,12 @@ def loop_dominance(
         unscored.update(missing)
     ids = [loop["id"] for loop in named if loop["id"] not in unscored]
     if not ids:
-        raise InputError(loops_file(loops), None, "Simlin could score none of the named loops", "; ".join(f"{k}: {v}" for k, v in unscored.items()))
+        raise InputError(
+            loops_file(loops),
+            None,
+            "Simlin could score none of the named loops",
+            "; ".join(f"{k}: {v}" for k, v in unscored.items()),
+        )
     time = runs[0][0]
     share = np.zeros((len(specs), len(ids), len(time)))
     score = np.zeros_like(share)
@@ -132,15 +153,33 @@ def loop_dominance(
         "description": ("scenario", [s.description for s in loaded]),
     }
     data = {
-        "share": (("scenario", "loop", "time"), share, {"units": "Dmnl", "long_name": "Share of loop activity",
-                                                         "description": "sum of the absolute relative loop scores of the loop's instances"}),
-        "score": (("scenario", "loop", "time"), score, {"units": "Dmnl", "long_name": "Relative loop score",
-                                                         "description": "signed sum of the relative loop scores of the loop's instances"}),
+        "share": (
+            ("scenario", "loop", "time"),
+            share,
+            {
+                "units": "Dmnl",
+                "long_name": "Share of loop activity",
+                "description": "sum of the absolute relative loop scores of the loop's instances",
+            },
+        ),
+        "score": (
+            ("scenario", "loop", "time"),
+            score,
+            {
+                "units": "Dmnl",
+                "long_name": "Relative loop score",
+                "description": "signed sum of the relative loop scores of the loop's instances",
+            },
+        ),
         "dominant": (("scenario", "time"), dominant, {"long_name": "Dominant loop"}),
     }
     attrs = provenance.attributes(
-        engine="simlin", engine_version=engine.VERSION, model=Path(model_path), model_sha256=info.sha256,
-        scenarios=[s.to_dict() for s in loaded], command=command or provenance.command_line(),
+        engine="simlin",
+        engine_version=engine.VERSION,
+        model=Path(model_path),
+        model_sha256=info.sha256,
+        scenarios=[s.to_dict() for s in loaded],
+        command=command or provenance.command_line(),
     )
     attrs.update(method=METHOD, loops_file=str(loops_file(loops).resolve()), unscored_loops=json.dumps(unscored))
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -170,7 +209,9 @@ def dominant_periods(dominance: xr.Dataset, scenario: str) -> list[dict]:
             if loop:
                 end = float(time[index]) if index < len(time) else float(time[-1])
                 mean = float(share.sel(loop=loop).isel(time=slice(start, index)).mean())
-                periods.append({"start": float(time[start]), "end": end, "loop": loop, "name": names[loop], "share": round(mean, 4)})
+                periods.append(
+                    {"start": float(time[start]), "end": end, "loop": loop, "name": names[loop], "share": round(mean, 4)}
+                )
             start = index
     return periods
 
@@ -232,8 +273,15 @@ def steady_periods(dominance: xr.Dataset, scenario: str, window: float = WINDOW,
     for position, run in enumerate(runs):
         if run[0]:
             start, end = bounds(run)
-            periods.append({"start": start, "end": end, "loop": run[0], "name": names[run[0]],
-                            "share": round(mean_share(run[0], start, end, position == len(runs) - 1), 4)})
+            periods.append(
+                {
+                    "start": start,
+                    "end": end,
+                    "loop": run[0],
+                    "name": names[run[0]],
+                    "share": round(mean_share(run[0], start, end, position == len(runs) - 1), 4),
+                }
+            )
     return periods
 
 
@@ -296,15 +344,27 @@ def format_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
     rows = [["scenario", "from", "to", "dominant loop", "share"]]
     for name, result in summary["scenarios"].items():
         for index, period in enumerate(result["periods"]):
-            rows.append([name if index == 0 else "", f"{period['start']:g}", f"{period['end']:g}",
-                         f"{period['loop']} {period['name']}", f"{period['share']:.0%}"])
+            rows.append(
+                [
+                    name if index == 0 else "",
+                    f"{period['start']:g}",
+                    f"{period['end']:g}",
+                    f"{period['loop']} {period['name']}",
+                    f"{period['share']:.0%}",
+                ]
+            )
         if not result["periods"]:
             rows.append([name, "", "", "no loop active", ""])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if i in (1, 2, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.rjust(w) if i in (1, 2, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "-" * max(len(line) for line in lines))
     lines.append("")
-    lines.append("Share: the dominant loop's mean share of the named loops' activity over the period (Loops That Matter, Simlin).")
+    lines.append(
+        "Share: the dominant loop's mean share of the named loops' activity over the period (Loops That Matter, Simlin)."
+    )
     lines.append(f"Periods: {SMOOTHING}; --json also gives the dominant loop step by step (step_periods).")
     changes = [(name, r["differs_from_baseline_from"]) for name, r in summary["scenarios"].items() if name != summary["baseline"]]
     if summary["baseline"] and changes:

@@ -38,9 +38,30 @@ class Metric:
 
 
 METRICS = (  # in the order of GROUPS, so each group's columns stand together
-    Metric("incumbent_capability", "model_capability", "Incumbent's capability (2020 frontier = 1)", "capability", {"Firm": "incumbent"}, TARGET),
-    Metric("incumbent_revenue_share", "revenue_share", "Incumbent's share of AI revenue", "revenue share", {"Firm": "incumbent"}, TARGET),
-    Metric("incumbent_capital_share", "capital_share", "Incumbent's share of AI capital", "capital share", {"Firm": "incumbent"}, TARGET),
+    Metric(
+        "incumbent_capability",
+        "model_capability",
+        "Incumbent's capability (2020 frontier = 1)",
+        "capability",
+        {"Firm": "incumbent"},
+        TARGET,
+    ),
+    Metric(
+        "incumbent_revenue_share",
+        "revenue_share",
+        "Incumbent's share of AI revenue",
+        "revenue share",
+        {"Firm": "incumbent"},
+        TARGET,
+    ),
+    Metric(
+        "incumbent_capital_share",
+        "capital_share",
+        "Incumbent's share of AI capital",
+        "capital share",
+        {"Firm": "incumbent"},
+        TARGET,
+    ),
     Metric("incumbent_capital", "ai_capital", "Incumbent's AI capital", "capital", {"Firm": "incumbent"}, TARGET),
     Metric("hhi", "revenue_concentration_index", "Herfindahl index of AI revenue (0-1)", "HHI", group=MARKET),
     Metric("ai_capital_share", "ai_capital_share_of_total", "AI operators' share of all capital", "AI capital share"),
@@ -75,10 +96,18 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
             continue  # a model of the user's own need not have every measure, nor its subscripts
         series = trajectory(results, metric)
         final = series.isel(time=-1, drop=True) if "time" in series.dims else series  # PySD saves a constant once
-        both = xr.concat([final, final - final.sel(scenario=baseline)], dim=xr.DataArray(["final", "vs_baseline"], dims="measure", name="measure"))
+        both = xr.concat(
+            [final, final - final.sel(scenario=baseline)],
+            dim=xr.DataArray(["final", "vs_baseline"], dims="measure", name="measure"),
+        )
         metrics[metric.key] = both.assign_attrs(final.attrs)
     if not metrics:
-        raise InputError(results.attrs.get("model_file", "model"), None, "the model has none of the comparison's variables", "use `sdmodel run` for this model")
+        raise InputError(
+            results.attrs.get("model_file", "model"),
+            None,
+            "the model has none of the comparison's variables",
+            "use `sdmodel run` for this model",
+        )
     return xr.Dataset(metrics, attrs={"baseline": baseline, "time": float(results["time"][-1])})
 
 
@@ -125,8 +154,14 @@ def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
             name: {key: {"final": _number(final), "vs_baseline": _number(change)} for key, (final, change) in row.items()}
             for name, row in cells.items()
         },
-        "metrics": {key: {"label": metrics[key].attrs.get("long_name", key), "units": metrics[key].attrs.get("units", ""), "group": METRIC_BY_KEY[key].group}
-                    for key in metrics.data_vars},
+        "metrics": {
+            key: {
+                "label": metrics[key].attrs.get("long_name", key),
+                "units": metrics[key].attrs.get("units", ""),
+                "group": METRIC_BY_KEY[key].group,
+            }
+            for key in metrics.data_vars
+        },
     }
 
 
@@ -137,9 +172,18 @@ def format_table(metrics: xr.Dataset) -> str:
     baseline = metrics.attrs["baseline"]
     rows = [["scenario"] + [METRIC_BY_KEY[key].short for key in keys]]
     for name, row in _cells(metrics).items():
-        rows.append([name] + [_fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})" for final, change in row.values()])
+        rows.append(
+            [name]
+            + [
+                _fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})"
+                for final, change in row.values()
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
     lines.insert(0, _group_line(widths, [METRIC_BY_KEY[key].group for key in keys]))
     lines.insert(2, "-" * len(lines[1]))
     changes = f"; in brackets, the change from '{baseline}'" if metrics.sizes["scenario"] > 1 else ""
@@ -164,7 +208,10 @@ def _group_line(widths: list[int], groups: list[str]) -> str:
 
 def _cells(metrics: xr.Dataset) -> dict[str, dict[str, tuple[float, float]]]:
     """``{scenario: {metric: (final, vs_baseline)}}`` read in one pass (a ``.sel`` per cell took 40 ms)."""
-    values = {key: metrics[key].transpose("scenario", "measure").sel(measure=["final", "vs_baseline"]).values for key in metrics.data_vars}
+    values = {
+        key: metrics[key].transpose("scenario", "measure").sel(measure=["final", "vs_baseline"]).values
+        for key in metrics.data_vars
+    }
     return {
         str(name): {key: (float(array[row, 0]), float(array[row, 1])) for key, array in values.items()}
         for row, name in enumerate(metrics["scenario"].values)
@@ -183,4 +230,3 @@ def _fmt(value: float, sign: bool = False) -> str:
 
 def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
-

@@ -69,7 +69,11 @@ class ModelInfo:
         close = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF) or difflib.get_close_matches(
             wanted, [normalise(n) for n in names], n=1, cutoff=SUGGESTION_CUTOFF
         )
-        fix = f"did you mean '{_original(close[0], names)}'?" if close else "run `sdmodel scenarios show baseline --variables` for the names"
+        fix = (
+            f"did you mean '{_original(close[0], names)}'?"
+            if close
+            else "run `sdmodel scenarios show baseline --variables` for the names"
+        )
         raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)
 
     @cached_property

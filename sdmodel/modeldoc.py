@@ -45,7 +45,7 @@ def loop_diagram(loops: list[dict], links: dict[tuple[str, str], str]) -> str:
     lines = ["```mermaid", "flowchart LR"]
     lines += [f'    {key}["{label}"]' for key, label in names.items()]
     for (cause, effect), ids in edges.items():
-        lines.append(f"    {cause} -- \"{links.get((cause, effect), '?')} {', '.join(sorted(ids))}\" --> {effect}")
+        lines.append(f'    {cause} -- "{links.get((cause, effect), "?")} {", ".join(sorted(ids))}" --> {effect}')
     return "\n".join(lines + ["```"])
 
 
@@ -61,7 +61,11 @@ def parameter_table(model_path: Path) -> str:
             continue
         dims = f"[{','.join(variable.dims)}]" if variable.dims else ""
         value = written.get(canonical(variable.name), "")
-        bounds = "" if math.isinf(variable.lower) and math.isinf(variable.upper) else f"{_bound(variable.lower)} to {_bound(variable.upper)}"
+        bounds = (
+            ""
+            if math.isinf(variable.lower) and math.isinf(variable.upper)
+            else f"{_bound(variable.lower)} to {_bound(variable.upper)}"
+        )
         rows.append(f"| {variable.name}{dims} | {value} | {variable.units} | {bounds} | {variable.comment} |")
     return "\n".join(rows)
 
@@ -82,10 +86,10 @@ def render(text: str, model_path: Path | None = None) -> str:
         "parameters": parameter_table(model_path),
     }
     for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"{README}: no <!-- generated:{name} --> block")
-        text = pattern.sub(lambda match: match[1] + body + "\n" + match[2], text)
+        text = pattern.sub(lambda match, body=body: match[1] + body + "\n" + match[2], text)
     return text
 
 

@@ -39,7 +39,9 @@ def series_colours(members: Sequence[str]) -> dict[str, str]:
     return {str(member): colours[index] for index, member in enumerate(members)}
 
 
-def scenario_colours(names: Iterable[str], baseline: str = "baseline", featured_names: Sequence[str] | None = None) -> dict[str, str]:
+def scenario_colours(
+    names: Iterable[str], baseline: str = "baseline", featured_names: Sequence[str] | None = None
+) -> dict[str, str]:
     """Scenario -> colour for every figure of one report: the baseline black, the others by their order.
 
     With at most seven scenarios besides the baseline each has a colour of its own. With more, only the

@@ -75,16 +75,30 @@ def scenario_overlay(line: xr.DataArray, colours: Mapping[str, str], baseline: s
     for name in names:
         curve = hv.Curve((time, line.sel(scenario=name).values), "time", vdim, label=name)
         if name == baseline:
-            base.append(curve.opts(color=palette.BASELINE, line_dash="dashed", line_width=2, backend="bokeh")
-                        .opts(color=palette.BASELINE, linestyle="--", linewidth=1.5, backend="matplotlib"))
+            base.append(
+                curve.opts(color=palette.BASELINE, line_dash="dashed", line_width=2, backend="bokeh").opts(
+                    color=palette.BASELINE, linestyle="--", linewidth=1.5, backend="matplotlib"
+                )
+            )
         elif chosen is None or name in chosen:
-            coloured.append(curve.opts(color=colours[name], line_width=2, backend="bokeh").opts(color=colours[name], linewidth=1.5, backend="matplotlib"))
+            coloured.append(
+                curve.opts(color=colours[name], line_width=2, backend="bokeh").opts(
+                    color=colours[name], linewidth=1.5, backend="matplotlib"
+                )
+            )
         else:
-            grey.append(curve.opts(color=palette.OTHERS, line_width=1, show_legend=False, backend="bokeh")
-                        .opts(color=palette.OTHERS, linewidth=0.8, show_legend=False, backend="matplotlib"))
+            grey.append(
+                curve.opts(color=palette.OTHERS, line_width=1, show_legend=False, backend="bokeh").opts(
+                    color=palette.OTHERS, linewidth=0.8, show_legend=False, backend="matplotlib"
+                )
+            )
     if grey:  # one legend entry for all of them: an invisible curve of the grey's colour
-        grey.insert(0, hv.Curve((time[:1], line.sel(scenario=names[0]).values[:1]), "time", vdim, label="other scenarios").opts(
-            color=palette.OTHERS, line_width=1, backend="bokeh").opts(color=palette.OTHERS, linewidth=0.8, backend="matplotlib"))
+        grey.insert(
+            0,
+            hv.Curve((time[:1], line.sel(scenario=names[0]).values[:1]), "time", vdim, label="other scenarios")
+            .opts(color=palette.OTHERS, line_width=1, backend="bokeh")
+            .opts(color=palette.OTHERS, linewidth=0.8, backend="matplotlib"),
+        )
     if chosen is not None:
         coloured.sort(key=lambda curve: chosen.index(curve.label))
     return hv.Overlay([*grey, *coloured, *base])
@@ -93,10 +107,26 @@ def scenario_overlay(line: xr.DataArray, colours: Mapping[str, str], baseline: s
 def _legend_outside(element, title: str, xlabel: str, ylabel: str, width: int = 620, height: int = 300):
     """Title, axis labels and a legend to the right of the data area, for both backends (a legend inside a panel
     hides the lines under it). ``width`` includes the legend's column."""
-    return element.opts(title=title, xlabel=xlabel, ylabel=ylabel, width=width, height=height, legend_position="right",
-                        show_grid=True, fontsize={"title": 10, "legend": 8}, backend="bokeh").opts(
-        title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, legend_position="right", show_grid=True,
-        fontsize={"title": 9, "legend": 7, "labels": 8}, backend="matplotlib")
+    return element.opts(
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        width=width,
+        height=height,
+        legend_position="right",
+        show_grid=True,
+        fontsize={"title": 10, "legend": 8},
+        backend="bokeh",
+    ).opts(
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        aspect=1.6,
+        legend_position="right",
+        show_grid=True,
+        fontsize={"title": 9, "legend": 7, "labels": 8},
+        backend="matplotlib",
+    )
 
 
 def save_html(figure, path: str | os.PathLike, title: str = "sdmodel comparison") -> Path:
@@ -135,14 +165,15 @@ BY_CHOICES = ("scenario", "Firm", "Domain")
 PANEL = {"width": 460, "height": 280}
 MPL_CURVE = {"aspect": 1.6, "xformatter": "%d", "show_grid": True}
 
+
 def _backends() -> None:
     """Load both HoloViews plotting backends, so options can be set for each: Bokeh (HTML) and matplotlib (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: PNGs are made on servers and in CI
     import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401
-    import holoviews.plotting.mpl  # noqa: F401
+    import holoviews.plotting.bokeh
+    import holoviews.plotting.mpl
 
     hv.Store.set_current_backend("bokeh")
 
@@ -209,7 +240,8 @@ def _ylabel(array: xr.DataArray) -> str:
 def _styled(element, title: str, ylabel: str):
     """Options for both backends: Bokeh for HTML, matplotlib for PNG (labels carry units in both)."""
     return element.opts(title=title, xlabel="year", ylabel=ylabel, **PANEL, backend="bokeh").opts(
-        title=title, xlabel="year", ylabel=ylabel, **MPL_CURVE, backend="matplotlib")
+        title=title, xlabel="year", ylabel=ylabel, **MPL_CURVE, backend="matplotlib"
+    )
 
 
 def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario"):
@@ -224,13 +256,15 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     if by not in BY_CHOICES:
         raise InputError("--by", by, "unknown grouping", f"choose one of: {', '.join(BY_CHOICES)}")
     if not names:
-        raise InputError("--var", None, "no variable given", "name at least one, e.g. --var \"model capability\"")
+        raise InputError("--var", None, "no variable given", 'name at least one, e.g. --var "model capability"')
     pieces = []  # (data, band dim, colour dim, title, ylabel): every panel's data first, to choose the scenarios in colour
     for name in names:
         variable, select = resolve_variable(results, name)
         array = results[variable].sel(select)
         if "time" not in array.dims:
-            raise InputError("--var", name, "is a constant in this run (no time axis)", "choose a variable that changes over time")
+            raise InputError(
+                "--var", name, "is a constant in this run (no time axis)", "choose a variable that changes over time"
+            )
         array = _in_reader_units(array.assign_attrs(results[variable].attrs))
         suffix = "".join(f"[{v}]" for v in select.values())
         band = next((d for d in BAND_DIMS if d in array.dims), None)
@@ -241,17 +275,27 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
             pieces.append((piece, band, colour, _label(array) + suffix + "".join(f" · {v}" for v in values), _ylabel(array)))
     baseline = "baseline"
     chosen = _featured_in(pieces, baseline) if by == "scenario" else None
-    colours = palette.scenario_colours([str(s) for s in results["scenario"].values], baseline, chosen) if "scenario" in results.coords and results["scenario"].ndim else {}
+    colours = (
+        palette.scenario_colours([str(s) for s in results["scenario"].values], baseline, chosen)
+        if "scenario" in results.coords and results["scenario"].ndim
+        else {}
+    )
     panels = []
     for piece, band, colour, title, ylabel in pieces:
         if band:
-            panels += [_legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)]
+            panels += [
+                _legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)
+            ]
         elif colour == "scenario":
             panels.append(_legend_outside(scenario_overlay(piece, colours, baseline, chosen), title, "year", ylabel))
         elif colour:
             panels.append(_legend_outside(_member_overlay(piece, colour), title, "year", ylabel))
         else:
-            panels.append(_styled(hv.Curve((piece["time"].values, piece.values), "time", hv.Dimension("value", label=ylabel)), title, ylabel))
+            panels.append(
+                _styled(
+                    hv.Curve((piece["time"].values, piece.values), "time", hv.Dimension("value", label=ylabel)), title, ylabel
+                )
+            )
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
@@ -267,7 +311,9 @@ def _featured_in(pieces: list, baseline: str) -> list[str] | None:
     if baseline not in names:
         return names[: palette.MAX_SERIES - 2]
     finals = [piece.isel(time=-1) for piece in lines]
-    return palette.featured({n: [float(f.sel(scenario=n) - f.sel(scenario=baseline)) for f in finals] for n in names if n != baseline})
+    return palette.featured(
+        {n: [float(f.sel(scenario=n) - f.sel(scenario=baseline)) for f in finals] for n in names if n != baseline}
+    )
 
 
 def _member_overlay(piece: xr.DataArray, dim: str):
@@ -277,9 +323,14 @@ def _member_overlay(piece: xr.DataArray, dim: str):
     members = [str(m) for m in piece[dim].values]
     colours = palette.series_colours(members)
     vdim = hv.Dimension("value", label=str(piece.attrs.get("long_name") or piece.name or "value"))
-    return hv.Overlay([hv.Curve((piece["time"].values, piece.sel({dim: member}).values), "time", vdim, label=str(member)).opts(
-        color=colours[str(member)], line_width=2, backend="bokeh").opts(color=colours[str(member)], linewidth=1.5, backend="matplotlib")
-                       for member in piece[dim].values])
+    return hv.Overlay(
+        [
+            hv.Curve((piece["time"].values, piece.sel({dim: member}).values), "time", vdim, label=str(member))
+            .opts(color=colours[str(member)], line_width=2, backend="bokeh")
+            .opts(color=colours[str(member)], linewidth=1.5, backend="matplotlib")
+            for member in piece[dim].values
+        ]
+    )
 
 
 def sweep_figure(results: xr.Dataset, name: str):
@@ -324,17 +375,24 @@ def sweep_figure(results: xr.Dataset, name: str):
             ramp = hv.Cycle(palette.sequential(piece.sizes[by]))
             line = line.opts(hv.opts.Curve(color=ramp, backend="bokeh"), hv.opts.Curve(color=ramp, backend="matplotlib"))
         if math.isfinite(own):  # a dashed line at the scenario's own value, named at the top of the panel
-            mark = hv.VLine(own).opts(color="black", line_dash="dashed", line_width=1, backend="bokeh").opts(
-                color="black", linestyle="--", linewidth=1, backend="matplotlib")
+            mark = (
+                hv.VLine(own)
+                .opts(color="black", line_dash="dashed", line_width=1, backend="bokeh")
+                .opts(color="black", linestyle="--", linewidth=1, backend="matplotlib")
+            )
             # named to the left of the line, at the top: where a tipping curve is still low
             tag = hv.Text(own, float(piece.max()), f"{scenario} ({own:.3g}) ", halign="right", valign="top", fontsize=8)
             curves = [curve.relabel(str(key)) for key, curve in line.items()] if by else [line]
             line = hv.Overlay([*curves, mark, tag])
             if by:  # an overlay's legend has no title: name the second constant there again, as hvplot's own legend does
                 line = line.opts(legend_position="right", hooks=[_legend_title(by, "matplotlib")], backend="matplotlib").opts(
-                    legend_position="right", hooks=[_legend_title(by, "bokeh")], backend="bokeh")
-        panels.append(line.opts(title=title, xlabel=xlabel, ylabel=ylabel, **PANEL, backend="bokeh").opts(
-            title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, show_grid=True, backend="matplotlib"))
+                    legend_position="right", hooks=[_legend_title(by, "bokeh")], backend="bokeh"
+                )
+        panels.append(
+            line.opts(title=title, xlabel=xlabel, ylabel=ylabel, **PANEL, backend="bokeh").opts(
+                title=title, xlabel=xlabel, ylabel=ylabel, aspect=1.6, show_grid=True, backend="matplotlib"
+            )
+        )
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
@@ -371,8 +429,9 @@ def percentile_bands(array: xr.DataArray, band: str) -> xr.DataArray:
     return array
 
 
-def band_panels(array: xr.DataArray, band: str, colour: str | None, colours: Mapping[str, str] | None = None,
-                baseline: str = "baseline") -> list:
+def band_panels(
+    array: xr.DataArray, band: str, colour: str | None, colours: Mapping[str, str] | None = None, baseline: str = "baseline"
+) -> list:
     """Band overlays of an ensemble variable, as many as it takes to keep ``palette.MAX_SERIES`` members per panel
     (the baseline, if there, in each of them)."""
     if colour is None or array.sizes[colour] <= palette.MAX_SERIES:
@@ -380,11 +439,13 @@ def band_panels(array: xr.DataArray, band: str, colour: str | None, colours: Map
     members = [str(m) for m in array[colour].values]
     rest = [m for m in members if m != baseline]
     size = palette.MAX_SERIES - (baseline in members)
-    groups = [([baseline] if baseline in members else []) + rest[i:i + size] for i in range(0, len(rest), size)]
+    groups = [([baseline] if baseline in members else []) + rest[i : i + size] for i in range(0, len(rest), size)]
     return [band_overlay(array.sel({colour: group}), band, colour, colours, baseline) for group in groups]
 
 
-def band_overlay(array: xr.DataArray, band: str, colour: str | None, colours: Mapping[str, str] | None = None, baseline: str = "baseline"):
+def band_overlay(
+    array: xr.DataArray, band: str, colour: str | None, colours: Mapping[str, str] | None = None, baseline: str = "baseline"
+):
     """Bands of an ensemble variable over time: 5-95 % lightly, 25-75 % darker, the median as a line; a band and a
     median per member of ``colour`` (at most ``palette.MAX_SERIES``: see :func:`band_panels`).
 
@@ -409,21 +470,41 @@ def band_overlay(array: xr.DataArray, band: str, colour: str | None, colours: Ma
         tint = tints[label]
         for low, high, alpha in ((5, 95, 0.15), (25, 75, 0.3)):
             if low in available and high in available:
-                areas.append(hv.Area((time, piece.sel(percentile=low).values, piece.sel(percentile=high).values), kdims=["time"],
-                                     vdims=["low", "high"], label=label).opts(color=tint, alpha=alpha, line_alpha=0.6, line_width=0.5,
-                                                                              line_color=tint, show_legend=False, backend="bokeh")
-                             .opts(color=tint, alpha=alpha, linewidth=0.5, edgecolor=tint, show_legend=False, backend="matplotlib"))
+                areas.append(
+                    hv.Area(
+                        (time, piece.sel(percentile=low).values, piece.sel(percentile=high).values),
+                        kdims=["time"],
+                        vdims=["low", "high"],
+                        label=label,
+                    )
+                    .opts(
+                        color=tint,
+                        alpha=alpha,
+                        line_alpha=0.6,
+                        line_width=0.5,
+                        line_color=tint,
+                        show_legend=False,
+                        backend="bokeh",
+                    )
+                    .opts(color=tint, alpha=alpha, linewidth=0.5, edgecolor=tint, show_legend=False, backend="matplotlib")
+                )
         middle = 50.0 if 50.0 in available else available[len(available) // 2]
         dash = member == baseline
-        medians.append(hv.Curve((time, piece.sel(percentile=middle).values), kdims=["time"], vdims=["median"], label=label).opts(
-            color=tint, line_width=2, line_dash="dashed" if dash else "solid", backend="bokeh").opts(
-            color=tint, linewidth=1.5, linestyle="--" if dash else "-", backend="matplotlib"))
-    return hv.Overlay([*areas, *medians]).opts(show_legend=bool(colour), legend_position="right", backend="bokeh").opts(
-        show_legend=bool(colour), legend_position="right", backend="matplotlib")
+        medians.append(
+            hv.Curve((time, piece.sel(percentile=middle).values), kdims=["time"], vdims=["median"], label=label)
+            .opts(color=tint, line_width=2, line_dash="dashed" if dash else "solid", backend="bokeh")
+            .opts(color=tint, linewidth=1.5, linestyle="--" if dash else "-", backend="matplotlib")
+        )
+    return (
+        hv.Overlay([*areas, *medians])
+        .opts(show_legend=bool(colour), legend_position="right", backend="bokeh")
+        .opts(show_legend=bool(colour), legend_position="right", backend="matplotlib")
+    )
 
 
-def scenario_multiples(results: xr.Dataset, baseline: str = "baseline", keys: tuple[str, ...] | None = None,
-                       colours: Mapping[str, str] | None = None):
+def scenario_multiples(
+    results: xr.Dataset, baseline: str = "baseline", keys: tuple[str, ...] | None = None, colours: Mapping[str, str] | None = None
+):
     """Small multiples: a row per scenario, a panel per key measure, the scenario in its colour against the baseline
     (black, dashed). Two lines a panel, named in its title: no legend, and any number of scenarios."""
     import holoviews as hv
@@ -440,14 +521,33 @@ def scenario_multiples(results: xr.Dataset, baseline: str = "baseline", keys: tu
             line = lines[metric.key]
             ylabel = with_units(metric.short, str(line.attrs.get("units") or ""), metric.variable)
             time = line["time"].values
-            base = hv.Curve((time, line.sel(scenario=baseline).values), "time", metric.key, label=baseline).opts(
-                color=palette.BASELINE, line_dash="dashed", backend="bokeh").opts(color=palette.BASELINE, linestyle="--", backend="matplotlib")
-            this = hv.Curve((time, line.sel(scenario=name).values), "time", metric.key, label=name).opts(
-                color=colours[name], line_width=2, backend="bokeh").opts(color=colours[name], backend="matplotlib")
+            base = (
+                hv.Curve((time, line.sel(scenario=baseline).values), "time", metric.key, label=baseline)
+                .opts(color=palette.BASELINE, line_dash="dashed", backend="bokeh")
+                .opts(color=palette.BASELINE, linestyle="--", backend="matplotlib")
+            )
+            this = (
+                hv.Curve((time, line.sel(scenario=name).values), "time", metric.key, label=name)
+                .opts(color=colours[name], line_width=2, backend="bokeh")
+                .opts(color=colours[name], backend="matplotlib")
+            )
             title = f"{name}: {metric.short}"
-            panels.append((base * this).opts(title=title, xlabel="year", ylabel=ylabel, width=300, height=200, xticks=4, show_legend=False,
-                                             toolbar=None, fontsize={"title": 9}, backend="bokeh")
-                          .opts(title=title, xlabel="year", ylabel=ylabel, show_legend=False, backend="matplotlib"))
+            panels.append(
+                (base * this)
+                .opts(
+                    title=title,
+                    xlabel="year",
+                    ylabel=ylabel,
+                    width=300,
+                    height=200,
+                    xticks=4,
+                    show_legend=False,
+                    toolbar=None,
+                    fontsize={"title": 9},
+                    backend="bokeh",
+                )
+                .opts(title=title, xlabel="year", ylabel=ylabel, show_legend=False, backend="matplotlib")
+            )
     return hv.Layout(panels).cols(max(1, len(chosen))).opts(shared_axes=False, backend="bokeh")
 
 
@@ -469,30 +569,88 @@ def loop_dominance_figure(dominance: xr.Dataset):
     for position, scenario in enumerate(scenarios):
         row = len(scenarios) - 1 - position  # the first scenario on top
         for period in steady_periods(dominance, scenario):
-            rows.append({"x0": period["start"], "x1": period["end"], "y0": row - 0.4, "y1": row + 0.4, "scenario": scenario,
-                         "loop": f"{period['loop']} {names[period['loop']]}"})
+            rows.append(
+                {
+                    "x0": period["start"],
+                    "x1": period["end"],
+                    "y0": row - 0.4,
+                    "y1": row + 0.4,
+                    "scenario": scenario,
+                    "loop": f"{period['loop']} {names[period['loop']]}",
+                }
+            )
     frame = pd.DataFrame(rows, columns=["x0", "y0", "x1", "y1", "scenario", "loop"])
     cmap = {f"{loop} {names[loop]}": colours[loop] for loop in loops}
     ticks = [(len(scenarios) - 1 - i, name) for i, name in enumerate(scenarios)]
     title = f"Dominant loop by scenario (a switch only after {MIN_PERIOD:g} years in the lead)"
     aspect = max(2.5, 12 / max(len(scenarios), 1))  # the strip's and the shares' in a PNG, so that they line up
-    strip = hv.Rectangles(frame, kdims=["x0", "y0", "x1", "y1"], vdims=["scenario", "loop"]).opts(
-        color="loop", cmap=cmap, line_alpha=0, yticks=ticks, xlabel="year", ylabel="", title=title,
-        width=1000, height=60 + 28 * len(scenarios), legend_position="right", show_legend=True, tools=["hover"], backend="bokeh",
-    ).opts(color="loop", cmap=cmap, yticks=ticks, xlabel="year", ylabel="", title=title, linewidth=0,
-           aspect=aspect, show_legend=True, backend="matplotlib")
+    strip = (
+        hv.Rectangles(frame, kdims=["x0", "y0", "x1", "y1"], vdims=["scenario", "loop"])
+        .opts(
+            color="loop",
+            cmap=cmap,
+            line_alpha=0,
+            yticks=ticks,
+            xlabel="year",
+            ylabel="",
+            title=title,
+            width=1000,
+            height=60 + 28 * len(scenarios),
+            legend_position="right",
+            show_legend=True,
+            tools=["hover"],
+            backend="bokeh",
+        )
+        .opts(
+            color="loop",
+            cmap=cmap,
+            yticks=ticks,
+            xlabel="year",
+            ylabel="",
+            title=title,
+            linewidth=0,
+            aspect=aspect,
+            show_legend=True,
+            backend="matplotlib",
+        )
+    )
     first = scenarios[0]
     time = dominance["time"].values.astype(float)
     year = xr.DataArray(np.floor((time - time[0]) / WINDOW) * WINDOW + time[0], dims="time")
     shares = dominance["share"].sel(scenario=first).groupby(year.rename("window")).mean()
-    curves = [hv.Curve((shares["window"].values, shares.sel(loop=loop).values), "time", hv.Dimension("share", label="share of loop activity", unit="share"),
-                       label=f"{loop} {names[loop]}").opts(color=colours[loop], interpolation="steps-post", backend="bokeh")
-              .opts(color=colours[loop], backend="matplotlib") for loop in loops]
+    curves = [
+        hv.Curve(
+            (shares["window"].values, shares.sel(loop=loop).values),
+            "time",
+            hv.Dimension("share", label="share of loop activity", unit="share"),
+            label=f"{loop} {names[loop]}",
+        )
+        .opts(color=colours[loop], interpolation="steps-post", backend="bokeh")
+        .opts(color=colours[loop], backend="matplotlib")
+        for loop in loops
+    ]
     shares_title = f"Loop shares, {WINDOW:g}-year means: {first}"
-    share = hv.Overlay(curves).opts(title=shares_title, xlabel="year", ylabel="share of loop activity [share]",
-                                    width=1000, height=300, legend_position="right", backend="bokeh").opts(
-        title=shares_title, xlabel="", ylabel="share of loop activity [share]", aspect=aspect, legend_position="bottom", legend_cols=2,
-        backend="matplotlib")  # below, in a PNG, where the axis label would be (the years are the strip's): the panel keeps the strip's width
+    share = (
+        hv.Overlay(curves)
+        .opts(
+            title=shares_title,
+            xlabel="year",
+            ylabel="share of loop activity [share]",
+            width=1000,
+            height=300,
+            legend_position="right",
+            backend="bokeh",
+        )
+        .opts(
+            title=shares_title,
+            xlabel="",
+            ylabel="share of loop activity [share]",
+            aspect=aspect,
+            legend_position="bottom",
+            legend_cols=2,
+            backend="matplotlib",
+        )
+    )  # below, in a PNG, where the axis label would be (the years are the strip's): the panel keeps the strip's width
     return (strip + share).cols(1).opts(shared_axes=False, backend="bokeh").opts(vspace=0.3, fig_inches=9, backend="matplotlib")
 
 
@@ -502,8 +660,13 @@ def for_png(figure):
     import holoviews as hv
 
     _backends()
-    return figure.opts(hv.opts.Curve(xformatter="%d"), hv.opts.Overlay(xformatter="%d"),
-                       hv.opts.Layout(sublabel_format="", vspace=0.6, hspace=1.1), backend="matplotlib", clone=True)
+    return figure.opts(
+        hv.opts.Curve(xformatter="%d"),
+        hv.opts.Overlay(xformatter="%d"),
+        hv.opts.Layout(sublabel_format="", vspace=0.6, hspace=1.1),
+        backend="matplotlib",
+        clone=True,
+    )
 
 
 def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:

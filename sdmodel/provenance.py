@@ -6,7 +6,7 @@ import hashlib
 import shlex
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -39,8 +39,11 @@ def command_line(argv: list[str] | None = None) -> str:
 
 def git_commit(folder: Path) -> str:
     """The commit of the checkout holding ``folder``, ``-dirty`` if it has changes; '' outside git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -49,9 +52,11 @@ def git_commit(folder: Path) -> str:
         return ""
 
 
-def attributes(*, engine: str, engine_version: str, model: Path, model_sha256: str, scenarios: list[dict], command: str) -> dict[str, str]:
+def attributes(
+    *, engine: str, engine_version: str, model: Path, model_sha256: str, scenarios: list[dict], command: str
+) -> dict[str, str]:
     """Dataset attributes: CF conventions plus the versions, model and scenarios used."""
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "title": "sdmodel results: " + ", ".join(s["name"] for s in scenarios),
         "Conventions": "CF-1.10",

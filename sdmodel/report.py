@@ -56,10 +56,27 @@ class Viewpoint:
 VIEWPOINT = Viewpoint(
     "less concentration of AI power (the incumbent's shares, the HHI, AI operators' share of all capital), "
     "a larger labour share, and more paid to data producers and to the public commons",
-    {"incumbent_revenue_share": -1, "incumbent_capital_share": -1, "hhi": -1, "ai_capital_share": -1, "labour_share": +1,
-     "data_payments_cumulative": +1, "commons_grants_cumulative": +1},
+    {
+        "incumbent_revenue_share": -1,
+        "incumbent_capital_share": -1,
+        "hhi": -1,
+        "ai_capital_share": -1,
+        "labour_share": +1,
+        "data_payments_cumulative": +1,
+        "commons_grants_cumulative": +1,
+    },
 )
-PROVENANCE_KEYS = ("created", "command", "engine", "engine_version", "sdmodel_version", "pysd_version", "model_file", "model_sha256", "git_commit")
+PROVENANCE_KEYS = (
+    "created",
+    "command",
+    "engine",
+    "engine_version",
+    "sdmodel_version",
+    "pysd_version",
+    "model_file",
+    "model_sha256",
+    "git_commit",
+)
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1250px; color: #222; padding: 0 1em; }
@@ -122,8 +139,10 @@ def build_report(
         models.append(model)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>Made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
-        f"from the {html.escape(str(results.attrs.get('engine', '')))} engine's results. Opens offline: everything it needs is in this file.</p>",
+        (
+            f"<p class='note'>Made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by sdmodel {html.escape(str(results.attrs.get('sdmodel_version', '')))} "
+            f"from the {html.escape(str(results.attrs.get('engine', '')))} engine's results. Opens offline: everything it needs is in this file.</p>"
+        ),
         "<h2>What the run shows</h2>",
         "<p class='brief'>" + " ".join(html.escape(s) for s in summary_sentences(metrics, viewpoint)) + "</p>",
         "<h2>Comparison with the baseline</h2>",
@@ -133,27 +152,38 @@ def build_report(
         EMBED + "comparison",
     ]
     if "multiples" in figures:
-        sections += ["<h2>Each scenario against the baseline</h2>",
-                     caption(f"A row per scenario, in its colour, against '{baseline}' (black, dashed): look for the gap that opens "
-                             "after the levers start, and whether it keeps growing."), EMBED + "multiples"]
+        sections += [
+            "<h2>Each scenario against the baseline</h2>",
+            caption(
+                f"A row per scenario, in its colour, against '{baseline}' (black, dashed): look for the gap that opens "
+                "after the levers start, and whether it keeps growing."
+            ),
+            EMBED + "multiples",
+        ]
     sections.append("<h2>Which feedback loop drives the system</h2>")
     if dominance is not None:
         from sdmodel.loops import SMOOTHING
 
-        sections += [loops_table(dominance, baseline),
-                     caption("Look for a strip that changes colour in another year than the baseline's: there a lever changes which loop "
-                             f"drives the system. Periods: {SMOOTHING}; `sdmodel loops --json` gives the dominant loop step by step."),
-                     EMBED + "loops"]
+        sections += [
+            loops_table(dominance, baseline),
+            caption(
+                "Look for a strip that changes colour in another year than the baseline's: there a lever changes which loop "
+                f"drives the system. Periods: {SMOOTHING}; `sdmodel loops --json` gives the dominant loop step by step."
+            ),
+            EMBED + "loops",
+        ]
     sections.append(f"<p class='note'>{html.escape(dominance_note)}</p>" if dominance_note else "")
     sections.append("<h2>Uncertainty</h2>")
     if uncertainty is not None:
         sections += [caption(bands_caption(uncertainty)), EMBED + "bands"]
     if uncertainty_note or uncertainty is None:
-        sections.append(f"<p class='note'>{html.escape(uncertainty_note or 'No Monte Carlo run given (sdmodel report --uncertainty RUN).')}</p>")
+        sections.append(
+            f"<p class='note'>{html.escape(uncertainty_note or 'No Monte Carlo run given (sdmodel report --uncertainty RUN).')}</p>"
+        )
     sections += ["<h2>Provenance</h2>", provenance_table(results)]
     # the page's own text is kept raw (braces in it are not Jinja); the figures are Bokeh's embeds
     contents = "".join(
-        f"{{{{ embed(roots.{part[len(EMBED):]}) }}}}" if part.startswith(EMBED) else "{% raw %}" + part + "{% endraw %}"
+        f"{{{{ embed(roots.{part[len(EMBED) :]}) }}}}" if part.startswith(EMBED) else "{% raw %}" + part + "{% endraw %}"
         for part in sections
     )
     template = Template(TEMPLATE.replace("{{ page }}", contents))
@@ -186,8 +216,16 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
     baseline = metrics.attrs["baseline"]
     head = "".join(
         f"<th title='{html.escape(METRIC_BY_KEY[k].label)}'>{html.escape(METRIC_BY_KEY[k].short)}"
-        + (f"<br><small>{html.escape(units)}</small>" if (units := reader_units(metrics[k].attrs.get("units", ""), METRIC_BY_KEY[k].variable)) else "")
-        + (f"<br><small>{'more' if viewpoint.desirable[k] > 0 else 'less'} is better</small>" if viewpoint and viewpoint.desirable.get(k) else "")
+        + (
+            f"<br><small>{html.escape(units)}</small>"
+            if (units := reader_units(metrics[k].attrs.get("units", ""), METRIC_BY_KEY[k].variable))
+            else ""
+        )
+        + (
+            f"<br><small>{'more' if viewpoint.desirable[k] > 0 else 'less'} is better</small>"
+            if viewpoint and viewpoint.desirable.get(k)
+            else ""
+        )
         + "</th>"
         for k in keys
     )
@@ -204,19 +242,25 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
                 cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
-    groups = "".join(f"<th colspan='{len(list(members))}' class='group'>{html.escape(group)}</th>"
-                     for group, members in itertools.groupby(keys, key=lambda k: METRIC_BY_KEY[k].group))
+    groups = "".join(
+        f"<th colspan='{len(list(members))}' class='group'>{html.escape(group)}</th>"
+        for group, members in itertools.groupby(keys, key=lambda k: METRIC_BY_KEY[k].group)
+    )
     if viewpoint:
         unjudged = [METRIC_BY_KEY[k].short for k in keys if not viewpoint.desirable.get(k)]
-        view = (f"<p class='note viewpoint'>Point of view: <b>{html.escape(viewpoint.statement)}</b>. A change is "
-                "<span class='better'>blue</span> where it is better by this view and "
-                "<span class='worse'>vermillion</span> where it is worse"
-                + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "")
-                + f"; a change under {NEGLIGIBLE:.1%} of the value is not coloured.</p>")
+        view = (
+            f"<p class='note viewpoint'>Point of view: <b>{html.escape(viewpoint.statement)}</b>. A change is "
+            "<span class='better'>blue</span> where it is better by this view and "
+            "<span class='worse'>vermillion</span> where it is worse"
+            + (f"; {html.escape(', '.join(unjudged))}: no direction is declared, so not coloured" if unjudged else "")
+            + f"; a change under {NEGLIGIBLE:.1%} of the value is not coloured.</p>"
+        )
     else:
         view = "<p class='note viewpoint'>No point of view declared: changes are not coloured.</p>"
-    return (f"{view}<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
-            f"<p class='note'>At {metrics.attrs['time']:g}; in brackets, the change from '{html.escape(baseline)}'. {legend}.</p>")
+    return (
+        f"{view}<table><tr><th></th>{groups}</tr><tr><th class='name'>scenario</th>{head}</tr>{''.join(rows)}</table>"
+        f"<p class='note'>At {metrics.attrs['time']:g}; in brackets, the change from '{html.escape(baseline)}'. {legend}.</p>"
+    )
 
 
 def caption(text: str) -> str:
@@ -229,8 +273,10 @@ def trajectories_caption(names: list[str], baseline: str, chosen: list[str] | No
     text = f"Look at where the coloured lines leave '{baseline}' (black, dashed) and how far apart they end."
     if chosen is not None:
         rest = len([n for n in names if n != baseline]) - len(chosen)
-        text += (f" In colour, the {len(chosen)} scenarios that move these measures most ({', '.join(chosen)}); "
-                 f"grey, the other {rest}, each drawn in colour in the next section.")
+        text += (
+            f" In colour, the {len(chosen)} scenarios that move these measures most ({', '.join(chosen)}); "
+            f"grey, the other {rest}, each drawn in colour in the next section."
+        )
     return text
 
 
@@ -240,7 +286,9 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
     from sdmodel.metrics import _fmt
 
     baseline, year = metrics.attrs["baseline"], metrics.attrs["time"]
-    keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[:4]  # a model of one's own: its first measures
+    keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[
+        :4
+    ]  # a model of one's own: its first measures
     others = [str(n) for n in metrics["scenario"].values if str(n) != baseline]
     finals = {k: metrics[k].sel(measure="final") for k in keys}
     changes = {k: metrics[k].sel(measure="vs_baseline") for k in keys}
@@ -262,15 +310,19 @@ def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, y
         return lead + "."
 
     def count(name: str, kind: str) -> int:
-        return sum(viewpoint.judge(k, float(changes[k].sel(scenario=name)), float(finals[k].sel(scenario=name))) == kind for k in judged)
+        return sum(
+            viewpoint.judge(k, float(changes[k].sel(scenario=name)), float(finals[k].sel(scenario=name))) == kind for k in judged
+        )
 
     score = {n: (count(n, "better"), -count(n, "worse")) for n in others}
     top = max(score.values())
     leaders = [n for n in others if score[n] == top]
     named = ", ".join(leaders[:3]) + (f" and {len(leaders) - 3} more" if len(leaders) > 3 else "")
     verb = "does best, improving" if len(leaders) == 1 else "do best, each improving"
-    text = (f"{lead}; by this report's point of view, {named} {verb} {top[0]} of the {len(judged)} headline measures this view judges"
-            + (f" and worsening {-top[1]}" if top[1] else ""))
+    text = (
+        f"{lead}; by this report's point of view, {named} {verb} {top[0]} of the {len(judged)} headline measures this view judges"
+        + (f" and worsening {-top[1]}" if top[1] else "")
+    )
     none = [n for n in others if score[n][0] == 0]
     if none and len(none) < len(others):
         text += f"; {len(none)} improve{'s' if len(none) == 1 else ''} none of them"
@@ -288,8 +340,10 @@ def _measure_sentence(key: str, others: list[str], final: xr.DataArray, change: 
         return f"{metric.label}: no scenario changes it ({_fmt(base)})."
     relative = f", {delta / abs(base):+.0%}" if base and abs(delta / base) < 100 else ""
     verdict = viewpoint.judge(key, delta, float(final.sel(scenario=moved))) if viewpoint else ""
-    return (f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
-            f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else "."))
+    return (
+        f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
+        f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else ".")
+    )
 
 
 def loops_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
@@ -299,21 +353,30 @@ def loops_table(dominance: xr.Dataset, baseline: str = "baseline") -> str:
     summary = to_json(dominance, baseline)
     rows = []
     for name, result in summary["scenarios"].items():
-        periods = "; ".join(f"{p['start']:g}-{p['end']:g}: <b>{html.escape(p['loop'])}</b> ({p['share']:.0%})" for p in result["periods"])
+        periods = "; ".join(
+            f"{p['start']:g}-{p['end']:g}: <b>{html.escape(p['loop'])}</b> ({p['share']:.0%})" for p in result["periods"]
+        )
         change = result["differs_from_baseline_from"]
         note = "" if name == summary["baseline"] else ("same as baseline" if change is None else f"from {change:g}")
-        rows.append(f"<tr><td class='name'>{html.escape(name)}</td><td class='periods'>{periods or 'no loop active'}</td><td>{note}</td></tr>")
-    legend = "; ".join(f"<b>{html.escape(k)}</b> {html.escape(v['name'])} ({html.escape(v['polarity'])})" for k, v in summary["loops"].items())
+        rows.append(
+            f"<tr><td class='name'>{html.escape(name)}</td><td class='periods'>{periods or 'no loop active'}</td><td>{note}</td></tr>"
+        )
+    legend = "; ".join(
+        f"<b>{html.escape(k)}</b> {html.escape(v['name'])} ({html.escape(v['polarity'])})" for k, v in summary["loops"].items()
+    )
     unscored = "".join(f"<br><b>{html.escape(k)}</b> is not scored: {html.escape(v)}." for k, v in summary["unscored"].items())
-    return (f"<table><tr><th class='name'>scenario</th><th class='name'>dominant loop by period (mean share)</th><th>differs from baseline</th></tr>{''.join(rows)}</table>"
-            f"<p class='note'>{html.escape(summary['method'])}. {legend}.{unscored}</p>")
+    return (
+        f"<table><tr><th class='name'>scenario</th><th class='name'>dominant loop by period (mean share)</th><th>differs from baseline</th></tr>{''.join(rows)}</table>"
+        f"<p class='note'>{html.escape(summary['method'])}. {legend}.{unscored}</p>"
+    )
 
 
 def provenance_table(results: xr.Dataset) -> str:
     """How the numbers were made: versions, model hash, command, and the scenarios as TOML."""
     rows = "".join(
         f"<tr><th class='name'>{html.escape(key)}</th><td class='name'>{html.escape(str(results.attrs.get(key, '')))}</td></tr>"
-        for key in PROVENANCE_KEYS if key in results.attrs
+        for key in PROVENANCE_KEYS
+        if key in results.attrs
     )
     scenarios = html.escape(str(results.attrs.get("scenarios_toml", "")))
     return f"<table>{rows}</table><p class='note'>The scenarios as run:</p><pre>{scenarios}</pre>"
@@ -347,9 +410,17 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
     panels = []
     for piece, title, ylabel in _band_pieces(bands, band):
         colour = "scenario" if "scenario" in piece.dims else None
-        panels += [plots._legend_outside(overlay, title, "year", ylabel) for overlay in plots.band_panels(piece, band, colour, colours, baseline)]
+        panels += [
+            plots._legend_outside(overlay, title, "year", ylabel)
+            for overlay in plots.band_panels(piece, band, colour, colours, baseline)
+        ]
     if not panels:
-        raise InputError("--uncertainty", None, "the run has no output over time to draw", "run `sdmodel uncertainty` with outputs that change over time")
+        raise InputError(
+            "--uncertainty",
+            None,
+            "the run has no output over time to draw",
+            "run `sdmodel uncertainty` with outputs that change over time",
+        )
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
@@ -375,8 +446,10 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     from sdmodel.plots import percentile_bands
 
     band = "percentile" if "percentile" in bands.dims else "quantile"
-    text = ("Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
-            "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty.")
+    text = (
+        "Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
+        "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty."
+    )
     pieces = _band_pieces(bands, band)
     if not pieces or "scenario" not in pieces[0][0].dims:
         return text
@@ -392,8 +465,10 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
         if widths and max(widths) < flat:
             narrow.append(name)
     if narrow:
-        text += (f" {', '.join(narrow)}: the members agree to within {flat:.0%} of each panel's range, so the band is drawn "
-                 "but shows as a line.")
+        text += (
+            f" {', '.join(narrow)}: the members agree to within {flat:.0%} of each panel's range, so the band is drawn "
+            "but shows as a line."
+        )
     return text
 
 
@@ -401,8 +476,16 @@ def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str
     """(variable, selection, label, units) of the outputs an ensemble kept."""
     rows = json.loads(bands.attrs.get("ensemble_outputs", "[]") or "[]")
     if rows:
-        return [(r["variable"], dict(r.get("select", {})), r.get("label", r["variable"]), r.get("units", "")) for r in rows if r["variable"] in bands]
-    return [(str(name), {}, str(array.attrs.get("long_name") or name), str(array.attrs.get("units", ""))) for name, array in bands.data_vars.items() if band in array.dims]
+        return [
+            (r["variable"], dict(r.get("select", {})), r.get("label", r["variable"]), r.get("units", ""))
+            for r in rows
+            if r["variable"] in bands
+        ]
+    return [
+        (str(name), {}, str(array.attrs.get("long_name") or name), str(array.attrs.get("units", "")))
+        for name, array in bands.data_vars.items()
+        if band in array.dims
+    ]
 
 
 def scenarios_of(results: xr.Dataset) -> list:
@@ -414,10 +497,19 @@ def scenarios_of(results: xr.Dataset) -> list:
     document = tomllib.loads(results.attrs.get("scenarios_toml", "") or "")
     loaded = []
     for entry in document.get("scenario", []):
-        params = {key: tuple(sorted((float(t), float(v)) for t, v in value.items())) if isinstance(value, dict) else float(value)
-                  for key, value in entry.get("params", {}).items()}
-        loaded.append(Scenario(name=entry["name"], description=entry.get("description", ""), params=params,
-                               time={k: float(v) for k, v in entry.get("time", {}).items()}, source="the run's provenance"))
+        params = {
+            key: tuple(sorted((float(t), float(v)) for t, v in value.items())) if isinstance(value, dict) else float(value)
+            for key, value in entry.get("params", {}).items()
+        }
+        loaded.append(
+            Scenario(
+                name=entry["name"],
+                description=entry.get("description", ""),
+                params=params,
+                time={k: float(v) for k, v in entry.get("time", {}).items()},
+                source="the run's provenance",
+            )
+        )
     if not loaded:
         raise InputError("--run", None, "the run records no scenarios", "run the scenarios again with `sdmodel compare`")
     return loaded

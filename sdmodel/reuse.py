@@ -33,8 +33,15 @@ EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
 
 def run_or_reuse(
-    engine: ModuleType, model_path: Path, specs: Sequence[RunSpec], *, jobs: int | None, reuse: bool, runs_dir: str | os.PathLike | None,
-    done: Callable[[int], None] | None = None, allow_nan: bool = False,
+    engine: ModuleType,
+    model_path: Path,
+    specs: Sequence[RunSpec],
+    *,
+    jobs: int | None,
+    reuse: bool,
+    runs_dir: str | os.PathLike | None,
+    done: Callable[[int], None] | None = None,
+    allow_nan: bool = False,
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
@@ -96,7 +103,9 @@ def find_stored(keys: Mapping[str, str], runs_dir: str | os.PathLike | None) -> 
             manifest = read_manifest(folder)
         except InputError:
             continue  # `sdmodel runs list` reports the damage
-        matches = [(name, stored_name) for stored_name, key in (manifest.get("run_keys") or {}).items() for name in wanted.get(key, ())]
+        matches = [
+            (name, stored_name) for stored_name, key in (manifest.get("run_keys") or {}).items() for name in wanted.get(key, ())
+        ]
         if any(name not in found for name, _ in matches) and _intact(folder, manifest):
             for name, stored_name in matches:
                 found.setdefault(name, (folder, stored_name))
@@ -165,9 +174,14 @@ def stored_comparison(results: xr.Dataset, comparison: Mapping, runs_dir: str | 
             manifest = read_manifest(folder)
         except InputError:
             continue
-        if (manifest.get("kind") == "compare" and manifest.get("scenarios") == names and manifest.get("run_keys") == keys
-                and _comparison_text(manifest.get("comparison")) == wanted and _intact(folder, manifest)
-                and _descriptions(folder) == [str(d) for d in results["description"].values]):
+        if (
+            manifest.get("kind") == "compare"
+            and manifest.get("scenarios") == names
+            and manifest.get("run_keys") == keys
+            and _comparison_text(manifest.get("comparison")) == wanted
+            and _intact(folder, manifest)
+            and _descriptions(folder) == [str(d) for d in results["description"].values]
+        ):
             return folder
     return None
 

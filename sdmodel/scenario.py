@@ -19,14 +19,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 from sdmodel.errors import InputError, finite_number, read_toml
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
 #: A constant's value: a number, or a time series as ((time, value), ...).
-Value = Union[float, tuple[tuple[float, float], ...]]
+Value = float | tuple[tuple[float, float], ...]
 
 #: how many scenarios may extend one another in a chain (a real chain is a few long)
 MAX_EXTENDS = 100
@@ -67,7 +66,7 @@ class Scenario:
 
     def to_dict(self) -> dict:
         """The resolved scenario as plain data, the way it is written into provenance."""
-        params = {k: (dict((str(t), v) for t, v in val) if isinstance(val, tuple) else val) for k, val in self.params.items()}
+        params = {k: ({str(t): v for t, v in val} if isinstance(val, tuple) else val) for k, val in self.params.items()}
         data: dict = {"name": self.name, "description": self.description, "params": params}
         if self.time:
             data["time"] = dict(self.time)
@@ -143,7 +142,9 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
         cycle = " -> ".join(p.name for p in (*chain, resolved_path))
         raise InputError(path, "extends", f"scenarios extend each other in a cycle ({cycle})", "remove one `extends`")
     if len(chain) >= MAX_EXTENDS:  # each step is a recursive call: a chain of a thousand files exhausts Python's stack
-        raise InputError(path, "extends", f"more than {MAX_EXTENDS} scenarios extend one another", "extend a scenario nearer the baseline")
+        raise InputError(
+            path, "extends", f"more than {MAX_EXTENDS} scenarios extend one another", "extend a scenario nearer the baseline"
+        )
     document = _read_toml(path)
     _check_shape(document, path)
     name = document.get("name", path.stem)
@@ -159,13 +160,20 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
         params = {**parent.params, **params}
         time = {**parent.time, **time}
         origins = {**parent.origins, **origins}
-    return Scenario(name=name, description=document.get("description", ""), params=params, time=time, source=str(path), origins=origins)
+    return Scenario(
+        name=name, description=document.get("description", ""), params=params, time=time, source=str(path), origins=origins
+    )
 
 
 def _read_toml(path: Path) -> dict:
     document = read_toml(path, "see models/scenarios/ for examples")
     if not document:  # empty or only comments: almost always a truncated or wrong file, never meant as the baseline
-        raise InputError(path, None, "the file sets nothing (it is empty or holds only comments)", 'give the scenario at least a name and what it sets, e.g. name = "my-strike" and [params]')
+        raise InputError(
+            path,
+            None,
+            "the file sets nothing (it is empty or holds only comments)",
+            'give the scenario at least a name and what it sets, e.g. name = "my-strike" and [params]',
+        )
     return document
 
 
@@ -321,7 +329,9 @@ def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
     for number in numbers:
         if not variable.lower <= number <= variable.upper:
             bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
-            raise InputError(source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})")
+            raise InputError(
+                source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})"
+            )
     return Setting(py_name=variable.py_name, value=value, element=element)
 
 

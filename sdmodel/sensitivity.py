@@ -29,6 +29,7 @@ MORRIS_LEVELS = 4
 FAST_M = 4
 FAST_MINIMUM = 4 * FAST_M**2
 
+
 def split_output(text: str) -> tuple[str, float | None]:
     """``"model capability[incumbent]@2040"`` -> (``"model capability[incumbent]"``, 2040.0).
 
@@ -55,8 +56,12 @@ def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
     start, end, step = grid["initial_time"], grid["final_time"], grid.get("saveper") or grid["time_step"]
     steps = (when - start) / step if math.isfinite(when) else math.nan
     if not (start - 1e-9 <= when <= end + 1e-9) or abs(steps - round(steps)) > 1e-6:
-        raise InputError("--output", text, f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
-                         "give a year within the run, or a later --final-time")
+        raise InputError(
+            "--output",
+            text,
+            f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
+            "give a year within the run, or a later --final-time",
+        )
 
 
 def sensitivity(
@@ -88,7 +93,9 @@ def sensitivity(
     from SALib.analyze import fast as fast_analyze
     from SALib.analyze import morris as morris_analyze
     from SALib.analyze import sobol as sobol_analyze
-    from SALib.sample import fast_sampler, morris as morris_sample, sobol as sobol_sample
+    from SALib.sample import fast_sampler
+    from SALib.sample import morris as morris_sample
+    from SALib.sample import sobol as sobol_sample
 
     from sdmodel import ensemble
     from sdmodel.distributions import load_distributions, salib_problem
@@ -97,17 +104,28 @@ def sensitivity(
     if method not in METHODS:
         raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
     if samples < 2:
-        raise InputError("--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)")
+        raise InputError(
+            "--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)"
+        )
     if method == "fast" and samples <= FAST_MINIMUM:  # SALib's own check, which came as a traceback after loading the model
-        raise InputError("--samples", str(samples), f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)", f"give --samples of at least {FAST_MINIMUM + 1}")
+        raise InputError(
+            "--samples",
+            str(samples),
+            f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)",
+            f"give --samples of at least {FAST_MINIMUM + 1}",
+        )
     runs = [scenario] + ([against] if against is not None else [])
     model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
     info = ensemble.model_info_for(engine, model_path)
     drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
-        raise InputError(distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table")
+        raise InputError(
+            distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table"
+        )
     if method == "morris" and any(d.dist != "uniform" for d in drawn):
-        raise InputError(distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"')
+        raise InputError(
+            distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"'
+        )
     problem = salib_problem(drawn)
     if method == "sobol":
         design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
@@ -125,12 +143,25 @@ def sensitivity(
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
-        model_path, engine, specs, varied, design, chosen, {"scenario": len(specs), "run": len(design)},
-        jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=None, progress=progress, label=f"sensitivity ({method})",
+        model_path,
+        engine,
+        specs,
+        varied,
+        design,
+        chosen,
+        {"scenario": len(specs), "run": len(design)},
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_local=dask_local,
+        store=None,
+        progress=progress,
+        label=f"sensitivity ({method})",
     )
     if bool(results["failed"].any()):
         first = str(results["error"].values[results["failed"].values][0])
-        raise InputError(distributions, "params", f"{int(results['failed'].sum())} members failed (first: {first})", "narrow the ranges")
+        raise InputError(
+            distributions, "params", f"{int(results['failed'].sum())} members failed (first: {first})", "narrow the ranges"
+        )
     labels, values = [], []
     for text, (_, when), output in zip(outputs or _default_outputs(), wanted, chosen):
         series = results[output.variable].sel(output.select)
@@ -172,12 +203,20 @@ def _default_outputs() -> list[str]:
 
 def _arrange(indices: dict, labels: list[str], names: list[str], method: str, second_order: bool) -> xr.Dataset:
     """SALib's dicts as one Dataset: an index per variable, dims (output, param)."""
-    keys = {"sobol": ("S1", "S1_conf", "ST", "ST_conf"), "fast": ("S1", "S1_conf", "ST", "ST_conf"),
-            "morris": ("mu", "mu_star", "sigma", "mu_star_conf")}[method]
-    data = {key: (("output", "param"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels])) for key in keys}
+    keys = {
+        "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
+        "fast": ("S1", "S1_conf", "ST", "ST_conf"),
+        "morris": ("mu", "mu_star", "sigma", "mu_star_conf"),
+    }[method]
+    data = {
+        key: (("output", "param"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels])) for key in keys
+    }
     if method == "sobol" and second_order:
         for key in ("S2", "S2_conf"):
-            data[key] = (("output", "param", "param2"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels]))
+            data[key] = (
+                ("output", "param", "param2"),
+                np.array([np.asarray(indices[label][key], dtype=float) for label in labels]),
+            )
     coords = {"output": labels, "param": names}
     if method == "sobol" and second_order:
         coords["param2"] = names
@@ -201,8 +240,14 @@ def format_table(indices: xr.Dataset) -> str:
     effect = policy_effect(indices)
     lines = []
     if effect:
-        lines += [f"Policy effect of {effect[0]} against {effect[1]}: each output is {effect[0]}'s value minus {effect[1]}'s, "
-                  "member by member on the same draws;", "the indices say which assumptions decide the size of that effect.", ""]
+        lines += [
+            (
+                f"Policy effect of {effect[0]} against {effect[1]}: each output is {effect[0]}'s value minus {effect[1]}'s, "
+                "member by member on the same draws;"
+            ),
+            "the indices say which assumptions decide the size of that effect.",
+            "",
+        ]
     for output in indices["output"].values:
         title = f"effect of {effect[0]} vs {effect[1]} on {output}" if effect else str(output)
         lines.append(f"{title}  ({indices.attrs.get('method', '')}, ranked by {rank})")
@@ -211,6 +256,10 @@ def format_table(indices: xr.Dataset) -> str:
         width = max(len(str(p)) for p in indices["param"].values)
         lines.append("  " + "param".ljust(width) + "".join(f"{c:>13}" for c in columns))
         for i in order:
-            lines.append("  " + str(indices["param"].values[i]).ljust(width) + "".join(f"{float(row[c].values[i]):>13.4g}" for c in columns))
+            lines.append(
+                "  "
+                + str(indices["param"].values[i]).ljust(width)
+                + "".join(f"{float(row[c].values[i]):>13.4g}" for c in columns)
+            )
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -51,7 +51,9 @@ def prepare(
     model_path = Path(model) if model else default_model()
     data_files = data_paths(data)
     if data_files and not getattr(engine, "READS_DATA_FILES", False):
-        raise InputError("--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`")
+        raise InputError(
+            "--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`"
+        )
     info = engine.model_info(model_path)
     defaults = engine.time_defaults(model_path)
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
@@ -60,14 +62,24 @@ def prepare(
     seen: dict[str, str] = {}
     for scenario in loaded:
         if scenario.name in seen:
-            raise InputError(scenario.source, "name", f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})", "give each scenario once, or rename one")
+            raise InputError(
+                scenario.source,
+                "name",
+                f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
+                "give each scenario once, or rename one",
+            )
         seen[scenario.name] = scenario.source
     time = {"final_time": float(final_time)} if final_time is not None else {}
     loaded = [s.with_overrides(dict(overrides or {}), {}, "--set").with_overrides({}, time, "--final-time") for s in loaded]
     specs = [dataclasses.replace(validate(s, info, defaults), data_files=data_files) for s in loaded]
     grids = {tuple(sorted(spec.time.items())) for spec in specs}
     if len(grids) > 1:
-        raise InputError(loaded[0].source, "time", "the scenarios in one run set different [time] periods", "run them separately, or pass --final-time")
+        raise InputError(
+            loaded[0].source,
+            "time",
+            "the scenarios in one run set different [time] periods",
+            "run them separately, or pass --final-time",
+        )
     return model_path, loaded, specs
 
 
@@ -77,7 +89,12 @@ def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
     for name in data:
         path = Path(name)
         if not path.is_file():
-            raise InputError("--data", str(name), "data file not found", "give the path of a .tab, .csv or .xlsx file with the model's data variables")
+            raise InputError(
+                "--data",
+                str(name),
+                "data file not found",
+                "give the path of a .tab, .csv or .xlsx file with the model's data variables",
+            )
         paths.append(str(path.resolve()))
     return tuple(paths)
 
@@ -156,10 +173,14 @@ def run(
     kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables. An
     infinity (a value that overflowed) fails the run on any model.
     """
-    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data)
+    model_path, loaded, specs = prepare(
+        scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data
+    )
     engine = engine_module(engine)
     allow_nan = not is_bundled(model_path)
-    show = progress if progress is not None else (None if engine.REUSE_STORED else False)  # the fast engine is done before a bar draws
+    show = (
+        progress if progress is not None else (None if engine.REUSE_STORED else False)
+    )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
             engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
@@ -181,4 +202,3 @@ def run(
     if reused_from:
         dataset.attrs["reused_from"] = json.dumps(reused_from)
     return dataset
-

@@ -26,8 +26,24 @@ import xarray as xr
 LAYOUT = "sdmodel_stacked_layout"
 VERSION = 1
 #: attributes that xarray's CF decoding reads: a variable carrying one is written plainly, to be decoded as before
-DECODED_ATTRS = frozenset({"_FillValue", "missing_value", "scale_factor", "add_offset", "_Unsigned", "dtype", "calendar",
-                           "coordinates", "bounds", "grid_mapping", "formula_terms", "compress", "flag_values", "flag_meanings"})
+DECODED_ATTRS = frozenset(
+    {
+        "_FillValue",
+        "missing_value",
+        "scale_factor",
+        "add_offset",
+        "_Unsigned",
+        "dtype",
+        "calendar",
+        "coordinates",
+        "bounds",
+        "grid_mapping",
+        "formula_terms",
+        "compress",
+        "flag_values",
+        "flag_meanings",
+    }
+)
 TIME_UNITS = frozenset({"days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"})
 
 
@@ -48,7 +64,11 @@ def stack(results: xr.Dataset) -> xr.Dataset:
     stacks: dict[str, xr.Variable] = {}
     members: dict[str, list] = {}
     taken = {str(name) for name in results.variables} | {str(dim) for dim in results.dims}
-    keys = (key for key in (f"stacked_{number}" for number in range(len(taken) + len(groups) + 1)) if key not in taken and f"{key}_member" not in taken)
+    keys = (
+        key
+        for key in (f"stacked_{number}" for number in range(len(taken) + len(groups) + 1))
+        if key not in taken and f"{key}_member" not in taken
+    )
     for (dims, _), names, key in zip(groups, groups.values(), keys):  # names of the results' own never taken
         stacks[key] = xr.Variable((f"{key}_member", *dims), np.stack([variables[name].values for name in names]))
         members[key] = [[name, dict(variables[name].attrs)] for name in names]

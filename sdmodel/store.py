@@ -16,7 +16,7 @@ import socket
 import stat
 import uuid
 from collections.abc import Collection, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import xarray as xr
@@ -24,8 +24,8 @@ import xarray as xr
 from sdmodel import stacking
 from sdmodel.errors import InputError
 from sdmodel.locations import cache_dir
-from sdmodel.model import file_sha256
 from sdmodel.locations import runs_dir as resolve_runs_dir
+from sdmodel.model import file_sha256
 
 RESULTS = "results.nc"
 MANIFEST = "manifest.json"
@@ -35,7 +35,9 @@ PLAIN_COMPRESSION = {"zlib": True, "complevel": 4}
 MANIFEST_ATTRS = ("created", "command", "engine", "engine_version", "sdmodel_version", "model_file", "model_sha256", "git_commit")
 
 
-def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None = None, *, kind: str = "run", extra: dict | None = None) -> Path:
+def save_run(
+    results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None = None, *, kind: str = "run", extra: dict | None = None
+) -> Path:
     """Save results atomically and return the run's folder."""
     root = resolve_runs_dir(runs_dir)
     try:
@@ -44,7 +46,9 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
         temporary = root / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
         temporary.mkdir()
     except OSError as error:
-        raise InputError(root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir") from None
+        raise InputError(
+            root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir"
+        ) from None
     try:
         _write(results, temporary / RESULTS, stacked=kind in TRAJECTORY_KINDS)
         manifest = {
@@ -61,7 +65,12 @@ def save_run(results: xr.Dataset, name: str, runs_dir: str | os.PathLike | None 
         _fsync(temporary / RESULTS, temporary / MANIFEST)
         return _rename_into_place(temporary, root, name)
     except OSError as error:
-        raise InputError(root, None, f"cannot write the run ({error.strerror or error})", "free some space or choose another folder with --runs-dir") from None
+        raise InputError(
+            root,
+            None,
+            f"cannot write the run ({error.strerror or error})",
+            "free some space or choose another folder with --runs-dir",
+        ) from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
 
@@ -111,7 +120,7 @@ def _remove_abandoned(root: Path) -> None:
     """Remove temporary folders of saves on this machine whose process is gone (killed mid-save)."""
     host = socket.gethostname()
     for folder in root.glob(".tmp-*"):
-        owner, _, pid = folder.name[len(".tmp-"):].rpartition("-")[0].rpartition("-")
+        owner, _, pid = folder.name[len(".tmp-") :].rpartition("-")[0].rpartition("-")
         if owner == host and pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -127,7 +136,7 @@ def _running(pid: int) -> bool:
 
 
 def _rename_into_place(temporary: Path, root: Path, name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for attempt in range(1, 1000):
         final = root / (f"{stamp}-{name}" if attempt == 1 else f"{stamp}-{name}-{attempt}")
         try:
@@ -169,7 +178,9 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
     text = str(ref)
     wanted_kind = text.split(":", 1)[1] if text.startswith("latest:") else None
     if wanted_kind is not None and wanted_kind not in KINDS:
-        raise InputError(text, None, f"unknown kind of run '{wanted_kind}'", f"choose one of: {', '.join(f'latest:{k}' for k in KINDS)}")
+        raise InputError(
+            text, None, f"unknown kind of run '{wanted_kind}'", f"choose one of: {', '.join(f'latest:{k}' for k in KINDS)}"
+        )
     path = Path(ref)
     if path.name == RESULTS:
         path = path.parent
@@ -276,7 +287,7 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     try:
         text = entry.read_text()
         if text.startswith(stamp):
-            return text[len(stamp):]
+            return text[len(stamp) :]
     except OSError:
         pass
     digest = _describe(path)["sha256"]
@@ -290,7 +301,9 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     return digest
 
 
-def open_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, kinds: Collection[str] | None = None) -> xr.Dataset:
+def open_run(
+    ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, kinds: Collection[str] | None = None
+) -> xr.Dataset:
     """The Dataset a run saved, loaded into memory (the file is closed again); ``kinds`` as :func:`find_run`'s.
 
     The run is checked first (:func:`check_intact`): a results file that is not the one its
@@ -333,7 +346,9 @@ def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = N
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise InputError(folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder") from None
+        raise InputError(
+            folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder"
+        ) from None
     if not isinstance(manifest, dict):
         raise InputError(folder / MANIFEST, None, "the manifest is not a JSON object", "the run is damaged; remove its folder")
     _check_manifest_shape(manifest, folder / MANIFEST)
@@ -413,7 +428,9 @@ def last_used(folder: Path) -> float:
     return (folder / MANIFEST).stat().st_mtime
 
 
-def runs_to_prune(runs_dir: str | os.PathLike | None = None, *, keep: int | None = None, older_than_days: float | None = None) -> list[Path]:
+def runs_to_prune(
+    runs_dir: str | os.PathLike | None = None, *, keep: int | None = None, older_than_days: float | None = None
+) -> list[Path]:
     """The runs beyond the ``keep`` most recently used and last used over ``older_than_days`` ago, oldest first.
 
     Each option spares runs, so given both a run goes only when neither spares it.

@@ -4,7 +4,6 @@ scenarios run once per session, to a short horizon, and tests read that result."
 from __future__ import annotations
 
 import pytest
-
 from paths import SHORT_HORIZON
 
 

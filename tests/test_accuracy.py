@@ -27,12 +27,11 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import xarray as xr
+from paths import model_step
 
 import sdmodel
 from sdmodel.metrics import METRICS, Metric, trajectory
 from sdmodel.scenario import bundled_scenarios, load_scenario
-
-from paths import model_step
 
 LEVEL_TOLERANCE = 0.01
 EFFECT_TOLERANCE = 0.05
@@ -71,7 +70,13 @@ MATERIAL = 1e-3
 #   whose shares differ from one half by d), so a step error of 1% in a share moves them by tens of
 #   percent and even flips their sign (measured: effects of 0.0006-0.0009 on HHI around 2040),
 #   while the shares' own effects, held to 0.1 point above, move by under 4%.
-MATERIAL_SIZE = {"incumbent_capital_share": 1e-3, "incumbent_revenue_share": 1e-3, "labour_share": 1e-3, "ai_capital_share": 1e-3, "hhi": 1e-2}
+MATERIAL_SIZE = {
+    "incumbent_capital_share": 1e-3,
+    "incumbent_revenue_share": 1e-3,
+    "labour_share": 1e-3,
+    "ai_capital_share": 1e-3,
+    "hhi": 1e-2,
+}
 # ...and an HHI effect is the sum of the firms' changes of squared share, which cancel when a lever
 # moves revenue from one firm to another across an even split: HHI's effect is judged against at least
 # a tenth of the size of those changes, CANCELLING x sum over firms of |s^2 - s_baseline^2| (the scale of
@@ -99,7 +104,10 @@ class Change(NamedTuple):
 
 
 def worst_changes(
-    coarse: xr.Dataset, fine: xr.Dataset, baseline: str = "baseline", metrics: Sequence[Metric] = METRICS,
+    coarse: xr.Dataset,
+    fine: xr.Dataset,
+    baseline: str = "baseline",
+    metrics: Sequence[Metric] = METRICS,
 ) -> tuple[list[Change], list[Change]]:
     """The worst relative change, over every saved time, of each metric's level and effect, from coarse to fine results.
 
@@ -144,7 +152,9 @@ def _worst(c: np.ndarray, f: np.ndarray, floor: np.ndarray, names: list[str], ro
 
 def run_all(step: float, engine_name: str = "simlin", names: Sequence[str] | None = None, model=None) -> xr.Dataset:
     """The bundled scenarios (or ``names``) run at time step ``step`` (on the bundled model, or ``model``)."""
-    scenarios = [load_scenario(name).with_overrides({}, {"time_step": step}, "test_accuracy") for name in names or bundled_scenarios()]
+    scenarios = [
+        load_scenario(name).with_overrides({}, {"time_step": step}, "test_accuracy") for name in names or bundled_scenarios()
+    ]
     return sdmodel.run(scenarios, engine=engine_name, model=model)
 
 
@@ -158,14 +168,17 @@ def report(levels: list[Change], effects: list[Change], step: float, fine_step: 
 def assert_levels_accurate(levels: list[Change], text: str) -> None:
     assert np.isfinite([row.relative for row in levels]).all(), f"a key output is not finite:\n{text}"
     worst = levels[0]
-    assert worst.relative <= LEVEL_TOLERANCE, f"halving the time step moved {worst.metric} in {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}"
+    assert worst.relative <= LEVEL_TOLERANCE, (
+        f"halving the time step moved {worst.metric} in {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}"
+    )
 
 
 def assert_effects_accurate(effects: list[Change], text: str) -> None:
     assert np.isfinite([row.relative for row in effects]).all(), f"an effect is not finite:\n{text}"
     worst = effects[0]
     assert worst.relative <= EFFECT_TOLERANCE, (
-        f"halving the time step moved the effect on {worst.metric} of {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}")
+        f"halving the time step moved the effect on {worst.metric} of {worst.scenario} in {worst.time:g} by {worst.relative:.2%}:\n{text}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +190,9 @@ def halved() -> tuple[list[Change], list[Change], list[Change], str]:
     levels, effects = worst_changes(coarse, fine)
     assert {row.metric for row in levels} == {m.key for m in METRICS}, "a metric is missing from the model's results"
     assert set(MATERIAL_SIZE) <= {m.key for m in METRICS}, "a measure named in MATERIAL_SIZE is no longer a comparison measure"
-    assert len(levels) == len(METRICS) * len(bundled_scenarios()) and len(effects) == len(METRICS) * (len(bundled_scenarios()) - 1)
+    assert len(levels) == len(METRICS) * len(bundled_scenarios()) and len(effects) == len(METRICS) * (
+        len(bundled_scenarios()) - 1
+    )
     final_levels, _ = worst_changes(coarse.isel(time=[-1]), fine.isel(time=[-1]))
     text = report(levels, effects, step, step / 2)
     print(text)
@@ -205,15 +220,22 @@ def test_the_checker_flags_a_three_percent_error_at_one_mid_horizon_time():
     share = 0.5 + 0.1 * np.tanh(times - 2030)  # a level that never nears zero
     paid = np.maximum(times - 2027, 0) ** 2  # zero until the lever starts, as cumulative payments are
     fine = xr.Dataset(
-        {"capital_share": (("scenario", "time", "Firm"), np.stack([np.stack([s, 1 - s], axis=-1) for s in (share, share * 0.9)])),
-         "data_producer_income": (("scenario", "time"), np.stack([0 * paid, paid]))},
+        {
+            "capital_share": (
+                ("scenario", "time", "Firm"),
+                np.stack([np.stack([s, 1 - s], axis=-1) for s in (share, share * 0.9)]),
+            ),
+            "data_producer_income": (("scenario", "time"), np.stack([0 * paid, paid])),
+        },
         coords={"scenario": ["baseline", "lever"], "time": times, "Firm": list(firm)},
     )
     chosen = [m for m in METRICS if m.variable in fine]
     coarse = fine.copy(deep=True)
     coarse["data_producer_income"][1, :] += 1e-12 * (times > 2020)  # rounding noise, also before the lever starts
     levels, effects = worst_changes(coarse, fine, metrics=chosen)
-    assert max(row.relative for row in levels + effects) < 1e-9, "noise on a metric that is 0 until a lever starts counts as a change"
+    assert max(row.relative for row in levels + effects) < 1e-9, (
+        "noise on a metric that is 0 until a lever starts counts as a change"
+    )
     middle = int(np.argmin(np.abs(times - 2035)))
     coarse["capital_share"][1, middle, 0] *= 1.03
     levels, effects = worst_changes(coarse, fine, metrics=chosen)
@@ -232,8 +254,10 @@ def test_an_hhi_effect_where_a_lever_swaps_the_leader_is_judged_against_the_shar
     lever = 0.5 + 0.1 * np.tanh(2035 - times)  # 0.6 before 2035, 0.4 after
     shares = np.stack([np.stack([s, 1 - s], axis=-1) for s in (np.full_like(times, 0.6), lever)])
     fine = xr.Dataset(
-        {"revenue_share": (("scenario", "time", "Firm"), shares),
-         "revenue_concentration_index": (("scenario", "time"), (shares ** 2).sum(axis=-1))},
+        {
+            "revenue_share": (("scenario", "time", "Firm"), shares),
+            "revenue_concentration_index": (("scenario", "time"), (shares**2).sum(axis=-1)),
+        },
         coords={"scenario": ["baseline", "lever"], "time": times, "Firm": ["incumbent", "challenger"]},
     )
     chosen = [m for m in METRICS if m.key == "hhi"]

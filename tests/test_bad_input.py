@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
 from paths import BAD, MODELS
+
 from sdmodel.cli import main
 
 # file, the key the message must name, and a word of the fix it must give
@@ -54,7 +54,9 @@ def test_unknown_scenario_name_suggests_the_closest(isolated_runs_dir):
 
 def test_unknown_set_name(isolated_runs_dir):
     result = CliRunner().invoke(main, ["run", "--set", "collective bargaining=0.1"])
-    _assert_clean_failure(result, isolated_runs_dir, "--set", "collective bargaining", "did you mean 'collective bargaining weight'")
+    _assert_clean_failure(
+        result, isolated_runs_dir, "--set", "collective bargaining", "did you mean 'collective bargaining weight'"
+    )
 
 
 def test_non_numeric_set_value(isolated_runs_dir):

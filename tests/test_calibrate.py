@@ -8,8 +8,8 @@ import pytest
 
 import sdmodel
 from sdmodel.calibrate import calibrate, current_value, format_report
-from sdmodel.engines import pysd as pysd_engine
 from sdmodel.distributions import load_distributions
+from sdmodel.engines import pysd as pysd_engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model, models_dir
 from sdmodel.scenario import Scenario
@@ -20,8 +20,10 @@ TRUTH = {"share sensitivity": 6.0, "user adjustment time": 1.6}
 def _write_series(folder, name, variable, units, years, values):
     path = folder / f"{name}.csv"
     rows = "\n".join(f"{y:g},{float(v)!r}" for y, v in zip(years, values))
-    path.write_text(f"# series: {name}\n# variable: {variable}\n# units: {units}\n# source: synthetic, from the model itself\n"
-                    f"# retrieved: 2026-11-30\nyear,value\n{rows}\n")
+    path.write_text(
+        f"# series: {name}\n# variable: {variable}\n# units: {units}\n# source: synthetic, from the model itself\n"
+        f"# retrieved: 2026-11-30\nyear,value\n{rows}\n"
+    )
     return path
 
 
@@ -30,11 +32,15 @@ def test_recovers_known_constants_from_synthetic_data(tmp_path):
     years = np.arange(2024.0, 2036.0)  # the challenger has users from its launch (2023.2)
     users = truth["ai_users"].sel(Firm="challenger").interp(time=years).values
     share = truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values
-    data = [_write_series(tmp_path, "users", "AI Users[challenger]", "person", years, users),
-            _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share)]
+    data = [
+        _write_series(tmp_path, "users", "AI Users[challenger]", "person", years, users),
+        _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share),
+    ]
     params = tmp_path / "params.toml"
-    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
-                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
+    params.write_text(
+        '[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
+        '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n'
+    )
     fit = calibrate(params, data, scenario=Scenario("start", time={"final_time": 2035.0}), starts=3)
     for name, value in TRUTH.items():
         assert fit.values[name] == pytest.approx(value, rel=0.01), name
@@ -56,7 +62,9 @@ def test_real_data_gives_the_baselines_values():
     info = pysd_engine.model_info(default_model())
     fit = calibrate(models_dir() / "calibration.toml")
     for distribution in load_distributions(models_dir() / "calibration.toml", info):
-        assert fit.values[distribution.name] == pytest.approx(current_value(info, distribution.setting), rel=0.01), distribution.name
+        assert fit.values[distribution.name] == pytest.approx(current_value(info, distribution.setting), rel=0.01), (
+            distribution.name
+        )
 
 
 def test_cli_writes_the_fitted_scenario(tmp_path):
@@ -65,13 +73,24 @@ def test_cli_writes_the_fitted_scenario(tmp_path):
     from sdmodel.cli import main
     from sdmodel.scenario import load_scenario
 
-    truth = sdmodel.run([Scenario("truth", params={"share sensitivity": 6.0})], engine="simlin", final_time=2030).sel(scenario="truth")
+    truth = sdmodel.run([Scenario("truth", params={"share sensitivity": 6.0})], engine="simlin", final_time=2030).sel(
+        scenario="truth"
+    )
     years = np.arange(2021.0, 2031.0)
-    data = _write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values)
+    data = _write_series(
+        tmp_path,
+        "share",
+        "revenue share[incumbent]",
+        "Dmnl",
+        years,
+        truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values,
+    )
     params = tmp_path / "params.toml"
     params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n')
     out = tmp_path / "fitted.toml"
-    result = CliRunner().invoke(main, ["calibrate", "--params", str(params), "--data", str(data), "--starts", "2", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["calibrate", "--params", str(params), "--data", str(data), "--starts", "2", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "U^M" in result.stdout
     assert load_scenario(out).params["share sensitivity"] == pytest.approx(6.0, rel=0.01)
@@ -86,22 +105,32 @@ def test_bootstrap_intervals_cover_the_truth_and_flag_what_the_data_cannot_pin_d
     share = truth["revenue_share"].sel(Firm="incumbent").interp(time=years).values * np.exp(noise)
     data = [_write_series(tmp_path, "share", "revenue share[incumbent]", "Dmnl", years, share)]
     params = tmp_path / "params.toml"
-    params.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
-                      '[params."deletion time"]\ndist = "uniform"\nlower = 0.1\nupper = 10\n')
-    fit = calibrate(params, data, scenario=Scenario("start", params={"user adjustment time": 1.6}, time={"final_time": 2030.0}),
-                    starts=2, bootstrap=12)
+    params.write_text(
+        '[params."share sensitivity"]\ndist = "uniform"\nlower = 1\nupper = 10\n'
+        '[params."deletion time"]\ndist = "uniform"\nlower = 0.1\nupper = 10\n'
+    )
+    fit = calibrate(
+        params,
+        data,
+        scenario=Scenario("start", params={"user adjustment time": 1.6}, time={"final_time": 2030.0}),
+        starts=2,
+        bootstrap=12,
+    )
     low, high = fit.intervals["share sensitivity"]
     assert low <= TRUTH["share sensitivity"] <= high and high - low < 2
     assert fit.not_identified == ["deletion time"]
     assert "not pinned down" in format_report(fit) and "95% interval" in format_report(fit)
 
 
-@pytest.mark.parametrize(("header", "variable", "field", "fix"), [
-    ("# period: quarter\n", "revenue share[incumbent]", "period", "'# period: year'"),
-    ("# statistic: gini\n", "AI revenue", "statistic", "'# statistic: herfindahl'"),
-    ("# statistic: herfindahl\n", "total AI revenue", "variable", "one subscript"),
-    ("# statistic: herfindahl\n", "AI revenue[incumbent]", "variable", "one subscript"),
-])
+@pytest.mark.parametrize(
+    ("header", "variable", "field", "fix"),
+    [
+        ("# period: quarter\n", "revenue share[incumbent]", "period", "'# period: year'"),
+        ("# statistic: gini\n", "AI revenue", "statistic", "'# statistic: herfindahl'"),
+        ("# statistic: herfindahl\n", "total AI revenue", "variable", "one subscript"),
+        ("# statistic: herfindahl\n", "AI revenue[incumbent]", "variable", "one subscript"),
+    ],
+)
 def test_a_series_with_a_bad_period_or_statistic_is_one_line_naming_the_file_and_field(tmp_path, header, variable, field, fix):
     from click.testing import CliRunner
 
@@ -116,18 +145,23 @@ def test_a_series_with_a_bad_period_or_statistic_is_one_line_naming_the_file_and
     assert str(data) in result.stderr and field in result.stderr and fix in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize(("file", "fix"), [
-    ("data-short-row.csv", "write rows as 2024,246"),
-    ("data-nan-row.csv", "give finite years and values"),
-    ("data-huge-row.csv", "give finite years and values"),
-])
+@pytest.mark.parametrize(
+    ("file", "fix"),
+    [
+        ("data-short-row.csv", "write rows as 2024,246"),
+        ("data-nan-row.csv", "give finite years and values"),
+        ("data-huge-row.csv", "give finite years and values"),
+    ],
+)
 def test_a_reference_row_that_is_no_finite_number_is_one_line(file, fix, isolated_runs_dir):
     """A short row was a TypeError; nan or 1e999 reached the fit as non-finite residuals."""
     from click.testing import CliRunner
-
     from paths import BAD
+
     from sdmodel.cli import main
 
-    result = CliRunner().invoke(main, ["calibrate", "--params", str(models_dir() / "calibration.toml"), "--data", str(BAD / file)])
+    result = CliRunner().invoke(
+        main, ["calibrate", "--params", str(models_dir() / "calibration.toml"), "--data", str(BAD / file)]
+    )
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert file in result.stderr and "year,value" in result.stderr and fix in result.stderr

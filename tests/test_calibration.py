@@ -22,8 +22,13 @@ def errors() -> dict[str, tuple[tuple[float, ...], np.ndarray]]:
     and the fit agree on what "2024" means."""
     chosen = targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
     assert {t.series.name for t in chosen} >= {
-        "frontier_training_compute", "big4_capex", "ai_lab_revenue", "chatgpt_weekly_users", "ai_revenue_concentration",
-        "developer_ai_use"}
+        "frontier_training_compute",
+        "big4_capex",
+        "ai_lab_revenue",
+        "chatgpt_weekly_users",
+        "ai_revenue_concentration",
+        "developer_ai_use",
+    }
     results = sdmodel.run(["baseline"], engine="simlin", final_time=2026).sel(scenario="baseline")
     return {t.series.name: (t.years, t.modelled(results) / t.observed - 1) for t in chosen}
 
@@ -39,12 +44,16 @@ def test_baseline_reproduces_every_point_of_history_within_25_percent(errors):
         assert abs(worst) <= SERIES_TOLERANCE, f"{name} {year:g}: {worst:+.1%}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the calibrated baseline's HHI of AI revenue, read as the series is made (the HHI of each firm's revenue for the "
-    "calendar year), is +1.2% (2023), +0.8% (2024) and +11.2% (2025) off the series: 2023-2024 want a challenger that "
-    "stays small and 2025 one that then grows tenfold in a year, as Anthropic did; in this model a firm's share follows "
-    "its capability and the challenger, launched at half the incumbent's, catches up too slowly for both, so the fit "
-    "trades 2025 against the other series (models/README.md, Calibration); issue 12 stays open on this point"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the calibrated baseline's HHI of AI revenue, read as the series is made (the HHI of each firm's revenue for the "
+        "calendar year), is +1.2% (2023), +0.8% (2024) and +11.2% (2025) off the series: 2023-2024 want a challenger that "
+        "stays small and 2025 one that then grows tenfold in a year, as Anthropic did; in this model a firm's share follows "
+        "its capability and the challenger, launched at half the incumbent's, catches up too slowly for both, so the fit "
+        "trades 2025 against the other series (models/README.md, Calibration); issue 12 stays open on this point"
+    ),
+)
 def test_baseline_reproduces_the_concentration_of_revenue_within_10_percent(errors):
     """Read as the series is computed: the HHI of each firm's revenue for the calendar year."""
     year, worst = _worst(*errors["ai_revenue_concentration"])
@@ -53,22 +62,31 @@ def test_baseline_reproduces_the_concentration_of_revenue_within_10_percent(erro
 
 def test_a_yearly_flow_is_read_as_its_average_over_the_year():
     """Revenue growing 2x a year: the year's average is (2 - 1) / ln 2 = 1.443 times the flow on 1 January."""
-    revenue = next(t for t in targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026)) if t.series.name == "ai_lab_revenue")
+    revenue = next(
+        t
+        for t in targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
+        if t.series.name == "ai_lab_revenue"
+    )
     time = np.arange(2020, 2026.001, 1 / 32)
     results = xr.Dataset({revenue.variable: ("time", 2.0 ** (time - 2020))}, coords={"time": time})
     expected = 2.0 ** (np.array(revenue.years) - 2020) / np.log(2)
-    np.testing.assert_allclose(revenue.modelled(results), expected, rtol=1e-3)  # linear interpolation between the 1/32-year points
+    np.testing.assert_allclose(
+        revenue.modelled(results), expected, rtol=1e-3
+    )  # linear interpolation between the 1/32-year points
 
 
 def test_a_yearly_herfindahl_is_that_of_the_firms_revenue_for_the_year():
     """One firm sells 1 a year, the other 2^(t - 2020): the year's totals are 1 and 2^(y - 2020) / ln 2, and the HHI is
     theirs, (a^2 + b^2) / (a + b)^2, whatever the index was at each instant."""
-    concentration = next(t for t in targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
-                         if t.series.name == "ai_revenue_concentration")
+    concentration = next(
+        t
+        for t in targets(bundled_series(), simlin.model_info(default_model()), (2020, 2026))
+        if t.series.name == "ai_revenue_concentration"
+    )
     time = np.arange(2020, 2026.001, 1 / 32)
     revenue = np.column_stack([np.ones_like(time), 2.0 ** (time - 2020), np.zeros_like(time)])
-    results = xr.Dataset({concentration.variable: (("time", "Firm"), revenue)},
-                         coords={"time": time, "Firm": ["incumbent", "challenger", "open"]})
+    results = xr.Dataset(
+        {concentration.variable: (("time", "Firm"), revenue)}, coords={"time": time, "Firm": ["incumbent", "challenger", "open"]}
+    )
     a, b = 1.0, 2.0 ** (np.array(concentration.years) - 2020) / np.log(2)
     np.testing.assert_allclose(concentration.modelled(results), (a**2 + b**2) / (a + b) ** 2, rtol=1e-3)
-

@@ -10,15 +10,22 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from paths import MODELS, SHORT_HORIZON
+
 from sdmodel.cli import main
 from sdmodel.locations import default_model
 from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
 
-METRIC_KEYS = {"incumbent_capital_share", "incumbent_revenue_share", "hhi", "incumbent_capability", "data_payments_cumulative", "commons_grants_cumulative"}
+METRIC_KEYS = {
+    "incumbent_capital_share",
+    "incumbent_revenue_share",
+    "hhi",
+    "incumbent_capability",
+    "data_payments_cumulative",
+    "commons_grants_cumulative",
+}
 
 
 def test_help_imports_no_heavy_library():
@@ -32,7 +39,17 @@ DASK_LOADED = "print(sorted(m for m, module in sys.modules.items() if m.split('.
 
 def test_program_keeps_dask_out_of_commands_that_cannot_use_it(tmp_path):
     """xarray imports dask.array and distributed just to check array types; `compare` has no use for them."""
-    argv = ["sdmodel", "compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--runs-dir", str(tmp_path)]
+    argv = [
+        "sdmodel",
+        "compare",
+        "data-strike",
+        "--engine",
+        "simlin",
+        "--final-time",
+        str(SHORT_HORIZON),
+        "--runs-dir",
+        str(tmp_path),
+    ]
     code = f"import sys; sys.argv = {argv!r}; from sdmodel.cli import program\ntry: program()\nexcept SystemExit: pass\n{DASK_LOADED}"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "saved" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
@@ -47,7 +64,9 @@ def test_program_leaves_dask_to_commands_that_can_use_it():
 
 def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
     figure = tmp_path / "figure.html"
-    result = CliRunner().invoke(main, ["compare", "--json", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
+    result = CliRunner().invoke(
+        main, ["compare", "--json", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["baseline"] == "baseline"
@@ -151,7 +170,9 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
         assert found["python_name"] == metric.variable and found["measure"]["select"] == metric.select, metric.key
     shown = CliRunner().invoke(main, ["describe", "hhi"]).stdout
     assert shown.startswith("hhi: Herfindahl index") and "(?) either way" in shown
-    variable = CliRunner().invoke(main, ["describe", "capital shar"])  # a variable's typo gets the variable, not a measure like it
+    variable = CliRunner().invoke(
+        main, ["describe", "capital shar"]
+    )  # a variable's typo gets the variable, not a measure like it
     assert variable.exit_code == 2 and "did you mean 'capital share'?" in variable.stderr
     typo = CliRunner().invoke(main, ["describe", "data_paiments_cumulative"])
     assert typo.exit_code == 2 and "did you mean the measure 'data_payments_cumulative'?" in typo.stderr
@@ -162,13 +183,15 @@ def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
 def test_describe_answers_from_the_cached_metadata_without_pysd(tmp_path):
     """The first describe of a model reads it through PySD and Simlin and caches what it read; the next imports
     neither, nor xarray (they took seconds), and says the same. A damaged cache file is read again, not trusted."""
-    code = ("import json, sys; from click.testing import CliRunner; from sdmodel.cli import main\n"
-            "out = CliRunner().invoke(main, ['describe', 'hhi', '--json']).stdout\n"
-            "print(json.dumps([out, sorted(m for m in ('pysd', 'simlin', 'xarray') if m in sys.modules)]))")
+    code = (
+        "import json, sys; from click.testing import CliRunner; from sdmodel.cli import main\n"
+        "out = CliRunner().invoke(main, ['describe', 'hhi', '--json']).stdout\n"
+        "print(json.dumps([out, sorted(m for m in ('pysd', 'simlin', 'xarray') if m in sys.modules)]))"
+    )
     env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path)}
 
     def describe() -> tuple[str, list[str]]:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
         return tuple(json.loads(done.stdout))
 
@@ -187,9 +210,13 @@ def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isol
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["scenarios"]) == {"baseline", "data-strike"}
-    assert report["scenarios"]["data-strike"]["labour_share"]["vs_baseline"] == pytest.approx(-0.1 * 0.33)  # the model's equation, from 2027
+    assert report["scenarios"]["data-strike"]["labour_share"]["vs_baseline"] == pytest.approx(
+        -0.1 * 0.33
+    )  # the model's equation, from 2027
     skipped = len(bundled_scenarios()) - 2
-    assert f"comparing the 2 bundled scenarios it can run (baseline, data-strike); {skipped} set constants it lacks" in result.stderr
+    assert (
+        f"comparing the 2 bundled scenarios it can run (baseline, data-strike); {skipped} set constants it lacks" in result.stderr
+    )
     named = CliRunner().invoke(main, ["compare", "collective-licensing", "--model", str(model), "--engine", "simlin"])
     assert named.exit_code == 2 and "organising" in named.stderr  # a scenario the user names is never skipped: its error says why
 
@@ -201,7 +228,11 @@ def test_scenarios_show_variables_lists_what_a_scenario_may_set_with_the_models_
     assert "data strike fraction [Dmnl] 0..1 = 0" in listed
     assert "strike target[Firm] [Dmnl] 0..1 = incumbent: 1; challenger: 0; open: 0" in listed
     # unit conversions have one right value: not an assumption to set; nor are the time controls ([time] sets them)
-    assert not [line for line in listed if line.startswith(("seconds per year", "USD per billion USD", "one token", "one parameter", "TIME STEP", "FINAL TIME"))]
+    assert not [
+        line
+        for line in listed
+        if line.startswith(("seconds per year", "USD per billion USD", "one token", "one parameter", "TIME STEP", "FINAL TIME"))
+    ]
     assert len(listed) > 100
 
 
@@ -213,8 +244,14 @@ def test_plot_latest_reads_the_latest_run_it_can_draw(isolated_runs_dir, tmp_pat
     assert CliRunner().invoke(main, ["sensitivity", assumptions, "--samples", "2", "--output", "hhi", *horizon]).exit_code == 0
     drawn = CliRunner().invoke(main, ["plot", "latest", "--var", "model capability", "--out", str(tmp_path / "capability.html")])
     assert drawn.exit_code == 0, drawn.output
-    refused = CliRunner().invoke(main, ["plot", "latest:sensitivity", "--var", "model capability", "--out", str(tmp_path / "no.html")])
-    assert refused.exit_code == 2 and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare`, `sdmodel uncertainty` or `sdmodel sweep`" in refused.stderr
+    refused = CliRunner().invoke(
+        main, ["plot", "latest:sensitivity", "--var", "model capability", "--out", str(tmp_path / "no.html")]
+    )
+    assert (
+        refused.exit_code == 2
+        and "is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run`, `sdmodel compare`, `sdmodel uncertainty` or `sdmodel sweep`"
+        in refused.stderr
+    )
     assert not (tmp_path / "no.html").exists()
 
 
@@ -222,7 +259,9 @@ def test_run_prints_the_headline_measures(isolated_runs_dir):
     shown = CliRunner().invoke(main, ["run", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON)])
     assert shown.exit_code == 0, shown.output
     rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip()}
-    assert "scenario" in rows and "data-strike" in rows and f"At {SHORT_HORIZON:g}." in shown.stdout  # one scenario: nothing to compare with
+    assert (
+        "scenario" in rows and "data-strike" in rows and f"At {SHORT_HORIZON:g}." in shown.stdout
+    )  # one scenario: nothing to compare with
     assert shown.stdout.rstrip().splitlines()[-1].startswith("Ran data-strike (2020-2035); saved ")
     both = CliRunner().invoke(main, ["run", "baseline", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON)])
     assert "in brackets, the change from 'baseline'" in both.stdout
@@ -239,15 +278,20 @@ def test_readers_see_a_share_or_an_index_where_the_model_says_dmnl(tmp_path, iso
     """Tables, figures (axes and hover text), reports and describe say what a unitless number is; the saved
     results keep the model's own units (Dmnl), as exports must."""
     runner = CliRunner()
-    compared = runner.invoke(main, ["compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON),
-                                    "--plot", str(tmp_path / "c.html")])
+    compared = runner.invoke(
+        main,
+        ["compare", "data-strike", "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--plot", str(tmp_path / "c.html")],
+    )
     assert compared.exit_code == 0, compared.output
     assert "HHI: Herfindahl index of AI revenue (0-1) [index]" in compared.stdout
     assert "revenue share: Incumbent's share of AI revenue [share]" in compared.stdout and "[billion USD]" in compared.stdout
     plotted = runner.invoke(main, ["plot", "latest:compare", "--var", "revenue share", "--out", str(tmp_path / "p.html")])
     reported = runner.invoke(main, ["report", "--run", "latest:compare", "--no-loops", "--out", str(tmp_path / "r.html")])
     assert plotted.exit_code == 0 and reported.exit_code == 0, plotted.output + reported.output
-    assert '"revenue share [share]"' in (tmp_path / "p.html").read_text() and "<small>index</small>" in (tmp_path / "r.html").read_text()
+    assert (
+        '"revenue share [share]"' in (tmp_path / "p.html").read_text()
+        and "<small>index</small>" in (tmp_path / "r.html").read_text()
+    )
     for shown in (compared.stdout, *((tmp_path / name).read_text() for name in ("c.html", "p.html", "r.html"))):
         assert "Dmnl" not in shown
     assert "units:      Dmnl (index)" in runner.invoke(main, ["describe", "hhi"]).stdout

@@ -18,6 +18,7 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
+from paths import MODELS, SHORT_HORIZON
 
 from sdmodel.engines import pysd as pysd_engine
 from sdmodel.engines import simlin as simlin_engine
@@ -25,8 +26,6 @@ from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec, Scenario, Setting, bundled_scenarios, load_scenario
 from sdmodel.simulate import prepare
-
-from paths import MODELS, SHORT_HORIZON
 
 FINAL_TIME = SHORT_HORIZON
 RTOL = 1e-6

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-
 from paths import BAD, MODELS
+
 from sdmodel import ensemble
 from sdmodel.cli import main
 from sdmodel.distributions import load_distributions, salib_problem
@@ -83,8 +83,15 @@ def test_sweep_has_one_dim_per_parameter_with_its_values():
 
 def test_sweep_member_equals_a_single_run():
     """A member is the scenario with the swept values set, as `sdmodel run --set` would run it."""
-    results = ensemble.sweep({"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1)
-    model_path, _, (spec,) = prepare(["data-strike"], overrides={"data strike fraction": 0.4, "collective bargaining weight": 0.1}, final_time=FINAL_TIME, engine="simlin")
+    results = ensemble.sweep(
+        {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1
+    )
+    model_path, _, (spec,) = prepare(
+        ["data-strike"],
+        overrides={"data strike fraction": 0.4, "collective bargaining weight": 0.1},
+        final_time=FINAL_TIME,
+        engine="simlin",
+    )
     single = simlin_engine.run(model_path, spec)
     member = results.sel(data_strike_fraction=0.4, collective_bargaining_weight=0.1)
     for name in results.data_vars:
@@ -161,7 +168,17 @@ def test_failing_member_is_recorded_and_the_others_kept():
 
 def test_failing_member_from_the_cli_saves_the_run_and_warns(isolated_runs_dir):
     result = CliRunner().invoke(
-        main, ["sweep", "--param", "growth rate=0.5:1000:3", "--model", str(MODELS / "overflow_float.mdl"), "--output", "Stock", "--json"]
+        main,
+        [
+            "sweep",
+            "--param",
+            "growth rate=0.5:1000:3",
+            "--model",
+            str(MODELS / "overflow_float.mdl"),
+            "--output",
+            "Stock",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "2 of 3 members failed" in result.stderr
@@ -173,7 +190,9 @@ def test_failing_member_from_the_cli_saves_the_run_and_warns(isolated_runs_dir):
 
 
 def test_every_member_failing_is_a_failed_run(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["sweep", "--param", "growth rate=500:1000:2", "--model", str(MODELS / "overflow_float.mdl"), "--output", "Stock"])
+    result = CliRunner().invoke(
+        main, ["sweep", "--param", "growth rate=500:1000:2", "--model", str(MODELS / "overflow_float.mdl"), "--output", "Stock"]
+    )
     assert result.exit_code == 1, result.output
     assert "every member failed" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
@@ -204,11 +223,13 @@ def test_pysd_engine_gives_the_simlin_results():
 def test_member_runner_reads_the_same_numbers_as_run():
     model = default_model()
     spec = RunSpec("strike", (Setting("data_strike_fraction", 0.33),), {"final_time": FINAL_TIME})
-    runner = simlin_engine.member_runner(model, spec, [Setting("hardware_life", 0.0)], ["capital_share", "revenue_concentration_index"])
+    runner = simlin_engine.member_runner(
+        model, spec, [Setting("hardware_life", 0.0)], ["capital_share", "revenue_concentration_index"]
+    )
     rows = runner.run([4.0])
     full = simlin_engine.run(model, RunSpec("strike", (*spec.settings, Setting("hardware_life", 4.0)), spec.time))
     firms = list(full["Firm"].values)
-    np.testing.assert_array_equal(rows[:len(firms)].T, full["capital_share"].values)
+    np.testing.assert_array_equal(rows[: len(firms)].T, full["capital_share"].values)
     np.testing.assert_array_equal(rows[len(firms)], full["revenue_concentration_index"].values)
     assert runner.slots == (*(f"capital_share[{firm}]" for firm in firms), "revenue_concentration_index")
 
@@ -223,7 +244,20 @@ def test_streamed_results_stay_in_the_given_file(distributions, tmp_path):
 
 
 def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, isolated_runs_dir):
-    args = ["uncertainty", str(distributions), "baseline", "data-strike", "--samples", "10", "--seed", "3", "--final-time", "2030", "--jobs", "1"]
+    args = [
+        "uncertainty",
+        str(distributions),
+        "baseline",
+        "data-strike",
+        "--samples",
+        "10",
+        "--seed",
+        "3",
+        "--final-time",
+        "2030",
+        "--jobs",
+        "1",
+    ]
     result = CliRunner().invoke(main, [*args, "--json", "--output", "hhi", "--output", "capital share[challenger]"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -241,7 +275,12 @@ def test_uncertainty_cli_prints_bands_and_saves_with_provenance(distributions, i
 def test_salib_problem_from_the_same_file(distributions):
     info = simlin_engine.model_info(default_model())
     problem = salib_problem(load_distributions(distributions, info))
-    assert problem["names"] == ["usable_share_of_interactions", "collective_bargaining_weight", "share_sensitivity", "hardware_life"]
+    assert problem["names"] == [
+        "usable_share_of_interactions",
+        "collective_bargaining_weight",
+        "share_sensitivity",
+        "hardware_life",
+    ]
     assert problem["dists"] == ["unif", "triang", "truncnorm", "unif"]
     assert problem["bounds"][1] == [0.0, 0.2, 0.25]
 
@@ -287,16 +326,27 @@ def test_a_policys_own_lever_is_not_drawn_across_scenarios(command, isolated_run
     result = CliRunner().invoke(main, [command[0], str(lever), *command[1:], "--samples", "4"])
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert all(needle in line for needle in (lever.name, 'params."data strike fraction"', "scenario 'data-strike' sets", "leave the scenarios' own levers out"))
+    assert all(
+        needle in line
+        for needle in (
+            lever.name,
+            'params."data strike fraction"',
+            "scenario 'data-strike' sets",
+            "leave the scenarios' own levers out",
+        )
+    )
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
 
 
 def test_drawing_another_element_of_a_policys_lever_is_an_assumption(tmp_path):
     """eval-data-withholding sets the legal and health elements: a draw of finance's overrides neither, a draw of legal's does."""
+
     def draw(element: str):
         drawn = tmp_path / f"{element}.toml"
         drawn.write_text(f'[params."eval withholding share[{element}]"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
-        return ensemble.uncertainty(drawn, ["baseline", "eval-data-withholding"], samples=2, final_time=FINAL_TIME, jobs=1, progress=False)
+        return ensemble.uncertainty(
+            drawn, ["baseline", "eval-data-withholding"], samples=2, final_time=FINAL_TIME, jobs=1, progress=False
+        )
 
     assert not draw("finance")["failed"].any()
     with pytest.raises(InputError, match="is a lever that scenario 'eval-data-withholding' sets"):
@@ -305,7 +355,10 @@ def test_drawing_another_element_of_a_policys_lever_is_an_assumption(tmp_path):
 
 def test_one_scenario_may_draw_its_own_lever(isolated_runs_dir):
     """How big a strike? With one scenario the draws replace its value, and nothing is compared."""
-    result = CliRunner().invoke(main, ["uncertainty", str(BAD / "dist-policy-lever.toml"), "data-strike", "--samples", "4", "--final-time", "2030", "--json"])
+    result = CliRunner().invoke(
+        main,
+        ["uncertainty", str(BAD / "dist-policy-lever.toml"), "data-strike", "--samples", "4", "--final-time", "2030", "--json"],
+    )
     assert result.exit_code == 0, result.output
     drawn = open_run(json.loads(result.stdout)["run"])["data_strike_fraction"]
     assert float(drawn.min()) >= 0.1 and float(drawn.max()) <= 0.5 and drawn.size == 4
@@ -319,7 +372,15 @@ def test_one_scenario_may_draw_its_own_lever(isolated_runs_dir):
         (["data strike fraction=0:2:3"], "out of range [0, 1]"),
         (["data strik fraction=0:1:3"], "did you mean 'data strike fraction'"),
         (["data strike fraction=0:1:2", "data strike fraction=0:0.5:2"], "vary each constant once"),
-        (["hardware life=3:4:2", "share sensitivity=1:2:2", "data strike fraction=0:1:2", "collective bargaining weight=0:0.1:2"], "1 to 3"),
+        (
+            [
+                "hardware life=3:4:2",
+                "share sensitivity=1:2:2",
+                "data strike fraction=0:1:2",
+                "collective bargaining weight=0:0.1:2",
+            ],
+            "1 to 3",
+        ),
     ],
     ids=["no-count", "lo-above-hi", "out-of-range", "unknown", "twice", "four"],
 )
@@ -343,8 +404,13 @@ def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
     ramp = Scenario(name="ramp", params={"data strike fraction": ((2022.0, 0.0), (2028.0, 0.4))})
     model_path, _, specs = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
     parts = [simlin_engine.run(model_path, spec) for spec in specs]
-    concatenated = xr.concat(parts, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal")
+    concatenated = xr.concat(
+        parts, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal"
+    )
     combined = simlin_engine.run_scenarios(model_path, specs)
     xr.testing.assert_identical(combined, concatenated)
     assert list(combined.coords) == list(concatenated.coords)
-    assert combined["data_strike_fraction"].dims == ("scenario", "time")  # a time series in one scenario gives every one a time axis
+    assert combined["data_strike_fraction"].dims == (
+        "scenario",
+        "time",
+    )  # a time series in one scenario gives every one a time axis

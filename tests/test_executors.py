@@ -19,8 +19,8 @@ from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner, Result
-
 from paths import MODELS
+
 from sdmodel import executors
 from sdmodel.cli import main
 from sdmodel.errors import InputError

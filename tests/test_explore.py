@@ -17,7 +17,14 @@ import pytest
 from sdmodel.metrics import METRIC_BY_KEY, trajectory
 from sdmodel.scenario import load_scenario
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots of the last browser run
 OUTCOME = "[data-metric='incumbent_revenue_share']"
 
@@ -31,9 +38,21 @@ def explorer():
 
 def test_every_lever_of_the_bundled_scenarios_has_a_widget(explorer):
     keys = {lever.key.lower() for lever in explorer.levers}
-    for name in ("data strike fraction", "data strike start", "erasure fraction", "conscious contribution share",
-                 "data poisoning share", "data sharing mandate share", "organising rate", "licensing start",
-                 "collective bargaining weight", "collective strike", "windfall tax rate", "compute tax rate", "public commons funding"):
+    for name in (
+        "data strike fraction",
+        "data strike start",
+        "erasure fraction",
+        "conscious contribution share",
+        "data poisoning share",
+        "data sharing mandate share",
+        "organising rate",
+        "licensing start",
+        "collective bargaining weight",
+        "collective strike",
+        "windfall tax rate",
+        "compute tax rate",
+        "public commons funding",
+    ):
         assert name in keys, name
     assert {f"eval withholding share[{d}]" for d in ("software", "media", "finance", "support", "legal", "health")} <= keys
     assert {"crawler block fraction", "erasure fraction", "redirect receiver[open]"} <= keys
@@ -43,7 +62,10 @@ def test_every_lever_of_the_bundled_scenarios_has_a_widget(explorer):
     by_key = {lever.key.lower(): lever for lever in explorer.levers}
     assert by_key["collective strike"].switch and not by_key["data strike fraction"].switch
     assert by_key["data strike start"].units == "year" and by_key["data strike start"].step == 1
-    assert by_key["data strike fraction"].default == 0 and (by_key["data strike fraction"].low, by_key["data strike fraction"].high) == (0, 1)
+    assert by_key["data strike fraction"].default == 0 and (
+        by_key["data strike fraction"].low,
+        by_key["data strike fraction"].high,
+    ) == (0, 1)
     assert set(explorer.widgets) == {lever.key for lever in explorer.levers}
 
 
@@ -60,9 +82,11 @@ def test_a_lever_change_reruns_the_model_and_moves_the_outcome(explorer):
             widget.value_throttled = value  # what a slider's release sets
         assert explorer.last_ms > 0  # the change re-ran the model and timed it, for the page's status line
     assert explorer.outcomes.object != before
-    figure, source = explorer.curves["incumbent_revenue_share"]
+    _figure, source = explorer.curves["incumbent_revenue_share"]
     unstruck = float(trajectory(explorer.baseline, METRIC_BY_KEY["incumbent_revenue_share"]).isel(time=-1))
-    assert source.data["incumbent_revenue_share"][-1] < unstruck - 0.01  # a strike by half the contributors cuts the incumbent's share
+    assert (
+        source.data["incumbent_revenue_share"][-1] < unstruck - 0.01
+    )  # a strike by half the contributors cuts the incumbent's share
 
 
 def test_every_outcome_shows_its_units_and_every_chart_title_fits(explorer):
@@ -120,9 +144,22 @@ def free_port() -> int:
 def served(tmp_path):
     """`sdmodel explore` in its own process on a free port; stopped after the test."""
     port = free_port()
-    command = [sys.executable, "-m", "sdmodel.cli", "explore", "--port", str(port), "--no-browser", "--final-time", "2040",
-               "--scenarios-dir", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "BOKEH_LOG_LEVEL": "error"})
+    command = [
+        sys.executable,
+        "-m",
+        "sdmodel.cli",
+        "explore",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--final-time",
+        "2040",
+        "--scenarios-dir",
+        str(tmp_path),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "BOKEH_LOG_LEVEL": "error"}
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300  # a guard against a server that never starts, not a speed test (bench/)
     try:
@@ -147,7 +184,11 @@ def served(tmp_path):
 def baseline_share_2040() -> float:
     import sdmodel
 
-    return float(trajectory(sdmodel.run(["baseline"], engine="simlin", final_time=2040), METRIC_BY_KEY["incumbent_revenue_share"]).isel(time=-1).squeeze())
+    return float(
+        trajectory(sdmodel.run(["baseline"], engine="simlin", final_time=2040), METRIC_BY_KEY["incumbent_revenue_share"])
+        .isel(time=-1)
+        .squeeze()
+    )
 
 
 def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
@@ -183,7 +224,10 @@ def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
                         for (const el of root.querySelectorAll('*')) { if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } }
                         return null; };
                     const cell = find(document); return cell !== null && cell.textContent !== before; }""",
-                arg=[OUTCOME, before], timeout=60_000, polling="raf")
+                arg=[OUTCOME, before],
+                timeout=60_000,
+                polling="raf",
+            )
             elapsed_ms = (time.monotonic() - released) * 1000
             after = outcome.inner_text()
             assert float(after) < float(before)  # a data strike against the incumbent cuts its revenue share

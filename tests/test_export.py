@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from paths import BAD, MODELS, model_step
 
 import sdmodel
-from paths import BAD, MODELS, model_step
 from sdmodel.cli import main
 from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError
@@ -33,7 +33,11 @@ XMILE_HORIZON = 2030.0
 SERIES = Scenario(
     "royalty-series",
     description="A royalty that rises over time, so a constant gets a time axis",
-    params={"initial collective membership": 0.5, "licensing start": 2021.0, "collective bargaining weight": ((2021.0, 0.05), (2023.0, 0.2))},
+    params={
+        "initial collective membership": 0.5,
+        "licensing start": 2021.0,
+        "collective bargaining weight": ((2021.0, 0.05), (2023.0, 0.2)),
+    },
 )
 
 
@@ -111,7 +115,13 @@ def test_a_run_saved_before_stacking_exports_as_before(results, tmp_path):
     manifest = json.loads((old / "manifest.json").read_text())
     manifest["files"]["results.nc"]["sha256"] = file_sha256(old / "results.nc")  # as that run recorded it
     (old / "manifest.json").write_text(json.dumps(manifest))
-    for fmt in ("netcdf", "csv", "tab", "dat", "xmile"):  # cin refuses the time series; it and xmile read the run's attributes only
+    for fmt in (
+        "netcdf",
+        "csv",
+        "tab",
+        "dat",
+        "xmile",
+    ):  # cin refuses the time series; it and xmile read the run's attributes only
         before, after = export_files(old, fmt, tmp_path / "old" / fmt), export_files(new, fmt, tmp_path / "new" / fmt)
         assert len(before) == len(after), fmt
         for one, other in zip(before, after):  # NetCDF and CSV files are named after the run
@@ -126,7 +136,9 @@ def test_an_ensemble_exports_as_data_but_not_as_scenarios(results, tmp_path):
     assert path.read_bytes() == (ensemble / "results.nc").read_bytes()
     tidy, _ = export_files(ensemble, "csv", tmp_path / "out")
     assert "run" in tidy.read_text().splitlines()[0].split(",")
-    with pytest.raises(WrongRunKind, match="is a run of `sdmodel uncertainty`; this command reads runs of `sdmodel run` or `sdmodel compare`"):
+    with pytest.raises(
+        WrongRunKind, match="is a run of `sdmodel uncertainty`; this command reads runs of `sdmodel run` or `sdmodel compare`"
+    ):
         export_files(ensemble, "tab", tmp_path / "out")
 
 
@@ -141,7 +153,9 @@ def test_to_dataframe_is_tidy(results):
     assert list(frame.columns) == ["scenario", "variable", "subscripts", "time", "value"]
     assert len(frame) == sum(array.size for array in results.data_vars.values())
     assert list(frame["scenario"].unique()) == ["baseline", "strike-and-licensing", "royalty-series"]
-    row = frame.query("scenario == 'strike-and-licensing' and variable == 'ai_capital' and subscripts == 'incumbent' and time == 2022.5")
+    row = frame.query(
+        "scenario == 'strike-and-licensing' and variable == 'ai_capital' and subscripts == 'incumbent' and time == 2022.5"
+    )
     assert row["value"].item() == results["ai_capital"].sel(scenario="strike-and-licensing", Firm="incumbent", time=2022.5).item()
     constant = frame.query("variable == 'hardware_life'")
     assert constant["time"].isna().all() and len(constant) == 3  # no time axis: one row per scenario
@@ -181,13 +195,23 @@ def test_dat_layout(results):
 def test_csv_headers(saved, tmp_path):
     tidy, wide = export_files(saved, "csv", tmp_path)
     assert tidy.read_text().splitlines()[0] == "scenario,variable,subscripts,time,value"
-    assert wide.read_text().splitlines()[0].startswith(
-        "scenario,time,initial_time,final_time,time_step,saveper,compute_capacity[incumbent],compute_capacity[challenger],"
+    assert (
+        wide.read_text()
+        .splitlines()[0]
+        .startswith(
+            "scenario,time,initial_time,final_time,time_step,saveper,compute_capacity[incumbent],compute_capacity[challenger],"
+        )
     )
 
 
 def test_cin_lines():
-    text = cin_text(Scenario("mixed", params={"data_strike_fraction": 0.5, "strike target[Challenger]": 1.0, "initial users": 2e7}, time={"final_time": 2040.0}))
+    text = cin_text(
+        Scenario(
+            "mixed",
+            params={"data_strike_fraction": 0.5, "strike target[Challenger]": 1.0, "initial users": 2e7},
+            time={"final_time": 2040.0},
+        )
+    )
     assert text == "data strike fraction= 0.5\nstrike target[challenger]= 1\ninitial users[Firm]= 20000000\nFINAL TIME= 2040\n"
     line = re.compile(r"[A-Za-z][\w ]*(\[[\w,]+\])?= -?[\d.]+(e[+-]\d+)?")
     for scenario in bundled_scenarios():
@@ -199,7 +223,9 @@ def test_xmile_is_standard_and_portable():
     assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<!-- sdmodel export: ai_power.mdl')
     assert '<xmile xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"' in text
     assert "[*]" not in text and "!]" not in text and "STARTTIME" not in text
-    assert "(capital_share[incumbent]" not in text and "(AI_Capital[incumbent] + AI_Capital[challenger] + AI_Capital[open])" in text
+    assert (
+        "(capital_share[incumbent]" not in text and "(AI_Capital[incumbent] + AI_Capital[challenger] + AI_Capital[open])" in text
+    )
     assert re.search(r'<aux name="data_strike_fraction">\s*<eqn>0\.33</eqn>', text)
 
 
@@ -225,7 +251,9 @@ def test_cin_round_trip_through_the_cli(tmp_path):
     exported = runner.invoke(main, ["export", str(source), "--to", "cin", "--out", str(tmp_path / "policy.cin")])
     assert exported.exit_code == 0, exported.output
     assert exported.stdout.strip() == f"wrote {tmp_path / 'policy.cin'}"
-    imported = runner.invoke(main, ["import", "cin", str(tmp_path / "policy.cin"), "--name", "my-policy", "--out", str(tmp_path / "back.toml")])
+    imported = runner.invoke(
+        main, ["import", "cin", str(tmp_path / "policy.cin"), "--name", "my-policy", "--out", str(tmp_path / "back.toml")]
+    )
     assert imported.exit_code == 0, imported.output
     original, back = load_scenario(source), load_scenario(tmp_path / "back.toml")
     assert (back.name, back.params, back.time) == (original.name, original.params, original.time)
@@ -415,7 +443,12 @@ def test_missing_changes_file(tmp_path):
 
 
 def test_unknown_format(isolated_runs_dir):
-    clean_failure(CliRunner().invoke(main, ["export", "data-strike", "--to", "xls"]), "--to", "'xls'", "choose one of: cin, tab, dat, csv, netcdf, xmile")
+    clean_failure(
+        CliRunner().invoke(main, ["export", "data-strike", "--to", "xls"]),
+        "--to",
+        "'xls'",
+        "choose one of: cin, tab, dat, csv, netcdf, xmile",
+    )
 
 
 def test_run_folder_that_does_not_exist(tmp_path):
@@ -427,7 +460,12 @@ def test_time_series_to_cin_is_one_line(tmp_path):
     source = tmp_path / "series.toml"
     source.write_text('name = "series"\n[params]\n"collective bargaining weight" = { "2027" = 0.05, "2035" = 0.15 }\n')
     out = tmp_path / "out"
-    line = clean_failure(CliRunner().invoke(main, ["export", str(source), "--to", "cin", "--out", str(out)]), "series.toml", "collective bargaining weight", "time series")
+    line = clean_failure(
+        CliRunner().invoke(main, ["export", str(source), "--to", "cin", "--out", str(out)]),
+        "series.toml",
+        "collective bargaining weight",
+        "time series",
+    )
     assert "xmile" in line and not out.exists()
 
 
@@ -436,4 +474,8 @@ def test_scenario_options_with_a_run(saved):
 
 
 def test_one_file_name_for_many_files(saved, tmp_path):
-    clean_failure(CliRunner().invoke(main, ["export", str(saved), "--to", "tab", "--out", str(tmp_path / "x.tab")]), "writes 3 files", "give a folder")
+    clean_failure(
+        CliRunner().invoke(main, ["export", str(saved), "--to", "tab", "--out", str(tmp_path / "x.tab")]),
+        "writes 3 files",
+        "give a folder",
+    )

@@ -63,7 +63,7 @@ def test_arithmetic_between_arrays_and_with_numbers(a, b, number, op):
     assert_same_both_ways(lambda: op(firm_array(a), firm_array(b)))
     assert_same_both_ways(lambda: op(firm_array(a), number))
     assert_same_both_ways(lambda: op(number, firm_array(a)))  # reflexive: number - array
-    assert_same_both_ways(lambda: op(firm_array(a), int(7)))
+    assert_same_both_ways(lambda: op(firm_array(a), 7))
     assert_same_both_ways(lambda: op(firm_array(a).sum(), number))  # 0-d arrays: numpy gives back a scalar
     assert_same_both_ways(lambda: op(firm_array(a).sum(), firm_array(b).max()))
 
@@ -74,15 +74,20 @@ def test_a_result_is_named_as_xarray_names_it(names):
     assert_same_both_ways(lambda: np.maximum(firm_array([1, 2, 3], names[0]), firm_array([4, 0, 6], names[1])))
 
 
-@pytest.mark.parametrize("other", [
-    xr.DataArray([1.0, 2.0, 3.0], {"Firm": ["challenger", "incumbent", "open model"]}, ["Firm"]),  # other order: aligned
-    xr.DataArray([1.0, 2.0], {"Firm": FIRMS[:2]}, ["Firm"]),  # a subrange: inner join, or an error under exact
-    xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS}, ["Firm"], attrs={"units": "USD"}),  # attributes are merged
-    xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS, "scenario": "baseline"}, ["Firm"]),  # a scalar coordinate
-    xr.DataArray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], {"Domain": DOMAINS, "Firm": FIRMS[::-1]}, ["Domain", "Firm"]),  # aligned, broadcast
-    xr.DataArray([1.0, 2.0, 3.0], dims=["Firm"]),  # no index at all
-    np.array([1.0, 2.0, 3.0]),
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        xr.DataArray([1.0, 2.0, 3.0], {"Firm": ["challenger", "incumbent", "open model"]}, ["Firm"]),  # other order: aligned
+        xr.DataArray([1.0, 2.0], {"Firm": FIRMS[:2]}, ["Firm"]),  # a subrange: inner join, or an error under exact
+        xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS}, ["Firm"], attrs={"units": "USD"}),  # attributes are merged
+        xr.DataArray([1.0, 2.0, 3.0], {"Firm": FIRMS, "scenario": "baseline"}, ["Firm"]),  # a scalar coordinate
+        xr.DataArray(
+            [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], {"Domain": DOMAINS, "Firm": FIRMS[::-1]}, ["Domain", "Firm"]
+        ),  # aligned, broadcast
+        xr.DataArray([1.0, 2.0, 3.0], dims=["Firm"]),  # no index at all
+        np.array([1.0, 2.0, 3.0]),
+    ],
+)
 @pytest.mark.parametrize("join", ["inner", "exact"])
 def test_what_is_not_plain_goes_to_xarray_unchanged(other, join):
     with xr.set_options(arithmetic_join=join):
@@ -96,8 +101,14 @@ def test_what_is_not_plain_goes_to_xarray_unchanged(other, join):
 def test_arithmetic_that_broadcasts_between_firm_domain_and_domain_by_firm_arrays(a, b, op):
     grid = xr.DataArray(np.reshape(b, (2, 3)), {"Domain": list(DOMAINS), "Firm": list(FIRMS)}, ["Domain", "Firm"], name="g")
     domains = xr.DataArray(np.asarray(b[:2]), {"Domain": list(DOMAINS)}, ["Domain"])
-    pairs = [(firm_array(a), grid), (grid, firm_array(a)), (domains, grid), (grid, domains), (domains, firm_array(a, "g")),
-             (grid.transpose(), grid)]
+    pairs = [
+        (firm_array(a), grid),
+        (grid, firm_array(a)),
+        (domains, grid),
+        (grid, domains),
+        (domains, firm_array(a, "g")),
+        (grid.transpose(), grid),
+    ]
     for first, second in pairs:
         assert_same_both_ways(lambda: op(first, second))
     assert_same_both_ways(lambda: op(grid.sum(), grid))  # a 0-d array times a grid
@@ -156,6 +167,7 @@ def test_renaming_dims_as_pysd_does_before_a_sum():
 
 def test_plain_arrays_skip_xarrays_general_path(monkeypatch):
     """The shortcuts are taken (not only harmless): alignment and apply_ufunc are never reached for plain arrays."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("xarray's general path was taken")
 
@@ -174,8 +186,7 @@ def test_plain_arrays_skip_xarrays_general_path(monkeypatch):
 
 def test_xarray_is_itself_again_after_the_block_even_after_an_error():
     originals = (xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename)
-    with pytest.raises(ZeroDivisionError):
-        with fast_arithmetic():
-            assert xr.DataArray.reduce is not originals[2]
-            raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError), fast_arithmetic():
+        assert xr.DataArray.reduce is not originals[2]
+        raise ZeroDivisionError
     assert (xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename) == originals

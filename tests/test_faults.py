@@ -118,7 +118,9 @@ save_run(xr.Dataset({"x": ("time", np.zeros(3))}), "killed", sys.argv[1])
 def test_the_next_save_clears_what_a_killed_save_left(tmp_path):
     """A save killed with SIGKILL cannot remove its hidden temporary folder; the next save does."""
     runs = tmp_path / "runs"
-    killed = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(runs)], capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_SAVE, str(runs)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(temporary_folders(runs)) == 1 and complete_runs(runs) == []
     result = CliRunner().invoke(main, [*RUN, "--runs-dir", str(runs)])
@@ -145,9 +147,11 @@ def _full_disk(stage: str):
     """A stand-in that fails at one stage of a save as a full disk does (ENOSPC), after writing a little."""
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if stage == "results":
+
         def to_netcdf(self, path, *args, **kwargs):
             Path(path).write_bytes(b"\x89HDF\r\n\x1a\n")  # a torn file, then the disk is full
             raise full
+
         return "xarray.Dataset.to_netcdf", to_netcdf
     if stage == "manifest":
         real = Path.write_text
@@ -156,10 +160,12 @@ def _full_disk(stage: str):
             if self.name == "manifest.json":
                 raise full
             return real(self, *args, **kwargs)
+
         return "pathlib.Path.write_text", write_text
 
     def fsync(fd):
         raise full
+
     return "os.fsync", fsync
 
 
@@ -186,7 +192,9 @@ def _without_root_privileges() -> list[str]:
     if setpriv is None:
         pytest.skip("running as root and setpriv (util-linux) is missing: a 0o555 folder would not stop writes")
     drop = "-dac_override,-dac_read_search"
-    probe = subprocess.run([setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--", "true"], capture_output=True)
+    probe = subprocess.run(
+        [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--", "true"], capture_output=True, check=False
+    )
     if probe.returncode != 0:
         pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.decode().strip()}")
     return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
@@ -205,7 +213,9 @@ def test_a_read_only_runs_folder_gives_one_line_and_exit_2(where, tmp_path):
     prefix = _without_root_privileges()
     locked.chmod(0o555)
     try:
-        result = subprocess.run([*prefix, *SDMODEL, *RUN, "--runs-dir", str(runs)], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [*prefix, *SDMODEL, *RUN, "--runs-dir", str(runs)], capture_output=True, text=True, timeout=120, check=False
+        )
     finally:
         locked.chmod(0o755)
     assert result.returncode in (1, 2), result.stdout + result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import struct
@@ -9,8 +10,8 @@ import struct
 import holoviews as hv
 import pytest
 from click.testing import CliRunner
-
 from paths import SHORT_HORIZON
+
 import sdmodel
 from sdmodel.cli import main
 
@@ -46,17 +47,23 @@ def assert_png(path, min_bytes=10_000, min_side=200):
 
 @pytest.fixture
 def saved_run(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["run", *LOOP_SCENARIOS, "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--json"])
+    result = CliRunner().invoke(
+        main, ["run", *LOOP_SCENARIOS, "--engine", "simlin", "--final-time", str(SHORT_HORIZON), "--json"]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["run"]
 
 
 def test_plot_html_is_self_contained_and_labels_carry_units(saved_run, tmp_path):
     out = tmp_path / "capability.html"
-    result = CliRunner().invoke(main, ["plot", saved_run, "--var", "model capability", "--var", "Financial_Capital", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["plot", saved_run, "--var", "model capability", "--var", "Financial_Capital", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     html = assert_offline_html(out)
-    assert "model capability [index]" in html and "Financial Capital [billion USD]" in html  # axis labels with units, in a reader's words
+    assert (
+        "model capability [index]" in html and "Financial Capital [billion USD]" in html
+    )  # axis labels with units, in a reader's words
 
 
 def test_plot_png_by_firm_and_by_domain(saved_run, tmp_path):
@@ -74,11 +81,14 @@ def test_plot_accepts_an_element_and_a_metric_key(saved_run, tmp_path):
     assert_png(out)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--var", "modle capability"], "did you mean 'model capability'"),
-    (["--var", "model capability[nobody]"], "'nobody' is not an element"),
-    (["--var", "model capability", "--by", "Sector"], "Invalid value for '--by'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--var", "modle capability"], "did you mean 'model capability'"),
+        (["--var", "model capability[nobody]"], "'nobody' is not an element"),
+        (["--var", "model capability", "--by", "Sector"], "Invalid value for '--by'"),
+    ],
+)
 def test_plot_bad_names_are_one_line_and_exit_2(saved_run, tmp_path, args, words):
     result = CliRunner().invoke(main, ["plot", "latest", *args, "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2, result.output
@@ -94,13 +104,17 @@ def test_plot_refuses_an_unknown_format(saved_run, tmp_path):
 
 def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_path):
     figure = tmp_path / "loops.png"
-    result = CliRunner().invoke(main, ["loops", *LOOP_SCENARIOS, "--final-time", str(SHORT_HORIZON), "--json", "--plot", str(figure)])
+    result = CliRunner().invoke(
+        main, ["loops", *LOOP_SCENARIOS, "--final-time", str(SHORT_HORIZON), "--json", "--plot", str(figure)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["scenarios"]) == set(LOOP_SCENARIOS) and report["baseline"] == "baseline"
     named = set(report["loops"]) | set(report["unscored"])
     assert named == {"R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4"}  # as models/loops.toml names them
-    assert {"R1", "R2", "R3", "B1", "B4"} <= set(report["loops"])  # R4 and B2 expand past what Simlin 0.8.5 scores; R4 is measured by knockout (models/README.md)
+    assert {"R1", "R2", "R3", "B1", "B4"} <= set(
+        report["loops"]
+    )  # R4 and B2 expand past what Simlin 0.8.5 scores; R4 is measured by knockout (models/README.md)
     for reason in report["unscored"].values():
         assert "Simlin" in reason
     for name, result_ in report["scenarios"].items():
@@ -108,9 +122,11 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
         assert periods, name
         for period in periods:
             assert period["loop"] in report["loops"] and period["name"] == report["loops"][period["loop"]]["name"]
-            assert 0 < period["share"] <= 1 and period["start"] <= period["end"] <= SHORT_HORIZON  # a switch at the last step: start == end
-        assert all(a["end"] == b["start"] for a, b in zip(periods, periods[1:]))  # contiguous, one loop at a time
-        assert all(a["loop"] != b["loop"] for a, b in zip(periods, periods[1:]))
+            assert (
+                0 < period["share"] <= 1 and period["start"] <= period["end"] <= SHORT_HORIZON
+            )  # a switch at the last step: start == end
+        assert all(a["end"] == b["start"] for a, b in itertools.pairwise(periods))  # contiguous, one loop at a time
+        assert all(a["loop"] != b["loop"] for a, b in itertools.pairwise(periods))
         assert result_["dominant_at_end"] == periods[-1]["loop"]
     # the question it answers: when a lever first changes which loop drives the system. Not before the levers start in
     # 2027 (the runs are the same until then), and within the horizon for at least one of them. In steady periods (no
@@ -122,7 +138,9 @@ def test_loops_json_names_the_dominant_loop_per_period_for_each_scenario(tmp_pat
     steps = [report["scenarios"][name]["step_differs_from_baseline_from"] for name in LOOP_SCENARIOS if name != "baseline"]
     assert all(step is None or 2027 <= step for step in steps)
     for result_ in report["scenarios"].values():  # the raw series stays in the JSON
-        assert result_["step_periods"] and all(a["end"] == b["start"] for a, b in zip(result_["step_periods"], result_["step_periods"][1:]))
+        assert result_["step_periods"] and all(
+            a["end"] == b["start"] for a, b in zip(result_["step_periods"], result_["step_periods"][1:])
+        )
     assert report["scenarios"]["baseline"]["differs_from_baseline_from"] is None
     assert_png(figure)
 
@@ -132,7 +150,9 @@ def test_loops_of_a_policy_alone_are_read_against_the_baseline():
     assert result.exit_code == 0, result.output
     rows = [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith(" ")]
     assert {"baseline", "data-strike"} <= set(rows)
-    assert "Dominance differs from the baseline: data-strike from 2029" in result.stdout  # R5 leads a year before the baseline's 2030
+    assert (
+        "Dominance differs from the baseline: data-strike from 2029" in result.stdout
+    )  # R5 leads a year before the baseline's 2030
 
 
 def test_loops_table_and_shares_add_up():
@@ -143,7 +163,9 @@ def test_loops_table_and_shares_add_up():
     assert float(abs(total - 1).max()) < 1e-6  # shares of the named loops' activity
     text = format_table(dominance)
     assert text.splitlines()[0].split() == ["scenario", "from", "to", "dominant", "loop", "share"]
-    assert all(f"  {loop}: " in text for loop in ("R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4"))  # every named loop is scored or says why not
+    assert all(
+        f"  {loop}: " in text for loop in ("R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4")
+    )  # every named loop is scored or says why not
     assert "B2: not scored" in text
 
 
@@ -151,18 +173,44 @@ def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path)
     members = tmp_path / "dist.toml"
     members.write_text('[params."data strike fraction"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
     runner = CliRunner()
-    ensemble = runner.invoke(main, ["uncertainty", str(members), "data-strike", "--samples", "8", "--final-time", "2030", "--jobs", "1", "--json"])
+    ensemble = runner.invoke(
+        main, ["uncertainty", str(members), "data-strike", "--samples", "8", "--final-time", "2030", "--jobs", "1", "--json"]
+    )
     assert ensemble.exit_code == 0, ensemble.output
     out = tmp_path / "report.html"
-    result = runner.invoke(main, ["report", *LOOP_SCENARIOS, "--engine", "simlin", "--final-time", "2030", "--out", str(out),
-                                  "--uncertainty", json.loads(ensemble.stdout)["run"]])
+    result = runner.invoke(
+        main,
+        [
+            "report",
+            *LOOP_SCENARIOS,
+            "--engine",
+            "simlin",
+            "--final-time",
+            "2030",
+            "--out",
+            str(out),
+            "--uncertainty",
+            json.loads(ensemble.stdout)["run"],
+        ],
+    )
     assert result.exit_code == 0, result.output
     html = assert_offline_html(out)
-    for part in ("What the run shows", "Point of view:", "Comparison with the baseline", "Each scenario against the baseline", "Which feedback loop drives the system",
-                 "Uncertainty", "Monte Carlo bands", "Provenance", "model_sha256", "sdmodel report"):
+    for part in (
+        "What the run shows",
+        "Point of view:",
+        "Comparison with the baseline",
+        "Each scenario against the baseline",
+        "Which feedback loop drives the system",
+        "Uncertainty",
+        "Monte Carlo bands",
+        "Provenance",
+        "model_sha256",
+        "sdmodel report",
+    ):
         assert part in html, part
     assert "<td class='name'>data-strike</td>" in html and "R4" in html
     from sdmodel.metrics import GROUPS
+
     assert all(f"class='group'>{group}</th>" in html for group in GROUPS)  # target, market, AI vs labour
     # the same page again from the saved run, without running anything (named by its path: `latest` sorts runs
     # by folder name, so a run saved in the same second as the ensemble might not be the latest)
@@ -189,7 +237,9 @@ def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):
 
     figure = tmp_path / "tipping.html"
     grid = ["--param", "share sensitivity=2:8:4", "--param", "user adjustment time=0.5:2:2", "--param", "hardware life=4:6:3"]
-    result = CliRunner().invoke(main, ["sweep", *grid, "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)])
+    result = CliRunner().invoke(
+        main, ["sweep", *grid, "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(figure)]
+    )
     assert result.exit_code == 0, result.output
     html = assert_offline_html(figure)
     assert "share sensitivity" in html and "user adjustment time" in html and "hardware life = 5" in html
@@ -205,7 +255,12 @@ def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):
     assert len(marks) == 1 and marks[0].data == pytest.approx(own)
     assert any(isinstance(element, hv.Text) and "baseline" in element.text for element in panel)
     png = tmp_path / "tipping.png"
-    assert CliRunner().invoke(main, ["sweep", *grid[:4], "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(png)]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["sweep", *grid[:4], "--output", "hhi", "--final-time", str(SHORT_HORIZON), "--plot", str(png)])
+        .exit_code
+        == 0
+    )
     assert_png(png)
 
 
@@ -232,5 +287,9 @@ def test_sweep_figure_refuses_a_run_that_is_not_a_sweep(saved_run):
 
 def test_sweep_with_a_bad_figure_name_runs_nothing(isolated_runs_dir, tmp_path):
     result = CliRunner().invoke(main, ["sweep", "--param", "share sensitivity=2:8:2", "--plot", str(tmp_path / "tipping.jpg")])
-    assert result.exit_code == 2 and "the file must end in .html or .png" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        result.exit_code == 2
+        and "the file must end in .html or .png" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
     assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

@@ -77,7 +77,8 @@ ONE_LINE_CASES = {
     "carriage-return-key": ('"\\r" = 0\n', "\\r"),
     "record-separator-in-name": ('name = "\\u001e"\n', "name"),
     "line-separator-in-series-time": (
-        '[params]\n"data strike fraction" = {"20\\u202830" = 0.5}\n', 'params."data strike fraction".20\\u202830'
+        '[params]\n"data strike fraction" = {"20\\u202830" = 0.5}\n',
+        'params."data strike fraction".20\\u202830',
     ),
     "newline-in-time-key": ('[time]\n"final\\ntime" = 2030\n', "time.final\\ntime"),
     "empty-key": ('"" = 0\n', '""'),

@@ -21,7 +21,14 @@ from paths import SHORT_HORIZON
 from sdmodel import palette
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots and PNGs of the last run
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LOOP_SCENARIOS = ["baseline", "data-strike", "collective-licensing"]
 #: what firms pay for data: one key before metrics.py's split, the other after it
 PAYMENTS = ("data_payments_cumulative",)
@@ -101,7 +108,9 @@ def assert_legible_png(figure) -> None:
         if legend is not None:
             box = legend.get_window_extent(renderer)
             for other in axes:
-                assert not box.overlaps(other.get_window_extent(renderer)), f"the legend of '{ax.get_title()}' lies over '{other.get_title()}'"
+                assert not box.overlaps(other.get_window_extent(renderer)), (
+                    f"the legend of '{ax.get_title()}' lies over '{other.get_title()}'"
+                )
         colours = [line.get_color() for line in ax.get_lines() if line.get_color().lower() != palette.OTHERS.lower()]
         assert len(set(colours)) == len(colours), f"a colour used twice in '{ax.get_title()}': {colours}"
 
@@ -210,8 +219,18 @@ def test_the_report_is_a_brief_with_legible_figures(bundled_comparison, bands, d
     results, _ = bundled_comparison
     page = write_report(build_report(results, dominance=dominance, uncertainty=bands), artifact("report.html"))
     text = page.read_text(encoding="utf-8")
-    order = [text.index(part) for part in ("What the run shows", "Comparison with the baseline", "Key trajectories",
-                                            "Each scenario against the baseline", "Which feedback loop", "Uncertainty", "Provenance")]
+    order = [
+        text.index(part)
+        for part in (
+            "What the run shows",
+            "Comparison with the baseline",
+            "Key trajectories",
+            "Each scenario against the baseline",
+            "Which feedback loop",
+            "Uncertainty",
+            "Provenance",
+        )
+    ]
     assert order == sorted(order)  # the brief, then the table, then the figures
     assert text.count("class='caption'") == 4  # a caption for each of the four figures
     assert text.count("Point of view:") == 1  # declared once
@@ -220,8 +239,11 @@ def test_the_report_is_a_brief_with_legible_figures(bundled_comparison, bands, d
     names = [str(n) for n in results["scenario"].values]
     colours = palette.scenario_colours(names, "baseline", plots.featured_scenarios(results))
     drawn: dict[str, set[str]] = {}
-    for figure in (plots.comparison_figure(results, colours=colours), plots.scenario_multiples(results, keys=("hhi",), colours=colours),
-                   uncertainty_figure(bands, colours)):
+    for figure in (
+        plots.comparison_figure(results, colours=colours),
+        plots.scenario_multiples(results, keys=("hhi",), colours=colours),
+        uncertainty_figure(bands, colours),
+    ):
         assert_legible_html(figure)
         for panel in figure:
             for element in panel:
@@ -248,7 +270,9 @@ def test_every_uncertainty_panel_has_a_band_per_scenario(bands):
     hhi = bands[["revenue_concentration_index"]]
     middle = hhi["revenue_concentration_index"].sel(percentile=50.0)
     spread = xr.DataArray([-0.2, -0.1, 0.0, 0.1, 0.2], dims="percentile", coords={"percentile": hhi["percentile"]})
-    made = (middle + spread * xr.DataArray([0.0, 1.0], dims="scenario", coords={"scenario": ["baseline", "data-strike"]})).transpose(*hhi["revenue_concentration_index"].dims)
+    made = (
+        middle + spread * xr.DataArray([0.0, 1.0], dims="scenario", coords={"scenario": ["baseline", "data-strike"]})
+    ).transpose(*hhi["revenue_concentration_index"].dims)
     text = bands_caption(hhi.assign(revenue_concentration_index=made))  # the baseline's members all agree; the strike's do not
     assert "baseline: the members agree" in text and "data-strike" not in text
 
@@ -260,7 +284,9 @@ def comparison(values: dict[str, dict[str, float]], baseline: str = "baseline") 
     for key in values[baseline]:
         final = np.array([values[n][key] for n in names])
         data[key] = (("scenario", "measure"), np.stack([final, final - values[baseline][key]], axis=1), {"units": ""})
-    return xr.Dataset(data, coords={"scenario": names, "measure": ["final", "vs_baseline"]}, attrs={"baseline": baseline, "time": 2050.0})
+    return xr.Dataset(
+        data, coords={"scenario": names, "measure": ["final", "vs_baseline"]}, attrs={"baseline": baseline, "time": 2050.0}
+    )
 
 
 def test_the_table_colours_a_change_by_the_declared_direction_never_by_its_sign():
@@ -268,9 +294,13 @@ def test_the_table_colours_a_change_by_the_declared_direction_never_by_its_sign(
     from sdmodel.report import VIEWPOINT, comparison_table
 
     payments = next(key for key in PAYMENTS if key in METRIC_BY_KEY)
-    metrics = comparison({"baseline": {"hhi": 0.5, payments: 0.0, "incumbent_capability": 10.0},
-                          "up": {"hhi": 0.6, payments: 100.0, "incumbent_capability": 12.0},
-                          "noise": {"hhi": 0.5 + 1e-7, payments: 0.0, "incumbent_capability": 10.0}})
+    metrics = comparison(
+        {
+            "baseline": {"hhi": 0.5, payments: 0.0, "incumbent_capability": 10.0},
+            "up": {"hhi": 0.6, payments: 100.0, "incumbent_capability": 12.0},
+            "noise": {"hhi": 0.5 + 1e-7, payments: 0.0, "incumbent_capability": 10.0},
+        }
+    )
     row = comparison_table(metrics).split("<td class='name'>up</td>")[1]
     cells = row.split("</tr>")[0].split("<td")[1:]
     tones = dict(zip(metrics.data_vars, cells))
@@ -279,7 +309,9 @@ def test_the_table_colours_a_change_by_the_declared_direction_never_by_its_sign(
     assert "class=''" in tones["incumbent_capability"]  # no direction declared: not coloured
     noise = comparison_table(metrics).split("<td class='name'>noise</td>")[1].split("</tr>")[0]
     assert "better" not in noise and "worse" not in noise  # a change of 1e-7 in 0.5 is no verdict
-    assert comparison_table(metrics).count("Point of view:") == 1 and html.escape(VIEWPOINT.statement) in comparison_table(metrics)
+    assert comparison_table(metrics).count("Point of view:") == 1 and html.escape(VIEWPOINT.statement) in comparison_table(
+        metrics
+    )
     plain = comparison_table(metrics, viewpoint=None)
     assert "better" not in plain.replace("is better", "") and "worse" not in plain and "No point of view declared" in plain
     assert all(VIEWPOINT.desirable.get(key) == 1 for key in ("data_payments_cumulative", "commons_grants_cumulative"))
@@ -314,8 +346,10 @@ def flicker() -> xr.Dataset:
     a = np.where((time >= 2035) & (time < 2036), 0.3, a)
     share = np.stack([a, 1 - a])[None]
     dominant = np.where(share[0, 0] >= share[0, 1], "A", "B")[None]
-    return xr.Dataset({"share": (("scenario", "loop", "time"), share), "dominant": (("scenario", "time"), dominant)},
-                      coords={"scenario": ["baseline"], "loop": ["A", "B"], "time": time, "loop_name": ("loop", ["a", "b"])})
+    return xr.Dataset(
+        {"share": (("scenario", "loop", "time"), share), "dominant": (("scenario", "time"), dominant)},
+        coords={"scenario": ["baseline"], "loop": ["A", "B"], "time": time, "loop_name": ("loop", ["a", "b"])},
+    )
 
 
 def test_steady_periods_merge_switches_shorter_than_the_minimum():

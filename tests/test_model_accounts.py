@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from paths import model_step
 
 import sdmodel
 from sdmodel.locations import models_dir
 from sdmodel.scenario import Scenario, bundled_scenarios
-
-from paths import model_step
 
 STEP = model_step()  # saved at every step, so each step's change can be checked
 EVERY_STEP = {"saveper": STEP}
@@ -35,24 +34,46 @@ def assert_investment_within_backers_wealth(results: xr.Dataset) -> None:
     invested = results["backer_investment"].sum("Firm")
     assert bool((invested * STEP <= wealth * (1 + 1e-12)).all())
     change = results["backer_income"] - invested - results["total_patron_funding"] - results["backer_payouts"]
-    np.testing.assert_allclose(wealth.diff("time").values, STEP * change.isel(time=slice(None, -1)).values,
-                               rtol=1e-9, atol=1e-9 * float(abs(wealth).max()))
+    np.testing.assert_allclose(
+        wealth.diff("time").values,
+        STEP * change.isel(time=slice(None, -1)).values,
+        rtol=1e-9,
+        atol=1e-9 * float(abs(wealth).max()),
+    )
 
 
 def test_accounts_close_and_backers_fund_investment_in_every_bundled_scenario():
     results = sdmodel.run([s for s in bundled_scenarios()], engine="simlin", final_time=2050)
     for name in results["scenario"].values:
         assert_accounts_close(results.sel(scenario=name))
-    stepwise = sdmodel.run([Scenario("baseline-every-step", time=EVERY_STEP)], engine="simlin").sel(scenario="baseline-every-step")
+    stepwise = sdmodel.run([Scenario("baseline-every-step", time=EVERY_STEP)], engine="simlin").sel(
+        scenario="baseline-every-step"
+    )
     assert_investment_within_backers_wealth(stepwise)
     # the accounts are not closed by construction: adopters' savings are a real share of income by 2050
     assert float(stepwise["adopter_savings"].isel(time=-1)) > 0.01 * float(stepwise["national_income"].isel(time=-1))
 
 
 def test_accounts_close_in_drawn_parameter_sets():
-    outputs = ["national income", "income received", "backer wealth", "backer investment", "backer income", "backer payouts", "total patron funding"]
-    drawn = sdmodel.uncertainty(models_dir() / "assumptions.toml", [Scenario("drawn", time=EVERY_STEP)], samples=50, seed=5,
-                                jobs=1, outputs=outputs, final_time=2040, progress=False).sel(scenario="drawn")
+    outputs = [
+        "national income",
+        "income received",
+        "backer wealth",
+        "backer investment",
+        "backer income",
+        "backer payouts",
+        "total patron funding",
+    ]
+    drawn = sdmodel.uncertainty(
+        models_dir() / "assumptions.toml",
+        [Scenario("drawn", time=EVERY_STEP)],
+        samples=50,
+        seed=5,
+        jobs=1,
+        outputs=outputs,
+        final_time=2040,
+        progress=False,
+    ).sel(scenario="drawn")
     assert not bool(drawn["failed"].any())
     for run in range(drawn.sizes["run"]):
         member = drawn.isel(run=run)
@@ -68,8 +89,14 @@ def test_other_capital_accumulates_reinvested_income():
 
 
 def test_a_firm_with_no_users_and_no_model_earns_nothing():
-    nothing = {"initial compute capacity[challenger]": 0.0, "initial users[challenger]": 0.0, "initial financial capital[challenger]": 0.0}
-    results = sdmodel.run([Scenario("no-challenger", params=nothing)], engine="simlin").sel(scenario="no-challenger", Firm="challenger")
+    nothing = {
+        "initial compute capacity[challenger]": 0.0,
+        "initial users[challenger]": 0.0,
+        "initial financial capital[challenger]": 0.0,
+    }
+    results = sdmodel.run([Scenario("no-challenger", params=nothing)], engine="simlin").sel(
+        scenario="no-challenger", Firm="challenger"
+    )
     assert float(abs(results["model_capability"]).max()) == 0
     assert float(abs(results["ai_users"]).max()) == 0
     assert float(abs(results["ai_revenue"]).max()) == 0

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from paths import SHORT_HORIZON, model_step
+from test_accuracy import assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
 
 import sdmodel
 from sdmodel.scenario import Scenario, bundled_scenarios
-from paths import SHORT_HORIZON, model_step
-from test_accuracy import assert_effects_accurate, assert_levels_accurate, report, run_all, worst_changes
 
 STEP = model_step()
 
@@ -32,13 +32,16 @@ def _fast(scenarios, **options):
 
 # --- each lever against baseline (the bundled scenarios, run once per session through PySD) ---
 
+
 def test_data_strikes_lower_the_incumbents_capability_and_revenue_share(bundled_comparison):
     _, metrics = bundled_comparison
     for scenario in ("data-strike", "data-strike-deletion", "strike-and-licensing"):
         assert _change(metrics, scenario, "incumbent_capability") < 0, scenario
         assert _change(metrics, scenario, "incumbent_revenue_share") < 0, scenario
     # erasing past data on top of withholding new data hurts the incumbent more
-    assert _change(metrics, "data-strike-deletion", "incumbent_capability") < _change(metrics, "data-strike", "incumbent_capability")
+    assert _change(metrics, "data-strike-deletion", "incumbent_capability") < _change(
+        metrics, "data-strike", "incumbent_capability"
+    )
 
 
 def test_poisoning_lowers_the_incumbents_capability_and_costs_it_filtering(bundled_comparison):
@@ -51,9 +54,13 @@ def test_poisoning_lowers_the_incumbents_capability_and_costs_it_filtering(bundl
 def test_conscious_contribution_moves_data_and_users_to_its_destination(bundled_comparison):
     results, metrics = bundled_comparison
     assert _change(metrics, "conscious-contribution", "incumbent_revenue_share") < 0
-    assert _at(results, "captured_user_data", "conscious-contribution", Firm="challenger") > _at(results, "captured_user_data", "baseline", Firm="challenger")
+    assert _at(results, "captured_user_data", "conscious-contribution", Firm="challenger") > _at(
+        results, "captured_user_data", "baseline", Firm="challenger"
+    )
     assert _at(results, "public_human_data", "commons-contribution") > _at(results, "public_human_data", "baseline")
-    assert _at(results, "captured_user_data", "public-model-contribution", Firm="open") > _at(results, "captured_user_data", "baseline", Firm="open")
+    assert _at(results, "captured_user_data", "public-model-contribution", Firm="open") > _at(
+        results, "captured_user_data", "baseline", Firm="open"
+    )
     assert _change(metrics, "public-model-contribution", "incumbent_revenue_share") < 0
 
 
@@ -62,8 +69,12 @@ def test_conscious_contribution_takes_the_data_from_the_firm_left_to_the_destina
     """Issue 13: contributors give a named firm, the public model or the commons what the firm they stop using would
     have captured, no more and no less: what the target loses is what the receiver and the commons gain, step by step."""
     share = 0.25
-    params = {"conscious contribution share": share, "conscious contribution start": 2026, "conscious contribution to receiver": to_receiver,
-              **{f"redirect receiver[{firm}]": float(firm == receiver) for firm in ("incumbent", "challenger", "open")}}
+    params = {
+        "conscious contribution share": share,
+        "conscious contribution start": 2026,
+        "conscious contribution to receiver": to_receiver,
+        **{f"redirect receiver[{firm}]": float(firm == receiver) for firm in ("incumbent", "challenger", "open")},
+    }
     results = _fast([Scenario("contribute", params=params)], final_time=2030).sel(scenario="contribute", time=slice(2026, None))
     incumbent = results.sel(Firm="incumbent")
     lost = incumbent["gross_data_capture"] - incumbent["data_capture"]
@@ -106,7 +117,9 @@ def test_the_licence_royalty_is_worth_more_the_more_a_firm_depends_on_members_da
     """Issue 13: the royalty is a Nash bargain over what the members' data are worth to the firm, so it rises with the
     firm's dependence on them: without synthetic data every training token is human, the members' share of the firm's
     data is their membership, and the royalty is a larger share of revenue (measured: 14.5% against 10.2% in 2035)."""
-    results = _fast([_licensing("licensing"), _licensing("no-synthetic", **{"synthetic data compute share": 0})], final_time=SHORT_HORIZON)
+    results = _fast(
+        [_licensing("licensing"), _licensing("no-synthetic", **{"synthetic data compute share": 0})], final_time=SHORT_HORIZON
+    )
     at = results.sel(time=SHORT_HORIZON, Firm="incumbent")
     royalty = at["licence_payments"] / at["ai_revenue"]
     dependence = at["members_data_share"]
@@ -117,7 +130,9 @@ def test_the_licence_royalty_is_worth_more_the_more_a_firm_depends_on_members_da
 def test_a_firm_to_which_members_data_are_worth_nothing_pays_no_royalty():
     """If revenue does not depend on capability (revenue capability elasticity = 0), losing the members' data costs the
     firm nothing: the bargain's surplus, and so the royalty, is zero although the collective is as large as ever."""
-    results = _fast([_licensing("worthless", **{"revenue capability elasticity": 0})], final_time=SHORT_HORIZON).sel(scenario="worthless")
+    results = _fast([_licensing("worthless", **{"revenue capability elasticity": 0})], final_time=SHORT_HORIZON).sel(
+        scenario="worthless"
+    )
     assert float(results["collective_membership"].sel(time=SHORT_HORIZON)) > 0.5
     assert float(abs(results["licence_payments"]).max()) == 0
 
@@ -132,7 +147,9 @@ def test_a_collective_strike_before_the_licence_costs_the_firms_data(bundled_com
 def test_eval_data_withholding_slows_automation_where_experts_withhold(bundled_comparison):
     results, _ = bundled_comparison
     for domain in ("legal", "health"):
-        assert _at(results, "automated_task_share", "eval-data-bargaining", 2030, Domain=domain) < _at(results, "automated_task_share", "baseline", 2030, Domain=domain)
+        assert _at(results, "automated_task_share", "eval-data-bargaining", 2030, Domain=domain) < _at(
+            results, "automated_task_share", "baseline", 2030, Domain=domain
+        )
     # software experts did not withhold: software automation moves only through the shared capability (R3), barely
     software = [_at(results, "automated_task_share", s, 2030, Domain="software") for s in ("eval-data-bargaining", "baseline")]
     assert software[0] == pytest.approx(software[1], rel=1e-4)
@@ -150,8 +167,11 @@ def test_withholding_eval_data_for_ever_lowers_automation_where_experts_withhold
         withheld = [_at(results, "automated_task_share", s, Domain=domain) for s in ("eval-data-withholding", "baseline")]
         assert withheld[0] < withheld[1], domain
         # and the gap grows: nothing renews the withheld share, so deployment stays gated while capability grows
-        gap = [_at(results, "automated_task_share", "baseline", t, Domain=domain) - _at(results, "automated_task_share", "eval-data-withholding", t, Domain=domain)
-               for t in (2030, SHORT_HORIZON)]
+        gap = [
+            _at(results, "automated_task_share", "baseline", t, Domain=domain)
+            - _at(results, "automated_task_share", "eval-data-withholding", t, Domain=domain)
+            for t in (2030, SHORT_HORIZON)
+        ]
         assert gap[1] > gap[0] > 0, domain
 
 
@@ -169,8 +189,11 @@ def test_eval_data_run_down_and_recover_at_the_renewal_rate(bundled_comparison):
     # automation follows, through its adoption lag (7 years, so its gap to the baseline still widens for a few years
     # after the deal): by the short horizon the ended withholding costs legal automation under half what withholding
     # for ever does (measured: 0.013 against 0.047)
-    gap = {s: _at(results, "automated_task_share", "baseline", Domain="legal") - _at(results, "automated_task_share", s, Domain="legal")
-           for s in ("eval-data-bargaining", "eval-data-withholding")}
+    gap = {
+        s: _at(results, "automated_task_share", "baseline", Domain="legal")
+        - _at(results, "automated_task_share", s, Domain="legal")
+        for s in ("eval-data-bargaining", "eval-data-withholding")
+    }
     assert 0 < gap["eval-data-bargaining"] < gap["eval-data-withholding"] / 2
 
 
@@ -203,8 +226,11 @@ def test_public_commons_funding_grows_the_commons(bundled_comparison):
 
 def _commons(activity: float, entry: float, writers_half_adoption: float) -> xr.Dataset:
     name = f"commons-{activity}-{entry}-{writers_half_adoption}"
-    params = {"AI activity substitution": activity, "AI entry deterrence": entry,
-              "writers half adoption capability": writers_half_adoption}
+    params = {
+        "AI activity substitution": activity,
+        "AI entry deterrence": entry,
+        "writers half adoption capability": writers_half_adoption,
+    }
     return _fast([Scenario(name, params=params)], final_time=SHORT_HORIZON).sel(scenario=name)
 
 
@@ -214,7 +240,9 @@ def test_the_commons_writes_less_as_its_writers_take_up_ai_through_each_channel_
     public text they write, and the channel switched off stays at what a commons without AI would do."""
     early, late = _commons(activity, entry, 2.0), _commons(activity, entry, 20.0)
     without_ai = _commons(0.0, 0.0, 2.0)
-    assert float(early["writers_adoption_fraction"].sel(time=2025)) > float(late["writers_adoption_fraction"].sel(time=2025)) + 0.5
+    assert (
+        float(early["writers_adoption_fraction"].sel(time=2025)) > float(late["writers_adoption_fraction"].sel(time=2025)) + 0.5
+    )
     # a stock lags its flows: from 2024 on, once the early writers have adopted, their commons writes less every year
     later = slice(2024, None)
     assert bool((early["human_data_production"].sel(time=later) < late["human_data_production"].sel(time=later)).all())
@@ -234,8 +262,10 @@ def test_data_sharing_mandate_narrows_the_incumbents_lead(bundled_comparison):
     results, metrics = bundled_comparison
     # with two firms that converge on an even split, the mandate cannot move revenue shares materially (0.1% of the share)
     assert _change(metrics, "data-sharing-mandate", "incumbent_revenue_share") < 1e-3
-    lead = {s: abs(_at(results, "model_capability", s, Firm="incumbent") - _at(results, "model_capability", s, Firm="challenger"))
-            for s in ("baseline", "data-sharing-mandate")}  # the gap between the firms, whichever leads
+    lead = {
+        s: abs(_at(results, "model_capability", s, Firm="incumbent") - _at(results, "model_capability", s, Firm="challenger"))
+        for s in ("baseline", "data-sharing-mandate")
+    }  # the gap between the firms, whichever leads
     assert lead["data-sharing-mandate"] < lead["baseline"]
 
 
@@ -259,6 +289,7 @@ def test_stocks_never_negative_and_all_values_finite(bundled_comparison):
 
 # --- extreme conditions: what theory demands ---
 
+
 def test_no_compute_means_no_capability_growth():
     nothing = {"initial compute capacity": 0.0, "training share of compute": 0.0}  # no compute ever reaches training
     results = _fast([Scenario("no-compute", params=nothing)], final_time=2035).sel(scenario="no-compute")
@@ -271,7 +302,10 @@ def test_no_compute_means_no_capability_growth():
 def test_full_strike_cuts_the_incumbents_new_data_to_zero_but_not_its_crawl():
     """Withholding interaction data and blocking crawlers are different actions (Longpre et al. 2024)."""
     strike = {"data strike fraction": 1.0, "data strike start": 2025}
-    scenarios = [Scenario("full-strike", params=strike), Scenario("strike-and-block", params={**strike, "crawler block fraction": 1.0, "crawler block start": 2025})]
+    scenarios = [
+        Scenario("full-strike", params=strike),
+        Scenario("strike-and-block", params={**strike, "crawler block fraction": 1.0, "crawler block start": 2025}),
+    ]
     results = _fast(scenarios, final_time=2030).sel(time=slice(2025, None))
     struck = results.sel(scenario="full-strike")
     assert float(abs(struck["data_capture"].sel(Firm="incumbent")).max()) == 0
@@ -303,7 +337,9 @@ def test_a_strike_of_any_size_leaves_the_crawl_alone_unless_writers_block_crawle
 
 
 def test_full_strike_with_deletion_erases_the_incumbents_public_data():
-    scenario = Scenario("erase", params={"data strike fraction": 1.0, "data strike start": 2024, "erasure fraction": 1.0, "erasure start": 2024})
+    scenario = Scenario(
+        "erase", params={"data strike fraction": 1.0, "data strike start": 2024, "erasure fraction": 1.0, "erasure start": 2024}
+    )
     results = _fast([scenario], final_time=2032).sel(scenario="erase")
     for stock in ("harvested_public_data", "domain_data_coverage"):  # the public text, and the domain data, of every domain
         held = results[stock].sel(Firm="incumbent")
@@ -325,7 +361,9 @@ def test_erasure_removes_the_erasers_share_of_each_data_stock_from_its_own_start
     assert deleted == pytest.approx(fraction * held_at_start, rel=0.01)  # the tail after 8 deletion times is e^-8
     assert float(abs(incumbent["captured_data_deletion"].sel(time=slice(None, start - STEP))).max()) == 0
     published = incumbent["public_human_data"] * incumbent["public_data_coverage"]
-    assert float(abs(incumbent["harvested_public_data"].sel(time=start + 8) / published.sel(time=start + 8) - (1 - fraction))) < 0.01
+    assert (
+        float(abs(incumbent["harvested_public_data"].sel(time=start + 8) / published.sel(time=start + 8) - (1 - fraction))) < 0.01
+    )
     assert float(incumbent["data_capture"].sel(time=start + 1)) > 0  # erasers may go on using the service
     domain_deleted = incumbent["domain_data_deletion"].sel(time=slice(start, None)).sum("time") * STEP
     np.testing.assert_allclose(domain_deleted, fraction * incumbent["domain_data_coverage"].sel(time=start), rtol=0.01)
@@ -335,6 +373,7 @@ def test_erasure_removes_the_erasers_share_of_each_data_stock_from_its_own_start
 
 
 # --- domain data by firm: each firm learns a domain from the work its own models do ---
+
 
 def test_each_firm_learns_a_domain_only_from_its_own_work_and_wins_the_domains_work_by_what_it_knows():
     """Issue 13 item 2: a firm's domain data grow from the records of the work its own models do, which its rivals do
@@ -376,17 +415,35 @@ def test_no_automation_without_capability_above_the_worker_threshold():
 
 def test_money_paid_by_firms_is_money_received():
     """Each Euler step, data producers' and the public fund's stocks change by exactly what firms pay."""
-    everything = Scenario("all-payments", params={
-        "organising start": 2021, "organising rate": 0.5, "licensing start": 2022, "eval withholding share[legal]": 0.8,
-        "eval withholding start": 2021, "eval deal start": 2023, "windfall tax rate": 0.1, "compute tax rate": 0.1,
-        "tax start": 2022, "commons share of tax": 0.3, "public commons funding": 5, "public commons start": 2022,
-    }, time={"saveper": STEP})  # every step saved: the identity holds step by step
+    everything = Scenario(
+        "all-payments",
+        params={
+            "organising start": 2021,
+            "organising rate": 0.5,
+            "licensing start": 2022,
+            "eval withholding share[legal]": 0.8,
+            "eval withholding start": 2021,
+            "eval deal start": 2023,
+            "windfall tax rate": 0.1,
+            "compute tax rate": 0.1,
+            "tax start": 2022,
+            "commons share of tax": 0.3,
+            "public commons funding": 5,
+            "public commons start": 2022,
+        },
+        time={"saveper": STEP},
+    )  # every step saved: the identity holds step by step
     results = _fast([everything], final_time=2032).sel(scenario="all-payments")
     dt = STEP
     paid_to_producers = (results["licence_payments"] + results["eval_payments"]).sum("Firm") + results["public_commons_spending"]
     np.testing.assert_allclose(np.diff(results["data_producer_income"]), dt * paid_to_producers.values[:-1], rtol=1e-9)
     taxes = (results["compute_tax"] + results["windfall_tax"]).sum("Firm")
-    fund_change = taxes - results["public_commons_spending"] - results["redistribution"] + results["public_commons_funding"] * (results["time"] >= 2022)
+    fund_change = (
+        taxes
+        - results["public_commons_spending"]
+        - results["redistribution"]
+        + results["public_commons_funding"] * (results["time"] >= 2022)
+    )
     np.testing.assert_allclose(np.diff(results["public_fund"]), dt * fund_change.values[:-1], rtol=1e-9, atol=1e-9)
     assert float(results["data_producer_income"][-1]) > 0 and float(results["household_transfers"][-1]) > 0
 

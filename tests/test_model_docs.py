@@ -44,7 +44,12 @@ def test_parameter_table_lists_every_constant_with_its_source():
 
 def test_a_model_the_xmile_export_refuses_is_one_line_not_a_traceback(monkeypatch, capsys):
     def refuse():
-        raise InputError("ai_power.mdl", "prospective_share", "uses an array expression PySD's XMILE reader cannot read", "name the summed expression")
+        raise InputError(
+            "ai_power.mdl",
+            "prospective_share",
+            "uses an array expression PySD's XMILE reader cannot read",
+            "name the summed expression",
+        )
 
     monkeypatch.setattr(modeldoc, "xmile", refuse)
     assert modeldoc.main(["--check"]) == 2

@@ -25,7 +25,9 @@ def test_every_constant_has_units_and_a_source_or_assumption():
     assert len(constants) > 60
     for variable in constants:
         assert variable.units, f"{variable.name} has no units"
-        assert SOURCED.search(variable.comment), f"{variable.name}: the comment names no source or assumption: {variable.comment!r}"
+        assert SOURCED.search(variable.comment), (
+            f"{variable.name}: the comment names no source or assumption: {variable.comment!r}"
+        )
 
 
 def test_every_variable_is_documented():

@@ -31,16 +31,28 @@ def _targeting(firm: str) -> dict[str, float]:
 def _levers() -> list[Scenario]:
     scenarios = [Scenario("as-drawn")]
     for firm in FIRMS:
-        scenarios.append(Scenario(f"invest-{firm}", params={f"extra investment share[{firm}]": 0.5, "extra investment start": 2025}))
-        scenarios.append(Scenario(f"data-{firm}", params={"data strike fraction": 0.3, "data strike start": 2025, **_targeting(firm)}))
+        scenarios.append(
+            Scenario(f"invest-{firm}", params={f"extra investment share[{firm}]": 0.5, "extra investment start": 2025})
+        )
+        scenarios.append(
+            Scenario(f"data-{firm}", params={"data strike fraction": 0.3, "data strike start": 2025, **_targeting(firm)})
+        )
     return scenarios
 
 
 @pytest.fixture(scope="module")
 def drawn() -> xr.Dataset:
     """200 Latin-hypercube draws of the model's main assumptions, each run with and without each lever."""
-    return sdmodel.uncertainty(models_dir() / "assumptions.toml", _levers(), samples=SAMPLES, seed=12, final_time=2040, jobs=1,
-                               outputs=["model capability", "captured user data", "outside investment"], progress=False)
+    return sdmodel.uncertainty(
+        models_dir() / "assumptions.toml",
+        _levers(),
+        samples=SAMPLES,
+        seed=12,
+        final_time=2040,
+        jobs=1,
+        outputs=["model capability", "captured user data", "outside investment"],
+        progress=False,
+    )
 
 
 def test_more_investment_buys_a_firm_a_better_model_in_every_draw(drawn):
@@ -56,8 +68,12 @@ def test_more_investment_buys_a_firm_a_better_model_in_every_draw(drawn):
         assert int(funded.sum()) >= FUNDED_AT_LEAST * SAMPLES, f"{firm}: funded in only {int(funded.sum())} of {SAMPLES} draws"
         more = invested.sel(scenario=f"invest-{firm}") > invested.sel(scenario="as-drawn")
         assert bool(more.where(funded, True).all()), f"{firm}: 50% more investment did not raise what it received"
-        gain = (capability.sel(scenario=f"invest-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1).where(funded)
-        assert bool((gain > 0).where(funded, True).all()), f"{firm}: {int((gain <= 0).sum())} of {SAMPLES} draws gain nothing from 50% more investment"
+        gain = (capability.sel(scenario=f"invest-{firm}", Firm=firm) / capability.sel(scenario="as-drawn", Firm=firm) - 1).where(
+            funded
+        )
+        assert bool((gain > 0).where(funded, True).all()), (
+            f"{firm}: {int((gain <= 0).sum())} of {SAMPLES} draws gain nothing from 50% more investment"
+        )
 
 
 def test_losing_user_data_costs_a_firm_capability_in_every_draw(drawn):
@@ -83,8 +99,10 @@ def capability_elasticities(drawn: xr.Dataset, firm: str = "incumbent") -> dict[
     investment = _invested(drawn, firm)
     invest_change = investment.sel(scenario=f"invest-{firm}") / investment.sel(scenario="as-drawn") - 1
     data_change = at["captured_user_data"].sel(scenario=f"data-{firm}") / base["captured_user_data"] - 1
-    return {"investment": (capability.sel(scenario=f"invest-{firm}") / invest_change).values,
-            "user data": (capability.sel(scenario=f"data-{firm}") / data_change).values}
+    return {
+        "investment": (capability.sel(scenario=f"invest-{firm}") / invest_change).values,
+        "user data": (capability.sel(scenario=f"data-{firm}") / data_change).values,
+    }
 
 
 def test_report_the_elasticities(drawn):
@@ -92,14 +110,25 @@ def test_report_the_elasticities(drawn):
     for name, values in capability_elasticities(drawn).items():
         assert np.isfinite(values).all()
         low, median, high = np.percentile(values, [5, 50, 95])
-        print(f"\nelasticity of 2040 capability to {name}: median {median:.3f}, 5-95% {low:.3f} to {high:.3f}, min {values.min():.3f}")
+        print(
+            f"\nelasticity of 2040 capability to {name}: median {median:.3f}, 5-95% {low:.3f} to {high:.3f}, min {values.min():.3f}"
+        )
 
 
 # --- limits: what scaling cannot push past ---
 
-LIMITED = ["algorithmic efficiency", "effective training tokens", "unique training tokens", "effective parameters",
-           "parameters for unique data", "excess parameter half life", "effective synthetic data", "clean human data",
-           "model parameters", "training compute"]  # the drawn constants are coordinates of the draws
+LIMITED = [
+    "algorithmic efficiency",
+    "effective training tokens",
+    "unique training tokens",
+    "effective parameters",
+    "parameters for unique data",
+    "excess parameter half life",
+    "effective synthetic data",
+    "clean human data",
+    "model parameters",
+    "training compute",
+]  # the drawn constants are coordinates of the draws
 
 
 def check_limits(results: xr.Dataset) -> None:
@@ -107,13 +136,21 @@ def check_limits(results: xr.Dataset) -> None:
     r = results
     tolerance = 1 + 1e-9
     # better algorithms approach a ceiling of 10^headroom (Gompertz), never beyond
-    assert bool((r["algorithmic_efficiency"] <= tolerance * 10 ** r["algorithmic_efficiency_headroom"]).all()), "algorithmic ceiling"
+    assert bool((r["algorithmic_efficiency"] <= tolerance * 10 ** r["algorithmic_efficiency_headroom"]).all()), (
+        "algorithmic ceiling"
+    )
     # repeated data is worth at most 1 + R_D* times the unique data (Muennighoff et al. 2023)
-    assert bool((r["effective_training_tokens"] <= tolerance * (1 + r["repetition_half_life"]) * r["unique_training_tokens"]).all()), "repeated data"
+    assert bool(
+        (r["effective_training_tokens"] <= tolerance * (1 + r["repetition_half_life"]) * r["unique_training_tokens"]).all()
+    ), "repeated data"
     # excess parameters are worth at most 1 + R_N* times those the unique data can use
-    assert bool((r["effective_parameters"] <= tolerance * (1 + r["excess_parameter_half_life"]) * r["parameters_for_unique_data"]).all()), "excess parameters"
+    assert bool(
+        (r["effective_parameters"] <= tolerance * (1 + r["excess_parameter_half_life"]) * r["parameters_for_unique_data"]).all()
+    ), "excess parameters"
     # synthetic data adds at most its quality times the human data (model collapse without real data)
-    assert bool((r["effective_synthetic_data"] <= tolerance * r["synthetic_data_quality"] * r["clean_human_data"]).all()), "synthetic data"
+    assert bool((r["effective_synthetic_data"] <= tolerance * r["synthetic_data_quality"] * r["clean_human_data"]).all()), (
+        "synthetic data"
+    )
     # a model is never bigger than its run's compute allows: C = 6 N D with D at least one token
     assert bool((6 * r["model_parameters"] <= tolerance * r["training_compute"]).all()), "parameters within compute"
 
@@ -126,8 +163,9 @@ def test_no_bundled_scenario_breaks_a_scaling_limit():
 
 
 def test_no_drawn_parameter_set_breaks_a_scaling_limit():
-    drawn = sdmodel.uncertainty(models_dir() / "assumptions.toml", ["baseline"], samples=SAMPLES, seed=3, jobs=1,
-                                outputs=LIMITED, progress=False)
+    drawn = sdmodel.uncertainty(
+        models_dir() / "assumptions.toml", ["baseline"], samples=SAMPLES, seed=3, jobs=1, outputs=LIMITED, progress=False
+    )
     assert {"algorithmic_efficiency_headroom", "repetition_half_life", "synthetic_data_quality"} <= set(drawn.coords)
     check_limits(drawn.sel(scenario="baseline"))
 
@@ -136,10 +174,17 @@ def test_capability_is_one_for_the_reference_run_whatever_the_scaling_constants(
     """The capability index is normalised from the model's own constants: a compute-optimal run at the reference
     compute (GPT-3's) scores exactly 1, whatever the Chinchilla exponents (the shipped model hard-coded the loss)."""
     probe = sdmodel.run(["baseline"], engine="simlin", final_time=2021).sel(scenario="baseline").isel(time=0)
-    capacity = float(probe["reference_training_compute"] / probe["run_flop_per_unit_of_capacity"])  # a 2020 run of exactly that compute
+    capacity = float(
+        probe["reference_training_compute"] / probe["run_flop_per_unit_of_capacity"]
+    )  # a 2020 run of exactly that compute
     exponents = ((0.2, 0.2), (0.5, 0.5), (0.34, 0.28), (0.25, 0.45))
-    scenarios = [Scenario(f"exponents-{alpha}-{beta}", params={"chinchilla alpha": alpha, "chinchilla beta": beta, "initial compute capacity[incumbent]": capacity})
-                 for alpha, beta in exponents]
+    scenarios = [
+        Scenario(
+            f"exponents-{alpha}-{beta}",
+            params={"chinchilla alpha": alpha, "chinchilla beta": beta, "initial compute capacity[incumbent]": capacity},
+        )
+        for alpha, beta in exponents
+    ]
     results = sdmodel.run(scenarios, engine="simlin", final_time=2021).isel(time=0)
     np.testing.assert_allclose(results["model_capability"].sel(Firm="incumbent").values, 1.0, rtol=1e-9)
     losses = results["reference_reducible_loss"].values

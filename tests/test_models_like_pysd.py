@@ -21,9 +21,9 @@ import pysd
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from paths import MODELS
 
 import sdmodel
-from paths import MODELS
 from sdmodel.cli import main
 
 RTOL = 1e-6
@@ -121,7 +121,9 @@ def test_the_simlin_engine_refuses_what_it_would_get_wrong(tmp_path):
     undefined = tmp_path / "undefined.mdl"  # missing.mdl without its :NA:, so only the undefined east is left
     undefined.write_text((MODELS / "missing.mdl").read_text().replace(":NA:", "4"))
     models = [MODELS / name for name in ("missing.mdl", "timecontrols.mdl", "external/inputs.mdl", "external/history.mdl")]
-    for model, problem in zip([*models, undefined], [":NA:", "FINAL TIME|INITIAL TIME", "data files", "data variables", "undefined"]):
+    for model, problem in zip(
+        [*models, undefined], [":NA:", "FINAL TIME|INITIAL TIME", "data files", "data variables", "undefined"]
+    ):
         ran = CliRunner().invoke(main, ["run", "--model", str(model), "--engine", "simlin"])
         assert ran.exit_code == 2, (model, ran.output)
         assert "--engine pysd" in ran.stderr and re.search(problem, ran.stderr), ran.stderr
@@ -215,8 +217,10 @@ def test_the_fast_engine_runs_a_new_model_without_importing_pysd(tmp_path):
     shutil.copyfile(MODELS / "regions.mdl", model)
     env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path / "cache"), "SDMODEL_RUNS_DIR": str(tmp_path / "runs")}
     argv = ["sdmodel", "run", "--model", str(model), "--engine", "simlin", "--json"]
-    code = (f"import sys; sys.argv = {argv!r}; from sdmodel.cli import program\ntry: program()\nexcept SystemExit: pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pysd'))")
+    code = (
+        f"import sys; sys.argv = {argv!r}; from sdmodel.cli import program\ntry: program()\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pysd'))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     ran, modules = result.stdout.strip().splitlines()
     assert modules == "[]", result.stdout + result.stderr
@@ -226,5 +230,9 @@ def test_the_fast_engine_runs_a_new_model_without_importing_pysd(tmp_path):
     reference = pysd_engine.model_info(model)
     for name, array in saved.data_vars.items():
         variable = reference.variables[name]
-        assert (array.attrs["long_name"], array.attrs["units"], array.attrs["description"]) == (variable.name, variable.units, variable.comment)
+        assert (array.attrs["long_name"], array.attrs["units"], array.attrs["description"]) == (
+            variable.name,
+            variable.units,
+            variable.comment,
+        )
     assert saved["stock"].attrs["units"] == "widget" and saved["initial_stock"].attrs["long_name"] == "initial stock"

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 from click.testing import CliRunner
+from paths import MODELS
 
 import sdmodel
-from paths import MODELS
 from sdmodel.cli import main
 from sdmodel.importing import read_csv
 
@@ -68,7 +68,9 @@ def test_one_element_of_an_own_model_can_be_set():
     time = results["time"].values
     expected = 100 * (1 - 0.125 / 4) ** (time / 0.125)
     np.testing.assert_allclose(results["stock"].sel(Region="north").values, expected, rtol=1e-12)
-    np.testing.assert_allclose(results["stock"].sel(Region="east").values * 5, expected, rtol=1e-12)  # same decay, a fifth the start
+    np.testing.assert_allclose(
+        results["stock"].sel(Region="east").values * 5, expected, rtol=1e-12
+    )  # same decay, a fifth the start
 
 
 def test_lookup_fixed_delay_and_first_order_delay():
@@ -86,7 +88,9 @@ def test_lookup_fixed_delay_and_first_order_delay():
     stock = [demand(0.0) * 1.0]
     for n in range(int(10 / step)):
         stock.append(stock[-1] + step * (demand(n * step) - stock[-1] / 1.0))
-    np.testing.assert_allclose(results["perceived_demand"].values, np.array(stock)[:: int(0.5 / step)] / 1.0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        results["perceived_demand"].values, np.array(stock)[:: int(0.5 / step)] / 1.0, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_run_and_export_take_any_model(tmp_path):
@@ -95,7 +99,9 @@ def test_run_and_export_take_any_model(tmp_path):
     assert ran.exit_code == 0, ran.output
     saved = sdmodel.open_run(json.loads(ran.stdout)["run"])
     assert saved.attrs["model_file"].endswith("regions.mdl") and "Region" in saved.dims
-    exported = runner.invoke(main, ["export", "baseline", "--model", str(MODELS / "shipping.mdl"), "--to", "csv", "--out", str(tmp_path)])
+    exported = runner.invoke(
+        main, ["export", "baseline", "--model", str(MODELS / "shipping.mdl"), "--to", "csv", "--out", str(tmp_path)]
+    )
     assert exported.exit_code == 0, exported.output
     back = read_csv(tmp_path / "baseline.csv", model=MODELS / "shipping.mdl").sel(scenario="baseline")
     np.testing.assert_allclose(back["shipments"].values, _run("shipping.mdl")["shipments"].values, rtol=1e-12)

@@ -7,7 +7,6 @@ import tomllib
 
 import jsonschema
 import yaml
-
 from paths import HERE
 
 REPO = HERE.parent

@@ -46,7 +46,7 @@ from sdmodel.scenario import TOP_LEVEL_KEYS, Scenario, bundled_scenarios
 from sdmodel.store import open_run
 
 EXAMPLES = settings(
-    max_examples=int(os.environ.get("SDMODEL_PROPERTY_EXAMPLES", 200)),  # more for a longer hunt
+    max_examples=int(os.environ.get("SDMODEL_PROPERTY_EXAMPLES", "200")),  # more for a longer hunt
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -190,7 +190,7 @@ WRONG_TYPES = st.one_of(
     st.booleans(),
     st.lists(st.integers(-5, 5), max_size=3),
     st.dates(),
-    st.datetimes(timezones=st.just(datetime.timezone.utc)).map(lambda d: d.replace(microsecond=0)),
+    st.datetimes(timezones=st.just(datetime.UTC)).map(lambda d: d.replace(microsecond=0)),
     st.times().map(lambda t: t.replace(microsecond=0)),
 )
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
@@ -265,11 +265,37 @@ def _resolves(info: ModelInfo, key: str) -> bool:
 
 
 FAULTS = [
-    "top-type", "bad-name", "table-type", "unknown-top", "unknown-variable", "value-type", "non-finite",
-    "out-of-range", "huge-in-range", "bad-series-key", "bad-series-value", "empty-series", "unknown-element",
-    "element-on-scalar", "not-a-constant", "time-control-in-params", "time-unknown", "time-type",
-    "time-not-positive", "time-order", "saveper-short", "saveper-not-multiple", "time-non-finite",
-    "time-huge", "time-step-range", "cycle", "self-cycle", "missing-extends", "parent-fault", "non-utf8", "malformed",
+    "top-type",
+    "bad-name",
+    "table-type",
+    "unknown-top",
+    "unknown-variable",
+    "value-type",
+    "non-finite",
+    "out-of-range",
+    "huge-in-range",
+    "bad-series-key",
+    "bad-series-value",
+    "empty-series",
+    "unknown-element",
+    "element-on-scalar",
+    "not-a-constant",
+    "time-control-in-params",
+    "time-unknown",
+    "time-type",
+    "time-not-positive",
+    "time-order",
+    "saveper-short",
+    "saveper-not-multiple",
+    "time-non-finite",
+    "time-huge",
+    "time-step-range",
+    "cycle",
+    "self-cycle",
+    "missing-extends",
+    "parent-fault",
+    "non-utf8",
+    "malformed",
     "nul-in-text",
 ]
 
@@ -403,10 +429,18 @@ def cases(draw, fault: str | None = ANY) -> Case:
             time[name] = draw(NON_FINITE)
             case.key = f"time.{name}"
         elif fault == "time-huge":
-            name, value = draw(st.sampled_from([
-                ("initial_time", -1e300), ("initial_time", 1e15), ("final_time", 1e300), ("final_time", 1e12),
-                ("time_step", 1e-300), ("time_step", 1e-9),
-            ]))
+            name, value = draw(
+                st.sampled_from(
+                    [
+                        ("initial_time", -1e300),
+                        ("initial_time", 1e15),
+                        ("final_time", 1e300),
+                        ("final_time", 1e12),
+                        ("time_step", 1e-300),
+                        ("time_step", 1e-9),
+                    ]
+                )
+            )
             time[name] = value
             if name == "time_step":
                 time["saveper"] = value
@@ -450,10 +484,19 @@ def cases(draw, fault: str | None = ANY) -> Case:
         at = draw(st.integers(0, len(data)))
         data = data[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xe2\x82", b"\x80abc"])) + data[at:]
     elif fault == "malformed":
-        broken = draw(st.sampled_from([
-            "= 1", "[params", 'x = "unterminated', "name = ", "[[time]]\n[time]", "a = 1\na = 2",
-            "big = " + "9" * 4400,  # beyond Python's 4300-digit limit for int()
-        ]))
+        broken = draw(
+            st.sampled_from(
+                [
+                    "= 1",
+                    "[params",
+                    'x = "unterminated',
+                    "name = ",
+                    "[[time]]\n[time]",
+                    "a = 1\na = 2",
+                    "big = " + "9" * 4400,  # beyond Python's 4300-digit limit for int()
+                ]
+            )
+        )
         data = (broken + "\n").encode() + data if draw(st.booleans()) else data + ("\n" + broken + "\n").encode()
     case.files[MAIN] = data
     return case
@@ -657,8 +700,12 @@ def test_model_properties_hold_for_the_bundled_scenarios():
 # firm's cash allows, and the documented ranges are the plausible ones (exponents 0.2-0.5, share
 # sensitivity 0-10, poisoning share 0-0.2). The first set, moved to the edges of the new ranges:
 NEGATIVE_CAPITAL = {
-    "chinchilla beta": 0.5, "commons share of tax": 0.1553, "data poisoning share": 0.2,
-    "share sensitivity": 10.0, "strike target[challenger]": 0.9789, "windfall tax rate": 0.1377,
+    "chinchilla beta": 0.5,
+    "commons share of tax": 0.1553,
+    "data poisoning share": 0.2,
+    "share sensitivity": 10.0,
+    "strike target[challenger]": 0.9789,
+    "windfall tax rate": 0.1377,
 }
 
 
@@ -685,16 +732,19 @@ def test_model_found_infinite_profit_growth_is_fixed():
     assert model_violations(SUBNORMAL_PRIZE) == []
 
 
-
 # found by the property above (CI, 2026-12-03): an evaluation-data deal from 2021 with every support expert
 # withholding asked fees beyond the incumbent's revenue, which nothing limited, so Financial Capital went below
 # zero, compute spending with it, and compute-optimal tokens became NaN (2030.32). Fees to data producers are
 # now paid only from what revenue leaves after running costs, tax and screening (pro rata when it falls short).
 UNPAYABLE_EVAL_FEES = {
-    "AI price share of wage": 0.026675354754825083, "automation adoption time": 1.0527831411953494,
-    "domain data availability[support]": 0.8948081443111342, "eval deal start": 2021.1794646464566,
-    "eval withholding share[support]": 1.0, "evaluation data requirement[support]": 0.676079229589032,
-    "patron share": 0.0, "worker parity capability[support]": 6.607627075738178,
+    "AI price share of wage": 0.026675354754825083,
+    "automation adoption time": 1.0527831411953494,
+    "domain data availability[support]": 0.8948081443111342,
+    "eval deal start": 2021.1794646464566,
+    "eval withholding share[support]": 1.0,
+    "evaluation data requirement[support]": 0.676079229589032,
+    "patron share": 0.0,
+    "worker parity capability[support]": 6.607627075738178,
 }
 
 
@@ -712,6 +762,7 @@ def test_model_found_unpayable_fees_are_bounded_by_income():
     assert bool(short.any())  # the case still meets the bound: otherwise this test tests nothing
     np.testing.assert_allclose(paid.where(short).fillna(0), income.where(short).fillna(0), rtol=1e-9)
     np.testing.assert_allclose(paid.where(~short).fillna(0), due.where(~short).fillna(0), rtol=1e-9)
+
 
 def smallest_violating(params: dict[str, float], problem: str) -> dict[str, float]:
     """The parameters that still break the same property when every other constant is at its default."""

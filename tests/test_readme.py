@@ -12,8 +12,8 @@ import shlex
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from paths import MODELS
+
 from sdmodel.cli import main
 
 REPO = Path(__file__).parent.parent
@@ -23,14 +23,19 @@ QUICKSTART = "python3 -m venv .venv"
 #: lines that show a command's forms rather than one command: the commands they stand for
 SYNOPSES = {
     "scenarios list | show NAME [--variables] | validate FILE...": [
-        "scenarios list", "scenarios show data-strike --variables", "scenarios validate models/scenarios/data-strike.toml",
+        "scenarios list",
+        "scenarios show data-strike --variables",
+        "scenarios validate models/scenarios/data-strike.toml",
     ],
     "runs list | show RUN": ["runs list", "runs show latest"],
 }
 #: placeholders in README's commands, and what the walk gives for them
 PLACEHOLDERS = {
-    "other.mdl": str(MODELS / "decay.mdl"), "colleague.cin": "data-strike.cin", "RUN": "latest",
-    "history.mdl": str(MODELS / "external" / "history.mdl"), "prices.tab": str(MODELS / "external" / "prices.tab"),
+    "other.mdl": str(MODELS / "decay.mdl"),
+    "colleague.cin": "data-strike.cin",
+    "RUN": "latest",
+    "history.mdl": str(MODELS / "external" / "history.mdl"),
+    "prices.tab": str(MODELS / "external" / "prices.tab"),
 }
 #: commands not run here, and where they are tested instead
 NOT_RUN = {

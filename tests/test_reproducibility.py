@@ -42,8 +42,9 @@ def test_the_same_command_twice_in_one_process_gives_identical_results(engine, t
     """In one process, so that state an engine keeps between runs (PySD keeps `params`) would show."""
     horizon = "2040" if engine == "simlin" else "2021"  # PySD takes seconds per simulated decade
     # --fresh: without it, PySD's second run would read the first back (sdmodel.reuse) instead of running
-    first, second = run_twice_in_one_process(tmp_path / "runs", *SCENARIOS, "--engine", engine, "--final-time", horizon,
-                                             "--set", "data strike fraction=0.5", "--fresh")
+    first, second = run_twice_in_one_process(
+        tmp_path / "runs", *SCENARIOS, "--engine", engine, "--final-time", horizon, "--set", "data strike fraction=0.5", "--fresh"
+    )
     xr.testing.assert_identical(first, second)
     assert first.attrs["engine"] == engine
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from paths import MODELS
+
 from sdmodel.errors import InputError
 from sdmodel.sensitivity import format_table, sensitivity
 
@@ -40,10 +40,20 @@ def test_morris_mu_star_is_the_slope_times_the_range():
 
 def test_sensitivity_of_a_policy_effect(tmp_path):
     ranges = tmp_path / "ranges.toml"
-    ranges.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
-                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
-    found = sensitivity(ranges, "data-strike", against="baseline", method="morris", samples=4,
-                        outputs=["revenue share[incumbent]@2035"], final_time=2035, jobs=1)
+    ranges.write_text(
+        '[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
+        '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n'
+    )
+    found = sensitivity(
+        ranges,
+        "data-strike",
+        against="baseline",
+        method="morris",
+        samples=4,
+        outputs=["revenue share[incumbent]@2035"],
+        final_time=2035,
+        jobs=1,
+    )
     effect = found.sel(output="revenue share[incumbent]@2035")
     assert found.attrs["policy_effect_against"] == "baseline"
     # how strongly users follow capability decides how much market the strike moves
@@ -54,7 +64,14 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
         sensitivity(lever, "data-strike", against="baseline", method="morris", samples=4, final_time=2035, jobs=1)
 
 
-@pytest.mark.parametrize(("options", "needle"), [({"method": "delta"}, "unknown method"), ({"samples": 1}, "too few samples"), ({"method": "fast", "samples": 64}, "FAST needs more than 4 M.2 = 64 samples")])
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"method": "delta"}, "unknown method"),
+        ({"samples": 1}, "too few samples"),
+        ({"method": "fast", "samples": 64}, "FAST needs more than 4 M.2 = 64 samples"),
+    ],
+)
 def test_bad_options(options, needle):
     with pytest.raises(InputError, match=needle):
         sensitivity(RANGES, model=MODEL, outputs=["y"], **options)
@@ -68,8 +85,24 @@ def test_cli_prints_ranked_indices_and_saves_them(isolated_runs_dir):
     from sdmodel.cli import main
     from sdmodel.store import open_run
 
-    result = CliRunner().invoke(main, ["sensitivity", str(RANGES), "--model", str(MODEL), "--output", "linear", "--method", "morris",
-                                       "--samples", "10", "--jobs", "1", "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "sensitivity",
+            str(RANGES),
+            "--model",
+            str(MODEL),
+            "--output",
+            "linear",
+            "--method",
+            "morris",
+            "--samples",
+            "10",
+            "--jobs",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["indices"]["linear@1"]["x1"]["mu_star"] > report["indices"]["linear@1"]["x2"]["mu_star"]
@@ -86,23 +119,46 @@ def test_cli_says_the_outputs_are_a_policys_effects_against_the_baseline(tmp_pat
     from sdmodel.cli import main
 
     ranges = tmp_path / "ranges.toml"
-    ranges.write_text('[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
-                      '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n')
-    command = ["sensitivity", str(ranges), "data-strike", "--against", "baseline", "--method", "morris", "--samples", "4",
-               "--output", "revenue share[incumbent]@2035", "--final-time", "2035", "--jobs", "1"]
+    ranges.write_text(
+        '[params."share sensitivity"]\ndist = "uniform"\nlower = 2\nupper = 8\n'
+        '[params."user adjustment time"]\ndist = "uniform"\nlower = 0.5\nupper = 4\n'
+    )
+    command = [
+        "sensitivity",
+        str(ranges),
+        "data-strike",
+        "--against",
+        "baseline",
+        "--method",
+        "morris",
+        "--samples",
+        "4",
+        "--output",
+        "revenue share[incumbent]@2035",
+        "--final-time",
+        "2035",
+        "--jobs",
+        "1",
+    ]
     table = CliRunner().invoke(main, command)
     assert table.exit_code == 0, table.output
-    assert table.stdout.startswith("Policy effect of data-strike against baseline: each output is data-strike's value minus baseline's")
+    assert table.stdout.startswith(
+        "Policy effect of data-strike against baseline: each output is data-strike's value minus baseline's"
+    )
     assert "effect of data-strike vs baseline on revenue share[incumbent]@2035  (morris, ranked by mu_star)" in table.stdout
     report = json.loads(CliRunner().invoke(main, [*command, "--json"]).stdout)
-    assert report["policy_effect"] == {"of": "data-strike", "against": "baseline", "output": "the policy's value minus the baseline's"}
+    assert report["policy_effect"] == {
+        "of": "data-strike",
+        "against": "baseline",
+        "output": "the policy's value minus the baseline's",
+    }
 
 
 @pytest.mark.parametrize("bad", ["dist-lower-above-upper.toml", "dist-unknown-parameter.toml"])
 def test_cli_bad_ranges_exit_2_with_one_line(bad, isolated_runs_dir):
     from click.testing import CliRunner
-
     from paths import BAD
+
     from sdmodel.cli import main
 
     result = CliRunner().invoke(main, ["sensitivity", str(BAD / bad)])

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import xarray as xr
+from paths import MODELS
 
 import sdmodel
-from paths import MODELS
 from sdmodel import simulate
 from sdmodel.locations import default_model, models_dir
 from sdmodel.scenario import Scenario
@@ -18,7 +18,7 @@ from sdmodel.scenario import Scenario
 
 def test_dataset_has_scenario_time_and_firm_dims(bundled_comparison):
     results, _ = bundled_comparison
-    assert list(results["scenario"].values)[0] == "baseline"
+    assert next(iter(results["scenario"].values)) == "baseline"
     assert {"scenario", "time", "Firm"} <= set(results.dims)
     assert list(results["Firm"].values) == ["incumbent", "challenger", "open"]
     assert results["model_capability"].dims == ("scenario", "time", "Firm")
@@ -98,7 +98,9 @@ def test_progress_counts_every_scenario_on_stderr(engine, capsys, monkeypatch):
     sdmodel.run(["baseline"], engine=engine, final_time=2021, jobs=1)  # by default, only on a terminal
     assert capsys.readouterr().err == ""
     counted = []
-    monkeypatch.setattr(simulate, "progress_bar", lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append)))
+    monkeypatch.setattr(
+        simulate, "progress_bar", lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append))
+    )
     sdmodel.run(["baseline", "data-strike", "crawler-block"], engine=engine, final_time=2021, jobs=2)
     assert sum(counted) == 3  # each scenario once, as it finishes
 
@@ -122,8 +124,11 @@ def test_of_scenarios_on_threads_the_first_that_fails_is_named():
     from sdmodel.scenario import RunSpec, Setting
 
     grid = {"final_time": 2022.0}
-    specs = [RunSpec("baseline", (), grid), RunSpec("typo-a", (Setting("no_such_a", 1.0),), grid),
-             RunSpec("typo-b", (Setting("no_such_b", 1.0),), grid)]
+    specs = [
+        RunSpec("baseline", (), grid),
+        RunSpec("typo-a", (Setting("no_such_a", 1.0),), grid),
+        RunSpec("typo-b", (Setting("no_such_b", 1.0),), grid),
+    ]
     for jobs in (1, 3):
         with pytest.raises(InputError, match="typo-a.*no_such_a"):
             simlin_engine.run_scenarios(default_model(), specs, jobs=jobs)

@@ -11,7 +11,18 @@ import xarray as xr
 from sdmodel import stacking
 from sdmodel.errors import InputError
 from sdmodel.model import file_sha256
-from sdmodel.store import TRAJECTORY_KINDS, DamagedRun, WrongRunKind, find_run, list_runs, open_run, read_manifest, read_results, save_run, write_plain
+from sdmodel.store import (
+    TRAJECTORY_KINDS,
+    DamagedRun,
+    WrongRunKind,
+    find_run,
+    list_runs,
+    open_run,
+    read_manifest,
+    read_results,
+    save_run,
+    write_plain,
+)
 
 
 @pytest.fixture
@@ -20,7 +31,13 @@ def results() -> xr.Dataset:
     time = np.arange(2020, 2031, dtype=float)
     data = np.linspace(0, 1, 2 * 11 * 2).reshape(2, 11, 2)
     return xr.Dataset(
-        {"capital_share": (("scenario", "time", "Firm"), data, {"units": "Dmnl", "long_name": "capital share", "description": "d"})},
+        {
+            "capital_share": (
+                ("scenario", "time", "Firm"),
+                data,
+                {"units": "Dmnl", "long_name": "capital share", "description": "d"},
+            )
+        },
         coords={"scenario": ["baseline", "data-strike"], "time": time, "Firm": ["incumbent", "challenger"]},
         attrs={"created": "2026-01-01T00:00:00Z", "command": "sdmodel run", "engine": "pysd", "model_sha256": "abc"},
     )
@@ -37,9 +54,17 @@ def test_open_run_returns_what_was_saved(results, isolated_runs_dir):
 def varied(results) -> xr.Dataset:
     """Results with variables of several dims, a constant, and variables that must stay NetCDF variables of their own."""
     extra = {
-        "hhi": (("scenario", "time"), np.linspace(0.3, 0.6, 22).reshape(2, 11), {"units": "Dmnl", "long_name": "HHI", "description": ""}),
+        "hhi": (
+            ("scenario", "time"),
+            np.linspace(0.3, 0.6, 22).reshape(2, 11),
+            {"units": "Dmnl", "long_name": "HHI", "description": ""},
+        ),
         "hardware_life": (("scenario",), [5.0, 6.0], {"units": "year", "long_name": "life", "sd_kind": "constant"}),
-        "ai_capital": (("scenario", "time", "Firm"), np.arange(44.0).reshape(2, 11, 2), {"units": "billion USD", "long_name": "capital"}),
+        "ai_capital": (
+            ("scenario", "time", "Firm"),
+            np.arange(44.0).reshape(2, 11, 2),
+            {"units": "billion USD", "long_name": "capital"},
+        ),
         "failed": (("scenario",), np.array([0, 1], dtype="int32"), {"long_name": "failed members"}),  # not float
         "limit": (("scenario",), [1.0, np.nan], {"valid_max": 3.0, "long_name": "a number attribute"}),  # attrs not all text
         "duration": (("scenario",), [1.0, 2.0], {"units": "days"}),  # xarray may read it as durations
@@ -60,7 +85,9 @@ def test_a_run_is_saved_as_a_few_stacked_arrays_and_opens_as_saved(varied, isola
     assert list(opened.data_vars) == list(before.data_vars) and list(opened.coords) == list(before.coords)
     for name, variable in before.variables.items():
         assert opened[name].dtype == variable.dtype, name
-        assert {key: type(value) for key, value in opened[name].attrs.items()} == {key: type(value) for key, value in variable.attrs.items()}, name
+        assert {key: type(value) for key, value in opened[name].attrs.items()} == {
+            key: type(value) for key, value in variable.attrs.items()
+        }, name
 
 
 def test_a_run_saved_before_stacking_opens_as_it_did(varied, isolated_runs_dir):
@@ -112,7 +139,10 @@ def test_latest_is_the_latest_run_the_reader_can_use(results):
     assert find_run("latest") == ensemble  # any kind, for `runs show`
     assert find_run("latest", kinds=TRAJECTORY_KINDS) == compared
     assert find_run("latest:compare") == compared and find_run("latest:sensitivity") == ensemble
-    with pytest.raises(WrongRunKind, match=f"{ensemble.name} is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run` or `sdmodel compare`"):
+    with pytest.raises(
+        WrongRunKind,
+        match=f"{ensemble.name} is a run of `sdmodel sensitivity`; this command reads runs of `sdmodel run` or `sdmodel compare`",
+    ):
         find_run(ensemble.name, kinds=TRAJECTORY_KINDS)
     with pytest.raises(WrongRunKind, match="is a run of `sdmodel sensitivity`"):
         open_run("latest:sensitivity", kinds=TRAJECTORY_KINDS)
@@ -309,15 +339,19 @@ def test_every_reader_refuses_a_tampered_run_in_one_line(command, keyed, isolate
     folder = save_run(keyed, "compare", kind="compare")
     _edit_manifest(folder, run_keys={"baseline": "key-of-strike", "data-strike": "key-of-baseline"})
     args = [*command[:2], folder.name, *command[2:]] if command[0] == "runs" else [command[0], folder.name, *command[1:]]
-    if command[0] in ("export", "plot"):
-        args += ["--out", str(tmp_path / "out" / ("figure.png" if command[0] == "plot" else ""))]
+    out = tmp_path / "out"
+    if command[0] == "plot":
+        out.mkdir()  # a folder that exists: the run's check is what must refuse
+        args += ["--out", str(out / "figure.png")]
+    elif command[0] == "export":
+        args += ["--out", str(out)]
     outcome = CliRunner().invoke(main, args)
     assert outcome.exit_code == 2, outcome.output
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1, outcome.stderr
     (line,) = lines
     assert "run_keys: differ from the keys saved in results.nc" in line and "Traceback" not in outcome.output
-    assert not (tmp_path / "out").exists()
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_verified_checksum_is_remembered_until_the_file_changes(keyed, isolated_runs_dir, monkeypatch, tmp_path):

@@ -90,7 +90,9 @@ def _variable(dims: tuple, data) -> Variable:
 
 def _result(template: xr.DataArray, data, name) -> xr.DataArray:
     """A DataArray of ``data`` on ``template``'s dims and coordinates, built as xarray's own ``_replace`` builds it."""
-    return xr.DataArray(_variable(template.dims, data), dict(template._coords), name=name, indexes=dict(template._indexes), fastpath=True)
+    return xr.DataArray(
+        _variable(template.dims, data), dict(template._coords), name=name, indexes=dict(template._indexes), fastpath=True
+    )
 
 
 def _name(arrays: list[xr.DataArray]):
@@ -102,7 +104,12 @@ def _name(arrays: list[xr.DataArray]):
 @contextlib.contextmanager
 def fast_arithmetic() -> Iterator[None]:
     """Run the block with xarray's DataArray arithmetic short-cut for plain arrays (see the module's docstring)."""
-    binary_op, array_ufunc, reduce, rename = xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename
+    binary_op, array_ufunc, reduce, rename = (
+        xr.DataArray._binary_op,
+        xr.DataArray.__array_ufunc__,
+        xr.DataArray.reduce,
+        xr.DataArray.rename,
+    )
     renamed_indexes: dict[tuple, tuple] = {}  # (dim, new name, dtype, labels) -> xarray's renamed index and coordinate
 
     def fast_binary_op(self, other, f, reflexive=False):
@@ -117,7 +124,12 @@ def fast_arithmetic() -> Iterator[None]:
                     return _result(self, f(b, a) if reflexive else f(a, b), _name([self, other]))
             # a reflexive broadcast (only an explicit ``a.__rmul__(b)``) orders dims from ``other``, and
             # arithmetic_broadcast=False refuses any broadcast: both are xarray's to handle
-            if not reflexive and OPTIONS["arithmetic_broadcast"] and type(other) is xr.DataArray and (dims := _broadcast_dims(self, other)) is not None:
+            if (
+                not reflexive
+                and OPTIONS["arithmetic_broadcast"]
+                and type(other) is xr.DataArray
+                and (dims := _broadcast_dims(self, other)) is not None
+            ):
                 a, b = _laid_out(self, dims), _laid_out(other, dims)  # e.g. [Domain] * [Domain, Firm] in a 2-D model
                 with np.errstate(all="ignore"):
                     return _broadcast_result(self, other, dims, f(a, b), _name([self, other]))
@@ -126,8 +138,13 @@ def fast_arithmetic() -> Iterator[None]:
     def fast_array_ufunc(self, ufunc, method, *inputs, **kwargs):
         arrays = [x for x in inputs if type(x) is xr.DataArray]
         if (
-            method == "__call__" and not kwargs and ufunc.signature is None and ufunc.nout == 1
-            and arrays and _plain(arrays[0]) and all(_same_grid(arrays[0], x) for x in arrays[1:])
+            method == "__call__"
+            and not kwargs
+            and ufunc.signature is None
+            and ufunc.nout == 1
+            and arrays
+            and _plain(arrays[0])
+            and all(_same_grid(arrays[0], x) for x in arrays[1:])
             and all(type(x) is xr.DataArray or isinstance(x, _NUMBER) for x in inputs)
         ):
             data = ufunc(*[x.variable._data if type(x) is xr.DataArray else x for x in inputs])
@@ -138,7 +155,14 @@ def fast_arithmetic() -> Iterator[None]:
         if dim is None and axis is None and not keepdims and _plain(self):  # over every dim: no coordinate survives
             return xr.DataArray(Variable((), func(self.variable._data, **kwargs)), {}, name=self.name, indexes={}, fastpath=True)
         named = [dim] if type(dim) is str else list(dim) if type(dim) in (list, tuple) else None
-        if named and axis is None and not keepdims and _plain(self) and len(set(named)) == len(named) and set(named) <= set(self.dims):
+        if (
+            named
+            and axis is None
+            and not keepdims
+            and _plain(self)
+            and len(set(named)) == len(named)
+            and set(named) <= set(self.dims)
+        ):
             axes = tuple(self.dims.index(name) for name in named)  # over named dims, as PySD's SUM(x[Domain, Firm!])
             data = func(self.variable._data, axis=axes[0] if len(axes) == 1 else axes, **kwargs)  # xarray's own call
             kept = tuple(name for name in self.dims if name not in named)
@@ -170,4 +194,9 @@ def fast_arithmetic() -> Iterator[None]:
     try:
         yield
     finally:
-        xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename = binary_op, array_ufunc, reduce, rename
+        xr.DataArray._binary_op, xr.DataArray.__array_ufunc__, xr.DataArray.reduce, xr.DataArray.rename = (
+            binary_op,
+            array_ufunc,
+            reduce,
+            rename,
+        )

@@ -46,7 +46,9 @@ READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.re
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
 TRANSLATED_NAME = "model"  # every translation's file name in its cache folder (model.py), whatever the source is called
-_loaded: dict[tuple[str, tuple[str, ...]], pysd.py_backend.model.Model] = {}  # per process: (translated file, data files) -> model
+_loaded: dict[
+    tuple[str, tuple[str, ...]], pysd.py_backend.model.Model
+] = {}  # per process: (translated file, data files) -> model
 _infos: dict[str, ModelInfo] = {}
 _time_defaults: dict[str, dict[str, float]] = {}  # read at load: PySD keeps a run's time settings afterwards
 
@@ -95,8 +97,10 @@ def translate(model_path: str | os.PathLike) -> Path:
                 os.replace(work, folder)
     except InputError:
         raise
-    except Exception as error:  # PySD raises many types on bad models; all mean the same to a user
-        raise InputError(source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+    except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
+        raise InputError(
+            source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+        ) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return translated
@@ -120,8 +124,12 @@ def external_files(model_path: str | os.PathLike) -> dict[str, Path]:
             continue
         path = source.parent / name
         if not path.is_file():
-            raise InputError(source, None, f"the model reads the data file '{name}', which is not at {path}",
-                             "put the file there, or correct its name in the model")
+            raise InputError(
+                source,
+                None,
+                f"the model reads the data file '{name}', which is not at {path}",
+                "put the file there, or correct its name in the model",
+            )
         files[name] = path
     return files
 
@@ -157,9 +165,11 @@ def load(model_path: str | os.PathLike, data_files: tuple[str, ...] = ()):
             with _quiet():
                 _loaded[loaded] = pysd.load(key, data_files=list(data_files) or None)
             _time_defaults[key] = {name: float(getattr(_loaded[loaded].components, name)()) for name in TIME_CONTROLS}
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (loading or a computed time control can fail in any way; one line for all)
             where = f"{model_path} with --data {', '.join(data_files)}" if data_files else model_path
-            raise InputError(where, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella") from None
+            raise InputError(
+                where, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+            ) from None
     return _loaded[loaded]
 
 
@@ -208,14 +218,14 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
         params = _params(model, spec.settings)
         time = dict(spec.time)
         initial = time.pop("initial_time", None)
-        options = dict(
-            params=params,
-            initial_condition="original" if initial is None else "current",  # "current": as _simulate starts it
-            final_time=time.get("final_time"),
-            time_step=time.get("time_step"),
-            saveper=time.get("saveper"),
-            flatten_output=False,
-        )
+        options = {
+            "params": params,
+            "initial_condition": "original" if initial is None else "current",  # "current": as _simulate starts it
+            "final_time": time.get("final_time"),
+            "time_step": time.get("time_step"),
+            "saveper": time.get("saveper"),
+            "flatten_output": False,
+        }
         try:
             frame = _simulate(model, options, initial)
         except Exception as error:
@@ -262,7 +272,10 @@ def _start(model, params: dict, initial: float | None) -> None:
 
 
 def run_scenarios(
-    model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None,
+    model_path: str | os.PathLike,
+    specs: list[RunSpec],
+    jobs: int | None = None,
+    done: Callable[[int], None] | None = None,
     allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios into one Dataset with a leading ``scenario`` dim, in parallel processes.
@@ -349,13 +362,20 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, allow_nan: 
             try:
                 numbers = np.asarray(values, dtype=float)
             except OverflowError:  # PySD computes in Python ints when every input is an integer
-                raise ModelRunError(f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values") from None
+                raise ModelRunError(
+                    f"scenario '{scenario}': '{variable.name}' grew beyond floating-point range; check the scenario's values"
+                ) from None
             array = xr.DataArray(numbers, coords={"time": time}, dims=["time"])
         array = array.astype(float)  # PySD may hand back object arrays
         if variable.kind == "constant" and unchanging(array.values):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
         _check_finite(array, variable, scenario, allow_nan)
-        array.attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        array.attrs = {
+            "units": variable.units,
+            "long_name": variable.name,
+            "description": variable.comment,
+            "sd_kind": variable.kind,
+        }
         data[variable.py_name] = array
     return xr.Dataset(data, coords={"time": ("time", time, {"units": "year", "long_name": "Time"})})
 

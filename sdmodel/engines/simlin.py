@@ -119,7 +119,10 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
 
 
 def run_scenarios(
-    model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None,
+    model_path: str | os.PathLike,
+    specs: Sequence[RunSpec],
+    jobs: int | None = None,
+    done: Callable[[int], None] | None = None,
     allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios on one time grid into one Dataset with a leading ``scenario`` dim.
@@ -139,7 +142,9 @@ def run_scenarios(
         done(len(specs))  # milliseconds each: no bar needs them one by one
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
-        raise InputError(f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately")
+        raise InputError(
+            f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately"
+        )
     coords: dict[str, object] = {}
     data = {}
     for output in plan.outputs:
@@ -271,7 +276,9 @@ class MemberRunner:
         return result
 
 
-def member_runner(model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]) -> MemberRunner:
+def member_runner(
+    model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]
+) -> MemberRunner:
     """A :class:`MemberRunner` for a scenario, the constants an ensemble varies and the outputs it keeps."""
     return MemberRunner(model_path, spec, params, outputs)
 
@@ -279,7 +286,9 @@ def member_runner(model_path: str | os.PathLike, spec: RunSpec, params: Sequence
 def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
     variable = plan.info.variables.get(py_name)
     if variable is None:
-        raise InputError(f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model")
+        raise InputError(
+            f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model"
+        )
     return variable
 
 
@@ -292,7 +301,7 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
     argument, so aiming half a step past ``t`` stops at ``t`` despite rounding.
     """
     start, dt = grid["initial_time"], grid["time_step"]
-    steps = int(round((grid["final_time"] - start) / dt))
+    steps = round((grid["final_time"] - start) / dt)
     for slot, (times, values) in series.items():
         _set(sim, slot, float(np.interp(start, times, values)), scenario)
     for step in range(steps):
@@ -348,7 +357,9 @@ def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: 
     return slots
 
 
-def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False) -> xr.Dataset:
+def _to_dataset(
+    time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False
+) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
     Built from plain arrays in one go: per-variable DataArrays would cost more than the run itself.
@@ -425,9 +436,13 @@ def _reference_info(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str
 
 
 #: a whole equation that is a call of a function with memory: PySD documents its variable as Stateful
-_STATEFUL = re.compile(r"^\s*(INTEG|SMOOTH\w*|DELAY\w*|TREND|FORECAST|SAMPLE[ _]IF[ _]TRUE|INITIAL|ACTIVE[ _]INITIAL|NPV\w*)\s*\(.*\)\s*$",
-                       re.IGNORECASE | re.DOTALL)
-_NUMBER_LIST = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*[,;]\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)*\s*[;]?\s*$")
+_STATEFUL = re.compile(
+    r"^\s*(INTEG|SMOOTH\w*|DELAY\w*|TREND|FORECAST|SAMPLE[ _]IF[ _]TRUE|INITIAL|ACTIVE[ _]INITIAL|NPV\w*)\s*\(.*\)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_NUMBER_LIST = re.compile(
+    r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*[,;]\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)*\s*[;]?\s*$"
+)
 #: PySD documents the model's clock as a variable too
 _TIME = Variable(py_name="time", name="Time", kind="nan", units="", comment="Current time of the model.")
 
@@ -470,7 +485,9 @@ def describe(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str, ...]]
         written = text.equations.get(vensim_text.canonical(name))
         if written is None:
             return None
-        kind = "constant" if _NUMBER.match(written.expression) else "auxiliary"  # PySD's kinds: SAVEPER = TIME STEP is an auxiliary
+        kind = (
+            "constant" if _NUMBER.match(written.expression) else "auxiliary"
+        )  # PySD's kinds: SAVEPER = TIME STEP is an auxiliary
         found[vensim_text.canonical(name)] = (written, kind, (), written.units, written.comment)
     subscripts = {}
     for dim in project.get("dimensions", []):
@@ -528,7 +545,9 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
     """Write the metadata atomically; a cache that cannot be written only costs speed."""
     target = _info_cache_file(sha256)
     data = {
-        "variables": [vars(variable) for variable in info.variables.values()],  # floats may be +-Infinity: Python's JSON keeps them
+        "variables": [
+            vars(variable) for variable in info.variables.values()
+        ],  # floats may be +-Infinity: Python's JSON keeps them
         "subscripts": {dim: list(elements) for dim, elements in info.subscripts.items()},
         "order": list(order),
     }
@@ -587,7 +606,10 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
         if any(PIPELINE_DELAY.search(text or "") for text in texts):
             problem = f"the simlin engine cannot run DELAY FIXED (in '{variable.name}'): Simlin {VERSION} makes it first-order"
             raise InputError(path, None, problem, USE_PYSD)
-    sizes = {dim["name"].lower(): len(dim.get("elements") or ()) for dim in json.loads(model.project.serialize_json()).get("dimensions", [])}
+    sizes = {
+        dim["name"].lower(): len(dim.get("elements") or ())
+        for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
+    }
     for variable in model.variables:
         elements = getattr(variable, "element_equations", ())
         dims = getattr(variable, "dimensions", ())
@@ -685,4 +707,3 @@ def _first_line(error: BaseException | str) -> str:
     if isinstance(error, str):
         return line
     return f"{type(error).__name__}: {line}" if line else type(error).__name__
-

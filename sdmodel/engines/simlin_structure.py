@@ -17,7 +17,7 @@ import numpy as np
 import simlin
 
 from sdmodel.errors import ModelRunError
-from sdmodel.model import canonical  # noqa: F401 - Simlin's names, read here by every caller
+from sdmodel.model import canonical
 
 SIGNS = {"+": "+", "-": "-"}
 
@@ -28,7 +28,9 @@ def causal_links(model_path: str | os.PathLike) -> dict[tuple[str, str], str]:
     Simlin gives a stock whose flows also feed other stocks a synthetic ``<stock>_net_flow``;
     a flow into it is read as a flow into the stock, with the net flow's sign.
     """
-    links = {(link.from_var, link.to_var): SIGNS.get(str(link.polarity), "?") for link in simlin.load(str(model_path)).get_links()}
+    links = {
+        (link.from_var, link.to_var): SIGNS.get(str(link.polarity), "?") for link in simlin.load(str(model_path)).get_links()
+    }
     for (cause, effect), sign in list(links.items()):
         if effect.endswith("_net_flow") and (effect, effect.removesuffix("_net_flow")) in links:
             stock = effect.removesuffix("_net_flow")
@@ -98,8 +100,10 @@ def _raw_links(model_path: str) -> set[tuple[str, str]]:
 def element_nodes(model_path: str | os.PathLike, variables: list[str]) -> int:
     """How many element-level nodes a pinned loop's variables expand to (a subscripted variable: one per element)."""
     model = simlin.load(str(model_path))
-    sizes = {dim["name"].lower(): len(dim.get("elements") or []) or int(dim.get("size", 1))
-             for dim in json.loads(model.project.serialize_json()).get("dimensions", [])}
+    sizes = {
+        dim["name"].lower(): len(dim.get("elements") or []) or int(dim.get("size", 1))
+        for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
+    }
     total = 0
     for name in variables:
         variable = model.get_variable(name)
@@ -156,7 +160,8 @@ def loop_scores(
             nodes = element_nodes(path, cycle)
             unscored[name] = (
                 f"Simlin {simlin.__version__} cannot score it: its {len(cycle)} variables expand to {nodes} element-level nodes, "
-                f"over its limit of {MAX_PIN_NODES} for a pinned loop" if nodes > MAX_PIN_NODES
+                f"over its limit of {MAX_PIN_NODES} for a pinned loop"
+                if nodes > MAX_PIN_NODES
                 else f"Simlin {simlin.__version__} found no cycle through its variables"
             )
             del found[name]
@@ -164,7 +169,10 @@ def loop_scores(
 
 
 def _dimension_elements(model: simlin.Model) -> dict[str, tuple[str, ...]]:
-    return {dim["name"].lower(): tuple(dim.get("elements") or ()) for dim in json.loads(model.project.serialize_json()).get("dimensions", [])}
+    return {
+        dim["name"].lower(): tuple(dim.get("elements") or ())
+        for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
+    }
 
 
 def _loop_slots(sim, model: simlin.Model, loop, elements: dict[str, tuple[str, ...]]) -> list[tuple[str, ...] | None]:

@@ -78,7 +78,7 @@ def scan(path: str | Path) -> VensimText:
         found.reads_data |= bool(_DATA.search(definition))
         units, lower, upper = _units(parts[1])
         key = canonical(name[1])
-        expression = " ".join(definition[name.end():].partition("=")[2].split())
+        expression = " ".join(definition[name.end() :].partition("=")[2].split())
         if key not in found.equations:  # a variable defined element by element: its first equation speaks for it
             found.equations[key] = Equation(name[1].strip(), units, lower, upper, _comment(parts[2]), expression)
     return found
@@ -120,12 +120,65 @@ def _comment(text: str) -> str:
 #: Words PySD (3.14) gives a ``_1`` suffix besides Python's keywords and builtins: the lower-case names its
 #: generated code imports. tests/test_models_like_pysd.py checks the list against the installed PySD.
 PYSD_RESERVED = frozenset(
-    "active_initial allocate_available allocate_by_priority compute_shape constant_cache dataclass datetime deepcopy "
-    "detect_encoding erfc get_current_computer_time get_key_and_value_by_insensitive_key_or_value get_return_elements "
-    "get_time_value if_then_else importlib incomplete inspect integer invert_matrix itertools json least_squares "
-    "load_model_data load_modules load_outputs load_workbook modulo not_implemented_function np os p pd "
-    "print_objects_format prod progressbar pulse quantum ramp random re rearrange step utils vector_rank vector_reorder "
-    "vector_select vector_sort_order vmax vmin warn warnings wraps xidz xr xrsplit zidz".split()
+    [
+        "active_initial",
+        "allocate_available",
+        "allocate_by_priority",
+        "compute_shape",
+        "constant_cache",
+        "dataclass",
+        "datetime",
+        "deepcopy",
+        "detect_encoding",
+        "erfc",
+        "get_current_computer_time",
+        "get_key_and_value_by_insensitive_key_or_value",
+        "get_return_elements",
+        "get_time_value",
+        "if_then_else",
+        "importlib",
+        "incomplete",
+        "inspect",
+        "integer",
+        "invert_matrix",
+        "itertools",
+        "json",
+        "least_squares",
+        "load_model_data",
+        "load_modules",
+        "load_outputs",
+        "load_workbook",
+        "modulo",
+        "not_implemented_function",
+        "np",
+        "os",
+        "p",
+        "pd",
+        "print_objects_format",
+        "prod",
+        "progressbar",
+        "pulse",
+        "quantum",
+        "ramp",
+        "random",
+        "re",
+        "rearrange",
+        "step",
+        "utils",
+        "vector_rank",
+        "vector_reorder",
+        "vector_select",
+        "vector_sort_order",
+        "vmax",
+        "vmin",
+        "warn",
+        "warnings",
+        "wraps",
+        "xidz",
+        "xr",
+        "xrsplit",
+        "zidz",
+    ]
 )
 
 
