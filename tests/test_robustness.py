@@ -177,7 +177,7 @@ def test_discovery_is_saved_and_reloads(discovered):
         (["--criterion", "benefit > 0", "missing-policy"], "missing-policy"),
         (["--criterion", "benefit > 0", "--maximize", "benefit", "--minimize", "benefit"], "is also given to --minimize"),
         (["--criterion", "benefit@10 > benefit@5"], "says no direction for regret"),
-        (["--criterion", "benefit > 0", "--plot", "x.gif"], "unknown figure format"),
+        (["--criterion", "benefit > 0", "--plot", "x.gif"], "the file must end in .html or .png"),
     ],
 )
 def test_bad_robustness_input_is_one_line_exit_2(args, needle, tmp_path):
