@@ -22,6 +22,8 @@ _API = {
     "sweep": "sdmodel.ensemble",
     "uncertainty": "sdmodel.ensemble",
     "percentile_bands": "sdmodel.ensemble",
+    "discover": "sdmodel.discovery",
+    "search_policy": "sdmodel.search",
     "loop_dominance": "sdmodel.loops",
     "variable_figure": "sdmodel.plots",
     "save_figure": "sdmodel.plots",

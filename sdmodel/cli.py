@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from datetime import UTC
 from pathlib import Path
 
 import click
 
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
 from sdmodel.locations import RUNS_DIR_ENV
 
 
@@ -27,7 +28,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", NonFiniteWarning)
+                warnings.showwarning = _show_warning(warnings.showwarning)
+                return super().invoke(ctx)
         except InputError as error:
             click.echo(f"sdmodel: error: {error}", err=True)
             raise click.exceptions.Exit(2) from None
@@ -42,6 +46,19 @@ class _Group(click.Group):
 
 #: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+def _show_warning(others):
+    """A ``warnings.showwarning`` that prints sdmodel's own warnings (a model's NaN kept as a result) as one line on
+    stderr, and leaves every other warning to ``others``, the handler in place before (Python's, or pytest's)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, NonFiniteWarning):
+            click.echo(f"sdmodel: warning: {message}", err=True)
+        else:
+            others(message, category, filename, lineno, file, line)
+
+    return show
 
 
 @click.group(cls=_Group)
@@ -148,11 +165,24 @@ def _command() -> str:
     return command_line(click.get_current_context().meta.get("sdmodel.argv"))
 
 
+data_option = click.option(
+    "--data",
+    "data_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A .tab, .csv or .xlsx file with values of the model's data variables (PySD's data_files; repeatable; pysd engine).",
+)
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1)
 @run_options
-def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
-    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run."""
+@data_option
+def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
+    """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run.
+
+    With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
+    on the bundled model it is an error, and an infinity (overflow) is on any model."""
     from sdmodel.simulate import run as run_scenarios
     from sdmodel.store import save_run
 
@@ -168,6 +198,7 @@ def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir
         command=_command(),
         reuse=not fresh,
         runs_dir=runs_dir,
+        data=data_files,
     )
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
@@ -196,7 +227,8 @@ def _headline(results, baseline: str) -> str:
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
 @run_options
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json):
+@data_option
+def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
     from sdmodel.metrics import compare as compare_scenarios
     from sdmodel.metrics import format_table, to_json
@@ -216,6 +248,7 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
         command=_command(),
         reuse=not fresh,
         runs_dir=runs_dir,
+        data=data_files,
     )
     path, saved = _save_comparison(results, metrics, runs_dir)
     if plot_file:
@@ -616,6 +649,322 @@ def uncertainty(
 
 
 @main.command()
+@click.argument("file", metavar="ASSUMPTIONS.toml", type=click.Path(dir_okay=False))
+@click.argument("policies", nargs=-1, metavar="[POLICY]...")
+@click.option(
+    "--criterion",
+    "criteria",
+    multiple=True,
+    required=True,
+    metavar="EXPR",
+    help='What a policy should achieve, e.g. "labour_share@2040 - baseline >= 0.01" or "hhi@2040 < 0.4" (repeatable).',
+)
+@click.option(
+    "--maximize",
+    multiple=True,
+    metavar="EXPR",
+    help="An outcome to measure regret on, more being better (repeatable) "
+    "[default: the criteria's comparisons say which way is better].",
+)
+@click.option(
+    "--minimize", multiple=True, metavar="EXPR", help="An outcome to measure regret on, less being better (repeatable)."
+)
+@click.option(
+    "--baseline",
+    default="baseline",
+    show_default=True,
+    help="The scenario each policy is compared with (and an alternative in regret).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Draws of the assumptions (every scenario runs each).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube.")
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw satisficing shares and regret (.html or .png)."
+)
+@click.option(
+    "--thin",
+    is_flag=True,
+    help="Save the outputs only at the years the question names and the final time, not over "
+    "time (a study of 100,000 draws); discover can then ask criteria at those years only.",
+)
+@ensemble_options
+def robustness(
+    file,
+    policies,
+    criteria,
+    maximize,
+    minimize,
+    baseline,
+    samples,
+    seed,
+    plot_path,
+    thin,
+    outputs,
+    model,
+    assignments,
+    final_time,
+    engine,
+    jobs,
+    scheduler,
+    dask_local,
+    runs_dir,
+    as_json,
+):
+    """Which POLICY holds up across the assumptions in ASSUMPTIONS.toml (default POLICY: every bundled scenario).
+
+    Every policy and the baseline run on the same Latin-hypercube draws. Reports per policy its effect
+    on each output against the baseline on the same draw (percentiles), the share of draws meeting each
+    --criterion and all of them (satisficing), and its regret (the best alternative's outcome minus its
+    own; maximum: Savage's criterion). A criterion: outputs (a measure's key or a variable's python name,
+    OUTPUT@YEAR at a year), `baseline` (the baseline's value of the comparison's output on the same draw),
+    numbers, + - * /, < <= > >=, and, or, not. Saves the run (`sdmodel discover RUN` reads it).
+    """
+    from sdmodel.ensemble import streamed
+    from sdmodel.robustness import analysis_of, figure, format_table, run_name, thinned, to_json
+    from sdmodel.robustness import robustness as study
+    from sdmodel.store import save_run
+
+    _check_figure_path(plot_path, "--plot")
+    with streamed() as stream:
+        results = study(
+            file,
+            list(policies) or None,
+            criteria=criteria,
+            maximize=maximize,
+            minimize=minimize,
+            outputs=outputs or None,
+            baseline=baseline,
+            samples=samples,
+            seed=seed,
+            model=model,
+            overrides=_overrides(assignments),
+            final_time=final_time,
+            engine=engine,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            store=stream,
+            command=_command(),
+        )
+        with results:
+            analysis = analysis_of(results).load()
+            summary = to_json(analysis)
+            extra = {
+                "ensemble": {
+                    "kind": "robustness",
+                    "samples": samples,
+                    "seed": seed,
+                    "engine": engine,
+                    "distributions": results.attrs["distributions_toml"],
+                },
+                "robustness": summary,
+            }
+            path = save_run(thinned(results) if thin else results, run_name(file), runs_dir, kind="robustness", extra=extra)
+            _ensemble_failed_check(results)
+    if plot_path:
+        from sdmodel.plots import save_figure
+
+        save_figure(figure(analysis), plot_path, title="sdmodel robustness")
+    if as_json:
+        click.echo(json.dumps({**summary, "run": str(path), "figure": plot_path}, indent=2))
+    else:
+        click.echo(format_table(analysis))
+        click.echo(f"saved {path}" + (f"; figure {plot_path}" if plot_path else ""))
+
+
+@main.command()
+@click.argument("run")
+@click.option("--policy", required=True, help="The policy (a scenario of the run) whose failures to explain.")
+@click.option(
+    "--criterion",
+    "criteria",
+    multiple=True,
+    metavar="EXPR",
+    help="What failing means: the policy does not meet EXPR (repeatable: all of them) [default: the run's criteria].",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.8,
+    show_default=True,
+    help="How dense in failures a PRIM box must be.",
+)
+@click.option(
+    "--peel-alpha",
+    type=click.FloatRange(0, 0.5, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="The share of the box PRIM peels at each step.",
+)
+@click.option(
+    "--mass-min",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="The smallest box (and CART leaf), as a share of the draws.",
+)
+@click.option("--boxes", "max_boxes", type=click.IntRange(min=1), default=3, show_default=True, help="Most PRIM boxes to find.")
+@runs_dir_option
+@json_option
+def discover(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, runs_dir, as_json):
+    """Where in the assumptions a policy fails: PRIM boxes and CART leaves over a saved robustness RUN.
+
+    RUN is a run of `sdmodel robustness` (folder, name, prefix, or latest:robustness). A draw fails when
+    POLICY does not meet every criterion on it; any criterion can be asked without running the model again.
+    """
+    from sdmodel.discovery import discover as find_boxes
+    from sdmodel.discovery import format_report, to_json
+    from sdmodel.robustness import opened
+    from sdmodel.store import find_run, save_run
+
+    folder = find_run(run, runs_dir, ("robustness",))
+    with opened(folder) as saved:
+        found = find_boxes(
+            saved,
+            policy,
+            list(criteria) or None,
+            threshold=threshold,
+            peel_alpha=peel_alpha,
+            mass_min=mass_min,
+            max_boxes=max_boxes,
+            command=_command(),
+            source=folder.name,
+        )
+    summary = to_json(found)
+    path = save_run(found, f"discovery-{policy}", runs_dir, kind="discovery", extra={"discovery": summary})
+    if as_json:
+        click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
+    else:
+        click.echo(format_report(found))
+        click.echo(f"saved {path}")
+
+
+@main.command("search-policy")
+@click.argument("levers", metavar="LEVERS.toml", type=click.Path(dir_okay=False))
+@click.argument("assumptions", metavar="ASSUMPTIONS.toml", type=click.Path(dir_okay=False))
+@click.option(
+    "--maximize",
+    multiple=True,
+    metavar="EXPR",
+    help="An objective: this outcome's mean over the draws, more being better (repeatable).",
+)
+@click.option(
+    "--minimize",
+    multiple=True,
+    metavar="EXPR",
+    help="An objective: this outcome's mean over the draws, less being better (repeatable).",
+)
+@click.option(
+    "--criterion",
+    "criteria",
+    multiple=True,
+    metavar="EXPR",
+    help="An objective: the share of draws meeting EXPR, maximised (repeatable).",
+)
+@click.option(
+    "--base",
+    default="baseline",
+    show_default=True,
+    help="The scenario the levers are set in (`baseline` in an expression means it).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Draws of the assumptions each candidate runs on (the same for all).",
+)
+@click.option("--population", type=click.IntRange(min=4), default=20, show_default=True, help="Candidates per generation.")
+@click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws and of NSGA-II.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="pareto",
+    show_default=True,
+    help="Folder for the Pareto set's scenario files (pareto-1.toml, ...).",
+)
+@options(
+    model_option,
+    final_time_option,
+    engine_option("simlin"),
+    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
+    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
+    click.option(
+        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
+    ),
+    runs_dir_option,
+    json_option,
+)
+def search_policy(
+    levers,
+    assumptions,
+    maximize,
+    minimize,
+    criteria,
+    base,
+    samples,
+    population,
+    generations,
+    seed,
+    out_dir,
+    model,
+    final_time,
+    engine,
+    jobs,
+    scheduler,
+    dask_local,
+    runs_dir,
+    as_json,
+):
+    """Search the levers in LEVERS.toml for the Pareto set of policies across the draws of ASSUMPTIONS.toml.
+
+    LEVERS.toml has the format of a distributions file, each lever dist = "uniform" with the range to search.
+    NSGA-II (pymoo) proposes candidates; each runs on the same draws of the assumptions; objectives are
+    outcomes' means (--maximize, --minimize) and shares of draws meeting criteria (--criterion), at least two.
+    The Pareto set is written as scenario files that `sdmodel run` runs, and the search is saved.
+    """
+    from sdmodel.search import format_table, pareto_scenarios, to_json, write_scenarios
+    from sdmodel.search import search_policy as search
+    from sdmodel.store import save_run
+
+    found = search(
+        levers,
+        assumptions,
+        criteria=criteria,
+        maximize=maximize,
+        minimize=minimize,
+        base=base,
+        samples=samples,
+        population=population,
+        generations=generations,
+        seed=seed,
+        model=model,
+        final_time=final_time,
+        engine=engine,
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_local=dask_local,
+        command=_command(),
+    )
+    files = write_scenarios(pareto_scenarios(found), out_dir)
+    summary = to_json(found, None, files)
+    path = save_run(found, "search-policy", runs_dir, kind="search", extra={"search": summary})
+    summary["run"] = str(path)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(format_table(summary))
+        click.echo(f"wrote {len(files)} scenarios in {out_dir}; saved {path}")
+
+
+@main.command()
 @click.argument("file", metavar="RANGES.toml")
 @click.argument("scenario", default="baseline")
 @click.option("--method", type=click.Choice(["sobol", "morris", "fast"]), default="sobol", show_default=True)
@@ -914,10 +1263,26 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--run", "run_ref", metavar="RUN", help="Report on a saved comparison run instead of running SCENARIOS.")
 @click.option("--uncertainty", "uncertainty_ref", metavar="RUN", help="A saved `sdmodel uncertainty` run to draw as bands.")
+@click.option(
+    "--robustness", "robustness_ref", metavar="RUN", help="A saved `sdmodel robustness` run: adds which policy holds up."
+)
 @click.option("--no-loops", is_flag=True, help="Leave out loop dominance.")
 @options(model_option, set_option(), final_time_option, engine_option("pysd"), pysd_jobs_option, fresh_option, runs_dir_option)
 def report_command(
-    scenarios, out, baseline, run_ref, uncertainty_ref, no_loops, model, assignments, final_time, engine, jobs, fresh, runs_dir
+    scenarios,
+    out,
+    baseline,
+    run_ref,
+    uncertainty_ref,
+    robustness_ref,
+    no_loops,
+    model,
+    assignments,
+    final_time,
+    engine,
+    jobs,
+    fresh,
+    runs_dir,
 ):
     """One self-contained HTML page: the comparison of SCENARIOS (default: every bundled one) with the
     baseline, their trajectories, loop dominance, uncertainty bands and provenance. Opens from disk."""
@@ -927,6 +1292,7 @@ def report_command(
     _check_figure_path(out, "--out", (".html",))
     # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
     bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
+    robust_run = find_run(robustness_ref, runs_dir, ("robustness",)) if robustness_ref else None
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
             raise InputError(
@@ -971,6 +1337,12 @@ def report_command(
         uncertainty, note = uncertainty_bands(open_run(bands_run))
         if note:
             click.echo(f"sdmodel: note: {note}", err=True)
+    robust = None
+    if robust_run:
+        from sdmodel.robustness import analysis_of, opened
+
+        with opened(robust_run) as saved:
+            robust = analysis_of(saved).load()
     text = build_report(
         results,
         baseline=baseline,
@@ -978,6 +1350,7 @@ def report_command(
         dominance_note=dominance_note,
         uncertainty=uncertainty,
         uncertainty_note=note,
+        robustness=robust,
     )
     click.echo(f"wrote {write_report(text, out)}")
 

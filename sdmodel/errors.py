@@ -45,6 +45,10 @@ class ModelRunError(RuntimeError):
     """The model was valid but its simulation failed (an exception or non-finite values)."""
 
 
+class NonFiniteWarning(UserWarning):
+    """A model of the user's own computed NaN; it is kept as a result (the CLI prints one line per variable)."""
+
+
 def read_text(path: Path) -> str:
     """A user's text file, or an InputError saying why it cannot be read (a BOM is allowed)."""
     try:

@@ -108,6 +108,7 @@ def build_report(
     dominance_note: str = "",
     uncertainty: xr.Dataset | None = None,
     uncertainty_note: str = "",
+    robustness: xr.Dataset | None = None,
     title: str = "sdmodel report",
     viewpoint: Viewpoint | None = VIEWPOINT,
 ) -> str:
@@ -132,6 +133,10 @@ def build_report(
         figures["loops"] = plots.loop_dominance_figure(dominance)
     if uncertainty is not None:
         figures["bands"] = uncertainty_figure(uncertainty, colours, baseline)
+    if robustness is not None:  # the analysis of a saved `sdmodel robustness` run (sdmodel.robustness.analysis_of)
+        from sdmodel import robustness as robust
+
+        figures["robustness"] = robust.figure(robustness)
     models = []
     for name, figure in figures.items():
         model = hv.render(figure, backend="bokeh")
@@ -180,6 +185,8 @@ def build_report(
         sections.append(
             f"<p class='note'>{html.escape(uncertainty_note or 'No Monte Carlo run given (sdmodel report --uncertainty RUN).')}</p>"
         )
+    if robustness is not None:
+        sections += ["<h2>Which policy holds up across the assumptions</h2>", robust.html_table(robustness), EMBED + "robustness"]
     sections += ["<h2>Provenance</h2>", provenance_table(results)]
     # the page's own text is kept raw (braces in it are not Jinja); the figures are Bokeh's embeds
     contents = "".join(

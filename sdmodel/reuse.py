@@ -23,6 +23,7 @@ from types import ModuleType
 
 import xarray as xr
 
+from sdmodel.engines import unchanging
 from sdmodel.errors import InputError
 from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
@@ -40,24 +41,26 @@ def run_or_reuse(
     reuse: bool,
     runs_dir: str | os.PathLike | None,
     done: Callable[[int], None] | None = None,
+    allow_nan: bool = False,
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
     ``engine`` is an engine adapter (``sdmodel.engines.*``); only one whose runs are slow
     (``REUSE_STORED``) reads back. Returns the results, each scenario's key, and the
     folder name of the run each reused scenario came from. ``done(n)`` counts the
-    scenarios as they are read back or run.
+    scenarios as they are read back or run. ``allow_nan`` goes to the engine: NaN is a result, not an error.
     """
     info, defaults = engine.model_info(model_path), engine.time_defaults(model_path)
     keys = {spec.name: run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
-    found = find_stored(keys, runs_dir) if reuse and engine.REUSE_STORED and reusable(model_path) else {}
+    data_files = any(spec.data_files for spec in specs)  # the key does not cover them
+    found = find_stored(keys, runs_dir) if reuse and engine.REUSE_STORED and not data_files and reusable(model_path) else {}
     parts = load_stored(found)
     stored = {str(name) for part in parts for name in part["scenario"].values}
     missing = [spec for spec in specs if spec.name not in stored]
     if done and stored:
         done(len(stored))
     if missing:
-        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done))
+        parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done, allow_nan=allow_nan))
     if not stored:
         return parts[0], keys, {}
     return assemble(parts, [spec.name for spec in specs]), keys, {name: found[name][0].name for name in keys if name in stored}
@@ -148,7 +151,7 @@ def assemble(parts: Sequence[xr.Dataset], order: Sequence[str]) -> xr.Dataset:
     # join="exact": the key fixes the time grid, so misaligned coordinates would be a bug, never NaN padding
     combined = xr.concat(parts, dim="scenario", data_vars="all", coords="minimal", join="exact").sel(scenario=list(order))
     for name, array in list(combined.data_vars.items()):
-        if array.attrs.get("sd_kind") == "constant" and "time" in array.dims and bool((array == array.isel(time=0)).all()):
+        if array.attrs.get("sd_kind") == "constant" and "time" in array.dims and unchanging(array.transpose("time", ...).values):
             combined[name] = array.isel(time=0, drop=True)
     return combined
 

@@ -89,6 +89,8 @@ class RunSpec:
     name: str
     settings: tuple[Setting, ...]
     time: dict[str, float]
+    #: absolute paths of files holding the values of the model's data variables (PySD's ``data_files``)
+    data_files: tuple[str, ...] = ()
 
 
 def bundled_scenarios() -> list[str]:

@@ -6,16 +6,19 @@ business (PySD runs in parallel processes, Simlin in this one).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
-from sdmodel.errors import InputError
+from sdmodel.errors import InputError, NonFiniteWarning
 from sdmodel.locations import default_model
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
@@ -38,10 +41,19 @@ def prepare(
     overrides: Mapping[str, float] | None = None,
     final_time: float | None = None,
     engine: str = "pysd",
+    data: Sequence[str | Path] = (),
 ) -> tuple[Path, list[Scenario], list[RunSpec]]:
-    """Load and validate everything before anything runs, so bad input costs no run."""
+    """Load and validate everything before anything runs, so bad input costs no run.
+
+    ``data`` names files holding the values of the model's data variables (PySD's ``data_files``).
+    """
     engine = engine_module(engine)
     model_path = Path(model) if model else default_model()
+    data_files = data_paths(data)
+    if data_files and not getattr(engine, "READS_DATA_FILES", False):
+        raise InputError(
+            "--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`"
+        )
     info = engine.model_info(model_path)
     defaults = engine.time_defaults(model_path)
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
@@ -59,7 +71,7 @@ def prepare(
         seen[scenario.name] = scenario.source
     time = {"final_time": float(final_time)} if final_time is not None else {}
     loaded = [s.with_overrides(dict(overrides or {}), {}, "--set").with_overrides({}, time, "--final-time") for s in loaded]
-    specs = [validate(s, info, defaults) for s in loaded]
+    specs = [dataclasses.replace(validate(s, info, defaults), data_files=data_files) for s in loaded]
     grids = {tuple(sorted(spec.time.items())) for spec in specs}
     if len(grids) > 1:
         raise InputError(
@@ -69,6 +81,45 @@ def prepare(
             "run them separately, or pass --final-time",
         )
     return model_path, loaded, specs
+
+
+def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
+    """The ``--data`` files as absolute paths (a worker process may run elsewhere), each checked to exist."""
+    paths = []
+    for name in data:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(
+                "--data",
+                str(name),
+                "data file not found",
+                "give the path of a .tab, .csv or .xlsx file with the model's data variables",
+            )
+        paths.append(str(path.resolve()))
+    return tuple(paths)
+
+
+def is_bundled(model_path: Path) -> bool:
+    """Whether a model is the bundled one, whose results must be finite: NaN there breaks a promise of the model."""
+    try:
+        return model_path.resolve() == default_model().resolve()
+    except OSError:
+        return False
+
+
+def non_finite(results: xr.Dataset) -> list[str]:
+    """One line for each variable holding NaN: its name, the first scenario that does, and from when."""
+    lines = []
+    for name, array in results.data_vars.items():
+        bad = np.isnan(array)
+        if not bool(bad.any()):
+            continue
+        first = bad.where(bad, drop=True)
+        where = [f"scenario '{first['scenario'].values[0]}'"] if "scenario" in first.dims else []
+        if "time" in first.dims:
+            where.append(f"from time {float(first['time'].min()):g}")
+        lines.append(f"'{array.attrs.get('long_name') or name}' holds NaN" + (f" ({', '.join(where)})" if where else ""))
+    return lines
 
 
 def bundled_scenarios_for(model: str | Path | None = None, engine: str = "pysd") -> tuple[list[Scenario], dict[str, str]]:
@@ -104,6 +155,7 @@ def run(
     reuse: bool = False,
     runs_dir: str | Path | None = None,
     progress: bool | None = None,
+    data: Sequence[str | Path] = (),
 ) -> xr.Dataset:
     """Run scenarios (bundled names, TOML paths or Scenario objects) on a model.
 
@@ -114,17 +166,28 @@ def run(
     there instead of run again, on an engine slow enough for that to pay (PySD);
     the ``reused_from`` attribute names those runs. ``progress`` shows a bar on
     stderr as scenarios finish; by default only for PySD (seconds per scenario) and
-    when stderr is a terminal.
+    when stderr is a terminal. ``data`` names files of values for the model's data variables.
+
+    On the bundled model a NaN or infinite value is a :class:`~sdmodel.errors.ModelRunError`;
+    on a model of one's own NaN is a result (Vensim's ``:NA:``, an element left undefined):
+    kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables. An
+    infinity (a value that overflowed) fails the run on any model.
     """
-    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    model_path, loaded, specs = prepare(
+        scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data
+    )
     engine = engine_module(engine)
+    allow_nan = not is_bundled(model_path)
     show = (
         progress if progress is not None else (None if engine.REUSE_STORED else False)
     )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
-            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update
+            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
         )
+    if allow_nan:
+        for line in non_finite(dataset):
+            warnings.warn(f"{model_path}: {line}; saved as the model computed them", NonFiniteWarning, stacklevel=2)
     dataset["scenario"].attrs = {"long_name": "Scenario"}
     dataset = dataset.assign_coords(description=("scenario", [s.description for s in loaded]))
     dataset.attrs = provenance.attributes(

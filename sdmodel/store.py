@@ -159,7 +159,7 @@ def _fsync(*paths: Path) -> None:
 
 
 #: what each command saves, as a run's manifest names it
-KINDS = ("run", "compare", "sweep", "uncertainty", "sensitivity")
+KINDS = ("run", "compare", "sweep", "uncertainty", "sensitivity", "robustness", "discovery", "search")
 #: the runs that hold scenarios over time, one trajectory each: what plot, export and report read
 TRAJECTORY_KINDS = ("run", "compare")
 

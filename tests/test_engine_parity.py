@@ -3,6 +3,11 @@
 Every bundled scenario runs on both engines (to 2035, to keep PySD quick) and every
 variable they share must agree to ``rtol=1e-6``; settings (scalars, one subscript
 element, whole arrays, time series) and time controls must move both engines alike.
+
+Each run is made twice and the two must be identical (:func:`twice`): Simlin 0.8.5 gave
+different results on repeated runs of one subscript-transposition model, so an engine
+upgrade that brings such a bug back fails here. PySD's runs of the bundled model are made
+once (seconds each; the nondeterminism seen was Simlin's); every fixture's, twice.
 """
 
 from __future__ import annotations
@@ -40,9 +45,24 @@ def assert_parity(reference: xr.Dataset, fast: xr.Dataset) -> None:
     assert fast["time"].attrs == reference["time"].attrs
 
 
+def twice(engine, model, spec: RunSpec) -> xr.Dataset:
+    """An engine's run of a scenario, made twice: any difference between the two runs fails the test."""
+    first, second = engine.run(model, spec), engine.run(model, spec)
+    try:
+        xr.testing.assert_identical(first, second)
+    except AssertionError as error:
+        raise AssertionError(f"{engine.NAME} gave two different results for one run of {model}:\n{error}") from None
+    return first
+
+
+def both_twice(model, spec: RunSpec) -> tuple[xr.Dataset, xr.Dataset]:
+    """PySD's and Simlin's runs of a fixture model, each made twice and compared with itself."""
+    return twice(pysd_engine, model, spec), twice(simlin_engine, model, spec)
+
+
 def run_both(scenario: str | Scenario, **options) -> tuple[xr.Dataset, xr.Dataset]:
     model_path, _, (spec,) = prepare([scenario], final_time=options.pop("final_time", FINAL_TIME), **options)
-    return pysd_engine.run(model_path, spec), simlin_engine.run(model_path, spec)
+    return pysd_engine.run(model_path, spec), twice(simlin_engine, model_path, spec)
 
 
 @functools.cache
@@ -146,7 +166,7 @@ def test_time_controls_match_pysd():
     model = default_model()
     grid = {"initial_time": 2024.0, "final_time": 2031.0, "time_step": 0.125, "saveper": 0.5}
     spec = RunSpec("grid", (Setting("data_strike_fraction", 0.33),), grid)
-    reference, fast = pysd_engine.run(model, spec), simlin_engine.run(model, spec)
+    reference, fast = pysd_engine.run(model, spec), twice(simlin_engine, model, spec)
     assert_parity(reference, fast)
     assert fast["time"].values.tolist() == np.arange(2024.0, 2031.25, 0.5).tolist()
 
@@ -186,7 +206,7 @@ def test_decay_fixture_matches_pysd():
     model = MODELS / "decay.mdl"
     spec = RunSpec("baseline", (Setting("lifetime", 3.0),), {})
     assert simlin_engine.time_defaults(model) == file_time_controls(model)
-    assert_parity(pysd_engine.run(model, spec), simlin_engine.run(model, spec))
+    assert_parity(*both_twice(model, spec))
 
 
 @pytest.mark.parametrize("model", ["overflow.mdl", "overflow_float.mdl"])
@@ -195,13 +215,13 @@ def test_overflow_fixture_raises_model_run_error(model):
         simlin_engine.run(MODELS / model, RunSpec("baseline", (), {}))
 
 
-@pytest.mark.parametrize("model", ["logistic.mdl", "logistic.xmile", "regions.mdl"])
+@pytest.mark.parametrize("model", ["logistic.mdl", "logistic.xmile", "regions.mdl", "constants.mdl"])
 def test_own_fixture_models_match_pysd(model):
     path = MODELS / model
     if not path.is_file():
         pytest.skip(f"{model} is not among the test models")
     spec = RunSpec("baseline", (), {})
-    reference, fast = pysd_engine.run(path, spec), simlin_engine.run(path, spec)
+    reference, fast = both_twice(path, spec)
     assert_parity(reference, fast)
     assert list(fast.data_vars) == list(reference.data_vars)
 
@@ -349,8 +369,18 @@ def test_fixture_model_with_spaced_elements_matches_pysd(tmp_path):
         (Setting("initial_tasks", 7.0, ("Domain", "Writing Media")), Setting("multiplier", 2.0), Setting("base_rate", 0.15)),
         {},
     )
-    reference, fast = pysd_engine.run(model, spec), simlin_engine.run(model, spec)
+    reference, fast = both_twice(model, spec)
     assert_parity(reference, fast)
     assert list(fast.data_vars) == list(reference.data_vars)
     assert fast["initial_tasks"].sel(Domain="Writing Media") == 7.0
     assert "oddname_x" in fast
+
+
+def test_a_run_that_differs_from_itself_fails():
+    """The guard itself: an engine whose second run differs (as Simlin 0.8.5's did) fails :func:`twice`."""
+    import types
+
+    runs = iter([1.0, 1.0 + 1e-12])
+    flaky = types.SimpleNamespace(NAME="flaky", run=lambda model, spec: xr.Dataset({"stock": ("time", [next(runs)])}))
+    with pytest.raises(AssertionError, match="flaky gave two different results"):
+        twice(flaky, "model.mdl", RunSpec("baseline", (), {}))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from paths import BAD, MODELS
+from paths import BAD, MODELS, model_step
 
 import sdmodel
 from sdmodel.cli import main
@@ -23,11 +23,12 @@ from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError
 from sdmodel.export import cin_text, dat_text, export_files, tab_text, xmile_text
 from sdmodel.importing import import_cin, read_csv, read_dat, read_tab
-from sdmodel.model import file_sha256, normalise
+from sdmodel.model import TIME_CONTROLS, file_sha256, normalise
 from sdmodel.scenario import Scenario, bundled_scenarios, load_scenario
 from sdmodel.store import WrongRunKind, save_run, write_plain
 
 SHORT = 2023.0
+CONTROL_NAMES = ["INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"]
 XMILE_HORIZON = 2030.0
 SERIES = Scenario(
     "royalty-series",
@@ -168,10 +169,12 @@ def test_to_dataframe_is_tidy(results):
 def test_tab_layout(results):
     lines = tab_text(results.sel(scenario=["baseline"])).splitlines()
     header = lines[0].split("\t")
-    assert header[:3] == ["Time", "Compute Capacity[incumbent]", "Compute Capacity[challenger]"]
+    assert header[:7] == ["Time", *CONTROL_NAMES, "Compute Capacity[incumbent]", "Compute Capacity[challenger]"]  # as Vensim's
+    assert lines[1].split("\t")[1:5] == ["2020", "2023", repr(model_step()), "0.25"]  # the run's own time controls
     assert "hardware life" in header and "frontier capability" in header
     initial = results["compute_capacity"].sel(scenario="baseline").isel(time=0)
-    assert lines[1].split("\t")[:3] == ["2020"] + [repr(float(initial.sel(Firm=firm))) for firm in ("incumbent", "challenger")]
+    first = lines[1].split("\t")
+    assert first[:1] + first[5:7] == ["2020"] + [repr(float(initial.sel(Firm=firm))) for firm in ("incumbent", "challenger")]
     assert len(lines) == 1 + results.sizes["time"]
     assert {len(line.split("\t")) for line in lines} == {len(header)}
     assert [line.split("\t")[0] for line in lines[1:4]] == ["2020", "2020.25", "2020.5"]
@@ -180,7 +183,9 @@ def test_tab_layout(results):
 def test_dat_layout(results):
     lines = dat_text(results.sel(scenario=["baseline"])).splitlines()
     incumbent = results["compute_capacity"].sel(scenario="baseline", Firm="incumbent")
-    assert lines[:3] == ["Compute Capacity[incumbent]", f"2020\t{float(incumbent[0])!r}", f"2020.25\t{float(incumbent[1])!r}"]
+    assert lines[:2] == ["INITIAL TIME", "2020\t2020"]  # the time controls first, as in the .tab
+    start = lines.index("Compute Capacity[incumbent]")
+    assert lines[start + 1 : start + 3] == [f"2020\t{float(incumbent[0])!r}", f"2020.25\t{float(incumbent[1])!r}"]
     names = [line for line in lines if "\t" not in line]
     assert len(names) == len(lines) // (1 + results.sizes["time"])
     assert all(re.fullmatch(r"[-+.\deE]+\t[-+.\deE]+", line) for line in lines if "\t" in line)
@@ -190,7 +195,13 @@ def test_dat_layout(results):
 def test_csv_headers(saved, tmp_path):
     tidy, wide = export_files(saved, "csv", tmp_path)
     assert tidy.read_text().splitlines()[0] == "scenario,variable,subscripts,time,value"
-    assert wide.read_text().splitlines()[0].startswith("scenario,time,compute_capacity[incumbent],compute_capacity[challenger],")
+    assert (
+        wide.read_text()
+        .splitlines()[0]
+        .startswith(
+            "scenario,time,initial_time,final_time,time_step,saveper,compute_capacity[incumbent],compute_capacity[challenger],"
+        )
+    )
 
 
 def test_cin_lines():
@@ -305,9 +316,15 @@ def rich_export(tmp_path_factory):
 
 
 def _series(results: xr.Dataset):
-    """(Vensim name with element, values at the run's save times) for every variable and element."""
+    """(Vensim name with element, values at the run's save times) for every variable and element.
+
+    The time controls are left out: an XMILE file holds them as its sim specs (tested by their values there),
+    which PySD saves every step and Simlin keeps out of its series.
+    """
     times = results["time"].values
-    for array in results.data_vars.values():
+    for key, array in results.data_vars.items():
+        if key in TIME_CONTROLS:
+            continue
         name = array.attrs["long_name"]
         dims = [dim for dim in array.dims if dim != "time"]
         for elements in itertools.product(*(array[dim].values for dim in dims)):  # () once for an unsubscripted variable

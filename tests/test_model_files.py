@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import simlin
 import xarray as xr
@@ -51,6 +52,10 @@ def test_pysd_gives_the_same_results_from_both_files():
     from_xmile = from_xmile.sel(time=from_mdl["time"])  # PySD's XMILE reader saves every step
     assert set(from_mdl.data_vars) <= set(from_xmile.data_vars)
     for name in from_mdl.data_vars:
+        if name == "saveper":  # saved like any variable: the XMILE's is its TIME STEP, since PySD saves it every step
+            every_step = np.unique(from_xmile["time_step"]).tolist()
+            assert np.unique(from_xmile["saveper"]).tolist() == every_step != np.unique(from_mdl["saveper"]).tolist()
+            continue
         xr.testing.assert_allclose(from_mdl[name], from_xmile[name], rtol=1e-6)
 
 

@@ -30,7 +30,13 @@ SYNOPSES = {
     "runs list | show RUN": ["runs list", "runs show latest"],
 }
 #: placeholders in README's commands, and what the walk gives for them
-PLACEHOLDERS = {"other.mdl": str(MODELS / "decay.mdl"), "colleague.cin": "data-strike.cin", "RUN": "latest"}
+PLACEHOLDERS = {
+    "other.mdl": str(MODELS / "decay.mdl"),
+    "colleague.cin": "data-strike.cin",
+    "RUN": "latest",
+    "history.mdl": str(MODELS / "external" / "history.mdl"),
+    "prices.tab": str(MODELS / "external" / "prices.tab"),
+}
 #: commands not run here, and where they are tested instead
 NOT_RUN = {
     "explore": "starts a server: tests/test_explore.py drives it in a browser",
@@ -54,13 +60,15 @@ def readme_commands() -> list[tuple[int, list[str]]]:
 
 def as_run_here(command: list[str]) -> list[str]:
     """The command's arguments as the walk runs them: short horizon, fast engine, fewer members, files it made."""
-    words = [PLACEHOLDERS.get(word, str(REPO / word) if word.startswith("models/") else word) for word in command]
+    words = [PLACEHOLDERS.get(word, str(REPO / word) if word.startswith(("models/", "docs/")) else word) for word in command]
     params = {param.name for param in _command(words).params}
     if "samples" in params:
         _set(words, "--samples", SAMPLES)
     saved = "--run" in words or any(word.startswith("latest") for word in words)  # a saved run keeps its period
     if "final_time" in params and "--model" not in words and not saved:  # so does a model of one's own
-        asked = [int(word.rsplit("@", 1)[1]) for word in words if re.fullmatch(r".+@\d{4}", word)]  # an output at a year
+        asked = [
+            int(year) for word in words for year in re.findall(r"@(\d{4})\b", word)
+        ]  # an output at a year, also in a criterion
         _set(words, "--final-time", str(max([SHORT, *asked])))
     if "engine" in params and "--engine" not in words:
         words += ["--engine", "simlin"]

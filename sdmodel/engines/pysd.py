@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -29,6 +31,7 @@ import pandas as pd
 import pysd
 import xarray as xr
 
+from sdmodel.engines import unchanging
 from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
@@ -37,35 +40,53 @@ from sdmodel.scenario import RunSpec, Setting
 
 NAME = "pysd"
 VERSION = pysd.__version__
+READS_DATA_FILES = True  # data variables' values from files (``--data``, PySD's ``data_files``)
 REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseconds (sdmodel.reuse)
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
 TRANSLATED_NAME = "model"  # every translation's file name in its cache folder (model.py), whatever the source is called
-_loaded: dict[str, pysd.py_backend.model.Model] = {}  # per process: translated file -> model
+_loaded: dict[
+    tuple[str, tuple[str, ...]], pysd.py_backend.model.Model
+] = {}  # per process: (translated file, data files) -> model
 _infos: dict[str, ModelInfo] = {}
 _time_defaults: dict[str, dict[str, float]] = {}  # read at load: PySD keeps a run's time settings afterwards
 
 
 def translate(model_path: str | os.PathLike) -> Path:
-    """Translate a Vensim or XMILE file once per content, and return the Python file."""
+    """Translate a Vensim or XMILE file once per content (its own and that of the data files it reads), and return the Python file.
+
+    The translation runs on a copy in a cache folder, with copies of the data files the
+    model names (``GET XLS DATA('inputs.xlsx', ...)``) at the same places relative to it:
+    PySD resolves those names against the translated file's folder, when it translates
+    (``GET DIRECT SUBSCRIPT``) and when it loads.
+    """
     source = Path(model_path)
     if not source.is_file():
         raise InputError(source, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
     reader = READERS.get(source.suffix.lower())
     if reader is None:
         raise InputError(source, None, f"unknown model format '{source.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
-    folder = cache_dir() / f"pysd-{VERSION}" / file_sha256(source)[:24]
+    files = external_files(source)
+    depth = max((_ups(name) for name in files), default=0)  # '../x.csv' needs the copy one folder down
+    folder = cache_dir() / f"pysd-{VERSION}" / _content_key(source, files)
     # The folder is named by content, so its files are too: two copies of one model under different
     # names share a translation (named by the first copy's file, the second found none and failed to load).
-    translated = folder / f"{TRANSLATED_NAME}.py"
+    translated = folder.joinpath(*["_"] * depth, f"{TRANSLATED_NAME}.py")
     if translated.is_file():
         return translated
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".translating-", dir=folder.parent))
     try:
-        copy = work / f"{TRANSLATED_NAME}{source.suffix.lower()}"
+        home = work.joinpath(*["_"] * depth)
+        home.mkdir(parents=True, exist_ok=True)
+        copy = home / f"{TRANSLATED_NAME}{source.suffix.lower()}"
         shutil.copyfile(source, copy)
+        for name, path in files.items():
+            if not Path(name).is_absolute():  # PySD reads an absolute name where it is
+                target = (home / name).resolve()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
         with _quiet():
             reader(str(copy))
         try:
@@ -85,20 +106,71 @@ def translate(model_path: str | os.PathLike) -> Path:
     return translated
 
 
-def load(model_path: str | os.PathLike):
-    """A loaded PySD model for a model file, loaded once per process."""
+#: Vensim's functions that read a file named by their first argument, e.g. GET XLS DATA('inputs.xlsx', ...)
+_READS_FILE = re.compile(r"\bGET[ _](?:XLS|DIRECT|123|DATA)[ _]\w+\s*\(\s*'([^']+)'", re.IGNORECASE)
+
+
+def external_files(model_path: str | os.PathLike) -> dict[str, Path]:
+    """The data files a model reads, by the name it gives them (relative to its folder), each checked to exist.
+
+    A missing one is bad input: the error names the file and where it was looked for, instead of
+    PySD's translation error. An indirect name (``'?inputs'``, Vensim's file list) is left to PySD.
+    """
+    source = Path(model_path)
+    names = dict.fromkeys(_READS_FILE.findall(source.read_text(encoding="utf-8", errors="replace")))
+    files = {}
+    for name in names:
+        if name.startswith("?"):
+            continue
+        path = source.parent / name
+        if not path.is_file():
+            raise InputError(
+                source,
+                None,
+                f"the model reads the data file '{name}', which is not at {path}",
+                "put the file there, or correct its name in the model",
+            )
+        files[name] = path
+    return files
+
+
+def _ups(name: str) -> int:
+    """How far above the model's folder a relative name reaches ('../../x.csv': 2)."""
+    if Path(name).is_absolute():
+        return 0
+    level = lowest = 0
+    for part in Path(name).parts:
+        level += -1 if part == ".." else (0 if part == "." else 1)
+        lowest = min(lowest, level)
+    return -lowest
+
+
+def _content_key(source: Path, files: dict[str, Path]) -> str:
+    """The translation's cache key: the model's content, and each data file's name and content, so a changed spreadsheet translates again."""
+    if not files:
+        return file_sha256(source)[:24]  # as before data files were copied: existing translations stay valid
+    digest = hashlib.sha256(file_sha256(source).encode())
+    for name, path in sorted(files.items()):
+        digest.update(f"\0{name}\0{file_sha256(path)}".encode())
+    return digest.hexdigest()[:24]
+
+
+def load(model_path: str | os.PathLike, data_files: tuple[str, ...] = ()):
+    """A loaded PySD model for a model file (and the files holding its data variables), loaded once per process."""
     translated = translate(model_path)
     key = str(translated)
-    if key not in _loaded:
+    loaded = (key, tuple(data_files))
+    if loaded not in _loaded:
         try:
             with _quiet():
-                _loaded[key] = pysd.load(key)
-            _time_defaults[key] = {name: float(getattr(_loaded[key].components, name)()) for name in TIME_CONTROLS}
-        except Exception as error:  # noqa: BLE001 (a time control the model computes can fail in any way; one line for all)
+                _loaded[loaded] = pysd.load(key, data_files=list(data_files) or None)
+            _time_defaults[key] = {name: float(getattr(_loaded[loaded].components, name)()) for name in TIME_CONTROLS}
+        except Exception as error:  # noqa: BLE001 (loading or a computed time control can fail in any way; one line for all)
+            where = f"{model_path} with --data {', '.join(data_files)}" if data_files else model_path
             raise InputError(
-                model_path, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+                where, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella"
             ) from None
-    return _loaded[key]
+    return _loaded[loaded]
 
 
 def model_info(model_path: str | os.PathLike) -> ModelInfo:
@@ -132,9 +204,14 @@ def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     return dict(_time_defaults[str(translate(model_path))])
 
 
-def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
-    """Run one scenario and return its trajectories (dims ``time`` and subscripts)."""
-    model = load(model_path)
+def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
+    """Run one scenario and return its trajectories (dims ``time`` and subscripts).
+
+    A NaN or infinite value is a :class:`ModelRunError` (it guards the bundled model's promises); with
+    ``allow_nan`` NaN is kept as the model computed it (a model's own ``:NA:``), and only an infinity
+    (a value that overflowed) fails the run.
+    """
+    model = load(model_path, spec.data_files)
     info = model_info(model_path)
     with _quiet():
         model.reload()  # PySD keeps params from the previous run otherwise
@@ -153,7 +230,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
             frame = _simulate(model, options, initial)
         except Exception as error:
             raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({_first_line(error)})") from error
-    return _to_dataset(frame, info, spec.name)
+    return _to_dataset(frame, info, spec.name, allow_nan)
 
 
 def _simulate(model, options: dict, initial: float | None = None) -> pd.DataFrame:
@@ -195,7 +272,11 @@ def _start(model, params: dict, initial: float | None) -> None:
 
 
 def run_scenarios(
-    model_path: str | os.PathLike, specs: list[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None
+    model_path: str | os.PathLike,
+    specs: list[RunSpec],
+    jobs: int | None = None,
+    done: Callable[[int], None] | None = None,
+    allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios into one Dataset with a leading ``scenario`` dim, in parallel processes.
 
@@ -208,13 +289,14 @@ def run_scenarios(
     if workers <= 1:
         results = []
         for spec in specs:
-            results.append(run(model_path, spec))
+            results.append(run(model_path, spec, allow_nan))
             done(1)
     else:
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        load(model_path)  # translate and load once, before forking
+        for data_files in {spec.data_files for spec in specs}:
+            load(model_path, data_files)  # translate and load once, before forking
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(run, model_path, spec) for spec in specs]
+            futures = [pool.submit(run, model_path, spec, allow_nan) for spec in specs]
             for _ in as_completed(futures):
                 done(1)
             results = [future.result() for future in futures]
@@ -261,13 +343,17 @@ def _value(default, group: list[Setting]):
     return pd.Series([array_at(t) for t in times], index=times)
 
 
-def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Dataset:
+def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, allow_nan: bool = False) -> xr.Dataset:
+    """PySD's results as a Dataset: every variable of the model, the time controls too (a model may compute them).
+
+    The ``time`` coordinate is always there, even when no variable varies over time (a model of constants).
+    """
     by_name = {variable.name: variable for variable in info.variables.values()}
     time = frame.index.to_numpy(dtype=float)
     data = {}
     for column in frame.columns:
         variable = by_name.get(column)
-        if variable is None or variable.py_name in TIME_CONTROLS:
+        if variable is None:
             continue
         values = frame[column].to_list()
         if isinstance(values[0], xr.DataArray):
@@ -281,9 +367,9 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Datas
                 ) from None
             array = xr.DataArray(numbers, coords={"time": time}, dims=["time"])
         array = array.astype(float)  # PySD may hand back object arrays
-        if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
+        if variable.kind == "constant" and unchanging(array.values):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
-        _check_finite(array, variable, scenario)
+        _check_finite(array, variable, scenario, allow_nan)
         array.attrs = {
             "units": variable.units,
             "long_name": variable.name,
@@ -291,9 +377,7 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str) -> xr.Datas
             "sd_kind": variable.kind,
         }
         data[variable.py_name] = array
-    dataset = xr.Dataset(data)
-    dataset["time"].attrs = {"units": "year", "long_name": "Time"}
-    return dataset
+    return xr.Dataset(data, coords={"time": ("time", time, {"units": "year", "long_name": "Time"})})
 
 
 def _stack(values: list[xr.DataArray], time: np.ndarray) -> xr.DataArray:
@@ -310,16 +394,16 @@ def _stack(values: list[xr.DataArray], time: np.ndarray) -> xr.DataArray:
     return xr.DataArray(np.stack([value.values for value in values]), coords=coords, dims=("time", *first.dims))
 
 
-def _check_finite(array: xr.DataArray, variable: Variable, scenario: str) -> None:
-    bad = ~np.isfinite(array.values)
+def _check_finite(array: xr.DataArray, variable: Variable, scenario: str, allow_nan: bool = False) -> None:
+    """A ModelRunError at a variable's first NaN or infinite value (with ``allow_nan``, its first infinite one)."""
+    bad = np.isinf(array.values) if allow_nan else ~np.isfinite(array.values)
     if bad.any():
         where = ""
         if "time" in array.dims:
             first = int(np.argwhere(bad.reshape(array.sizes["time"], -1).any(axis=1))[0][0])
             where = f" at time {float(array['time'][first]):g}"
-        raise ModelRunError(
-            f"scenario '{scenario}': '{variable.name}' became NaN or infinite{where}; check the scenario's values"
-        )
+        what = "infinite" if allow_nan else "NaN or infinite"
+        raise ModelRunError(f"scenario '{scenario}': '{variable.name}' became {what}{where}; check the scenario's values")
 
 
 def _limits(limits) -> tuple[float, float]:

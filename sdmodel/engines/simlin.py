@@ -1,16 +1,17 @@
 """The fast engine: Simlin (``pysimlin``, a Rust engine), with the same interface as the PySD engine.
 
 Only this module imports Simlin. PySD stays the reference: the variables' names,
-kinds, units, comments and limits come from the PySD engine's :func:`model_info`
-(Simlin drops Vensim's ``[min,max]`` ranges, and scenarios are validated against
+kinds, units, comments and limits are PySD's (scenarios are validated against
 them), so a scenario means the same on both engines; the results' variables are
 ordered as in PySD's. Importing and loading PySD costs over a second, more than a
-whole comparison in Simlin, so that metadata is cached as JSON in the cache
-folder, keyed by the model's sha256 and PySD's version; PySD is asked only on a
-cache miss (or when it is loaded in the process anyway). Simlin does the
-simulating: a full-horizon run of the bundled model takes ~1.6 ms in Simlin and
+whole comparison in Simlin, so PySD is not asked when it can be helped: when it is
+loaded in the process anyway it answers; else a JSON copy of its answer cached
+earlier (keyed by the model's sha256 and PySD's version); else, for a Vensim model,
+:func:`describe` builds the same answer from Simlin's description and the file's
+text (tests/test_models_like_pysd.py holds it to PySD's, field by field); only then
+PySD. Simlin does the simulating: a full-horizon run of the bundled model takes ~1.6 ms in Simlin and
 ~10 ms with the Dataset built, against ~9 s in PySD (measured in one process).
-``tests/test_engine_parity.py`` holds it to PySD on every bundled scenario.
+``tests/test_engine_parity.py`` holds it to PySD on every bundled scenario, each run made twice.
 
 What this module relies on in pysimlin (0.8):
 
@@ -56,6 +57,7 @@ import numpy as np
 import simlin
 import xarray as xr
 
+from sdmodel.engines import unchanging
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
@@ -85,6 +87,7 @@ class _Output:
     variable: Variable
     slots: tuple[str, ...]  # flattened in the order of ``coords``
     coords: dict[str, tuple[str, ...]]
+    control: str | None = None  # a time control (``final_time``): its value is the run's grid, not a slot
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,22 @@ def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     return dict(_plan(model_path).defaults)
 
 
-def run(model_path: str | os.PathLike, spec: RunSpec) -> xr.Dataset:
-    """Run one scenario and return its trajectories (dims ``time`` and subscripts)."""
+def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
+    """Run one scenario and return its trajectories (dims ``time`` and subscripts).
+
+    A NaN or infinite value is a :class:`ModelRunError`; with ``allow_nan``, NaN is kept and only an infinity fails.
+    """
     plan = _plan(model_path)
     time, values = _simulate(plan, model_path, spec)
-    return _to_dataset(time, values, plan, spec.name)
+    return _to_dataset(time, values, plan, spec.name, allow_nan)
 
 
 def run_scenarios(
-    model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None = None, done: Callable[[int], None] | None = None
+    model_path: str | os.PathLike,
+    specs: Sequence[RunSpec],
+    jobs: int | None = None,
+    done: Callable[[int], None] | None = None,
+    allow_nan: bool = False,
 ) -> xr.Dataset:
     """Run scenarios on one time grid into one Dataset with a leading ``scenario`` dim.
 
@@ -141,10 +151,10 @@ def run_scenarios(
         variable = output.variable
         shape = (len(time), *(len(e) for e in output.coords.values()))
         arrays = [values[variable.py_name].reshape(shape) for _, values in runs]
-        over_time = variable.kind != "constant" or any(not bool((a == a[:1]).all()) for a in arrays)
+        over_time = variable.kind != "constant" or not all(unchanging(a) for a in arrays)
         dims: tuple[str, ...] = ("time", *output.coords) if over_time else tuple(output.coords)
         for spec, array in zip(specs, arrays):
-            _check_finite(array if over_time else array[0], dims, time, variable, spec.name)
+            _check_finite(array if over_time else array[0], dims, time, variable, spec.name, allow_nan)
         stacked = np.stack([a if over_time else a[0] for a in arrays]).astype(float)
         attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
         data[variable.py_name] = (("scenario", *dims), stacked, attrs)
@@ -182,10 +192,17 @@ def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tupl
             _run_with_series(sim, series, grid, spec.name)
         sim.run_to_end()
         time = sim.get_series("time")
-        values = {out.variable.py_name: np.stack([sim.get_series(slot) for slot in out.slots], axis=-1) for out in plan.outputs}
+        values = {out.variable.py_name: _series(sim, out, grid, len(time)) for out in plan.outputs}
     except simlin.SimlinError as error:
         raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_first_line(error)})") from error
     return time, values
+
+
+def _series(sim, output: _Output, grid: dict[str, float], steps: int) -> np.ndarray:
+    """One output's values as ``(time, slots)``: a time control is the grid the run used (Simlin has no SAVEPER slot)."""
+    if output.control:
+        return np.full((steps, 1), grid[output.control])
+    return np.stack([sim.get_series(slot) for slot in output.slots], axis=-1)
 
 
 class MemberRunner:
@@ -210,7 +227,7 @@ class MemberRunner:
         self._constants = tuple(constants.items())
         self._grid = {**plan.defaults, **spec.time}
         self._model = _load(model_path, None if self._grid == plan.defaults else self._grid)
-        by_name = {output.variable.py_name: output for output in plan.outputs}
+        by_name = {output.variable.py_name: output for output in plan.outputs if not output.control}
         missing = [name for name in outputs if name not in by_name]
         if missing:
             problem = "the simlin engine has no such series"
@@ -340,7 +357,9 @@ def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: 
     return slots
 
 
-def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str) -> xr.Dataset:
+def _to_dataset(
+    time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False
+) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
     Built from plain arrays in one go: per-variable DataArrays would cost more than the run itself.
@@ -351,9 +370,9 @@ def _to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, sc
         variable = output.variable
         values = series[variable.py_name].reshape((len(time), *(len(e) for e in output.coords.values())))
         dims: tuple[str, ...] = ("time", *output.coords)
-        if variable.kind == "constant" and bool((values == values[:1]).all()):
+        if variable.kind == "constant" and unchanging(values):
             values, dims = values[0], dims[1:]  # a constant needs no time axis
-        _check_finite(values, dims, time, variable, scenario)
+        _check_finite(values, dims, time, variable, scenario, allow_nan)
         attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
         data[variable.py_name] = (dims, values.astype(float), attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
@@ -366,15 +385,19 @@ def _plan(model_path: str | os.PathLike) -> _Plan:
     path = _checked(model_path)
     key = (str(path.resolve()), file_sha256(path))
     if key not in _plans:
-        info = model_info(path)
+        _refuse_vensim_features(path)
         model = _load(path, None)
         _refuse_unsupported(model, path)
+        info = model_info(path)
         with _lock:
             sim = model.simulate()
             slots = {_normalise(name): name for name in sim.get_var_names()}
         outputs = []
         for variable in info.variables.values():
-            if variable.py_name in TIME_CONTROLS or variable.py_name == "time" or variable.kind == "lookup":
+            if variable.py_name in TIME_CONTROLS:
+                outputs.append(_Output(variable, (), {}, variable.py_name))
+                continue
+            if variable.py_name == "time" or variable.kind == "lookup":
                 continue
             coords = {dim: tuple(info.subscripts.get(dim, ())) for dim in variable.dims}
             names = [slots.get(_normalise(name)) for name in _slot_names(variable, coords)]
@@ -388,18 +411,21 @@ def _plan(model_path: str | os.PathLike) -> _Plan:
 
 
 def _reference_info(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str, ...]]:
-    """The reference engine's metadata and variable order, without importing PySD when it is cached.
+    """The reference engine's metadata and variable order, without importing PySD when it can be helped.
 
     When PySD is loaded in this process anyway, it answers (the same object as
     ``sdmodel.engines.pysd.model_info``); otherwise a JSON copy written the first
-    time answers, keyed by the model's content and PySD's version, so a fast
-    engine's command does not pay PySD's import and model load.
+    time PySD answered, keyed by the model's content and PySD's version; otherwise
+    Simlin's description of a Vensim model with the file's own spellings and ranges
+    (:func:`describe`), which tests/test_models_like_pysd.py holds to PySD's. Only a
+    model neither describes (XMILE, macros, numbered subscript ranges) pays PySD's
+    import and model load on a fast engine.
     """
     path = _checked(model_path)
     key = (str(path.resolve()), file_sha256(path))
     if key in _infos and "sdmodel.engines.pysd" not in sys.modules:
         return _infos[key]
-    cached = None if "sdmodel.engines.pysd" in sys.modules else _read_info_cache(path, key[1])
+    cached = None if "sdmodel.engines.pysd" in sys.modules else (_read_info_cache(path, key[1]) or describe(path))
     if cached is None:
         from sdmodel.engines import pysd as reference
 
@@ -407,6 +433,95 @@ def _reference_info(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str
         _write_info_cache(key[1], *cached)
     _infos[key] = cached
     return cached
+
+
+#: a whole equation that is a call of a function with memory: PySD documents its variable as Stateful
+_STATEFUL = re.compile(
+    r"^\s*(INTEG|SMOOTH\w*|DELAY\w*|TREND|FORECAST|SAMPLE[ _]IF[ _]TRUE|INITIAL|ACTIVE[ _]INITIAL|NPV\w*)\s*\(.*\)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_NUMBER_LIST = re.compile(
+    r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*[,;]\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)*\s*[;]?\s*$"
+)
+#: PySD documents the model's clock as a variable too
+_TIME = Variable(py_name="time", name="Time", kind="nan", units="", comment="Current time of the model.")
+
+
+def describe(model_path: str | os.PathLike) -> tuple[ModelInfo, tuple[str, ...]] | None:
+    """A Vensim model's variables from Simlin's description, in PySD's names and order, without PySD.
+
+    Simlin gives which variables there are, their kinds (from their equations), subscripts
+    and documentation; the file's text gives the names and units as written (Simlin rewrites
+    both), the ``[min,max]`` ranges Simlin drops, and the time controls (Simlin keeps them
+    as specs, not variables).
+    None when Simlin cannot read the model or the text does not name every variable
+    Simlin has: the caller then asks PySD, the reference.
+    """
+    from sdmodel.engines import vensim_text
+
+    path = Path(model_path)
+    if path.suffix.lower() != ".mdl":
+        return None
+    try:
+        text = vensim_text.scan(path)
+        if text.reads_data:
+            return None  # data variables: PySD's kind "data", which Simlin does not know
+        model = _load(path, None)
+    except (InputError, OSError, UnicodeError):
+        return None
+    project = json.loads(model.project.serialize_json())
+    found: dict[str, tuple[vensim_text.Equation, str, tuple[str, ...], str, str]] = {}
+    for variable in model.variables:
+        key = vensim_text.canonical(variable.name)
+        written = text.equations.get(key)
+        if written is None:
+            if key.endswith("_net_flow") and isinstance(variable, simlin.Flow):
+                continue  # Simlin's own flow for a stock written INTEG(expression, ...)
+            return None
+        dims = tuple(text.dimensions.get(vensim_text.canonical(d), (str(d), ()))[0] for d in getattr(variable, "dimensions", ()))
+        # units as written: Simlin rewrites them ("billion USD" -> "billion_USD"), and a scenario's units are the file's
+        found[key] = (written, _kind(variable), dims, written.units, variable.documentation or written.comment)
+    for name in vensim_text.CONTROLS:
+        written = text.equations.get(vensim_text.canonical(name))
+        if written is None:
+            return None
+        kind = (
+            "constant" if _NUMBER.match(written.expression) else "auxiliary"
+        )  # PySD's kinds: SAVEPER = TIME STEP is an auxiliary
+        found[vensim_text.canonical(name)] = (written, kind, (), written.units, written.comment)
+    subscripts = {}
+    for dim in project.get("dimensions", []):
+        name, elements = text.dimensions.get(vensim_text.canonical(dim["name"]), (dim["name"], ()))
+        if len(elements) != len(dim.get("elements") or ()):
+            elements = tuple(dim.get("elements") or ())
+        subscripts[name] = tuple(elements)
+    # PySD's order: Time, the time controls, then the file's order
+    controls = [vensim_text.canonical(name) for name in vensim_text.CONTROLS]
+    order = controls + [key for key in text.equations if key in found and key not in controls]
+    py_names = vensim_text.python_names([found[key][0].name for key in order])
+    variables = {}
+    for key in order:
+        written, kind, dims, units, comment = found[key]
+        py_name = py_names[written.name]
+        variables[py_name] = Variable(py_name, written.name, kind, units, comment, dims, written.lower, written.upper)
+    variables["time"] = _TIME
+    info = ModelInfo(path, file_sha256(path), dict(sorted(variables.items(), key=lambda item: item[1].name)), subscripts)
+    return info, ("time", *(py_names[found[key][0].name] for key in order))
+
+
+def _kind(variable) -> str:
+    """PySD's kind of a variable Simlin describes: stock, lookup, constant (numbers only) or auxiliary."""
+    if isinstance(variable, simlin.Stock):
+        return "stock"
+    equations = [variable.equation] if variable.equation else []
+    equations += [element.equation for element in variable.element_equations]
+    if variable.graphical_function is not None and not variable.equation and not variable.element_equations:
+        return "lookup"
+    if equations and all(_NUMBER_LIST.match(equation or "") for equation in equations):
+        return "constant"
+    if equations and all(_STATEFUL.match(equation or "") for equation in equations):
+        return "stock"
+    return "auxiliary"
 
 
 def _info_cache_file(sha256: str) -> Path:
@@ -445,6 +560,39 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
         pass
 
 
+_READS_FILE = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)[ _]\w+", re.IGNORECASE)
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _refuse_vensim_features(path: Path) -> None:
+    """Refuse, from a Vensim file's text, what Simlin would run with wrong numbers or fail on obscurely.
+
+    Measured on Simlin 0.8.5 with tests/models/missing.mdl, timecontrols.mdl and external/:
+    ``:NA:`` becomes the number -6.5e32; a time control computed from other variables is
+    ignored (the run went from 0 to 200); a data variable without equation becomes a
+    lookup of time on a made-up table; ``GET XLS``/``GET DIRECT`` fail to parse.
+    """
+    from sdmodel.engines import vensim_text
+
+    if path.suffix.lower() != ".mdl":
+        return
+    raw = path.read_text(encoding="utf-8", errors="replace").split(vensim_text.SKETCH, 1)[0]
+    text = vensim_text.scan(path)
+    found = _READS_FILE.search(raw)
+    if found:
+        raise InputError(path, None, f"the simlin engine cannot read data files ({found[0]})", USE_PYSD)
+    if text.reads_data:
+        raise InputError(path, None, "the simlin engine cannot run data variables", USE_PYSD)
+    if ":NA:" in raw.upper():
+        raise InputError(path, None, f"the simlin engine cannot keep :NA: missing (Simlin {VERSION} makes it a number)", USE_PYSD)
+    for name in vensim_text.CONTROLS:
+        written = text.equations.get(vensim_text.canonical(name))
+        expression = written.expression if written else ""
+        if written and not _NUMBER.match(expression) and not (name == "SAVEPER" and expression.upper() == "TIME STEP"):
+            problem = f"the simlin engine cannot compute {name} ({expression}): Simlin {VERSION} reads only a number there"
+            raise InputError(path, None, problem, USE_PYSD)
+
+
 def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
     """Refuse what Simlin imports but does not simulate as Vensim and PySD do.
 
@@ -458,6 +606,20 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
         if any(PIPELINE_DELAY.search(text or "") for text in texts):
             problem = f"the simlin engine cannot run DELAY FIXED (in '{variable.name}'): Simlin {VERSION} makes it first-order"
             raise InputError(path, None, problem, USE_PYSD)
+    sizes = {
+        dim["name"].lower(): len(dim.get("elements") or ())
+        for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
+    }
+    for variable in model.variables:
+        elements = getattr(variable, "element_equations", ())
+        dims = getattr(variable, "dimensions", ())
+        if elements and dims and not getattr(variable, "has_except_default", None):
+            expected = 1
+            for dim in dims:
+                expected *= sizes.get(str(dim).lower(), 0)
+            if len({element.subscript for element in elements}) < expected:
+                problem = f"'{variable.name}' leaves elements undefined, which Simlin {VERSION} makes 0 (PySD: NaN)"
+                raise InputError(path, None, f"the simlin engine cannot run this model: {problem}", USE_PYSD)
 
 
 def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simlin.Model:
@@ -524,14 +686,17 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_]+", "_", name.replace('"', "").strip()).lower().replace(",_", ",").replace("_,", ",")
 
 
-def _check_finite(values: np.ndarray, dims: tuple[str, ...], time: np.ndarray, variable: Variable, scenario: str) -> None:
-    bad = ~np.isfinite(values)
+def _check_finite(
+    values: np.ndarray, dims: tuple[str, ...], time: np.ndarray, variable: Variable, scenario: str, allow_nan: bool = False
+) -> None:
+    """A ModelRunError at a variable's first NaN or infinite value (with ``allow_nan``, its first infinite one)."""
+    bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
     if bad.any():
         where = ""
         if dims and dims[0] == "time":
             first = int(np.argwhere(bad.reshape(len(time), -1).any(axis=1))[0][0])
             where = f" at time {float(time[first]):g}"
-        problem = f"'{variable.name}' became NaN or infinite{where}"
+        problem = f"'{variable.name}' became {'infinite' if allow_nan else 'NaN or infinite'}{where}"
         raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
 
 
