@@ -1,6 +1,8 @@
-"""Where the tests' own input files live, and the bundled model's settings that several test modules read."""
+"""Where the tests' own input files live, the bundled model's settings that several test modules read, and the
+headless browser the figure and explorer tests drive."""
 
 import functools
+import shutil
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -16,3 +18,18 @@ def model_step() -> float:
     from sdmodel.locations import default_model
 
     return simlin.time_defaults(default_model())["time_step"]
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str | None:
+    """A Chromium binary: Debian's `chromium` (.ci/run installs it), or another on PATH."""
+    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)

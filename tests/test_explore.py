@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,18 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from paths import CHROMIUM_ARGS, chromium
 
+from sdmodel.explore import free_port
 from sdmodel.metrics import METRIC_BY_KEY, trajectory
 from sdmodel.scenario import load_scenario
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots of the last browser run
 OUTCOME = "[data-metric='incumbent_revenue_share']"
 
@@ -123,21 +116,6 @@ def test_a_preset_sets_the_levers_as_the_scenario_has_them(explorer):
     assert explorer.settings() == {"organising start": 2024, "organising rate": 0.5, "licensing start": 2027}
     explorer._apply_preset(SimpleNamespace(new="baseline"))
     assert explorer.settings() == {}
-
-
-def chromium() -> str | None:
-    """A Chromium binary: Debian's `chromium` (.ci/run installs it), or another on PATH."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -251,7 +229,6 @@ def test_in_a_browser_moving_a_lever_changes_an_outcome(served, tmp_path):
 
 
 def test_a_port_in_use_is_one_line_before_any_server_starts(isolated_runs_dir):
-    import socket
 
     from click.testing import CliRunner
 

@@ -9,26 +9,17 @@ Chromium screenshot of each HTML page, and the PNGs) are written to tests/artifa
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import pytest
 import xarray as xr
-from paths import SHORT_HORIZON
+from paths import CHROMIUM_ARGS, SHORT_HORIZON, chromium
 
 from sdmodel import palette
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots and PNGs of the last run
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOOP_SCENARIOS = ["baseline", "data-strike", "collective-licensing"]
 #: what firms pay for data: one key before metrics.py's split, the other after it
 PAYMENTS = ("data_payments_cumulative",)
@@ -42,7 +33,7 @@ def artifact(name: str) -> Path:
 
 def screenshot(page: Path, image: Path) -> None:
     """A full-page screenshot of an HTML file in headless Chromium, as a reader's browser draws it (skipped without one)."""
-    binary = next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+    binary = chromium()
     playwright = pytest.importorskip("playwright.sync_api", reason="the playwright package drives the browser")
     if binary is None:
         pytest.skip("no Chromium installed (Debian: apt-get install -y chromium)")
