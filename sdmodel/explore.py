@@ -306,7 +306,7 @@ class Explorer:
         self.saved = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["save-status"])
         self.curves = {}  # metric key -> (Bokeh figure, the data source of "your settings")
         panels = []
-        for index, metric in enumerate(self.metrics):
+        for metric in self.metrics:
             base = trajectory(self.baseline, metric)
             ylabel = with_units(metric.short, base.attrs.get("units", ""), metric.variable)
             data = (base["time"].values, base.values)
@@ -320,8 +320,7 @@ class Explorer:
                     ylabel=ylabel,
                     height=260,
                     responsive=True,
-                    legend_position="top_left",
-                    show_legend=index == 0,
+                    show_legend=False,  # the intro names the two lines: a legend in a panel covers its data
                     toolbar=None,
                 ),
                 backend="bokeh",
@@ -335,7 +334,7 @@ class Explorer:
         self.status = pn.pane.HTML("", css_classes=["status"], sizing_mode="stretch_width")
         intro = pn.pane.Markdown(
             "## sdmodel explorer\nMove a lever: the model re-runs (Simlin) and the outcomes update, "
-            "drawn against the baseline (black, dashed). Levers are the constants the bundled scenarios set.",
+            "drawn as a solid orange-red line against the baseline (black, dashed). Levers are the constants the bundled scenarios set.",
             sizing_mode="stretch_width",
         )
         sidebar = pn.Column(

@@ -94,6 +94,17 @@ def test_every_outcome_shows_its_units_and_every_chart_title_fits(explorer):
     assert "[share]" in explorer.curves["labour_share"][0].yaxis[0].axis_label
 
 
+def test_no_chart_has_a_legend_over_its_data_and_the_intro_names_the_lines(explorer):
+    """Issue 16: the first chart's legend sat in its data area; the intro says which line is which instead."""
+    from bokeh.models import Legend
+
+    for figure, _ in explorer.curves.values():
+        legends = [item for item in figure.center if isinstance(item, Legend) and item.visible and item.items]
+        assert not legends, figure.title.text
+    intro = explorer.page[1][0].object
+    assert "baseline (black, dashed)" in intro and "solid orange-red" in intro
+
+
 def test_save_writes_a_scenario_that_loads_and_means_the_same(explorer, tmp_path):
     explorer.scenarios_dir = tmp_path
     explorer.widgets["data strike fraction"].value = 0.4
