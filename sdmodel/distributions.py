@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import InputError, check_range, finite_number, format_bound, read_toml, toml_key
 from sdmodel.model import ModelInfo, Variable
 from sdmodel.scenario import ELEMENT_PATTERN, Scenario, Setting, validate
 
@@ -106,12 +106,12 @@ def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distrib
             'add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper',
         )
     distributions = [_distribution(path, name, table, info) for name, table in params.items()]
-    check_varied_once([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
+    check_varied_once([(d.setting, f"params.{toml_key(d.name)}") for d in distributions], path)
     return distributions
 
 
 def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Distribution:
-    key = f"params.{_quote(name)}"
+    key = f"params.{toml_key(name)}"
     if not isinstance(table, dict):
         raise InputError(path, key, "must be a table", f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...')
     variable = resolve_constant(name, info, path, key)
@@ -171,13 +171,7 @@ def _check_support(dist: str, args: dict[str, float], variable: Variable, path: 
             )
         return
     for arg in ("lower", "upper"):
-        if not variable.lower <= args[arg] <= variable.upper:
-            raise InputError(
-                path,
-                f"{key}.{arg}",
-                f"{args[arg]:g} is out of range {bounds}",
-                f"give a value within {bounds} ({variable.units})",
-            )
+        check_range(args[arg], variable, path, f"{key}.{arg}")
 
 
 def salib_problem(distributions: Sequence[Distribution]) -> dict:
@@ -240,12 +234,3 @@ def check_varied_once(settings: Iterable[tuple[Setting, str]], source: str | Pat
 def _suggest(word: str, choices: Sequence[str], prefix: str = "allowed keys are") -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"did you mean '{close[0]}'?" if close else f"{prefix} {', '.join(choices)}"
-
-
-def _quote(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
-
-
-def format_bound(value: float) -> str:
-    """A documented bound as a message shows it: ``?`` where the range is open."""
-    return "?" if math.isinf(value) else f"{value:g}"

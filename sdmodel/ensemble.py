@@ -39,18 +39,17 @@ from sdmodel import provenance
 from sdmodel.distributions import (
     Distribution,
     check_varied_once,
-    format_bound,
     latin_hypercube,
     load_distributions,
     param_name,
     resolve_constant,
     varied_setting,
 )
-from sdmodel.errors import InputError, ModelRunError, finite_number
+from sdmodel.errors import InputError, ModelRunError, check_range, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
-from sdmodel.model import ModelInfo, Variable, with_units
+from sdmodel.model import ModelInfo, with_units
 from sdmodel.progress import progress_bar
-from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
+from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, find_element
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_SWEEP_PARAMS = 3
@@ -91,11 +90,7 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
         )
     variable = resolve_constant(name, info, "--param", name)
     for value in (lo, hi):
-        if not variable.lower <= value <= variable.upper:
-            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
-            )
+        check_range(value, variable, "--param", name, give="values")
     return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
 
 
@@ -137,7 +132,7 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
             raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
         select = {}
         if match:
-            select = dict([_element(variable, match["element"], info, name)])
+            select = dict([find_element(variable.dims, match["element"], info, "--output", name)])
         outputs.append(
             Output(name, variable.py_name, variable.name + (f"[{match['element']}]" if match else ""), variable.units, select)
         )
@@ -146,16 +141,6 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
 
 def _metric_output(metric, info: ModelInfo) -> Output:
     return Output(metric.key, metric.variable, metric.label, info.variables[metric.variable].units, dict(metric.select))
-
-
-def _element(variable: Variable, element: str, info: ModelInfo, key: str) -> tuple[str, str]:
-    for dim in variable.dims:
-        for known in info.subscripts.get(dim, ()):
-            if known.lower() == element.strip().lower():
-                return dim, known
-    choices = [e for dim in variable.dims for e in info.subscripts.get(dim, ())]
-    fix = f"use one of: {', '.join(choices)}" if choices else "drop the [element] part"
-    raise InputError("--output", key, f"'{element}' is not an element of '{variable.name}'", fix)
 
 
 # --- streaming results to NetCDF -------------------------------------------------------------
@@ -437,11 +422,7 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
     if not numbers:
         raise InputError("--param", name, "no values given", "give at least one value")
     for value in numbers:
-        if not variable.lower <= value <= variable.upper:
-            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
-            )
+        check_range(value, variable, "--param", name, give="values")
     return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
 
 
@@ -537,12 +518,7 @@ def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords
     results["time"].attrs = {"units": "year", "long_name": "Time"}
     for name in coords:
         variable = info.variables[name]
-        results[name].attrs = {
-            "units": variable.units,
-            "long_name": variable.name,
-            "description": variable.comment,
-            "sd_kind": variable.kind,
-        }
+        results[name].attrs = variable.attrs
     return results
 
 

@@ -8,6 +8,7 @@ exit 1 for a run that failed).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 
@@ -97,3 +98,45 @@ def finite_number(value: object, source: str | Path, key: str) -> float:
     if not math.isfinite(number):
         raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
     return number
+
+
+def check_range(value: float, variable, source: str | Path, key: str, give: str = "a value") -> None:
+    """An InputError unless ``value`` lies within ``variable``'s documented range (its ``lower``, ``upper``, ``units``).
+
+    >>> from sdmodel.model import Variable
+    >>> check_range(2, Variable("x", "x", "constant", "1/year", lower=0, upper=1), "a.toml", "params.x")
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: a.toml: params.x: 2 is out of range [0, 1]; give a value within [0, 1] (1/year)
+    """
+    if not variable.lower <= value <= variable.upper:
+        bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
+        raise InputError(source, key, f"{value:g} is out of range {bounds}", f"give {give} within {bounds} ({variable.units})")
+
+
+def format_bound(value: float) -> str:
+    """A documented bound as a message shows it: ``?`` where the range is open."""
+    return "?" if math.isinf(value) else f"{value:g}"
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare where TOML allows (ASCII letters, digits, ``_``, ``-``), else quoted.
+
+    >>> toml_key("data_strike"), toml_key("data strike"), toml_key("größe")
+    ('data_strike', '"data strike"', '"größe"')
+    """
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def first_line(error: BaseException, named: bool = True) -> str:
+    """The first non-blank line of an error's message, after its type's name unless ``named`` is false.
+
+    >>> first_line(ValueError("\\n  bad value\\nmore detail")), first_line(ValueError("bad"), named=False)
+    ('ValueError: bad value', 'bad')
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if named else lines[0]

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, first_line
 from sdmodel.model import ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 
@@ -248,7 +248,7 @@ def _dask_client(scheduler: str | None, local_workers: int | None):
         if cluster is not None:
             cluster.close()
         where = scheduler or "LocalCluster"
-        problem = f"cannot reach the Dask scheduler ({_first_line(error)})"
+        problem = f"cannot reach the Dask scheduler ({first_line(error, named=False)})"
         raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
     try:
         yield client
@@ -287,7 +287,7 @@ def check_scheduler(address: str) -> None:
     try:
         _parse_address(address)
     except ValueError as error:
-        problem = f"is not a Dask address ({_first_line(error)})"
+        problem = f"is not a Dask address ({first_line(error, named=False)})"
         raise InputError("--scheduler", address, problem, "give it as tcp://HOST:PORT") from None
     try:
         # distributed logs a peer's undecodable answer at CRITICAL, with a traceback, on Dask's stderr handler
@@ -369,7 +369,7 @@ def _root_cause(error: BaseException) -> str:
     while cause is not None:
         reason = getattr(cause, "strerror", None) or reason
         cause = cause.__cause__
-    return reason or _first_line(error)
+    return reason or first_line(error, named=False)
 
 
 def make_executor(
@@ -400,8 +400,3 @@ def batch_size(members: int, workers: int, engine: str) -> int:
     if engine == "pysd":
         return 1
     return max(1, min(MAX_BATCH, math.ceil(members / (max(workers, 2) * TASKS_PER_WORKER))))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

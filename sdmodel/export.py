@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sdmodel.errors import InputError
+from sdmodel.errors import InputError, first_line
 from sdmodel.model import ModelInfo, normalise
 from sdmodel.scenario import Scenario, Setting, Value, bundled_scenarios, load_scenario
 from sdmodel.store import TRAJECTORY_KINDS
@@ -283,7 +283,7 @@ def _simlin_xmile(model_path: Path) -> ET.Element:
         raise InputError(
             model_path,
             None,
-            f"Simlin cannot translate this model to XMILE ({_first_line(error)})",
+            f"Simlin cannot translate this model to XMILE ({first_line(error)})",
             "export tab, dat or csv results instead",
         ) from None
     text = data.decode("utf-8") if isinstance(data, bytes) else data
@@ -505,11 +505,6 @@ def _expand_reductions(text: str, dims_of: Callable[[str], list[str]], elements_
 
 def _comment(text: str) -> str:
     return text.replace("--", "- -")
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 # --------------------------------------------------------------------------- files

@@ -326,12 +326,7 @@ def _scenario_dataset(times: np.ndarray, columns: dict[str, np.ndarray], info: M
         array = xr.DataArray(_fill(elements, coords, len(times)), coords={"time": times, **coords}, dims=["time", *coords])
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # as the engines do: a constant needs no time axis
-        array.attrs = {
-            "units": variable.units,
-            "long_name": variable.name,
-            "description": variable.comment,
-            "sd_kind": variable.kind,
-        }
+        array.attrs = variable.attrs
         data[py_name] = array
     dataset = xr.Dataset(data)
     dataset["time"].attrs = {"units": "year", "long_name": "Time"}

@@ -45,6 +45,12 @@ class Variable:
     upper: float = math.inf
 
     @property
+    def attrs(self) -> dict[str, str]:
+        """What a result's array of this variable carries: ``units``, ``long_name`` (the Vensim name), ``description``,
+        ``sd_kind``."""
+        return {"units": self.units, "long_name": self.name, "description": self.comment, "sd_kind": self.kind}
+
+    @property
     def is_unit_conversion(self) -> bool:
         """A constant that only converts units ("Unit conversion." or "Unit of ..." in its comment, as the model
         writes them): it has one right value, so it is no assumption to set or vary."""

@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sdmodel.errors import format_bound
 from sdmodel.locations import default_model, models_dir
 
 README = models_dir() / "README.md"
@@ -64,14 +65,10 @@ def parameter_table(model_path: Path) -> str:
         bounds = (
             ""
             if math.isinf(variable.lower) and math.isinf(variable.upper)
-            else f"{_bound(variable.lower)} to {_bound(variable.upper)}"
+            else f"{format_bound(variable.lower)} to {format_bound(variable.upper)}"
         )
         rows.append(f"| {variable.name}{dims} | {value} | {variable.units} | {bounds} | {variable.comment} |")
     return "\n".join(rows)
-
-
-def _bound(value: float) -> str:
-    return "?" if math.isinf(value) else f"{value:g}"
 
 
 def render(text: str, model_path: Path | None = None) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import InputError, check_range, finite_number, read_toml, toml_key
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -148,7 +148,7 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
     document = _read_toml(path)
     _check_shape(document, path)
     name = document.get("name", path.stem)
-    params = {key: _parse_value(value, path, f"params.{_quote(key)}") for key, value in document.get("params", {}).items()}
+    params = {key: _parse_value(value, path, f"params.{toml_key(key)}") for key, value in document.get("params", {}).items()}
     time = {key: _parse_time(key, value, path) for key, value in document.get("time", {}).items()}
     origins = {key: str(path) for key in params} | {f"time.{key}": str(path) for key in time}
     if "extends" in document:
@@ -226,10 +226,6 @@ def _parse_time(key: str, value: object, source: Path) -> float:
     return number
 
 
-def _quote(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else f'"{key}"'
-
-
 def parse_assignment(text: str) -> tuple[str, float]:
     """Parse a command-line ``NAME=VALUE``.
 
@@ -273,10 +269,8 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
     for name, value in time.items():  # the file's values are checked on loading; --final-time's are not
         finite_number(value, source(f"time.{name}"), f"time.{name}")
         control = model.variables.get(name)
-        if control is not None and not control.lower <= value <= control.upper:
-            bounds = f"[{_bound(control.lower)}, {_bound(control.upper)}]"
-            fix = f"give a value within {bounds} ({control.units})"
-            raise InputError(source(f"time.{name}"), f"time.{name}", f"{value:g} is out of range {bounds}", fix)
+        if control is not None:
+            check_range(value, control, source(f"time.{name}"), f"time.{name}")
     if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
         key = blame("final_time", "initial_time")
         problem = f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}"
@@ -307,7 +301,7 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
 
 
 def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
-    where = f"params.{_quote(key)}"
+    where = f"params.{toml_key(key)}"
     match = ELEMENT_PATTERN.match(key)
     element = None
     name = key
@@ -324,18 +318,16 @@ def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
             "set one of the constants it depends on (see models/README.md)",
         )
     if match:
-        element = _element(variable.dims, match["element"], model, source, where)
+        element = find_element(variable.dims, match["element"], model, source, where)
     numbers = [v for _, v in value] if isinstance(value, tuple) else [value]
     for number in numbers:
-        if not variable.lower <= number <= variable.upper:
-            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
-            raise InputError(
-                source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})"
-            )
+        check_range(number, variable, source, where)
     return Setting(py_name=variable.py_name, value=value, element=element)
 
 
-def _element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str, where: str) -> tuple[str, str]:
+def find_element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str, where: str) -> tuple[str, str]:
+    """The (dim, element) a written element names, whatever its case, or an InputError listing the elements."""
+    element = element.strip()
     for dim in dims:
         elements = model.subscripts.get(dim, ())
         for known in elements:
@@ -345,7 +337,3 @@ def _element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str,
     if not choices:
         raise InputError(source, where, "the variable has no subscripts", "drop the [element] part")
     raise InputError(source, where, f"'{element}' is not an element of {', '.join(dims)}", f"use one of: {', '.join(choices)}")
-
-
-def _bound(value: float) -> str:
-    return "?" if math.isinf(value) else f"{value:g}"

@@ -156,7 +156,7 @@ def run_scenarios(
         for spec, array in zip(specs, arrays):
             _check_finite(array if over_time else array[0], dims, time, variable, spec.name, allow_nan)
         stacked = np.stack([a if over_time else a[0] for a in arrays]).astype(float)
-        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        attrs = variable.attrs
         data[variable.py_name] = (("scenario", *dims), stacked, attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
     coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
@@ -184,7 +184,7 @@ def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tupl
         try:
             sim = model.simulate()
         except simlin.SimlinError as error:
-            raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+            raise InputError(model_path, None, f"Simlin cannot compile this model ({_error_line(error)})", USE_PYSD) from None
         for slot, value in constants.items():
             _set(sim, slot, value, spec.name)  # raises before anything runs
     try:
@@ -194,7 +194,7 @@ def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tupl
         time = sim.get_series("time")
         values = {out.variable.py_name: _series(sim, out, grid, len(time)) for out in plan.outputs}
     except simlin.SimlinError as error:
-        raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_first_line(error)})") from error
+        raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_error_line(error)})") from error
     return time, values
 
 
@@ -241,7 +241,7 @@ class MemberRunner:
             try:
                 self._model.simulate()  # compile once, here, so a model Simlin cannot compile fails before any member
             except simlin.SimlinError as error:
-                raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+                raise InputError(model_path, None, f"Simlin cannot compile this model ({_error_line(error)})", USE_PYSD) from None
 
     def run(self, values: Sequence[float]) -> np.ndarray:
         """One member: ``values`` for the runner's parameters in order; returns ``(len(slots), time)``.
@@ -266,7 +266,7 @@ class MemberRunner:
             for row, slot in enumerate(self.slots):
                 result[row] = sim.get_series(slot)
         except simlin.SimlinError as error:
-            raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_first_line(error)})") from error
+            raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_error_line(error)})") from error
         bad = ~np.isfinite(result)
         if bad.any():
             step = int(bad.any(axis=0).argmax())
@@ -315,7 +315,7 @@ def _set(sim, slot: str, value: float, scenario: str) -> None:
     try:
         sim.set_value(slot, value)
     except simlin.SimlinError as error:
-        problem = f"the simlin engine cannot set this constant ({_first_line(error)})"
+        problem = f"the simlin engine cannot set this constant ({_error_line(error)})"
         raise InputError(f"scenario '{scenario}'", f"params.{slot}", problem, USE_PYSD) from None
 
 
@@ -373,7 +373,7 @@ def _to_dataset(
         if variable.kind == "constant" and unchanging(values):
             values, dims = values[0], dims[1:]  # a constant needs no time axis
         _check_finite(values, dims, time, variable, scenario, allow_nan)
-        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        attrs = variable.attrs
         data[variable.py_name] = (dims, values.astype(float), attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
     coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
@@ -633,17 +633,17 @@ def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simli
     try:
         model = simlin.load(path)
     except (simlin.SimlinError, OSError) as error:
-        problem = f"Simlin cannot read this model ({_first_line(error)})"
+        problem = f"Simlin cannot read this model ({_error_line(error)})"
         raise InputError(path, None, problem, "check the equations in Vensim or Stella") from None
     errors = [issue for issue in model.check() if issue.severity == "error"]
     if errors:
         where = f" in '{errors[0].variable}'" if errors[0].variable else ""
-        raise InputError(path, None, f"Simlin cannot compile this model{where} ({_first_line(errors[0].message)})", USE_PYSD)
+        raise InputError(path, None, f"Simlin cannot compile this model{where} ({_error_line(errors[0].message)})", USE_PYSD)
     if grid:
         try:
             model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         except (simlin.SimlinError, ValueError) as error:
-            problem = f"Simlin cannot use this time grid ({_first_line(error)})"
+            problem = f"Simlin cannot use this time grid ({_error_line(error)})"
             raise InputError(path, "time", problem, "check the [time] settings") from None
     with _lock:
         _models[key] = model
@@ -700,7 +700,7 @@ def _check_finite(
         raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
 
 
-def _first_line(error: BaseException | str) -> str:
+def _error_line(error: BaseException | str) -> str:
     """One line of an error: Simlin's messages quote the equation over several lines first."""
     text = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     line = next((t for t in text if t.startswith("error")), text[-1] if text else "")
