@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from sdmodel import atomic
 from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
 from sdmodel.locations import RUNS_DIR_ENV
 
@@ -1098,8 +1099,7 @@ def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, 
     text = fit.scenario_toml(command=_command())
     if out:
         try:
-            with open(out, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            atomic.write_text(out, text)
         except OSError as error:
             raise InputError(out, "--out", f"cannot write it ({error.strerror})", "choose a writable path") from None
     if as_json:
@@ -1395,8 +1395,7 @@ def import_cin_command(file, name, out, model):
         click.echo(text.rstrip())
         return
     try:
-        with open(out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        atomic.write_text(out, text)
     except OSError as error:
         raise InputError(out, "--out", f"cannot write the file ({error.strerror})", "choose a writable path") from None
     click.echo(f"wrote {out}")

@@ -13,11 +13,10 @@ import difflib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from sdmodel import atomic
 from sdmodel.errors import InputError
 from sdmodel.locations import cache_dir, default_model
 from sdmodel.model import SUGGESTION_CUTOFF, ModelInfo, Variable, canonical, file_sha256, normalise
@@ -130,16 +129,11 @@ def _metadata_path(model_sha256: str) -> Path:
 def _write_atomically(path: Path, text: str) -> None:
     """Write into a temporary file beside it, then rename: a reader never sees half a file. A cache
     that cannot be written only costs the next describe its seconds."""
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        atomic.write_text(path, text)
     except OSError:
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)
+        pass
 
 
 def _likeness(text: str, other: str) -> float:

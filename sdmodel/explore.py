@@ -23,7 +23,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRICS, trajectory
 from sdmodel.model import ModelInfo, normalise, reader_units, with_units
@@ -405,13 +405,7 @@ class Explorer:
                 self.scenarios_dir, None, "folder does not exist", "create it, or start explore with another --scenarios-dir"
             )
         target = self.scenarios_dir / f"{name}.toml"
-        temporary = target.with_name(f".{target.name}.partial")
-        try:
-            temporary.write_text(self.scenario_toml(name), encoding="utf-8")
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return target
+        return atomic.write_text(target, self.scenario_toml(name))
 
     def _save(self, event=None) -> None:
         try:

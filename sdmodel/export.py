@@ -36,10 +36,8 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import os
 import re
 import tomllib
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Collection, Mapping
 from functools import reduce
@@ -49,6 +47,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel.errors import InputError, first_line
 from sdmodel.model import ModelInfo, normalise
 from sdmodel.scenario import Scenario, Setting, Value, bundled_scenarios, load_scenario
@@ -714,13 +713,10 @@ def _destinations(out: str | Path, stems: list[str], fmt: str) -> list[Path]:
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write beside the target and rename, so a crash never leaves half a file under the final name."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        with atomic.temporary_file(path) as temporary:
+            write(temporary)
     except OSError as error:
         raise InputError(
             path, "--out", f"cannot write the file ({error.strerror or error})", "choose a writable folder"
         ) from None
-    finally:
-        temporary.unlink(missing_ok=True)

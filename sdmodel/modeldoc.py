@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sdmodel import atomic
 from sdmodel.errors import format_bound
 from sdmodel.locations import default_model, models_dir
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path} is out of date: run python -m sdmodel.modeldoc", file=sys.stderr)
         return 1 if stale else 0
     for path in stale:
-        path.write_text(wanted[path])
+        atomic.write_text(path, wanted[path])
     return 0
 
 

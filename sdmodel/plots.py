@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -12,7 +13,7 @@ import hvplot.xarray  # noqa: F401  (registers .hvplot on xarray objects)
 import numpy as np
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, METRICS, trajectory
 from sdmodel.model import reader_units, with_units
@@ -148,13 +149,7 @@ def save_html(figure, path: str | os.PathLike, title: str = "sdmodel comparison"
     # Bokeh inlines its own code; the only <script src> left is a module shim that Panel registers
     # for its reactive components, which these figures do not use and which cannot load offline.
     html = re.sub(r"<script src=[^>]*></script>\n?", "", html)
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, target)  # readers never see half a page
-    finally:
-        temporary.unlink(missing_ok=True)
-    return target
+    return atomic.write_text(target, html)  # readers never see half a page
 
 
 # --- any variable of a run, by scenario or subscript; PNG through matplotlib ------------------------
@@ -680,13 +675,10 @@ def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
         raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
     figure = for_png(figure)
     renderer = hv.renderer("matplotlib").instance(dpi=dpi)
-    temporary = target.with_name(f".{target.stem}-partial")
-    written = temporary.with_name(temporary.name + ".png")  # the renderer adds the suffix
-    try:
-        renderer.save(figure, str(temporary), fmt="png")
-        os.replace(written, target)
-    finally:
-        written.unlink(missing_ok=True)
+    image = io.BytesIO()  # to a file, the renderer would add its own suffix to the name
+    renderer.save(figure, image, fmt="png")
+    with atomic.temporary_file(target) as temporary:
+        temporary.write_bytes(image.getvalue())
     return target
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 from sdmodel.model import reader_units, with_units
@@ -205,13 +205,7 @@ def write_report(text: str, path: str | os.PathLike) -> Path:
         raise InputError(target, "--out", "the report must be an .html file", "give a file name ending in .html")
     if not target.parent.is_dir():
         raise InputError(target, "--out", f"folder {target.parent} does not exist", "create it or choose another path")
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return target
+    return atomic.write_text(target, text)
 
 
 def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> str:

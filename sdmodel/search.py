@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel import criteria as crit
 from sdmodel.errors import InputError
 from sdmodel.scenario import Scenario
@@ -302,9 +303,7 @@ def write_scenarios(scenarios: Sequence[Scenario], folder: str | os.PathLike) ->
         written = []
         for scenario in scenarios:
             path = target / f"{scenario.name}.toml"
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_text(f"# written by sdmodel search-policy\n{scenario_toml(scenario)}", encoding="utf-8")
-            os.replace(partial, path)
+            atomic.write_text(path, f"# written by sdmodel search-policy\n{scenario_toml(scenario)}")
             written.append(path)
     except OSError as error:
         raise InputError(folder, "--out", f"cannot write the scenarios ({error.strerror})", "choose a writable folder") from None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import stacking
+from sdmodel import atomic, stacking
 from sdmodel.errors import InputError
 from sdmodel.locations import cache_dir
 from sdmodel.locations import runs_dir as resolve_runs_dir
@@ -293,9 +293,7 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     digest = _describe(path)["sha256"]
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
-        temporary.write_text(stamp + digest)
-        os.replace(temporary, entry)
+        atomic.write_text(entry, stamp + digest)
     except OSError:
         pass  # a cache that cannot be written only costs the next read a hash
     return digest

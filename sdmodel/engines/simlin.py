@@ -44,7 +44,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -57,6 +56,7 @@ import numpy as np
 import simlin
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel.engines import unchanging
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
@@ -553,9 +553,7 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
-            json.dump(data, handle)
-        os.replace(handle.name, target)
+        atomic.write_text(target, json.dumps(data))
     except OSError:
         pass
 
