@@ -751,7 +751,7 @@ def format_bands(bands: xr.Dataset) -> str:
     if "seed" in bands.attrs:
         footer += f", Latin hypercube, seed {bands.attrs['seed']}"
     footer += f"; {failed} failed and left out" if failed else ""
-    return _table(rows) + "\n" + footer
+    return text_table(rows) + "\n" + footer
 
 
 def sweep_json(results: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
@@ -791,10 +791,10 @@ def format_sweep(results: xr.Dataset) -> str:
     failed = [point for point in summary["points"] if point["failed"]]
     if failed:
         footer += f"\n{len(failed)} of {len(summary['points'])} members failed; the first: {failed[0]['error']}"
-    return _table(rows) + "\n" + footer
+    return text_table(rows) + "\n" + footer
 
 
-def _table(rows: list[list[str]]) -> str:
+def text_table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows

@@ -113,7 +113,7 @@ def runner_for(job: Job):
     from sdmodel.simulate import engine_module
 
     engine = engine_module(job.engine)
-    if hasattr(engine, "member_runner"):
+    if engine.member_runner is not None:
         runner = engine.member_runner(job.model, job.spec, job.params, job.outputs)
     else:
         runner = DatasetRunner(engine, job)

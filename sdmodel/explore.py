@@ -248,9 +248,9 @@ class Explorer:
         import holoviews as hv
         import panel as pn
 
-        from sdmodel.plots import _backends
+        from sdmodel.plots import load_backends
 
-        _backends()
+        load_backends()
         self.widgets = {}
         cards = {}
         for lever in self.levers:
@@ -349,11 +349,11 @@ class Explorer:
 
     def _outcome_table(self, rows, year: float) -> str:
         """The outcomes at the final year, each in its units (cumulative payments are billions of USD, not a share)."""
-        from sdmodel.metrics import _fmt
+        from sdmodel.metrics import format_number
 
         cells = "".join(
-            f"<tr><td>{metric.label}</td><td>{_fmt(base)}</td><td data-metric='{metric.key}'>{_fmt(now)}</td>"
-            f"<td>{_fmt(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
+            f"<tr><td>{metric.label}</td><td>{format_number(base)}</td><td data-metric='{metric.key}'>{format_number(now)}</td>"
+            f"<td>{format_number(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
             for metric, units, base, now in rows
         )
         return (

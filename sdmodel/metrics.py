@@ -175,7 +175,7 @@ def format_table(metrics: xr.Dataset) -> str:
         rows.append(
             [name]
             + [
-                _fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})"
+                format_number(final) if name == baseline else f"{format_number(final)} ({format_number(change, sign=True)})"
                 for final, change in row.values()
             ]
         )
@@ -218,10 +218,10 @@ def _cells(metrics: xr.Dataset) -> dict[str, dict[str, tuple[float, float]]]:
     }
 
 
-def _fmt(value: float, sign: bool = False) -> str:
+def format_number(value: float, sign: bool = False) -> str:
     """Three significant digits, and thousands written out (7,117 rather than 7.12e+03).
 
-    >>> _fmt(7117.4), _fmt(-0.03661, sign=True), _fmt(0.0, sign=True)
+    >>> format_number(7117.4), format_number(-0.03661, sign=True), format_number(0.0, sign=True)
     ('7,117', '-0.0366', '+0')
     """
     plus = "+" if sign else ""

@@ -29,7 +29,7 @@ def comparison_figure(results: xr.Dataset, baseline: str = "baseline", colours: 
     """
     import holoviews as hv
 
-    _backends()
+    load_backends()
     names = [str(n) for n in results["scenario"].values]
     chosen = featured_scenarios(results, baseline)
     colours = colours or palette.scenario_colours(names, baseline, chosen)
@@ -41,7 +41,7 @@ def comparison_figure(results: xr.Dataset, baseline: str = "baseline", colours: 
         # the title names the measure, the axis its units (a share or an index, not Dmnl): a name on the axis too ran
         # into the title in a PNG's small panels
         ylabel = reader_units(str(line.attrs.get("units") or ""), metric.variable) or metric.short
-        panels.append(_legend_outside(scenario_overlay(line, colours, baseline, chosen), metric.label, "year", ylabel))
+        panels.append(legend_outside(scenario_overlay(line, colours, baseline, chosen), metric.label, "year", ylabel))
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
@@ -105,7 +105,7 @@ def scenario_overlay(line: xr.DataArray, colours: Mapping[str, str], baseline: s
     return hv.Overlay([*grey, *coloured, *base])
 
 
-def _legend_outside(element, title: str, xlabel: str, ylabel: str, width: int = 620, height: int = 300):
+def legend_outside(element, title: str, xlabel: str, ylabel: str, width: int = 620, height: int = 300):
     """Title, axis labels and a legend to the right of the data area, for both backends (a legend inside a panel
     hides the lines under it). ``width`` includes the legend's column."""
     return element.opts(
@@ -161,7 +161,7 @@ PANEL = {"width": 460, "height": 280}
 MPL_CURVE = {"aspect": 1.6, "xformatter": "%d", "show_grid": True}
 
 
-def _backends() -> None:
+def load_backends() -> None:
     """Load both HoloViews plotting backends, so options can be set for each: Bokeh (HTML) and matplotlib (PNG)."""
     import matplotlib
 
@@ -246,7 +246,7 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     Axis labels carry the variable's units."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     if by not in BY_CHOICES:
         raise InputError("--by", by, "unknown grouping", f"choose one of: {', '.join(BY_CHOICES)}")
@@ -265,7 +265,7 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
         band = next((d for d in BAND_DIMS if d in array.dims), None)
         colour = by if by in array.dims else None
         facets = [d for d in array.dims if d not in ("time", colour, band)]
-        for values in _product(array, facets):
+        for values in element_combinations(array, facets):
             piece = array.sel(dict(zip(facets, values))) if facets else array
             pieces.append((piece, band, colour, _label(array) + suffix + "".join(f" · {v}" for v in values), _ylabel(array)))
     baseline = "baseline"
@@ -279,12 +279,12 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     for piece, band, colour, title, ylabel in pieces:
         if band:
             panels += [
-                _legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)
+                legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)
             ]
         elif colour == "scenario":
-            panels.append(_legend_outside(scenario_overlay(piece, colours, baseline, chosen), title, "year", ylabel))
+            panels.append(legend_outside(scenario_overlay(piece, colours, baseline, chosen), title, "year", ylabel))
         elif colour:
-            panels.append(_legend_outside(_member_overlay(piece, colour), title, "year", ylabel))
+            panels.append(legend_outside(_member_overlay(piece, colour), title, "year", ylabel))
         else:
             panels.append(
                 _styled(
@@ -337,7 +337,7 @@ def sweep_figure(results: xr.Dataset, name: str):
 
     import holoviews as hv
 
-    _backends()
+    load_backends()
     swept = json.loads(results.attrs.get("ensemble_params", "[]"))
     if not swept:
         raise InputError("run", None, "is not a sweep", "draw a sweep's results (sdmodel sweep)")
@@ -362,7 +362,7 @@ def sweep_figure(results: xr.Dataset, name: str):
     scenario = str(results["scenario"].values) if "scenario" in results.coords and results["scenario"].ndim == 0 else "scenario"
     own = float(results[x].attrs.get("scenario_value", math.nan))  # where the scenario itself sits (sdmodel.ensemble.sweep)
     panels = []
-    for values in _product(array, facets):
+    for values in element_combinations(array, facets):
         piece = array.sel(dict(zip(facets, values))) if facets else array
         title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
         line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
@@ -405,7 +405,7 @@ def _legend_title(title: str, backend: str):
     return hook
 
 
-def _product(array: xr.DataArray, dims: list[str]) -> list[tuple]:
+def element_combinations(array: xr.DataArray, dims: list[str]) -> list[tuple]:
     from itertools import product
 
     return list(product(*(array[d].values.tolist() for d in dims))) if dims else [()]
@@ -448,7 +448,7 @@ def band_overlay(
     are drawn too: a narrow band stays visible as two close lines. The baseline's median is black and dashed."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     bands = percentile_bands(array, band)
     available = [float(p) for p in bands["percentile"].values]
@@ -504,7 +504,7 @@ def scenario_multiples(
     (black, dashed). Two lines a panel, named in its title: no legend, and any number of scenarios."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     chosen = [m for m in METRICS if m.variable in results and (keys is None or m.key in keys)]
     names = [str(n) for n in results["scenario"].values if str(n) != baseline]
@@ -555,7 +555,7 @@ def loop_dominance_figure(dominance: xr.Dataset):
 
     from sdmodel.loops import MIN_PERIOD, WINDOW, steady_periods
 
-    _backends()
+    load_backends()
     loops = [str(loop) for loop in dominance["loop"].values]
     colours = palette.series_colours(loops)
     names = dict(zip(loops, (str(n) for n in dominance["loop_name"].values)))
@@ -654,7 +654,7 @@ def for_png(figure):
     than their width (``hspace``), so each legend sits to the right of its panel, clear of the next panel's axis."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
     return figure.opts(
         hv.opts.Curve(xformatter="%d"),
         hv.opts.Overlay(xformatter="%d"),

@@ -211,7 +211,7 @@ def write_report(text: str, path: str | os.PathLike) -> Path:
 def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> str:
     """The comparison as an HTML table: final values, and in brackets the change from the baseline, coloured by
     whether ``viewpoint`` holds it better (blue, bold) or worse (vermillion); never by its sign alone."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
@@ -237,10 +237,10 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
             final = float(metrics[key].sel(scenario=name, measure="final"))
             change = float(metrics[key].sel(scenario=name, measure="vs_baseline"))
             if name == baseline:
-                cells.append(f"<td>{_fmt(final)}</td>")
+                cells.append(f"<td>{format_number(final)}</td>")
             else:
                 tone = viewpoint.judge(key, change, final) if viewpoint else ""
-                cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
+                cells.append(f"<td class='{tone}'>{format_number(final)} ({format_number(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
     groups = "".join(
@@ -284,7 +284,7 @@ def trajectories_caption(names: list[str], baseline: str, chosen: list[str] | No
 def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> list[str]:
     """Three to five sentences on what the run shows, written from its numbers: which scenario does best by the
     report's point of view, and for each headline measure which lever moved it most, and by how much."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     baseline, year = metrics.attrs["baseline"], metrics.attrs["time"]
     keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[
@@ -294,7 +294,7 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
     finals = {k: metrics[k].sel(measure="final") for k in keys}
     changes = {k: metrics[k].sel(measure="vs_baseline") for k in keys}
     if not others:
-        values = "; ".join(f"{METRIC_BY_KEY[k].label} {_fmt(float(finals[k].sel(scenario=baseline)))}" for k in keys)
+        values = "; ".join(f"{METRIC_BY_KEY[k].label} {format_number(float(finals[k].sel(scenario=baseline)))}" for k in keys)
         return [f"Only '{baseline}' was run, so nothing is compared. In {year:g}: {values}."]
     sentences = [_overall_sentence(others, keys, finals, changes, viewpoint, baseline, year)]
     for key in keys[:4]:
@@ -332,18 +332,18 @@ def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, y
 
 def _measure_sentence(key: str, others: list[str], final: xr.DataArray, change: xr.DataArray, viewpoint, baseline: str) -> str:
     """The lever that moved one measure most: from the baseline's value to its own, and whether that is better."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     metric = METRIC_BY_KEY[key]
     moved = max(others, key=lambda n: abs(float(change.sel(scenario=n))))
     delta, base = float(change.sel(scenario=moved)), float(final.sel(scenario=baseline))
     if delta == 0 or not math.isfinite(delta):
-        return f"{metric.label}: no scenario changes it ({_fmt(base)})."
+        return f"{metric.label}: no scenario changes it ({format_number(base)})."
     relative = f", {delta / abs(base):+.0%}" if base and abs(delta / base) < 100 else ""
     verdict = viewpoint.judge(key, delta, float(final.sel(scenario=moved))) if viewpoint else ""
     return (
-        f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
-        f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else ".")
+        f"{metric.label}: {moved} moves it most, from {format_number(base)} in '{baseline}' to {format_number(float(final.sel(scenario=moved)))} "
+        f"({format_number(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else ".")
     )
 
 
@@ -412,7 +412,7 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
     for piece, title, ylabel in _band_pieces(bands, band):
         colour = "scenario" if "scenario" in piece.dims else None
         panels += [
-            plots._legend_outside(overlay, title, "year", ylabel)
+            plots.legend_outside(overlay, title, "year", ylabel)
             for overlay in plots.band_panels(piece, band, colour, colours, baseline)
         ]
     if not panels:
@@ -435,7 +435,7 @@ def _band_pieces(bands: xr.Dataset, band: str) -> list[tuple[xr.DataArray, str, 
         if "time" not in array.dims:
             continue
         rest = [d for d in array.dims if d not in ("time", band, "scenario")]
-        for values in plots._product(array, rest):
+        for values in plots.element_combinations(array, rest):
             piece = array.sel(dict(zip(rest, values))) if rest else array
             pieces.append((piece, label + "".join(f" · {v}" for v in values), with_units(label, units, f"{label} {variable}")))
     return pieces

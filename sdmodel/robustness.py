@@ -473,6 +473,8 @@ def to_json(analysis: xr.Dataset, run_path: str | os.PathLike | None = None) -> 
 
 def format_table(analysis: xr.Dataset) -> str:
     """A row per scenario in rank order: satisficing share, share meeting each criterion, regret; then the effects' percentiles."""
+    from sdmodel.ensemble import text_table
+
     summary = to_json(analysis)
     outcome = summary["outcomes"][0]["label"]
     header = [
@@ -496,7 +498,7 @@ def format_table(analysis: xr.Dataset) -> str:
                 _fmt(first["p75"]),
             ]
         )
-    lines = [_table(rows), ""]
+    lines = [text_table(rows), ""]
     lines += [f"C{i + 1}: share of draws meeting {text}" for i, text in enumerate(summary["criteria"])]
     lines.append(
         f"regret on {outcome} ({summary['outcomes'][0]['better']} is better): the best alternative's value on the draw "
@@ -516,7 +518,7 @@ def format_table(analysis: xr.Dataset) -> str:
         for index, (name, entry) in enumerate((n, e) for n, e in summary["policies"].items() if "effects" in e):
             effects.append([str(label) if index == 0 else "", name, *(_fmt(v) for v in entry["effects"][str(label)].values())])
     if len(effects) > 1:
-        lines += ["", _table(effects)]
+        lines += ["", text_table(effects)]
     return "\n".join(lines)
 
 
@@ -524,9 +526,9 @@ def figure(analysis: xr.Dataset):
     """Two panels, scenarios in rank order: the share of draws meeting every criterion, and the spread of regret on the first outcome."""
     import holoviews as hv
 
-    from sdmodel.plots import _backends
+    from sdmodel.plots import load_backends
 
-    _backends()
+    load_backends()
     p = PREFIX
     summary = to_json(analysis)
     order = list(summary["policies"])[::-1]  # drawn bottom up: the first-ranked on top
@@ -586,12 +588,6 @@ def html_table(analysis: xr.Dataset) -> str:
         f"Regret on {html.escape(outcome)} ({summary['outcomes'][0]['better']} is better): the best alternative's value on the draw "
         f"minus this one's, '{html.escape(summary['baseline'])}' counted as an alternative; ranked by {summary['ranking']}.</p>"
     )
-
-
-def _table(rows: list[list[str]]) -> str:
-    from sdmodel.ensemble import _table as table
-
-    return table(rows)
 
 
 def _share(value: float | None) -> str:

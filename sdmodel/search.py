@@ -348,7 +348,7 @@ def _objectives_of(found: xr.Dataset, scenario: Scenario) -> list[float]:
 
 def format_table(summary: Mapping) -> str:
     """The Pareto set: a row per scenario, a column per lever and objective."""
-    from sdmodel.ensemble import _table
+    from sdmodel.ensemble import text_table
 
     levers, objectives = list(summary["levers"]), [o["label"] for o in summary["objectives"]]
     rows = [["scenario", *levers, *objectives]]
@@ -364,4 +364,4 @@ def format_table(summary: Mapping) -> str:
         f"{len(summary['pareto'])} Pareto-optimal of {summary['evaluated']} candidates, each run on the same {summary['samples']} draws; "
         f"{summary['method']}. " + "; ".join(f"{o['label']}: {o['better']} is better" for o in summary["objectives"])
     )
-    return _table(rows) + "\n" + note
+    return text_table(rows) + "\n" + note

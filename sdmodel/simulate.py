@@ -18,6 +18,7 @@ import xarray as xr
 
 from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
+from sdmodel.engines import Engine
 from sdmodel.errors import InputError, NonFiniteWarning
 from sdmodel.locations import default_model
 from sdmodel.progress import progress_bar
@@ -27,7 +28,7 @@ from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario
 ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
 
 
-def engine_module(name: str):
+def engine_module(name: str) -> Engine:
     """The engine adapter for a name (imported on first use: each engine is a heavy import)."""
     if name not in ENGINES:
         raise InputError("--engine", name, "unknown engine", f"choose one of: {', '.join(ENGINES)}")
@@ -50,7 +51,7 @@ def prepare(
     engine = engine_module(engine)
     model_path = Path(model) if model else default_model()
     data_files = data_paths(data)
-    if data_files and not getattr(engine, "READS_DATA_FILES", False):
+    if data_files and not engine.READS_DATA_FILES:
         raise InputError(
             "--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`"
         )

@@ -310,7 +310,7 @@ def test_the_table_colours_a_change_by_the_declared_direction_never_by_its_sign(
 
 def test_the_summary_is_written_from_the_results_and_changes_with_them(bundled_comparison):
     import sdmodel
-    from sdmodel.metrics import METRIC_BY_KEY, _fmt, compare_metrics
+    from sdmodel.metrics import METRIC_BY_KEY, compare_metrics, format_number
     from sdmodel.report import summary_sentences
 
     _, everything = bundled_comparison
@@ -323,7 +323,7 @@ def test_the_summary_is_written_from_the_results_and_changes_with_them(bundled_c
         mover = str(change["scenario"].values[int(abs(change).argmax())])
         final = float(metrics["hhi"].sel(measure="final", scenario=mover))
         line = next(s for s in sentences if s.startswith(METRIC_BY_KEY["hhi"].label))
-        assert f"{mover} moves it most" in line and _fmt(final) in line, line
+        assert f"{mover} moves it most" in line and format_number(final) in line, line
         assert f"in {metrics.attrs['time']:g}" in sentences[0]
 
 

@@ -42,6 +42,7 @@ NAME = "pysd"
 VERSION = pysd.__version__
 READS_DATA_FILES = True  # data variables' values from files (``--data``, PySD's ``data_files``)
 REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseconds (sdmodel.reuse)
+member_runner = None  # ensembles run a Dataset per member: a run takes seconds, building its Dataset nothing
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 

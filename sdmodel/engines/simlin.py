@@ -66,6 +66,7 @@ from sdmodel.scenario import RunSpec, Setting
 NAME = "simlin"
 VERSION = simlin.__version__
 REUSE_STORED = False  # a run takes milliseconds, less than reading a stored one back (sdmodel.reuse)
+READS_DATA_FILES = False  # data variables take the values the model file gives them
 FORMATS = (".mdl", ".xmile", ".stmx", ".itmx")  # what the reference engine reads too
 #: our time controls -> ``Project.set_sim_specs`` keywords
 SPEC_KEYS = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}
@@ -74,7 +75,7 @@ PIPELINE_DELAY = re.compile(r"\bDELAY\s*\(", re.IGNORECASE)  # XMILE DELAY = Ven
 
 _lock = threading.Lock()  # a loaded Model is shared by every run in the process
 _models: OrderedDict[tuple, simlin.Model] = OrderedDict()  # (path, sha256, time grid) -> loaded model
-_plans: dict[tuple[str, str], _Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
+_plans: dict[tuple[str, str], Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
 _infos: dict[tuple[str, str], tuple[ModelInfo, tuple[str, ...]]] = {}  # (path, sha256) -> (info, PySD's variable order)
 MAX_MODELS = 8
 INFO_CACHE_FORMAT = 1  # bump when the cached JSON's layout changes
@@ -91,7 +92,7 @@ class _Output:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     info: ModelInfo
     defaults: dict[str, float]
     outputs: tuple[_Output, ...]
@@ -105,7 +106,7 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     """The model's own simulation period and steps, as Simlin reads them."""
-    return dict(_plan(model_path).defaults)
+    return dict(load_plan(model_path).defaults)
 
 
 def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
@@ -113,7 +114,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
 
     A NaN or infinite value is a :class:`ModelRunError`; with ``allow_nan``, NaN is kept and only an infinity fails.
     """
-    plan = _plan(model_path)
+    plan = load_plan(model_path)
     time, values = _simulate(plan, model_path, spec)
     return _to_dataset(time, values, plan, spec.name, allow_nan)
 
@@ -136,7 +137,7 @@ def run_scenarios(
     axis if any scenario varies it over time), built from arrays in one go:
     concatenating ~200 variables per scenario took longer than the runs.
     """
-    plan = _plan(model_path)
+    plan = load_plan(model_path)
     runs = _simulate_all(plan, model_path, specs, jobs)
     if done:
         done(len(specs))  # milliseconds each: no bar needs them one by one
@@ -164,7 +165,7 @@ def run_scenarios(
     return xr.Dataset(data, coords=coords)
 
 
-def _simulate_all(plan: _Plan, model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None) -> list:
+def _simulate_all(plan: Plan, model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None) -> list:
     """:func:`_simulate` of every scenario, in order; the first scenario (in order) that fails raises."""
     threads = min(jobs or os.cpu_count() or 1, len(specs))
     if threads <= 1:
@@ -175,9 +176,9 @@ def _simulate_all(plan: _Plan, model_path: str | os.PathLike, specs: Sequence[Ru
         return list(pool.map(lambda spec: _simulate(plan, model_path, spec), specs))  # map raises in order
 
 
-def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _simulate(plan: Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run one scenario: the save times, and every output's values as ``(time, slots)``."""
-    constants, series = _overrides(plan, spec)
+    constants, series = overrides(plan, spec)
     grid = {**plan.defaults, **spec.time}
     model = _load(model_path, None if grid == plan.defaults else grid)
     with _lock:  # the Model compiles once per grid; each Sim is then independent
@@ -186,10 +187,10 @@ def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tupl
         except simlin.SimlinError as error:
             raise InputError(model_path, None, f"Simlin cannot compile this model ({_error_line(error)})", USE_PYSD) from None
         for slot, value in constants.items():
-            _set(sim, slot, value, spec.name)  # raises before anything runs
+            set_slot(sim, slot, value, spec.name)  # raises before anything runs
     try:
         if series:
-            _run_with_series(sim, series, grid, spec.name)
+            run_with_series(sim, series, grid, spec.name)
         sim.run_to_end()
         time = sim.get_series("time")
         values = {out.variable.py_name: _series(sim, out, grid, len(time)) for out in plan.outputs}
@@ -216,9 +217,9 @@ class MemberRunner:
     """
 
     def __init__(self, model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]):
-        plan = _plan(model_path)
+        plan = load_plan(model_path)
         self.scenario = spec.name
-        constants, self._series = _overrides(plan, spec)
+        constants, self._series = overrides(plan, spec)
         self.param_slots = tuple(tuple(_setting_slots(plan, _variable(plan, p.py_name, spec.name), p, spec.name)) for p in params)
         for slots in self.param_slots:  # a sampled value wins over the scenario's own
             for slot in slots:
@@ -252,13 +253,13 @@ class MemberRunner:
         with _lock:
             sim = self._model.simulate()
         for slot, value in self._constants:
-            _set(sim, slot, value, self.scenario)
+            set_slot(sim, slot, value, self.scenario)
         for slots, value in zip(self.param_slots, values):
             for slot in slots:
-                _set(sim, slot, float(value), self.scenario)
+                set_slot(sim, slot, float(value), self.scenario)
         try:
             if self._series:
-                _run_with_series(sim, self._series, self._grid, self.scenario)
+                run_with_series(sim, self._series, self._grid, self.scenario)
             sim.run_to_end()
             if self.time is None:
                 self.time = sim.get_series("time")
@@ -283,7 +284,7 @@ def member_runner(
     return MemberRunner(model_path, spec, params, outputs)
 
 
-def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
+def _variable(plan: Plan, py_name: str, scenario: str) -> Variable:
     variable = plan.info.variables.get(py_name)
     if variable is None:
         raise InputError(
@@ -292,7 +293,7 @@ def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
     return variable
 
 
-def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
+def run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
     """Step the run, setting time-series constants before each step, as PySD does.
 
     PySD interpolates a time-series parameter linearly and holds its end values
@@ -303,7 +304,7 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
     start, dt = grid["initial_time"], grid["time_step"]
     steps = round((grid["final_time"] - start) / dt)
     for slot, (times, values) in series.items():
-        _set(sim, slot, float(np.interp(start, times, values)), scenario)
+        set_slot(sim, slot, float(np.interp(start, times, values)), scenario)
     for step in range(steps):
         sim.run_to(start + (step + 0.5) * dt)
         following = start + (step + 1) * dt
@@ -311,7 +312,7 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
             sim.set_value(slot, float(np.interp(following, times, values)))
 
 
-def _set(sim, slot: str, value: float, scenario: str) -> None:
+def set_slot(sim, slot: str, value: float, scenario: str) -> None:
     try:
         sim.set_value(slot, value)
     except simlin.SimlinError as error:
@@ -319,7 +320,7 @@ def _set(sim, slot: str, value: float, scenario: str) -> None:
         raise InputError(f"scenario '{scenario}'", f"params.{slot}", problem, USE_PYSD) from None
 
 
-def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def overrides(plan: Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Simlin slot -> value, and slot -> (times, values) for time series; checked before anything runs."""
     constants: dict[str, float] = {}
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -339,7 +340,7 @@ def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, 
     return constants, series
 
 
-def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
+def _setting_slots(plan: Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
     """The Simlin slots a setting changes: the variable, all its elements, or one element."""
     source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
     coords = {dim: plan.info.subscripts.get(dim, ()) for dim in variable.dims}
@@ -358,7 +359,7 @@ def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: 
 
 
 def _to_dataset(
-    time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False
+    time: np.ndarray, series: dict[str, np.ndarray], plan: Plan, scenario: str, allow_nan: bool = False
 ) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
@@ -380,7 +381,7 @@ def _to_dataset(
     return xr.Dataset(data, coords=coords)
 
 
-def _plan(model_path: str | os.PathLike) -> _Plan:
+def load_plan(model_path: str | os.PathLike) -> Plan:
     """Map the reference engine's variables to Simlin's slots, once per model content."""
     path = _checked(model_path)
     key = (str(path.resolve()), file_sha256(path))
@@ -406,7 +407,7 @@ def _plan(model_path: str | os.PathLike) -> _Plan:
         order = {py_name: index for index, py_name in enumerate(_reference_info(path)[1])}
         # the model file's order, as in PySD's results
         outputs.sort(key=lambda output: order.get(output.variable.py_name, len(order)))
-        _plans[key] = _Plan(info, _spec_defaults(model), tuple(outputs), slots)
+        _plans[key] = Plan(info, _spec_defaults(model), tuple(outputs), slots)
     return _plans[key]
 
 

@@ -128,8 +128,8 @@ def loop_scores(
     from sdmodel.engines import simlin as engine
 
     path = Path(model_path)
-    plan = engine._plan(path)  # the scenario's settings as Simlin slots, exactly as the simulation engine sets them
-    constants, series = engine._overrides(plan, spec)
+    plan = engine.load_plan(path)  # the scenario's settings as Simlin slots, exactly as the simulation engine sets them
+    constants, series = engine.overrides(plan, spec)
     cycles = {name: pinned_cycle(path, variables) for name, variables in loops.items()}
     model = _ltm_model(path, cycles, grid)
     with warnings.catch_warnings():
@@ -137,9 +137,9 @@ def loop_scores(
         try:
             sim = model.simulate(enable_ltm=True)
             for slot, value in constants.items():
-                engine._set(sim, slot, value, spec.name)
+                engine.set_slot(sim, slot, value, spec.name)
             if series:
-                engine._run_with_series(sim, series, grid, spec.name)
+                engine.run_with_series(sim, series, grid, spec.name)
             sim.run_to_end()
             time = sim.get_series("time")
             found: dict[str, list[tuple[str, str, np.ndarray]]] = {name: [] for name in loops}
