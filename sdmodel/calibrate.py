@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdmodel.errors import InputError
-from sdmodel.locations import default_model
 from sdmodel.reference import Series, bundled_series, read_series
 from sdmodel.scenario import Scenario, load_scenario
 
@@ -149,16 +148,16 @@ def calibrate(
     from scipy.stats import qmc
 
     from sdmodel.distributions import load_distributions
-    from sdmodel.simulate import engine_module, run
+    from sdmodel.simulate import prepare, run
 
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     model_path = model
-    module = engine_module(engine)
-    info = module.model_info(Path(model_path) if model_path else default_model())
+    prepared = prepare([base], model=model_path, engine=engine)
+    info = prepared.info
     distributions = load_distributions(params, info)
     bounds = [_bounds(d, params) for d in distributions]
     names = [d.name for d in distributions]
-    defaults = module.time_defaults(info.path)
+    defaults = prepared.time_defaults
     final = base.time.get("final_time", defaults["final_time"])
     chosen = targets(
         [read_series(p) for p in data] if data else bundled_series(),

@@ -332,13 +332,13 @@ def scenarios_show(scenario, variables, model):
     click.echo(f"# {loaded.source}")
     click.echo(tomli_w.dumps(loaded.to_dict()).rstrip())
     if variables:
-        from sdmodel.engines import pysd as engine
         from sdmodel.engines.simlin_structure import canonical, equations
         from sdmodel.locations import default_model
         from sdmodel.model import TIME_CONTROLS
+        from sdmodel.simulate import model_info
 
         model_path = model or default_model()
-        info = engine.model_info(model_path)
+        info = model_info(model_path)
         try:
             written = equations(model_path)  # the values, read by Simlin
         except Exception:  # noqa: BLE001 - a model PySD reads and Simlin cannot: the list stands without its values
@@ -362,8 +362,8 @@ def scenarios_validate(files, model):
     from sdmodel.simulate import prepare
 
     for file in files:
-        _, loaded, specs = prepare([file], model=model)
-        click.echo(f"{file}: ok ({loaded[0].name}: {len(specs[0].settings)} parameter(s) set)")
+        prepared = prepare([file], model=model)
+        click.echo(f"{file}: ok ({prepared.scenarios[0].name}: {len(prepared.specs[0].settings)} parameter(s) set)")
 
 
 @main.group()

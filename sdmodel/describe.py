@@ -104,10 +104,10 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
         return info, cached["equations"], {(cause, effect): sign for cause, effect, sign in cached["links"]}
     except (OSError, ValueError, KeyError, TypeError):  # not cached yet, or damaged: read again
         pass
-    from sdmodel.engines import pysd as pysd_engine
     from sdmodel.engines.simlin_structure import causal_links, equations
+    from sdmodel.simulate import model_info
 
-    info, written, links = pysd_engine.model_info(model_path), equations(model_path), causal_links(model_path)
+    info, written, links = model_info(model_path), equations(model_path), causal_links(model_path)
     content = {
         "variables": [asdict(variable) for variable in info.variables.values()],
         "subscripts": info.subscripts,

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -50,6 +51,9 @@ from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, ma
 from sdmodel.model import ModelInfo, with_units
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, find_element
+
+if TYPE_CHECKING:
+    from sdmodel.simulate import Prepared
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_SWEEP_PARAMS = 3
@@ -301,8 +305,8 @@ def uncertainty(
 
     if samples < 1:
         raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
-    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = model_info_for(engine, model_path)
+    prepared = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     varied = [d.setting for d in drawn]
     _check_not_set(overrides, varied, info)
@@ -311,8 +315,7 @@ def uncertainty(
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
     results, description = run_design(
-        model_path,
-        engine,
+        prepared,
         specs,
         varied,
         design,
@@ -329,11 +332,11 @@ def uncertainty(
     results = results.assign_coords(
         scenario=("scenario", [s.name for s in specs], {"long_name": "Scenario"}),
         run=("run", np.arange(samples), {"long_name": "Ensemble member"}),
-        description=("scenario", [s.description for s in loaded]),
+        description=("scenario", [s.description for s in prepared.scenarios]),
         **params,
     )
     document = {"params": {d.name: {"dist": d.dist, **d.args} for d in drawn}}
-    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(prepared, command, description, chosen, names) | {
         "ensemble": "uncertainty",
         "sampling": "Latin hypercube (scipy.stats.qmc.LatinHypercube), mapped through each distribution's inverse CDF",
         "samples": samples,
@@ -370,8 +373,8 @@ def sweep(
     """
     from sdmodel.simulate import prepare
 
-    model_path, loaded, specs = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = model_info_for(engine, model_path)
+    prepared = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
+    specs, info = prepared.specs, prepared.info
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
     else:
@@ -385,8 +388,7 @@ def sweep(
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
     results, description = run_design(
-        model_path,
-        engine,
+        prepared,
         specs,
         varied,
         design,
@@ -408,7 +410,7 @@ def sweep(
         for name, p in zip(names, swept)
     }
     results = results.assign_coords(scenario=specs[0].name, **grid)
-    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(prepared, command, description, chosen, names) | {
         "ensemble": "sweep",
         "grid": "; ".join(f"{n}={p.values[0]:g}:{p.values[-1]:g}:{len(p.values)}" for n, p in zip(names, swept)),
         "failed_members": int(results["failed"].sum()),
@@ -427,8 +429,7 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
 
 
 def run_design(
-    model_path: Path,
-    engine: str,
+    prepared: Prepared,
     specs: Sequence[RunSpec],
     varied: Sequence[Setting],
     design: np.ndarray,
@@ -447,9 +448,10 @@ def run_design(
     ``design`` is members x ``varied`` values, whoever drew it: a sweep's grid, a
     Latin hypercube, or SALib's sample. Public so :mod:`sdmodel.sensitivity` runs
     its design with the same executors, streaming and failure records as sweeps
-    and uncertainty.
+    and uncertainty. ``prepared`` gives the model and engine; ``specs`` may be other scenarios on the same model
+    (a policy search's candidates).
     """
-    info = model_info_for(engine, model_path)
+    info, engine, model_path = prepared.info, prepared.engine.NAME, prepared.model_path
     variables = list(dict.fromkeys(output.variable for output in outputs))
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
@@ -522,37 +524,21 @@ def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords
     return results
 
 
-def ensemble_attributes(
-    engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names
-) -> dict:
+def ensemble_attributes(prepared: Prepared, command, description: str, outputs, names) -> dict:
     """The attributes every ensemble's Dataset carries: provenance, the executor, the outputs kept, the constants varied.
 
     Public so :mod:`sdmodel.sensitivity` records its runs the way sweeps and uncertainty do.
     """
-    from sdmodel.simulate import engine_module
-
-    module = engine_module(engine)
     attrs = provenance.attributes(
-        engine=module.NAME,
-        engine_version=module.VERSION,
-        model=model_path,
-        model_sha256=info.sha256,
-        scenarios=[s.to_dict() for s in loaded],
+        engine=prepared.engine.NAME,
+        engine_version=prepared.engine.VERSION,
+        model=prepared.model_path,
+        model_sha256=prepared.info.sha256,
+        scenarios=[s.to_dict() for s in prepared.scenarios],
         command=command or provenance.command_line(),
     )
     outputs_json = json.dumps([{**vars(o), "select": dict(o.select)} for o in outputs])
     return attrs | {"executor": description, "ensemble_outputs": outputs_json, "ensemble_params": json.dumps(names)}
-
-
-def model_info_for(engine: str, model_path: Path) -> ModelInfo:
-    """The model's metadata (names, ranges, units, subscripts) as ``engine`` reads it.
-
-    Public so :mod:`sdmodel.sensitivity` resolves its constants and outputs against
-    the same metadata as the members it runs through :func:`run_design`.
-    """
-    from sdmodel.simulate import engine_module
-
-    return engine_module(engine).model_info(model_path)
 
 
 def _param_attrs(info: ModelInfo, setting: Setting) -> dict[str, str]:

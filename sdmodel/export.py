@@ -48,7 +48,7 @@ import pandas as pd
 import xarray as xr
 
 from sdmodel import atomic
-from sdmodel.errors import InputError, first_line
+from sdmodel.errors import InputError
 from sdmodel.model import ModelInfo, normalise
 from sdmodel.scenario import Scenario, Setting, Value, bundled_scenarios, load_scenario
 from sdmodel.store import TRAJECTORY_KINDS
@@ -220,12 +220,11 @@ def _time_control_name(info: ModelInfo, key: str) -> str:
 
 def _validated(scenario: str | Path | Scenario, model: str | Path | None):
     """The scenario checked against the model, with each parameter beside its engine setting."""
-    from sdmodel.engines import pysd as engine
     from sdmodel.simulate import prepare
 
-    model_path, loaded, specs = prepare([scenario], model=model)
-    info = engine.model_info(model_path)
-    return loaded[0], info, list(zip(loaded[0].params.items(), specs[0].settings)), dict(specs[0].time)
+    prepared = prepare([scenario], model=model)
+    loaded, spec = prepared.scenarios[0], prepared.specs[0]
+    return loaded, prepared.info, list(zip(loaded.params.items(), spec.settings)), dict(spec.time)
 
 
 # --------------------------------------------------------------------------- XMILE
@@ -274,18 +273,9 @@ def xmile_text(scenario: str | Path | Scenario, model: str | Path | None = None)
 
 
 def _simlin_xmile(model_path: Path) -> ET.Element:
-    import simlin  # only this export needs Simlin's translator; imported late to keep the CLI fast
+    from sdmodel.engines.simlin_structure import to_xmile  # only this export needs Simlin's translator
 
-    try:
-        data = simlin.load(str(model_path)).project.to_xmile()
-    except (simlin.SimlinError, OSError) as error:
-        raise InputError(
-            model_path,
-            None,
-            f"Simlin cannot translate this model to XMILE ({first_line(error)})",
-            "export tab, dat or csv results instead",
-        ) from None
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    text = to_xmile(model_path)
     ET.register_namespace("", XMILE_NS)  # XMILE elements unprefixed, as every XMILE reader expects
     for prefix, uri in re.findall(r'xmlns:(\w+)="([^"]+)"', text):
         ET.register_namespace(prefix, uri)  # keep ``isee:`` and ``simlin:`` as Stella and Simlin write them

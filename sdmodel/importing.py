@@ -29,6 +29,7 @@ import xarray as xr
 from sdmodel.errors import InputError, read_text
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, normalise
 from sdmodel.scenario import NAME_PATTERN, Scenario, Value
+from sdmodel.simulate import model_info
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _CONSTANT = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*=\s*(?P<values>.*)$")
@@ -48,13 +49,12 @@ def import_cin(path: str | Path, name: str | None = None, model: str | Path | No
     ``INITIAL TIME``, ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` go to ``[time]``.
     A later line for the same constant wins, as in Vensim.
     """
-    from sdmodel.engines import pysd as engine
     from sdmodel.locations import default_model
     from sdmodel.simulate import prepare
 
     path = Path(path)
     model_path = Path(model) if model else default_model()
-    info = engine.model_info(model_path)
+    info = model_info(model_path)
     params: dict[str, Value] = {}
     time: dict[str, float] = {}
     origins: dict[str, str] = {}
@@ -227,19 +227,12 @@ def read_csv(path: str | Path, model: str | Path | None = None) -> xr.Dataset:
         raise InputError(
             path, None, "neither a tidy nor a wide sdmodel CSV", "export it again with `sdmodel export RUN --to csv`"
         )
-    return _dataset(tables, _info(model), str(path))
+    return _dataset(tables, model_info(model), str(path))
 
 
 def _read_each(paths, model, parse) -> xr.Dataset:
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    return _dataset({path.stem: parse(path) for path in paths}, _info(model), ", ".join(map(str, paths)))
-
-
-def _info(model: str | Path | None) -> ModelInfo:
-    from sdmodel.engines import pysd as engine
-    from sdmodel.locations import default_model
-
-    return engine.model_info(Path(model) if model else default_model())
+    return _dataset({path.stem: parse(path) for path in paths}, model_info(model), ", ".join(map(str, paths)))
 
 
 def _read_frame(path: Path, **options) -> pd.DataFrame:

@@ -97,23 +97,22 @@ def loop_dominance(
     scores (balancing loops read negative). Loops Simlin could not score are named, with the
     reason, in the ``unscored_loops`` attribute (JSON).
     """
-    from sdmodel.engines import simlin as engine
     from sdmodel.engines.simlin_structure import loop_scores
     from sdmodel.simulate import prepare
 
     named = load_named_loops(loops)
-    model_path, loaded, specs = prepare(
+    prepared = prepare(
         list(scenarios) if scenarios else bundled_scenarios(),
         model=model,
         overrides=overrides,
         final_time=final_time,
         engine="simlin",
     )
-    info = engine.model_info(model_path)
+    model_path, loaded, specs, info = prepared.model_path, prepared.scenarios, prepared.specs, prepared.info
     for loop in named:  # a typo in loops.toml should name the loop and the variable, not fail inside Simlin
         for index, name in enumerate(loop["variables"]):
             info.resolve(name, str(loops_file(loops)), f"loop {loop['id']}.variables[{index}]")
-    defaults = engine.time_defaults(model_path)
+    defaults = prepared.time_defaults
     variables = {loop["id"]: loop["variables"] for loop in named}
     runs = []
     unscored: dict[str, str] = {}
@@ -174,8 +173,8 @@ def loop_dominance(
         "dominant": (("scenario", "time"), dominant, {"long_name": "Dominant loop"}),
     }
     attrs = provenance.attributes(
-        engine="simlin",
-        engine_version=engine.VERSION,
+        engine=prepared.engine.NAME,
+        engine_version=prepared.engine.VERSION,
         model=Path(model_path),
         model_sha256=info.sha256,
         scenarios=[s.to_dict() for s in loaded],

@@ -53,12 +53,12 @@ def loop_diagram(loops: list[dict], links: dict[tuple[str, str], str]) -> str:
 
 def parameter_table(model_path: Path) -> str:
     """Every constant with its value as written, units, range and source."""
-    from sdmodel.engines import pysd as pysd_engine
     from sdmodel.engines.simlin_structure import canonical, equations
+    from sdmodel.simulate import model_info
 
     written = equations(model_path)
     rows = ["| constant | value | units | range | source or assumption |", "|---|---|---|---|---|"]
-    for variable in sorted(pysd_engine.model_info(model_path).variables.values(), key=lambda v: v.name.lower()):
+    for variable in sorted(model_info(model_path).variables.values(), key=lambda v: v.name.lower()):
         if variable.kind != "constant":
             continue
         dims = f"[{','.join(variable.dims)}]" if variable.dims else ""

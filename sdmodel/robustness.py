@@ -74,7 +74,7 @@ def robustness(
     """
     from sdmodel import ensemble
     from sdmodel.scenario import load_scenario
-    from sdmodel.simulate import bundled_scenarios_for, engine_module, prepare
+    from sdmodel.simulate import bundled_scenarios_for, prepare
 
     parsed, outcomes = parse_question(criteria, maximize, minimize)
     base = baseline if isinstance(baseline, Scenario) else load_scenario(baseline)
@@ -90,10 +90,10 @@ def robustness(
         )
     if any(p.name == base.name for p in chosen):
         raise InputError("POLICY", base.name, "is the baseline every policy is compared with", "leave it out of the policies")
-    model_path, _, specs = prepare([base, *chosen], model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+    prepared = prepare([base, *chosen], model=model, overrides=overrides, final_time=final_time, engine=engine)
+    info = prepared.info
     check_names(parsed, outcomes, info)
-    check_years(parsed, outcomes, {**engine_module(engine).time_defaults(model_path), **specs[0].time})
+    check_years(parsed, outcomes, prepared.grid)
     named = [r.output for e in (*parsed, *(o.expression for o in outcomes)) for r in e.references()]
     kept = list(dict.fromkeys([*(outputs or _default_outputs(info)), *named]))
     results = ensemble.uncertainty(

@@ -71,7 +71,7 @@ def search_policy(
     from sdmodel import ensemble
     from sdmodel.distributions import latin_hypercube, load_distributions, param_name
     from sdmodel.robustness import Reader, check_names, check_years
-    from sdmodel.simulate import engine_module, prepare
+    from sdmodel.simulate import prepare
 
     if population < 4 or generations < 1 or samples < 1:
         raise InputError(
@@ -96,10 +96,10 @@ def search_policy(
             "one objective: NSGA-II searches for trade-offs between several",
             "give at least two of --maximize, --minimize, --criterion",
         )
-    model_path, loaded, specs = prepare([base], model=model, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+    prepared = prepare([base], model=model, final_time=final_time, engine=engine)
+    specs, info = prepared.specs, prepared.info
     check_names(parsed, outcomes, info)
-    check_years(parsed, outcomes, {**engine_module(engine).time_defaults(model_path), **specs[0].time})
+    check_years(parsed, outcomes, prepared.grid)
     lever_ranges = _levers(levers, info)
     drawn = load_distributions(distributions, info)
     _check_apart(levers, lever_ranges, distributions, drawn)
@@ -111,8 +111,7 @@ def search_policy(
 
     def run(candidate_specs) -> Reader:
         results, _ = ensemble.run_design(
-            model_path,
-            engine,
+            prepared,
             candidate_specs,
             varied,
             design,
@@ -211,13 +210,11 @@ def search_policy(
             "objective_sense": ("objective", senses.astype(int), {"long_name": "+1: more is better; -1: less is better"}),
         },
     )
-    dataset.attrs = ensemble.ensemble_attributes(
-        engine, model_path, info, loaded, command, "search-policy", kept, [param_name(s) for s in varied]
-    ) | {
+    dataset.attrs = ensemble.ensemble_attributes(prepared, command, "search-policy", kept, [param_name(s) for s in varied]) | {
         "ensemble": "search",
         "search_method": "NSGA-II (Deb et al. 2002) from pymoo " + _version("pymoo"),
-        "search_base": loaded[0].name,
-        "search_base_params": json.dumps(loaded[0].to_dict()["params"]),
+        "search_base": prepared.scenarios[0].name,
+        "search_base_params": json.dumps(prepared.scenarios[0].to_dict()["params"]),
         "samples": samples,
         "seed": seed,
         "population": population,

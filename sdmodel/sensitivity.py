@@ -99,7 +99,7 @@ def sensitivity(
 
     from sdmodel import ensemble
     from sdmodel.distributions import load_distributions, salib_problem
-    from sdmodel.simulate import engine_module, prepare
+    from sdmodel.simulate import prepare
 
     if method not in METHODS:
         raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
@@ -115,8 +115,8 @@ def sensitivity(
             f"give --samples of at least {FAST_MINIMUM + 1}",
         )
     runs = [scenario] + ([against] if against is not None else [])
-    model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+    prepared = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
         raise InputError(
@@ -135,7 +135,7 @@ def sensitivity(
     else:
         design = fast_sampler.sample(problem, samples, seed=seed)
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
-    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}
+    grid = prepared.grid
     for text, (_, when) in zip(outputs or _default_outputs(), wanted):
         if when is not None:
             check_saved_time(text, when, grid)
@@ -143,8 +143,7 @@ def sensitivity(
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
-        model_path,
-        engine,
+        prepared,
         specs,
         varied,
         design,
@@ -182,7 +181,7 @@ def sensitivity(
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {
-        **ensemble.ensemble_attributes(engine, model_path, info, loaded, command, executor, chosen, names),
+        **ensemble.ensemble_attributes(prepared, command, executor, chosen, names),
         "ensemble": "sensitivity",
         "method": method,
         "samples": samples,

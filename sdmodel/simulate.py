@@ -21,6 +21,7 @@ from sdmodel import reuse as reuse_runs
 from sdmodel.engines import Engine
 from sdmodel.errors import InputError, NonFiniteWarning
 from sdmodel.locations import default_model
+from sdmodel.model import ModelInfo
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
@@ -35,6 +36,28 @@ def engine_module(name: str) -> Engine:
     return importlib.import_module(ENGINES[name])
 
 
+def model_info(model: str | Path | None = None, engine: str = "pysd") -> ModelInfo:
+    """A model's metadata (names, units, ranges, subscripts) as ``engine`` reads it; the bundled model by default."""
+    return engine_module(engine).model_info(Path(model) if model else default_model())
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare` loaded and checked: everything a run needs, before anything runs."""
+
+    model_path: Path
+    scenarios: list[Scenario]  #: as loaded, with ``--set`` and ``--final-time`` applied
+    specs: list[RunSpec]  #: one per scenario, validated against the model
+    info: ModelInfo  #: the model's metadata, as the engine reads it
+    time_defaults: dict[str, float]  #: the model's own time controls
+    engine: Engine
+
+    @property
+    def grid(self) -> dict[str, float]:
+        """The runs' time controls: the model's, with what the scenarios set (one grid for all, checked)."""
+        return {**self.time_defaults, **self.specs[0].time}
+
+
 def prepare(
     scenarios: Iterable[str | Path | Scenario] = ("baseline",),
     *,
@@ -43,7 +66,7 @@ def prepare(
     final_time: float | None = None,
     engine: str = "pysd",
     data: Sequence[str | Path] = (),
-) -> tuple[Path, list[Scenario], list[RunSpec]]:
+) -> Prepared:
     """Load and validate everything before anything runs, so bad input costs no run.
 
     ``data`` names files holding the values of the model's data variables (PySD's ``data_files``).
@@ -81,7 +104,7 @@ def prepare(
             "the scenarios in one run set different [time] periods",
             "run them separately, or pass --final-time",
         )
-    return model_path, loaded, specs
+    return Prepared(model_path, loaded, specs, info, defaults, engine)
 
 
 def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
@@ -174,17 +197,15 @@ def run(
     kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables. An
     infinity (a value that overflowed) fails the run on any model.
     """
-    model_path, loaded, specs = prepare(
-        scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data
-    )
-    engine = engine_module(engine)
+    prepared = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data)
+    model_path, loaded, specs, engine = prepared.model_path, prepared.scenarios, prepared.specs, prepared.engine
     allow_nan = not is_bundled(model_path)
     show = (
         progress if progress is not None else (None if engine.REUSE_STORED else False)
     )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
-            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
+            prepared, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
         )
     if allow_nan:
         for line in non_finite(dataset):
@@ -195,7 +216,7 @@ def run(
         engine=engine.NAME,
         engine_version=engine.VERSION,
         model=model_path,
-        model_sha256=engine.model_info(model_path).sha256,
+        model_sha256=prepared.info.sha256,
         scenarios=[s.to_dict() for s in loaded],
         command=command or provenance.command_line(),
     )

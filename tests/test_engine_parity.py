@@ -61,7 +61,8 @@ def both_twice(model, spec: RunSpec) -> tuple[xr.Dataset, xr.Dataset]:
 
 
 def run_both(scenario: str | Scenario, **options) -> tuple[xr.Dataset, xr.Dataset]:
-    model_path, _, (spec,) = prepare([scenario], final_time=options.pop("final_time", FINAL_TIME), **options)
+    prepared = prepare([scenario], final_time=options.pop("final_time", FINAL_TIME), **options)
+    model_path, (spec,) = prepared.model_path, prepared.specs
     return pysd_engine.run(model_path, spec), twice(simlin_engine, model_path, spec)
 
 
@@ -146,10 +147,11 @@ def test_time_series_setting_matches_pysd():
 
 
 def test_time_series_on_one_element_changes_only_that_element():
-    model_path, _, (spec,) = prepare(
+    prepared = prepare(
         [Scenario(name="ramp-one", params={"strike target[challenger]": STRIKE_SERIES, "data strike fraction": 0.3})],
         final_time=FINAL_TIME,
     )
+    model_path, (spec,) = prepared.model_path, prepared.specs
     target = simlin_engine.run(model_path, spec)["strike_target"]
     as_written = simlin_engine.run(model_path, RunSpec("baseline", (), spec.time))["strike_target"]
     assert target.dims == ("time", "Firm")

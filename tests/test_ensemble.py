@@ -86,12 +86,13 @@ def test_sweep_member_equals_a_single_run():
     results = ensemble.sweep(
         {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1
     )
-    model_path, _, (spec,) = prepare(
+    prepared = prepare(
         ["data-strike"],
         overrides={"data strike fraction": 0.4, "collective bargaining weight": 0.1},
         final_time=FINAL_TIME,
         engine="simlin",
     )
+    model_path, (spec,) = prepared.model_path, prepared.specs
     single = simlin_engine.run(model_path, spec)
     member = results.sel(data_strike_fraction=0.4, collective_bargaining_weight=0.1)
     for name in results.data_vars:
@@ -372,7 +373,8 @@ def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
     from sdmodel.scenario import Scenario, bundled_scenarios
 
     ramp = Scenario(name="ramp", params={"data strike fraction": ((2022.0, 0.0), (2028.0, 0.4))})
-    model_path, _, specs = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
+    prepared = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
+    model_path, specs = prepared.model_path, prepared.specs
     parts = [simlin_engine.run(model_path, spec) for spec in specs]
     concatenated = xr.concat(
         parts, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal"

@@ -63,3 +63,32 @@ def test_every_engine_provides_the_engine_contract(name):
     assert isinstance(module, Engine)
     assert module.NAME == name
     assert module.member_runner is None or callable(module.member_runner)
+
+
+ENGINE_LIBRARIES = {"pysd", "simlin"}
+ENGINE_ADAPTERS = set(ENGINES.values())  # reached by name through sdmodel.simulate.engine_module
+
+
+def _imported(path: Path) -> set[str]:
+    """Every module a file imports, and for ``from a import b`` also ``a.b`` (b may be a module)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_only_the_engines_package_imports_an_engine():
+    """PySD and Simlin, and the adapters over them, are imported in sdmodel/engines/ only; the rest of sdmodel asks
+    sdmodel.simulate (prepare, model_info, engine_module)."""
+    found = []
+    for name, path in MODULES.items():
+        if name == "sdmodel.engines" or name.startswith("sdmodel.engines."):
+            continue
+        for imported in sorted(_imported(path)):
+            if imported.split(".")[0] in ENGINE_LIBRARIES or imported in ENGINE_ADAPTERS:
+                found.append(f"{path.relative_to(PACKAGE.parent)} imports {imported}")
+    assert found == []

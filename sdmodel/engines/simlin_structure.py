@@ -16,10 +16,24 @@ from pathlib import Path
 import numpy as np
 import simlin
 
-from sdmodel.errors import ModelRunError
+from sdmodel.errors import InputError, ModelRunError, first_line
 from sdmodel.model import canonical
 
 SIGNS = {"+": "+", "-": "-"}
+
+
+def to_xmile(model_path: str | os.PathLike) -> str:
+    """The model as Simlin writes it in XMILE, or an InputError where Simlin cannot translate it."""
+    try:
+        data = simlin.load(str(model_path)).project.to_xmile()
+    except (simlin.SimlinError, OSError) as error:
+        raise InputError(
+            model_path,
+            None,
+            f"Simlin cannot translate this model to XMILE ({first_line(error)})",
+            "export tab, dat or csv results instead",
+        ) from None
+    return data.decode("utf-8") if isinstance(data, bytes) else data
 
 
 def causal_links(model_path: str | os.PathLike) -> dict[tuple[str, str], str]:
