@@ -45,31 +45,8 @@ from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec
 
-# constants that every version of the bundled model has
-DISTRIBUTIONS = """
-[params."data strike fraction"]
-dist = "uniform"
-lower = 0.0
-upper = 0.6
-
-[params."collective bargaining weight"]
-dist = "triangular"
-lower = 0.0
-mode = 0.05
-upper = 0.2
-
-[params."share sensitivity"]
-dist = "truncnormal"
-mean = 5
-sd = 2
-lower = 1
-upper = 10
-
-[params."hardware life"]
-dist = "uniform"
-lower = 3
-upper = 7
-"""
+#: the test suite's distributions file: four of the bundled model's assumptions
+DISTRIBUTIONS = Path(__file__).resolve().parent.parent / "tests" / "data" / "distributions.toml"
 SEED = 1
 GIB = 1024**3
 
@@ -246,8 +223,7 @@ def main() -> None:
     )
 
     work = Path(tempfile.mkdtemp(prefix="sdmodel-bench-"))
-    distributions = work / "uncertain.toml"
-    distributions.write_text(DISTRIBUTIONS)
+    distributions = DISTRIBUTIONS
     sdmodel_cli = str(Path(sys.executable).parent / "sdmodel")
     if args.memory_only:
         figures = memory_figures(sdmodel_cli, distributions, model_path, work, args)

@@ -48,7 +48,7 @@ from sdmodel.distributions import (
 )
 from sdmodel.errors import InputError, ModelRunError, check_range, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
-from sdmodel.model import ModelInfo, with_units
+from sdmodel.model import TIME_CONTROLS, ModelInfo, with_units
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, find_element
 
@@ -131,7 +131,7 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
             continue
         match = ELEMENT_PATTERN.match(name)
         variable = info.resolve(match["name"] if match else name, "--output", name)
-        if variable.kind == "lookup" or variable.py_name in ("initial_time", "final_time", "time_step", "saveper", "time"):
+        if variable.kind == "lookup" or variable.py_name in (*TIME_CONTROLS, "time"):
             problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
             raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
         select = {}

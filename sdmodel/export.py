@@ -630,10 +630,10 @@ def _scenarios_to_write(kind: str, target, model, overrides, final_time, fmt: st
         if final_time is not None:
             scenario = scenario.with_overrides({}, {"final_time": float(final_time)}, "--final-time")
         return [scenario], Path(model) if model else None
-    return run_scenarios(target, check_model=fmt == "xmile")
+    return saved_scenarios(target, check_model=fmt == "xmile")
 
 
-def run_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[list[Scenario], Path]:
+def saved_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[list[Scenario], Path]:
     """The resolved scenarios a saved run recorded, and its model file.
 
     ``check_model`` refuses a model file that changed since the run: the XMILE

@@ -23,12 +23,7 @@ from sdmodel.errors import InputError
 SUGGESTION_CUTOFF = 0.6
 
 #: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
-TIME_CONTROLS = {
-    "initial_time": "initial_time",
-    "final_time": "final_time",
-    "time_step": "time_step",
-    "saveper": "saveper",
-}
+TIME_CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
 
 
 @dataclass(frozen=True)

@@ -386,18 +386,16 @@ def provenance_table(results: xr.Dataset) -> str:
 def uncertainty_bands(run: xr.Dataset) -> tuple[xr.Dataset | None, str]:
     """An uncertainty run as percentile bands, or None and why it cannot be drawn.
 
-    A run with a ``percentile`` or ``quantile`` dim is drawn as it is; one with ensemble members
+    A run with a ``percentile`` dim (bands already) is drawn as it is; one with ensemble members
     (a ``run`` dim) is summarised by :func:`sdmodel.ensemble.percentile_bands`.
     """
-    if "percentile" in run.dims or "quantile" in run.dims:
+    from sdmodel.ensemble import percentile_bands
+
+    if "percentile" in run.dims:
         return run, ""
     if "run" in run.dims:
-        try:
-            from sdmodel.ensemble import percentile_bands
-        except ImportError:
-            return None, "Uncertainty bands skipped: this sdmodel has no sdmodel.ensemble module to summarise the members yet."
         return percentile_bands(run), ""
-    return None, "Uncertainty bands skipped: the run given has no ensemble members (no run, percentile or quantile dim)."
+    return None, "Uncertainty bands skipped: the run given has no ensemble members (no run or percentile dim)."
 
 
 def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = None, baseline: str = "baseline"):
@@ -407,13 +405,12 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
 
     from sdmodel import plots
 
-    band = "percentile" if "percentile" in bands.dims else "quantile"
     panels = []
-    for piece, title, ylabel in _band_pieces(bands, band):
+    for piece, title, ylabel in _band_pieces(bands):
         colour = "scenario" if "scenario" in piece.dims else None
         panels += [
             plots.legend_outside(overlay, title, "year", ylabel)
-            for overlay in plots.band_panels(piece, band, colour, colours, baseline)
+            for overlay in plots.band_panels(piece, "percentile", colour, colours, baseline)
         ]
     if not panels:
         raise InputError(
@@ -425,16 +422,16 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
-def _band_pieces(bands: xr.Dataset, band: str) -> list[tuple[xr.DataArray, str, str]]:
+def _band_pieces(bands: xr.Dataset) -> list[tuple[xr.DataArray, str, str]]:
     """(data, title, axis label) of each panel of an uncertainty figure: an output, or an element of it."""
     from sdmodel import plots
 
     pieces = []
-    for variable, select, label, units in _ensemble_outputs(bands, band):
+    for variable, select, label, units in _ensemble_outputs(bands):
         array = bands[variable].sel(select)
         if "time" not in array.dims:
             continue
-        rest = [d for d in array.dims if d not in ("time", band, "scenario")]
+        rest = [d for d in array.dims if d not in ("time", "percentile", "scenario")]
         for values in plots.element_combinations(array, rest):
             piece = array.sel(dict(zip(rest, values))) if rest else array
             pieces.append((piece, label + "".join(f" · {v}" for v in values), with_units(label, units, f"{label} {variable}")))
@@ -446,19 +443,18 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     (5-95 % narrower than ``flat`` of the panel's range everywhere), so a missing band is not read as a missing scenario."""
     from sdmodel.plots import percentile_bands
 
-    band = "percentile" if "percentile" in bands.dims else "quantile"
     text = (
         "Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
         "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty."
     )
-    pieces = _band_pieces(bands, band)
+    pieces = _band_pieces(bands)
     if not pieces or "scenario" not in pieces[0][0].dims:
         return text
     narrow = []
     for name in (str(n) for n in pieces[0][0]["scenario"].values):
         widths = []
         for piece, _, _ in pieces:
-            summary = percentile_bands(piece, band)
+            summary = percentile_bands(piece, "percentile")
             span = float(summary.max() - summary.min()) or 1.0
             own = summary.sel(scenario=name)
             if 5.0 in own["percentile"].values and 95.0 in own["percentile"].values:
@@ -473,7 +469,7 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     return text
 
 
-def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str, str]]:
+def _ensemble_outputs(bands: xr.Dataset) -> list[tuple[str, dict, str, str]]:
     """(variable, selection, label, units) of the outputs an ensemble kept."""
     rows = json.loads(bands.attrs.get("ensemble_outputs", "[]") or "[]")
     if rows:
@@ -485,7 +481,7 @@ def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str
     return [
         (str(name), {}, str(array.attrs.get("long_name") or name), str(array.attrs.get("units", "")))
         for name, array in bands.data_vars.items()
-        if band in array.dims
+        if "percentile" in array.dims
     ]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from paths import BAD, MODELS
+from paths import BAD, DATA, MODELS
 
 from sdmodel import ensemble
 from sdmodel.cli import main
@@ -28,37 +28,11 @@ from sdmodel.simulate import prepare
 from sdmodel.store import open_run
 
 FINAL_TIME = 2030.0  # the levers start in 2027; short runs keep the file quick
-DISTRIBUTIONS = """
-[params."usable share of interactions"]
-dist = "uniform"
-lower = 0.01
-upper = 0.05
-
-[params."collective bargaining weight"]
-dist = "triangular"
-lower = 0.0
-mode = 0.05
-upper = 0.2
-
-[params."share sensitivity"]
-dist = "truncnormal"
-mean = 5
-sd = 2
-lower = 1
-upper = 10
-
-[params."hardware life"]
-dist = "uniform"
-lower = 3
-upper = 7
-"""
 
 
 @pytest.fixture
-def distributions(tmp_path):
-    path = tmp_path / "uncertain.toml"
-    path.write_text(DISTRIBUTIONS)
-    return path
+def distributions():
+    return DATA / "distributions.toml"
 
 
 def small_uncertainty(distributions, **options):

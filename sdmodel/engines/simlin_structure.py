@@ -210,13 +210,13 @@ def _loop_slots(sim, model: simlin.Model, loop, elements: dict[str, tuple[str, .
 def _ltm_model(path: Path, cycles: dict[str, list[str]], grid: dict[str, float]) -> simlin.Model:
     """The model with the time grid set and the loops pinned; loaded once per content, grid and loops
     (a model of its own: the simulation engine's cached models stay as the file has them)."""
+    from sdmodel.engines.simlin import SPEC_KEYS
     from sdmodel.model import file_sha256
 
     key = (str(path.resolve()), file_sha256(path), tuple(sorted(grid.items())), tuple((n, tuple(c)) for n, c in cycles.items()))
     if key not in _ltm_models:
         model = simlin.load(str(path))
-        specs = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}
-        model.project.set_sim_specs(**{specs[k]: v for k, v in grid.items() if k in specs})
+        model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         with model.edit() as (_, patch):
             for name, cycle in cycles.items():
                 patch.set_loop_name(name, cycle)
