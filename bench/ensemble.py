@@ -43,6 +43,7 @@ from sdmodel import ensemble
 from sdmodel.distributions import latin_hypercube, load_distributions
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import RunSpec
 
 #: the test suite's distributions file: four of the bundled model's assumptions
@@ -100,13 +101,21 @@ def bare_simlin_loop(model_path: Path, param_slots: list[str], output_slots: lis
     return timed(loop) / len(design)
 
 
-def sdmodel_ensemble(distributions: Path, runs: int, **options) -> float:
-    """Seconds per run of ``sdmodel.ensemble.uncertainty`` (sampling, runs, streaming to NetCDF, the Dataset)."""
+def sdmodel_ensemble(distributions: Path, runs: int, model: Path, **execution) -> float:
+    """Seconds per run of ``sdmodel.ensemble.uncertainty`` (sampling, runs, streaming to NetCDF, the Dataset);
+    ``execution``: the fields of :class:`sdmodel.options.Execution` (jobs, scheduler, dask_local)."""
     results = None
 
     def call() -> None:
         nonlocal results
-        results = ensemble.uncertainty(distributions, ["baseline"], samples=runs, seed=SEED, progress=False, **options)
+        results = ensemble.uncertainty(
+            distributions,
+            ["baseline"],
+            samples=runs,
+            seed=SEED,
+            setup=RunSetup(model=model),
+            execution=Execution(progress=False, **execution),
+        )
 
     seconds = timed(call)
     assert int(results["failed"].sum()) == 0, "members failed in the benchmark"

@@ -137,6 +137,20 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
     return dict(parse_assignment(text) for text in assignments)
 
 
+def _setup(model, assignments: tuple[str, ...], final_time, engine):
+    """The ensemble options of what to run: --model, --set, --final-time, --engine."""
+    from sdmodel.options import RunSetup
+
+    return RunSetup(model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine)
+
+
+def _execution(jobs, scheduler, dask_local, store=None):
+    """The ensemble options of how to run: --jobs, --scheduler, --dask-local, and the file members stream to."""
+    from sdmodel.options import Execution
+
+    return Execution(jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store)
+
+
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
     if engine == "pysd" and sys.stderr.isatty():
@@ -539,14 +553,8 @@ def sweep(
             list(params),
             scenario or "baseline",
             outputs=outputs,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=_setup(model, assignments, final_time, engine),
+            execution=_execution(jobs, scheduler, dask_local, stream),
             command=_command(),
         )
         with results:
@@ -617,14 +625,8 @@ def uncertainty(
             samples=samples,
             seed=seed,
             outputs=outputs,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=_setup(model, assignments, final_time, engine),
+            execution=_execution(jobs, scheduler, dask_local, stream),
             command=_command(),
         )
         with results:
@@ -742,14 +744,8 @@ def robustness(
             baseline=baseline,
             samples=samples,
             seed=seed,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=_setup(model, assignments, final_time, engine),
+            execution=_execution(jobs, scheduler, dask_local, stream),
             command=_command(),
         )
         with results:
@@ -946,12 +942,8 @@ def search_policy(
         population=population,
         generations=generations,
         seed=seed,
-        model=model,
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
+        setup=_setup(model, (), final_time, engine),
+        execution=_execution(jobs, scheduler, dask_local),
         command=_command(),
     )
     files = write_scenarios(pareto_scenarios(found), out_dir)
@@ -1017,13 +1009,8 @@ def sensitivity(
         against=against,
         second_order=second_order,
         seed=seed,
-        model=model,
-        overrides=_overrides(assignments),
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
+        setup=_setup(model, assignments, final_time, engine),
+        execution=_execution(jobs, scheduler, dask_local),
         command=_command(),
     )
     path = save_run(found, f"sensitivity-{method}", runs_dir, kind="sensitivity")

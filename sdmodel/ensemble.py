@@ -49,6 +49,7 @@ from sdmodel.distributions import (
 from sdmodel.errors import InputError, ModelRunError, check_range, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
 from sdmodel.model import TIME_CONTROLS, ModelInfo, with_units
+from sdmodel.options import Execution, RunSetup
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, find_element
 
@@ -280,15 +281,8 @@ def uncertainty(
     samples: int = 100,
     seed: int = 0,
     outputs: Sequence[str] | None = None,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Monte Carlo: a Latin hypercube of ``samples`` draws from a distributions file, run on each scenario.
@@ -296,20 +290,18 @@ def uncertainty(
     Every scenario runs the same draws (so their differences are not sampling
     noise). Returns the kept outputs with dims ``scenario``, ``run``, ``time`` and
     subscripts; the drawn values are coordinates on ``run``, and ``failed`` and
-    ``error`` say which members failed and why. With ``store`` (a NetCDF path)
-    the members stay in that file and the Dataset reads it lazily, keeping
+    ``error`` say which members failed and why. With ``execution.store`` (a NetCDF
+    path) the members stay in that file and the Dataset reads it lazily, keeping
     nothing it reads (close it when done); otherwise they are loaded into
     memory. :func:`percentile_bands` summarises the result.
     """
-    from sdmodel.simulate import prepare
-
     if samples < 1:
         raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
-    prepared = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    prepared = setup.prepare(scenarios)
     specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     varied = [d.setting for d in drawn]
-    _check_not_set(overrides, varied, info)
+    _check_not_set(setup.overrides, varied, info)
     check_levers_not_varied(distributions, drawn, specs)
     chosen = resolve_outputs(outputs, info)
     design = latin_hypercube(drawn, samples, seed)
@@ -321,11 +313,7 @@ def uncertainty(
         design,
         chosen,
         {"scenario": len(specs), "run": samples},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
+        execution=execution,
         label="uncertainty",
     )
     params = {name: ("run", design[:, i], _param_attrs(info, setting)) for i, (name, setting) in enumerate(zip(names, varied))}
@@ -353,15 +341,8 @@ def sweep(
     scenario: str | os.PathLike | Scenario = "baseline",
     *,
     outputs: Sequence[str] | None = None,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """A grid over up to three constants of one scenario.
@@ -371,9 +352,7 @@ def sweep(
     parameter (named by its python name, the values as coordinates), ``time`` and
     subscripts, and ``failed`` and ``error`` on the grid.
     """
-    from sdmodel.simulate import prepare
-
-    prepared = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
+    prepared = setup.prepare([scenario])
     specs, info = prepared.specs, prepared.info
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
@@ -383,7 +362,7 @@ def sweep(
         raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
     varied = [p.setting for p in swept]
     check_varied_once([(p.setting, p.name) for p in swept], "--param")
-    _check_not_set(overrides, varied, info)
+    _check_not_set(setup.overrides, varied, info)
     chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
@@ -394,11 +373,7 @@ def sweep(
         design,
         chosen,
         {name: len(p.values) for name, p in zip(names, swept)},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
+        execution=execution,
         label="sweep",
     )
     grid = {
@@ -436,11 +411,7 @@ def run_design(
     outputs: Sequence[Output],
     lead: dict[str, int],
     *,
-    jobs: int | None,
-    scheduler: str | None,
-    dask_local: int | None,
-    store: str | os.PathLike | None,
-    progress: bool | None,
+    execution: Execution,
     label: str,
 ) -> tuple[xr.Dataset, str]:
     """Run every scenario x design row, streaming outputs to NetCDF; return the Dataset and the executor used.
@@ -452,6 +423,7 @@ def run_design(
     (a policy search's candidates).
     """
     info, engine, model_path = prepared.info, prepared.engine.NAME, prepared.model_path
+    jobs, scheduler, dask_local, store = execution.jobs, execution.scheduler, execution.dask_local, execution.store
     variables = list(dict.fromkeys(output.variable for output in outputs))
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
@@ -477,7 +449,7 @@ def run_design(
     failures = _Failures(total)
     done = 0
     try:
-        with progress_bar(total, f"{label}: {total} runs", progress) as bar:
+        with progress_bar(total, f"{label}: {total} runs", execution.progress) as bar:
             for result in executor(batches):
                 stream.write(result)
                 failures.record(result.errors)

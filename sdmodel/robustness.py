@@ -38,6 +38,7 @@ import xarray as xr
 
 from sdmodel import criteria as crit
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -55,15 +56,8 @@ def robustness(
     baseline: str | os.PathLike | Scenario = "baseline",
     samples: int = 100,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Run ``policies`` (default: every bundled scenario the model can run) and the baseline on the same draws, and analyse.
@@ -74,13 +68,13 @@ def robustness(
     """
     from sdmodel import ensemble
     from sdmodel.scenario import load_scenario
-    from sdmodel.simulate import bundled_scenarios_for, prepare
+    from sdmodel.simulate import bundled_scenarios_for
 
     parsed, outcomes = parse_question(criteria, maximize, minimize)
     base = baseline if isinstance(baseline, Scenario) else load_scenario(baseline)
     policies = list(policies or [])  # once: a generator would be used up by the test
     if not policies:
-        fitting = bundled_scenarios_for(model, engine)[0] if model else [load_scenario(n) for n in _bundled()]
+        fitting = bundled_scenarios_for(setup.model, setup.engine)[0] if setup.model else [load_scenario(n) for n in _bundled()]
         chosen = [s for s in fitting if s.name != base.name]
     else:
         chosen = [p if isinstance(p, Scenario) else load_scenario(p) for p in policies]
@@ -90,7 +84,7 @@ def robustness(
         )
     if any(p.name == base.name for p in chosen):
         raise InputError("POLICY", base.name, "is the baseline every policy is compared with", "leave it out of the policies")
-    prepared = prepare([base, *chosen], model=model, overrides=overrides, final_time=final_time, engine=engine)
+    prepared = setup.prepare([base, *chosen])
     info = prepared.info
     check_names(parsed, outcomes, info)
     check_years(parsed, outcomes, prepared.grid)
@@ -102,15 +96,8 @@ def robustness(
         samples=samples,
         seed=seed,
         outputs=kept,
-        model=model,
-        overrides=overrides,
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
+        setup=setup,
+        execution=execution,
         command=command,
     )
     analysis = analyse(results, parsed, outcomes, baseline=base.name)

@@ -30,6 +30,7 @@ import xarray as xr
 from sdmodel import atomic
 from sdmodel import criteria as crit
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
 PENALTY = 1e12  # a candidate whose runs all failed: worse than anything that ran (pymoo minimises)
@@ -47,20 +48,17 @@ def search_policy(
     population: int = 20,
     generations: int = 10,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """NSGA-II over the levers in ``levers`` (uniform ranges), each candidate run on ``samples`` draws of ``distributions``.
 
     Returns every candidate evaluated (dims ``candidate``, ``lever``, ``objective``) with
     ``pareto`` marking the final Pareto set. ``base`` is the scenario the levers are set
-    in (and the one ``baseline`` in an expression refers to).
+    in (and the one ``baseline`` in an expression refers to). ``setup`` gives the model, the
+    horizon and the engine (no ``overrides``: set them in ``base``); ``execution`` how the
+    candidates run (no ``store``: a search keeps only its candidates' objectives).
     """
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.evaluator import Evaluator
@@ -71,7 +69,6 @@ def search_policy(
     from sdmodel import ensemble
     from sdmodel.distributions import latin_hypercube, load_distributions, param_name
     from sdmodel.robustness import Reader, check_names, check_years
-    from sdmodel.simulate import prepare
 
     if population < 4 or generations < 1 or samples < 1:
         raise InputError(
@@ -96,7 +93,11 @@ def search_policy(
             "one objective: NSGA-II searches for trade-offs between several",
             "give at least two of --maximize, --minimize, --criterion",
         )
-    prepared = prepare([base], model=model, final_time=final_time, engine=engine)
+    if setup.overrides:  # a constant set in every candidate is a lever not searched: give it in the base scenario
+        raise InputError("overrides", None, "a search sets no constant for every candidate", "set it in the base scenario")
+    if execution.store is not None:
+        raise InputError("store", str(execution.store), "a search keeps no members", "leave Execution.store out")
+    prepared = setup.prepare([base])
     specs, info = prepared.specs, prepared.info
     check_names(parsed, outcomes, info)
     check_years(parsed, outcomes, prepared.grid)
@@ -117,11 +118,7 @@ def search_policy(
             design,
             kept,
             {"scenario": len(candidate_specs), "run": samples},
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=None,
-            progress=progress,
+            execution=execution,
             label="search-policy",
         )
         results.attrs["ensemble_outputs"] = outputs_json

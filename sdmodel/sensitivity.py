@@ -12,22 +12,75 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
-METHODS = ("sobol", "morris", "fast")
 MORRIS_LEVELS = 4
-
 
 #: SALib's FAST takes M = 4 harmonics by default and needs more than 4 M^2 samples
 FAST_M = 4
 FAST_MINIMUM = 4 * FAST_M**2
+
+
+@dataclass(frozen=True)
+class Method:
+    """One of SALib's methods: how it draws the design, how it estimates the indices, and which indices it gives."""
+
+    sample: Callable[[dict, int, bool, int], np.ndarray]  #: (problem, N, second order, seed) -> design
+    analyse: Callable[[dict, np.ndarray, np.ndarray, bool, int], dict]  #: (problem, design, outputs, second order, seed)
+    indices: tuple[str, ...]  #: the first-order indices, by output and parameter
+
+
+def _sobol_sample(problem, samples, second_order, seed):
+    from SALib.sample import sobol
+
+    return sobol.sample(problem, samples, calc_second_order=second_order, seed=seed)
+
+
+def _sobol_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import sobol
+
+    return sobol.analyze(problem, y, calc_second_order=second_order, seed=seed)
+
+
+def _morris_sample(problem, samples, second_order, seed):
+    from SALib.sample import morris
+
+    return morris.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
+
+
+def _morris_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import morris
+
+    return morris.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
+
+
+def _fast_sample(problem, samples, second_order, seed):
+    from SALib.sample import fast_sampler
+
+    return fast_sampler.sample(problem, samples, seed=seed)
+
+
+def _fast_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import fast
+
+    return fast.analyze(problem, y, seed=seed)
+
+
+#: method name -> what SALib does for it; the CLI's --method choices
+METHODS = {
+    "sobol": Method(_sobol_sample, _sobol_analyse, ("S1", "S1_conf", "ST", "ST_conf")),
+    "morris": Method(_morris_sample, _morris_analyse, ("mu", "mu_star", "sigma", "mu_star_conf")),
+    "fast": Method(_fast_sample, _fast_analyse, ("S1", "S1_conf", "ST", "ST_conf")),
+}
 
 
 def split_output(text: str) -> tuple[str, float | None]:
@@ -74,14 +127,8 @@ def sensitivity(
     against: str | os.PathLike | Scenario | None = None,
     second_order: bool = False,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Sensitivity indices of each output (dims ``output`` and ``param``).
@@ -90,16 +137,8 @@ def sensitivity(
     Morris N(D+1), FAST N·D. With ``against`` every member also runs on that scenario
     and the output is the scenario's value minus the baseline's.
     """
-    from SALib.analyze import fast as fast_analyze
-    from SALib.analyze import morris as morris_analyze
-    from SALib.analyze import sobol as sobol_analyze
-    from SALib.sample import fast_sampler
-    from SALib.sample import morris as morris_sample
-    from SALib.sample import sobol as sobol_sample
-
     from sdmodel import ensemble
     from sdmodel.distributions import load_distributions, salib_problem
-    from sdmodel.simulate import prepare
 
     if method not in METHODS:
         raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
@@ -115,7 +154,7 @@ def sensitivity(
             f"give --samples of at least {FAST_MINIMUM + 1}",
         )
     runs = [scenario] + ([against] if against is not None else [])
-    prepared = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
+    prepared = setup.prepare(runs)
     specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
@@ -127,13 +166,9 @@ def sensitivity(
             distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"'
         )
     problem = salib_problem(drawn)
-    if method == "sobol":
-        design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
-    elif method == "morris":
+    if method == "morris":  # levels of the range: every distribution is uniform (checked above)
         problem = {**problem, "bounds": [[d.args["lower"], d.args["upper"]] for d in drawn]}
-        design = morris_sample.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
-    else:
-        design = fast_sampler.sample(problem, samples, seed=seed)
+    design = METHODS[method].sample(problem, samples, second_order, seed)
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
     grid = prepared.grid
     for text, (_, when) in zip(outputs or _default_outputs(), wanted):
@@ -149,11 +184,7 @@ def sensitivity(
         design,
         chosen,
         {"scenario": len(specs), "run": len(design)},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=None,
-        progress=progress,
+        execution=execution,
         label=f"sensitivity ({method})",
     )
     if bool(results["failed"].any()):
@@ -169,15 +200,7 @@ def sensitivity(
         labels.append(text if when is not None else f"{text}@{float(results['time'][-1]):g}")
         values.append(np.asarray(y, dtype=float))
     names = problem["names"]
-    indices = {}
-    for label, y in zip(labels, values):
-        if method == "sobol":
-            found = sobol_analyze.analyze(problem, y, calc_second_order=second_order, seed=seed)
-        elif method == "morris":
-            found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
-        else:
-            found = fast_analyze.analyze(problem, y, seed=seed)
-        indices[label] = found
+    indices = {label: METHODS[method].analyse(problem, design, y, second_order, seed) for label, y in zip(labels, values)}
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {
@@ -202,11 +225,7 @@ def _default_outputs() -> list[str]:
 
 def _arrange(indices: dict, labels: list[str], names: list[str], method: str, second_order: bool) -> xr.Dataset:
     """SALib's dicts as one Dataset: an index per variable, dims (output, param)."""
-    keys = {
-        "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
-        "fast": ("S1", "S1_conf", "ST", "ST_conf"),
-        "morris": ("mu", "mu_star", "sigma", "mu_star_conf"),
-    }[method]
+    keys = METHODS[method].indices
     data = {
         key: (("output", "param"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels])) for key in keys
     }

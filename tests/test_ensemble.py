@@ -23,6 +23,7 @@ from sdmodel.engines import simlin as simlin_engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
 from sdmodel.metrics import METRICS
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import RunSpec, Setting
 from sdmodel.simulate import prepare
 from sdmodel.store import open_run
@@ -35,14 +36,25 @@ def distributions():
     return DATA / "distributions.toml"
 
 
-def small_uncertainty(distributions, **options):
-    options = {"samples": 12, "seed": 7, "final_time": FINAL_TIME, "jobs": 1, "progress": False, **options}
-    return ensemble.uncertainty(distributions, ["baseline", "data-strike"], **options)
+def small_uncertainty(distributions, samples=12, seed=7, **execution):
+    """A short uncertainty run of two scenarios; ``execution``: fields of :class:`sdmodel.options.Execution`."""
+    execution = {"jobs": 1, "progress": False, **execution}
+    return ensemble.uncertainty(
+        distributions,
+        ["baseline", "data-strike"],
+        samples=samples,
+        seed=seed,
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(**execution),
+    )
 
 
 def test_sweep_has_one_dim_per_parameter_with_its_values():
     results = ensemble.sweep(
-        ["data strike fraction=0:0.5:3", "hardware life=3:6:2"], "data-strike", final_time=FINAL_TIME, jobs=1, progress=False
+        ["data strike fraction=0:0.5:3", "hardware life=3:6:2"],
+        "data-strike",
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(jobs=1, progress=False),
     )
     assert results["capital_share"].dims == ("data_strike_fraction", "hardware_life", "time", "Firm")
     assert results["data_strike_fraction"].values.tolist() == [0.0, 0.25, 0.5]
@@ -58,7 +70,10 @@ def test_sweep_has_one_dim_per_parameter_with_its_values():
 def test_sweep_member_equals_a_single_run():
     """A member is the scenario with the swept values set, as `sdmodel run --set` would run it."""
     results = ensemble.sweep(
-        {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1
+        {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]},
+        "data-strike",
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(jobs=1),
     )
     prepared = prepare(
         ["data-strike"],
@@ -133,7 +148,12 @@ def test_streamed_bands_equal_percentiles_over_the_whole_ensemble(distributions,
 
 def test_failing_member_is_recorded_and_the_others_kept():
     """tests/models/overflow_float.mdl overflows when growth is fast: those members fail, the slow one runs."""
-    results = ensemble.sweep(["growth rate=0.5:1000:3"], model=MODELS / "overflow_float.mdl", outputs=["Stock"], jobs=1)
+    results = ensemble.sweep(
+        ["growth rate=0.5:1000:3"],
+        outputs=["Stock"],
+        setup=RunSetup(model=MODELS / "overflow_float.mdl"),
+        execution=Execution(jobs=1),
+    )
     assert results["failed"].values.tolist() == [False, True, True]
     assert "became NaN or infinite" in str(results["error"].sel(growth_rate=1000.0).values)
     assert str(results["error"].sel(growth_rate=0.5).values) == ""
@@ -189,9 +209,9 @@ def test_dask_local_cluster_gives_the_serial_results(distributions):
 
 def test_pysd_engine_gives_the_simlin_results():
     """Ensembles run on the reference engine too (through whole runs); a small model keeps PySD quick."""
-    options = {"model": MODELS / "decay.mdl", "outputs": ["Stock", "outflow"], "jobs": 1}
-    fast = ensemble.sweep(["lifetime=1:3:3"], **options)
-    reference = ensemble.sweep(["lifetime=1:3:3"], engine="pysd", **options)
+    options = {"outputs": ["Stock", "outflow"], "execution": Execution(jobs=1)}
+    fast = ensemble.sweep(["lifetime=1:3:3"], setup=RunSetup(model=MODELS / "decay.mdl"), **options)
+    reference = ensemble.sweep(["lifetime=1:3:3"], setup=RunSetup(model=MODELS / "decay.mdl", engine="pysd"), **options)
     xr.testing.assert_allclose(fast.drop_attrs(), reference.drop_attrs(), rtol=1e-6)
 
 
@@ -290,7 +310,11 @@ def test_drawing_another_element_of_a_policys_lever_is_an_assumption(tmp_path):
         drawn = tmp_path / f"{element}.toml"
         drawn.write_text(f'[params."eval withholding share[{element}]"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
         return ensemble.uncertainty(
-            drawn, ["baseline", "eval-data-withholding"], samples=2, final_time=FINAL_TIME, jobs=1, progress=False
+            drawn,
+            ["baseline", "eval-data-withholding"],
+            samples=2,
+            setup=RunSetup(final_time=FINAL_TIME),
+            execution=Execution(jobs=1, progress=False),
         )
 
     assert not draw("finance")["failed"].any()
@@ -339,7 +363,7 @@ def test_bad_sweep_param(params, needle, isolated_runs_dir):
 
 def test_a_constant_both_set_and_varied_is_refused():
     with pytest.raises(InputError, match="also varied"):
-        ensemble.sweep(["data strike fraction=0:1:2"], overrides={"data strike fraction": 0.3})
+        ensemble.sweep(["data strike fraction=0:1:2"], setup=RunSetup(overrides={"data strike fraction": 0.3}))
 
 
 def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():

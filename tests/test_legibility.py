@@ -18,6 +18,7 @@ import xarray as xr
 from paths import CHROMIUM_ARGS, SHORT_HORIZON, chromium
 
 from sdmodel import palette
+from sdmodel.options import Execution, RunSetup
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots and PNGs of the last run
 LOOP_SCENARIOS = ["baseline", "data-strike", "collective-licensing"]
@@ -190,7 +191,9 @@ def bands():
     with TemporaryDirectory() as folder:
         members = Path(folder) / "dist.toml"  # varies what both scenarios share: each has a band of its own
         members.write_text('[params."usable share of interactions"]\ndist = "uniform"\nlower = 0.01\nupper = 0.03\n')
-        run = sdmodel.uncertainty(members, ["baseline", "data-strike"], samples=8, final_time=SHORT_HORIZON, jobs=1)
+        run = sdmodel.uncertainty(
+            members, ["baseline", "data-strike"], samples=8, setup=RunSetup(final_time=SHORT_HORIZON), execution=Execution(jobs=1)
+        )
     summary, note = uncertainty_bands(run)
     assert summary is not None, note
     return summary
