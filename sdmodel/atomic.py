@@ -43,3 +43,28 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
     with temporary_file(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+def check_target(path: str | os.PathLike, suffixes: tuple[str, ...], option: str = "--out") -> Path:
+    """A file to write a figure or page to, checked before the work: its suffix one of ``suffixes``, its folder there.
+
+    Raises an :class:`~sdmodel.errors.InputError` naming ``option`` and the path.
+
+    >>> check_target("figure.gif", (".html", ".png"))
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: --out: figure.gif: the file must end in .html or .png; give a file name ending in .html or .png
+    """
+    from sdmodel.errors import InputError
+
+    target = Path(path)
+    ends = " or ".join(suffixes)
+    if not target.name.lower().endswith(suffixes):
+        raise InputError(
+            source=option, key=str(path), problem=f"the file must end in {ends}", fix=f"give a file name ending in {ends}"
+        )
+    if not target.parent.is_dir():
+        raise InputError(
+            source=option, key=str(path), problem=f"folder {target.parent} does not exist", fix="create it or choose another path"
+        )
+    return target

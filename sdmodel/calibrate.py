@@ -106,25 +106,28 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
         select = {}
         if series.statistic and (len(variable.dims) != 1 or match[2]):
             raise InputError(
-                series.path,
-                "variable",
-                f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
-                "name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
+                source=series.path,
+                key="variable",
+                problem=f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
+                fix="name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
             )
         if match[2]:
             elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
             if match[2] not in elements:
                 raise InputError(
-                    series.path,
-                    "variable",
-                    f"'{match[2]}' is not an element of {variable.name}",
-                    f"use one of: {', '.join(elements)}",
+                    source=series.path,
+                    key="variable",
+                    problem=f"'{match[2]}' is not an element of {variable.name}",
+                    fix=f"use one of: {', '.join(elements)}",
                 )
             select = {variable.dims[0]: match[2]}
         chosen.append(Target(series, variable.py_name, select, years, np.array([series.values[y] for y in years])))
     if not chosen:
         raise InputError(
-            "--data", None, "no series names a model variable within the simulated years", "add a '# variable: NAME' header line"
+            source="--data",
+            key=None,
+            problem="no series names a model variable within the simulated years",
+            fix="add a '# variable: NAME' header line",
         )
     return chosen
 
@@ -233,10 +236,10 @@ def _bounds(distribution, path) -> tuple[float, float]:
     args = distribution.args
     if "lower" not in args:
         raise InputError(
-            path,
-            f'params."{distribution.name}"',
-            f"calibration needs bounds, and a {distribution.dist} distribution has none",
-            'give dist = "uniform" with lower and upper',
+            source=path,
+            key=f'params."{distribution.name}"',
+            problem=f"calibration needs bounds, and a {distribution.dist} distribution has none",
+            fix='give dist = "uniform" with lower and upper',
         )
     return args["lower"], args["upper"]
 

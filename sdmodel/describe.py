@@ -52,7 +52,9 @@ def describe(name: str, model: str | Path | None = None) -> dict:
             ):
                 raise  # a variable at least as like it is the likelier meaning
             problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
-            raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
+            raise InputError(
+                source=model_path, key="VARIABLE", problem=problem, fix=f"did you mean the measure '{close[0]}'?"
+            ) from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
     key = canonical(variable.name)
     return {
@@ -94,7 +96,9 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
     through PySD and Simlin (seconds) and cached for the next time.
     """
     if not model_path.is_file():
-        raise InputError(model_path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=model_path, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     sha256 = file_sha256(model_path)
     path = _metadata_path(sha256)
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -80,18 +81,28 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
     name = name.strip()
     parts = grid.split(":")
     if not sep or not name or len(parts) != 3:
-        raise InputError("--param", text, "expected NAME=LO:HI:N", 'e.g. --param "data strike fraction=0.1:0.5:5"')
+        raise InputError(
+            source="--param", key=text, problem="expected NAME=LO:HI:N", fix='e.g. --param "data strike fraction=0.1:0.5:5"'
+        )
     try:
         lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
         raise InputError(
-            "--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5"
+            source="--param",
+            key=name,
+            problem=f"{grid!r} is not LO:HI:N",
+            fix="give two numbers and a whole number of points, e.g. 0.1:0.5:5",
         ) from None
     if count < 1 or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InputError("--param", name, f"{grid!r} is not a grid", "give finite LO and HI and N of at least 1")
+        raise InputError(
+            source="--param", key=name, problem=f"{grid!r} is not a grid", fix="give finite LO and HI and N of at least 1"
+        )
     if (lo >= hi and count > 1) or (lo != hi and count == 1):
         raise InputError(
-            "--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)"
+            source="--param",
+            key=name,
+            problem=f"LO {lo:g} is not below HI {hi:g}",
+            fix="make LO less than HI (or give N=1 with LO equal to HI)",
         )
     variable = resolve_constant(name, info, "--param", name)
     for value in (lo, hi):
@@ -122,7 +133,10 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
         chosen = [m for m in METRICS if m.variable in info.variables]
         if not chosen:
             raise InputError(
-                info.path, None, "the model has none of the comparison's variables", "name the outputs to keep with --output"
+                source=info.path,
+                key=None,
+                problem="the model has none of the comparison's variables",
+                fix="name the outputs to keep with --output",
             )
         return [_metric_output(m, info) for m in chosen]
     outputs = []
@@ -134,7 +148,7 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
         variable = info.resolve(match["name"] if match else name, "--output", name)
         if variable.kind == "lookup" or variable.py_name in (*TIME_CONTROLS, "time"):
             problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
-            raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
+            raise InputError(source="--output", key=name, problem=problem, fix="choose a stock, flow, auxiliary or constant")
         select = {}
         if match:
             select = dict([find_element(variable.dims, match["element"], info, "--output", name)])
@@ -296,7 +310,7 @@ def uncertainty(
     memory. :func:`percentile_bands` summarises the result.
     """
     if samples < 1:
-        raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
+        raise InputError(source="--samples", key=str(samples), problem="no members to run", fix="give --samples of at least 1")
     prepared = setup.prepare(scenarios)
     specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
@@ -359,7 +373,9 @@ def sweep(
     else:
         swept = [parse_sweep_param(text, info) for text in params]
     if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
-        raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
+        raise InputError(
+            source="--param", key=None, problem=f"{len(swept)} parameters given", fix=f"sweep 1 to {MAX_SWEEP_PARAMS} parameters"
+        )
     varied = [p.setting for p in swept]
     check_varied_once([(p.setting, p.name) for p in swept], "--param")
     _check_not_set(setup.overrides, varied, info)
@@ -397,7 +413,7 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
     variable = resolve_constant(name, info, "--param", name)
     numbers = tuple(finite_number(v, "--param", name) for v in values)
     if not numbers:
-        raise InputError("--param", name, "no values given", "give at least one value")
+        raise InputError(source="--param", key=name, problem="no values given", fix="give at least one value")
     for value in numbers:
         check_range(value, variable, "--param", name, give="values")
     return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
@@ -428,7 +444,10 @@ def run_design(
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
         raise InputError(
-            "--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output"
+            source="--output",
+            key=clash[0],
+            problem="is varied by the ensemble: its values are already a coordinate",
+            fix="choose another output",
         )
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
@@ -549,10 +568,10 @@ def check_levers_not_varied(distributions: str | os.PathLike, drawn: Sequence[Di
         if len(set(set_by)) > 1:
             setter = next(spec.name for spec, settings in zip(specs, set_by) if settings)
             raise InputError(
-                distributions,
-                f'params."{distribution.name}"',
-                f"is a lever that scenario '{setter}' sets",
-                "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out",
+                source=distributions,
+                key=f'params."{distribution.name}"',
+                problem=f"is a lever that scenario '{setter}' sets",
+                fix="the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out",
             )
 
 
@@ -566,7 +585,9 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
     names = {setting.py_name for setting in varied}
     for name in overrides or {}:
         if resolve_constant(name, info, "--set", name).py_name in names:
-            raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
+            raise InputError(
+                source="--set", key=name, problem="is also varied by the ensemble", fix="drop the --set, or stop varying it"
+            )
 
 
 def _temporary_netcdf() -> Path:
@@ -598,7 +619,10 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
     """
     if "run" not in results.dims:
         raise InputError(
-            results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`"
+            source=results.attrs.get("title", "results"),
+            key=None,
+            problem="has no run dim",
+            fix="give the results of `sdmodel uncertainty`",
         )
     per_scenario = "scenario" in results.dims
     data = {}
@@ -710,6 +734,16 @@ def format_bands(bands: xr.Dataset) -> str:
         footer += f", Latin hypercube, seed {bands.attrs['seed']}"
     footer += f"; {failed} failed and left out" if failed else ""
     return text_table(rows) + "\n" + footer
+
+
+def sweep_run_name(results: xr.Dataset) -> str:
+    """The name a sweep is saved under: ``sweep-`` and its swept constants' python names.
+
+    >>> sweep_run_name(xr.Dataset(attrs={"ensemble_params": '["data_strike_fraction", "hardware_life"]'}))
+    'sweep-data_strike_fraction+hardware_life'
+    """
+    names = "+".join(json.loads(results.attrs["ensemble_params"]))
+    return "sweep-" + re.sub(r"[^A-Za-z0-9_.+-]+", "-", names).strip("-")
 
 
 def sweep_json(results: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:

@@ -13,13 +13,17 @@ from pathlib import Path
 
 
 class InputError(ValueError):
-    """Bad input from the user: a file, a key in it, what is wrong and how to fix it.
+    """Bad input from the user: where it came from, the field, what is wrong and how to fix it.
 
-    >>> str(InputError("a.toml", "params.x", "unknown variable", "did you mean 'y'?"))
+    ``source`` is the file or the command-line option the input came from (``a.toml``,
+    ``--set``); ``key`` the field in it (``params.x``) or the value given to the option,
+    or None. The message reads ``source: key: problem; fix``.
+
+    >>> str(InputError(source="a.toml", key="params.x", problem="unknown variable", fix="did you mean 'y'?"))
     "a.toml: params.x: unknown variable; did you mean 'y'?"
     """
 
-    def __init__(self, source: str | Path, key: str | None, problem: str, fix: str | None = None):
+    def __init__(self, *, source: str | Path, key: str | None, problem: str, fix: str | None = None):
         self.source = str(source)
         self.key = key
         self.problem = problem
@@ -55,9 +59,13 @@ def read_text(path: Path) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
+        raise InputError(
+            source=path, key=None, problem=f"not UTF-8 text (byte {error.start})", fix="save the file as UTF-8"
+        ) from None
     except OSError as error:
-        raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None
+        raise InputError(
+            source=path, key=None, problem=f"cannot read the file ({error.strerror})", fix="check the path and its permissions"
+        ) from None
 
 
 def read_toml(path: Path, example: str) -> dict:
@@ -71,9 +79,13 @@ def read_toml(path: Path, example: str) -> dict:
     try:
         return tomllib.loads(read_text(path))
     except ValueError as error:
-        raise InputError(path, None, f"malformed TOML: {error}", f"fix the TOML syntax ({example})") from None
+        raise InputError(
+            source=path, key=None, problem=f"malformed TOML: {error}", fix=f"fix the TOML syntax ({example})"
+        ) from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise InputError(path, None, "arrays or tables nested too deeply to read", f"nest less ({example})") from None
+        raise InputError(
+            source=path, key=None, problem="arrays or tables nested too deeply to read", fix=f"nest less ({example})"
+        ) from None
 
 
 def finite_number(value: object, source: str | Path, key: str) -> float:
@@ -87,16 +99,19 @@ def finite_number(value: object, source: str | Path, key: str) -> float:
     sdmodel.errors.InputError: a.toml: lower: an integer of 401 digits is too large; give a number within floating-point range
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
+        raise InputError(source=source, key=key, problem=f"{value!r} is not a number", fix="give a number, e.g. 0.5")
     try:
         number = float(value)
     except OverflowError:
         digits = len(str(abs(value)))
         raise InputError(
-            source, key, f"an integer of {digits} digits is too large", "give a number within floating-point range"
+            source=source,
+            key=key,
+            problem=f"an integer of {digits} digits is too large",
+            fix="give a number within floating-point range",
         ) from None
     if not math.isfinite(number):
-        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
+        raise InputError(source=source, key=key, problem=f"{value!r} is not a finite number", fix="give a finite number")
     return number
 
 
@@ -111,7 +126,12 @@ def check_range(value: float, variable, source: str | Path, key: str, give: str 
     """
     if not variable.lower <= value <= variable.upper:
         bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-        raise InputError(source, key, f"{value:g} is out of range {bounds}", f"give {give} within {bounds} ({variable.units})")
+        raise InputError(
+            source=source,
+            key=key,
+            problem=f"{value:g} is out of range {bounds}",
+            fix=f"give {give} within {bounds} ({variable.units})",
+        )
 
 
 def format_bound(value: float) -> str:

@@ -108,7 +108,10 @@ def runner_for(job: Job):
             return runner
     if file_sha256(Path(job.model)) != job.model_sha256:
         raise InputError(
-            job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again"
+            source=job.model,
+            key=None,
+            problem="the model file changed (or differs on this worker) during the ensemble",
+            fix="run the ensemble again",
         )
     from sdmodel.simulate import engine_module
 
@@ -249,7 +252,9 @@ def _dask_client(scheduler: str | None, local_workers: int | None):
             cluster.close()
         where = scheduler or "LocalCluster"
         problem = f"cannot reach the Dask scheduler ({first_line(error, named=False)})"
-        raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
+        raise InputError(
+            source="--scheduler", key=where, problem=problem, fix="check the address, e.g. tcp://host:8786"
+        ) from None
     try:
         yield client
     finally:
@@ -263,7 +268,9 @@ def _require_distributed() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+        raise InputError(
+            source="--scheduler", key=None, problem="Dask is not installed", fix='install it: pip install "dask[distributed]"'
+        ) from None
 
 
 _NOT_A_SCHEDULER = "is not a Dask scheduler"
@@ -288,18 +295,26 @@ def check_scheduler(address: str) -> None:
         _parse_address(address)
     except ValueError as error:
         problem = f"is not a Dask address ({first_line(error, named=False)})"
-        raise InputError("--scheduler", address, problem, "give it as tcp://HOST:PORT") from None
+        raise InputError(source="--scheduler", key=address, problem=problem, fix="give it as tcp://HOST:PORT") from None
     try:
         # distributed logs a peer's undecodable answer at CRITICAL, with a traceback, on Dask's stderr handler
         with silence_logging_cmgr(logging.CRITICAL + 1):
             identity = _in_own_event_loop(_peer_identity(address, SCHEDULER_TIMEOUT))
     except Exception as error:  # noqa: BLE001 - every failure here is the peer's or the address's: one line, not a traceback
-        raise InputError("--scheduler", address, *_why_not_a_scheduler(error)) from None
+        problem, fix = _why_not_a_scheduler(error)
+        raise InputError(source="--scheduler", key=address, problem=problem, fix=fix) from None
     kind = identity.get("type") if isinstance(identity, dict) else None
     if not isinstance(kind, str):
-        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it answered in another protocol)", _START_A_SCHEDULER)
+        raise InputError(
+            source="--scheduler",
+            key=address,
+            problem=f"{_NOT_A_SCHEDULER} (it answered in another protocol)",
+            fix=_START_A_SCHEDULER,
+        )
     if "Scheduler" not in kind:  # a worker or a nanny answers Dask's identity request too, as "Worker" or "Nanny"
-        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it is a Dask {kind})", _START_A_SCHEDULER)
+        raise InputError(
+            source="--scheduler", key=address, problem=f"{_NOT_A_SCHEDULER} (it is a Dask {kind})", fix=_START_A_SCHEDULER
+        )
 
 
 def _why_not_a_scheduler(error: Exception) -> tuple[str, str]:
@@ -381,7 +396,9 @@ def make_executor(
     address or a LocalCluster size chooses Dask (workers 0: the cluster decides).
     """
     if scheduler and dask_local:
-        raise InputError("--scheduler", scheduler, "--scheduler and --dask-local are both given", "give one of them")
+        raise InputError(
+            source="--scheduler", key=scheduler, problem="--scheduler and --dask-local are both given", fix="give one of them"
+        )
     if scheduler:
         return dask_executor(scheduler=scheduler), 0, f"dask {scheduler}"
     if dask_local:

@@ -399,10 +399,18 @@ class Explorer:
     def save(self, name: str) -> Path:
         """Write the current settings to ``<scenarios dir>/<name>.toml`` (atomically) and return the path."""
         if not NAME_PATTERN.match(name):
-            raise InputError("scenario name", name, "is not a usable scenario name", "use letters, digits, '-', '_' or '.'")
+            raise InputError(
+                source="scenario name",
+                key=name,
+                problem="is not a usable scenario name",
+                fix="use letters, digits, '-', '_' or '.'",
+            )
         if not self.scenarios_dir.is_dir():
             raise InputError(
-                self.scenarios_dir, None, "folder does not exist", "create it, or start explore with another --scenarios-dir"
+                source=self.scenarios_dir,
+                key=None,
+                problem="folder does not exist",
+                fix="create it, or start explore with another --scenarios-dir",
             )
         target = self.scenarios_dir / f"{name}.toml"
         return atomic.write_text(target, self.scenario_toml(name))
@@ -440,10 +448,10 @@ def _check_port_free(port: int) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
             raise InputError(
-                "--port",
-                str(port),
-                f"cannot listen there ({error.strerror})",
-                "choose another port, or --port 0 for any free one",
+                source="--port",
+                key=str(port),
+                problem=f"cannot listen there ({error.strerror})",
+                fix="choose another port, or --port 0 for any free one",
             ) from None
 
 
@@ -454,7 +462,12 @@ def serve(
     import panel as pn
 
     if not Path(scenarios_dir).is_dir():
-        raise InputError(scenarios_dir, "--scenarios-dir", "folder does not exist", "create it or choose another folder")
+        raise InputError(
+            source="--scenarios-dir",
+            key=str(scenarios_dir),
+            problem="folder does not exist",
+            fix="create it or choose another folder",
+        )
     Explorer(model, final_time, scenarios_dir)  # fail here, with one line, before a server starts
     port = port or free_port()
     _check_port_free(port)

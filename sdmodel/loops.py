@@ -53,29 +53,39 @@ def load_named_loops(path: str | os.PathLike | None = None) -> list[dict]:
     document = read_toml(source, "see models/loops.toml")
     loops = document.get("loop")
     if not isinstance(loops, list) or not loops:
-        raise InputError(source, "loop", "no [[loop]] tables", "name each loop in a [[loop]] table (see models/loops.toml)")
+        raise InputError(
+            source=source,
+            key="loop",
+            problem="no [[loop]] tables",
+            fix="name each loop in a [[loop]] table (see models/loops.toml)",
+        )
     for index, loop in enumerate(loops):
         if not isinstance(loop, dict):
             raise InputError(
-                source,
-                f"loop[{index}]",
-                f"{loop!r} is not a table",
-                'write each loop as a [[loop]] table with id = "R1" and its variables',
+                source=source,
+                key=f"loop[{index}]",
+                problem=f"{loop!r} is not a table",
+                fix='write each loop as a [[loop]] table with id = "R1" and its variables',
             )
         for key in ("id", "variables"):
             if key not in loop:
                 raise InputError(
-                    source, f"loop[{index}].{key}", "is missing", "give every loop an id and its variables in causal order"
+                    source=source,
+                    key=f"loop[{index}].{key}",
+                    problem="is missing",
+                    fix="give every loop an id and its variables in causal order",
                 )
         if not isinstance(loop["id"], str) or not loop["id"]:
-            raise InputError(source, f"loop[{index}].id", f"{loop['id']!r} is not a name", 'e.g. id = "R1"')
+            raise InputError(
+                source=source, key=f"loop[{index}].id", problem=f"{loop['id']!r} is not a name", fix='e.g. id = "R1"'
+            )
         variables = loop["variables"]
         if not isinstance(variables, list) or not variables or not all(isinstance(name, str) for name in variables):
             raise InputError(
-                source,
-                f"loop[{index}].variables",
-                "must be a list of variable names",
-                'e.g. variables = ["Compute Capacity", "compute retirement"]',
+                source=source,
+                key=f"loop[{index}].variables",
+                problem="must be a list of variable names",
+                fix='e.g. variables = ["Compute Capacity", "compute retirement"]',
             )
     return loops
 
@@ -123,10 +133,10 @@ def loop_dominance(
     ids = [loop["id"] for loop in named if loop["id"] not in unscored]
     if not ids:
         raise InputError(
-            loops_file(loops),
-            None,
-            "Simlin could score none of the named loops",
-            "; ".join(f"{k}: {v}" for k, v in unscored.items()),
+            source=loops_file(loops),
+            key=None,
+            problem="Simlin could score none of the named loops",
+            fix="; ".join(f"{k}: {v}" for k, v in unscored.items()),
         )
     time = runs[0][0]
     share = np.zeros((len(specs), len(ids), len(time)))

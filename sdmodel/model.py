@@ -75,7 +75,7 @@ class ModelInfo:
             if close
             else "run `sdmodel scenarios show baseline --variables` for the names"
         )
-        raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)
+        raise InputError(source=source, key=key, problem=f"'{name}' is not a variable of {self.path.name}", fix=fix)
 
     @cached_property
     def _by_normalised_name(self) -> dict[str, Variable]:

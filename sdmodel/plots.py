@@ -140,11 +140,7 @@ def save_html(figure, path: str | os.PathLike, title: str = "sdmodel comparison"
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    target = Path(path)
-    if target.suffix.lower() != ".html":
-        raise InputError(target, None, "the plot must be an .html file", "give a file name ending in .html")
-    if not target.parent.is_dir():
-        raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
+    target = atomic.check_target(path, (".html",))
     html = file_html(hv.render(figure, backend="bokeh"), INLINE, title)
     # Bokeh inlines its own code; the only <script src> left is a module shim that Panel registers
     # for its reactive components, which these figures do not use and which cannot load offline.
@@ -204,7 +200,7 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
         names = [str(results[k].attrs.get("long_name") or k) for k in results.data_vars]
         close = difflib.get_close_matches(base, names, n=1, cutoff=0.5)
         fix = f"did you mean '{close[0]}'?" if close else "`sdmodel describe` lists the model's variables"
-        raise InputError("--var", name, "is not a variable of this run", fix)
+        raise InputError(source="--var", key=name, problem="is not a variable of this run", fix=fix)
     select: dict[str, str] = {}
     if match:
         elements = [e.strip() for e in match["element"].split(",")]
@@ -213,7 +209,9 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
             dim = next((d for d in dims if element in [str(v) for v in results[d].values]), None)
             if dim is None or dim in select:
                 known = ", ".join(str(v) for d in dims for v in results[d].values) or "none: the variable has no subscripts"
-                raise InputError("--var", name, f"'{element}' is not an element of {found}", f"elements are: {known}")
+                raise InputError(
+                    source="--var", key=name, problem=f"'{element}' is not an element of {found}", fix=f"elements are: {known}"
+                )
             select[dim] = element
     return found, select
 
@@ -249,16 +247,21 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     load_backends()
 
     if by not in BY_CHOICES:
-        raise InputError("--by", by, "unknown grouping", f"choose one of: {', '.join(BY_CHOICES)}")
+        raise InputError(source="--by", key=by, problem="unknown grouping", fix=f"choose one of: {', '.join(BY_CHOICES)}")
     if not names:
-        raise InputError("--var", None, "no variable given", 'name at least one, e.g. --var "model capability"')
+        raise InputError(
+            source="--var", key=None, problem="no variable given", fix='name at least one, e.g. --var "model capability"'
+        )
     pieces = []  # (data, band dim, colour dim, title, ylabel): every panel's data first, to choose the scenarios in colour
     for name in names:
         variable, select = resolve_variable(results, name)
         array = results[variable].sel(select)
         if "time" not in array.dims:
             raise InputError(
-                "--var", name, "is a constant in this run (no time axis)", "choose a variable that changes over time"
+                source="--var",
+                key=name,
+                problem="is a constant in this run (no time axis)",
+                fix="choose a variable that changes over time",
             )
         array = _in_reader_units(array.assign_attrs(results[variable].attrs))
         suffix = "".join(f"[{v}]" for v in select.values())
@@ -340,7 +343,7 @@ def sweep_figure(results: xr.Dataset, name: str):
     load_backends()
     swept = json.loads(results.attrs.get("ensemble_params", "[]"))
     if not swept:
-        raise InputError("run", None, "is not a sweep", "draw a sweep's results (sdmodel sweep)")
+        raise InputError(source="run", key=None, problem="is not a sweep", fix="draw a sweep's results (sdmodel sweep)")
     variable, select = resolve_variable(results, name)
     array = _in_reader_units(results[variable].sel(select).assign_attrs(results[variable].attrs))
     if "time" in array.dims:
@@ -668,11 +671,7 @@ def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
     """Write a figure as a PNG through matplotlib (no browser, :func:`for_png`); written beside and renamed into place."""
     import holoviews as hv
 
-    target = Path(path)
-    if target.suffix.lower() != ".png":
-        raise InputError(target, None, "the image must be a .png file", "give a file name ending in .png")
-    if not target.parent.is_dir():
-        raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
+    target = atomic.check_target(path, (".png",))
     figure = for_png(figure)
     renderer = hv.renderer("matplotlib").instance(dpi=dpi)
     image = io.BytesIO()  # to a file, the renderer would add its own suffix to the name
@@ -684,9 +683,6 @@ def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
 
 def save_figure(figure, path: str | os.PathLike, title: str = "sdmodel") -> Path:
     """Save as self-contained HTML or as PNG, by the file's suffix."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".html":
+    if atomic.check_target(path, (".html", ".png")).suffix.lower() == ".html":
         return save_html(figure, path, title)
-    if suffix == ".png":
-        return save_png(figure, path)
-    raise InputError(path, "--out", f"unknown figure format '{suffix}'", "give a file name ending in .html or .png")
+    return save_png(figure, path)

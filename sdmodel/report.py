@@ -200,12 +200,7 @@ def build_report(
 
 def write_report(text: str, path: str | os.PathLike) -> Path:
     """Write the page atomically (readers never see half a page)."""
-    target = Path(path)
-    if target.suffix.lower() != ".html":
-        raise InputError(target, "--out", "the report must be an .html file", "give a file name ending in .html")
-    if not target.parent.is_dir():
-        raise InputError(target, "--out", f"folder {target.parent} does not exist", "create it or choose another path")
-    return atomic.write_text(target, text)
+    return atomic.write_text(atomic.check_target(path, (".html",)), text)
 
 
 def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> str:
@@ -414,10 +409,10 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
         ]
     if not panels:
         raise InputError(
-            "--uncertainty",
-            None,
-            "the run has no output over time to draw",
-            "run `sdmodel uncertainty` with outputs that change over time",
+            source="--uncertainty",
+            key=None,
+            problem="the run has no output over time to draw",
+            fix="run `sdmodel uncertainty` with outputs that change over time",
         )
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
@@ -508,5 +503,7 @@ def scenarios_of(results: xr.Dataset) -> list:
             )
         )
     if not loaded:
-        raise InputError("--run", None, "the run records no scenarios", "run the scenarios again with `sdmodel compare`")
+        raise InputError(
+            source="--run", key=None, problem="the run records no scenarios", fix="run the scenarios again with `sdmodel compare`"
+        )
     return loaded

@@ -72,31 +72,38 @@ def search_policy(
 
     if population < 4 or generations < 1 or samples < 1:
         raise InputError(
-            "--population",
-            str(population),
-            "too small a search",
-            "give --population of at least 4, --generations and --samples of at least 1",
+            source="--population",
+            key=str(population),
+            problem="too small a search",
+            fix="give --population of at least 4, --generations and --samples of at least 1",
         )
     parsed = [crit.parse(text, test=True) for text in criteria]
     outcomes = [crit.outcome(t, 1, "--maximize") for t in maximize] + [crit.outcome(t, -1, "--minimize") for t in minimize]
     if not parsed and not outcomes:
         raise InputError(
-            "--maximize",
-            None,
-            "no objective given",
-            'give --maximize, --minimize or --criterion, e.g. --maximize "labour_share@2040"',
+            source="--maximize",
+            key=None,
+            problem="no objective given",
+            fix='give --maximize, --minimize or --criterion, e.g. --maximize "labour_share@2040"',
         )
     if len(parsed) + len(outcomes) < 2:
         raise InputError(
-            "--maximize",
-            None,
-            "one objective: NSGA-II searches for trade-offs between several",
-            "give at least two of --maximize, --minimize, --criterion",
+            source="--maximize",
+            key=None,
+            problem="one objective: NSGA-II searches for trade-offs between several",
+            fix="give at least two of --maximize, --minimize, --criterion",
         )
     if setup.overrides:  # a constant set in every candidate is a lever not searched: give it in the base scenario
-        raise InputError("overrides", None, "a search sets no constant for every candidate", "set it in the base scenario")
+        raise InputError(
+            source="overrides",
+            key=None,
+            problem="a search sets no constant for every candidate",
+            fix="set it in the base scenario",
+        )
     if execution.store is not None:
-        raise InputError("store", str(execution.store), "a search keeps no members", "leave Execution.store out")
+        raise InputError(
+            source="store", key=str(execution.store), problem="a search keeps no members", fix="leave Execution.store out"
+        )
     prepared = setup.prepare([base])
     specs, info = prepared.specs, prepared.info
     check_names(parsed, outcomes, info)
@@ -230,10 +237,10 @@ def _levers(path: str | os.PathLike, info) -> list[tuple]:
     for distribution in load_distributions(path, info):
         if distribution.dist != "uniform":
             raise InputError(
-                path,
-                f'params."{distribution.name}"',
-                "a lever is searched over a range",
-                'give dist = "uniform" with lower and upper',
+                source=path,
+                key=f'params."{distribution.name}"',
+                problem="a lever is searched over a range",
+                fix='give dist = "uniform" with lower and upper',
             )
         found.append((distribution.name, distribution.args["lower"], distribution.args["upper"], distribution.setting))
     return found
@@ -249,10 +256,10 @@ def _check_apart(levers, lever_ranges, distributions, drawn) -> None:
     for distribution in drawn:
         if distribution.setting.py_name in searched:
             raise InputError(
-                distributions,
-                f'params."{distribution.name}"',
-                f"is also a lever in {levers}",
-                "draw assumptions, and search levers: a constant cannot be both",
+                source=distributions,
+                key=f'params."{distribution.name}"',
+                problem=f"is also a lever in {levers}",
+                fix="draw assumptions, and search levers: a constant cannot be both",
             )
 
 
@@ -300,7 +307,12 @@ def write_scenarios(scenarios: Sequence[Scenario], folder: str | os.PathLike) ->
             atomic.write_text(path, f"# written by sdmodel search-policy\n{scenario_toml(scenario)}")
             written.append(path)
     except OSError as error:
-        raise InputError(folder, "--out", f"cannot write the scenarios ({error.strerror})", "choose a writable folder") from None
+        raise InputError(
+            source="--out",
+            key=str(folder),
+            problem=f"cannot write the scenarios ({error.strerror})",
+            fix="choose a writable folder",
+        ) from None
     return written
 
 

@@ -95,7 +95,9 @@ def split_output(text: str) -> tuple[str, float | None]:
     try:
         return name, float(when)
     except ValueError:
-        raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040") from None
+        raise InputError(
+            source="--output", key=text, problem=f"'{when}' is not a time", fix="write VAR@YEAR, e.g. hhi@2040"
+        ) from None
 
 
 def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
@@ -110,10 +112,10 @@ def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
     steps = (when - start) / step if math.isfinite(when) else math.nan
     if not (start - 1e-9 <= when <= end + 1e-9) or abs(steps - round(steps)) > 1e-6:
         raise InputError(
-            "--output",
-            text,
-            f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
-            "give a year within the run, or a later --final-time",
+            source="--output",
+            key=text,
+            problem=f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
+            fix="give a year within the run, or a later --final-time",
         )
 
 
@@ -141,17 +143,20 @@ def sensitivity(
     from sdmodel.distributions import load_distributions, salib_problem
 
     if method not in METHODS:
-        raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
+        raise InputError(source="--method", key=method, problem="unknown method", fix=f"choose one of: {', '.join(METHODS)}")
     if samples < 2:
         raise InputError(
-            "--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)"
+            source="--samples",
+            key=str(samples),
+            problem="too few samples for an estimate",
+            fix="give --samples of at least 2 (1024 is usual for Sobol)",
         )
     if method == "fast" and samples <= FAST_MINIMUM:  # SALib's own check, which came as a traceback after loading the model
         raise InputError(
-            "--samples",
-            str(samples),
-            f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)",
-            f"give --samples of at least {FAST_MINIMUM + 1}",
+            source="--samples",
+            key=str(samples),
+            problem=f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)",
+            fix=f"give --samples of at least {FAST_MINIMUM + 1}",
         )
     runs = [scenario] + ([against] if against is not None else [])
     prepared = setup.prepare(runs)
@@ -159,11 +164,17 @@ def sensitivity(
     drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
         raise InputError(
-            distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table"
+            source=distributions,
+            key="params",
+            problem="sensitivity needs at least two uncertain constants",
+            fix="add another [params.NAME] table",
         )
     if method == "morris" and any(d.dist != "uniform" for d in drawn):
         raise InputError(
-            distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"'
+            source=distributions,
+            key="params",
+            problem="Morris screening samples levels of a range",
+            fix='give every parameter dist = "uniform"',
         )
     problem = salib_problem(drawn)
     if method == "morris":  # levels of the range: every distribution is uniform (checked above)
@@ -190,7 +201,10 @@ def sensitivity(
     if bool(results["failed"].any()):
         first = str(results["error"].values[results["failed"].values][0])
         raise InputError(
-            distributions, "params", f"{int(results['failed'].sum())} members failed (first: {first})", "narrow the ranges"
+            source=distributions,
+            key="params",
+            problem=f"{int(results['failed'].sum())} members failed (first: {first})",
+            fix="narrow the ranges",
         )
     labels, values = [], []
     for text, (_, when), output in zip(outputs or _default_outputs(), wanted, chosen):
@@ -245,6 +259,25 @@ def policy_effect(indices: xr.Dataset) -> tuple[str, str] | None:
     """(policy, baseline) when the outputs are a policy's effects (``--against``), else None."""
     against = indices.attrs.get("policy_effect_against", "")
     return (indices.attrs.get("policy_effect_of", "") or "the scenario", against) if against else None
+
+
+def to_json(indices: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
+    """The indices for scripts (``--json``): per output and parameter each index, and the policy effect, if any."""
+    table = {
+        str(output): {
+            str(param): {
+                key: float(indices[key].sel(output=output, param=param))
+                for key in indices.data_vars
+                if indices[key].dims == ("output", "param")
+            }
+            for param in indices["param"].values
+        }
+        for output in indices["output"].values
+    }
+    effect = policy_effect(indices)
+    policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
+    method = indices.attrs.get("method", "")
+    return {"run": str(run_path) if run_path else None, "method": method, "policy_effect": policy, "indices": table}
 
 
 def format_table(indices: xr.Dataset) -> str:

@@ -32,7 +32,7 @@ ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
 def engine_module(name: str) -> Engine:
     """The engine adapter for a name (imported on first use: each engine is a heavy import)."""
     if name not in ENGINES:
-        raise InputError("--engine", name, "unknown engine", f"choose one of: {', '.join(ENGINES)}")
+        raise InputError(source="--engine", key=name, problem="unknown engine", fix=f"choose one of: {', '.join(ENGINES)}")
     return importlib.import_module(ENGINES[name])
 
 
@@ -76,21 +76,24 @@ def prepare(
     data_files = data_paths(data)
     if data_files and not engine.READS_DATA_FILES:
         raise InputError(
-            "--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`"
+            source="--data",
+            key=data_files[0],
+            problem=f"the {engine.NAME} engine cannot read data files",
+            fix="run it with `--engine pysd`",
         )
     info = engine.model_info(model_path)
     defaults = engine.time_defaults(model_path)
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     if not loaded:
-        raise InputError("scenarios", None, "no scenario given", "name at least one scenario")
+        raise InputError(source="scenarios", key=None, problem="no scenario given", fix="name at least one scenario")
     seen: dict[str, str] = {}
     for scenario in loaded:
         if scenario.name in seen:
             raise InputError(
-                scenario.source,
-                "name",
-                f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
-                "give each scenario once, or rename one",
+                source=scenario.source,
+                key="name",
+                problem=f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
+                fix="give each scenario once, or rename one",
             )
         seen[scenario.name] = scenario.source
     time = {"final_time": float(final_time)} if final_time is not None else {}
@@ -99,10 +102,10 @@ def prepare(
     grids = {tuple(sorted(spec.time.items())) for spec in specs}
     if len(grids) > 1:
         raise InputError(
-            loaded[0].source,
-            "time",
-            "the scenarios in one run set different [time] periods",
-            "run them separately, or pass --final-time",
+            source=loaded[0].source,
+            key="time",
+            problem="the scenarios in one run set different [time] periods",
+            fix="run them separately, or pass --final-time",
         )
     return Prepared(model_path, loaded, specs, info, defaults, engine)
 
@@ -114,10 +117,10 @@ def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
         path = Path(name)
         if not path.is_file():
             raise InputError(
-                "--data",
-                str(name),
-                "data file not found",
-                "give the path of a .tab, .csv or .xlsx file with the model's data variables",
+                source="--data",
+                key=str(name),
+                problem="data file not found",
+                fix="give the path of a .tab, .csv or .xlsx file with the model's data variables",
             )
         paths.append(str(path.resolve()))
     return tuple(paths)

@@ -49,7 +49,7 @@ def test_a_run_without_members_or_percentiles_gives_no_bands_and_says_why(dims):
     assert "no ensemble members" in note
 
 
-@pytest.mark.parametrize(("name", "problem"), [("report.htm", ".html file"), ("missing/report.html", "does not exist")])
+@pytest.mark.parametrize(("name", "problem"), [("report.htm", "must end in .html"), ("missing/report.html", "does not exist")])
 def test_a_report_goes_to_an_html_file_in_a_folder_that_exists(name, problem, tmp_path):
     with pytest.raises(InputError, match=problem):
         write_report("<!doctype html>", tmp_path / name)

@@ -64,10 +64,17 @@ def translate(model_path: str | os.PathLike) -> Path:
     """
     source = Path(model_path)
     if not source.is_file():
-        raise InputError(source, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=source, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     reader = READERS.get(source.suffix.lower())
     if reader is None:
-        raise InputError(source, None, f"unknown model format '{source.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+        raise InputError(
+            source=source,
+            key=None,
+            problem=f"unknown model format '{source.suffix}'",
+            fix="give a Vensim .mdl or an XMILE .xmile file",
+        )
     files = external_files(source)
     depth = max((_ups(name) for name in files), default=0)  # '../x.csv' needs the copy one folder down
     folder = cache_dir() / f"pysd-{VERSION}" / _content_key(source, files)
@@ -100,7 +107,10 @@ def translate(model_path: str | os.PathLike) -> Path:
         raise
     except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
         raise InputError(
-            source, None, f"PySD cannot translate this model ({first_line(error)})", "check the equations in Vensim or Stella"
+            source=source,
+            key=None,
+            problem=f"PySD cannot translate this model ({first_line(error)})",
+            fix="check the equations in Vensim or Stella",
         ) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -126,10 +136,10 @@ def external_files(model_path: str | os.PathLike) -> dict[str, Path]:
         path = source.parent / name
         if not path.is_file():
             raise InputError(
-                source,
-                None,
-                f"the model reads the data file '{name}', which is not at {path}",
-                "put the file there, or correct its name in the model",
+                source=source,
+                key=None,
+                problem=f"the model reads the data file '{name}', which is not at {path}",
+                fix="put the file there, or correct its name in the model",
             )
         files[name] = path
     return files
@@ -169,7 +179,10 @@ def load(model_path: str | os.PathLike, data_files: tuple[str, ...] = ()):
         except Exception as error:  # noqa: BLE001 (loading or a computed time control can fail in any way; one line for all)
             where = f"{model_path} with --data {', '.join(data_files)}" if data_files else model_path
             raise InputError(
-                where, None, f"PySD cannot load this model ({first_line(error)})", "check the equations in Vensim or Stella"
+                source=where,
+                key=None,
+                problem=f"PySD cannot load this model ({first_line(error)})",
+                fix="check the equations in Vensim or Stella",
             ) from None
     return _loaded[loaded]
 

@@ -144,7 +144,10 @@ def run_scenarios(
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
         raise InputError(
-            f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately"
+            source=f"scenario '{specs[0].name}'",
+            key="time",
+            problem="the scenarios run on different time grids",
+            fix="run them separately",
         )
     coords: dict[str, object] = {}
     data = {}
@@ -185,7 +188,9 @@ def _simulate(plan: Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple
         try:
             sim = model.simulate()
         except simlin.SimlinError as error:
-            raise InputError(model_path, None, f"Simlin cannot compile this model ({_error_line(error)})", USE_PYSD) from None
+            raise InputError(
+                source=model_path, key=None, problem=f"Simlin cannot compile this model ({_error_line(error)})", fix=USE_PYSD
+            ) from None
         for slot, value in constants.items():
             set_slot(sim, slot, value, spec.name)  # raises before anything runs
     try:
@@ -232,7 +237,12 @@ class MemberRunner:
         missing = [name for name in outputs if name not in by_name]
         if missing:
             problem = "the simlin engine has no such series"
-            raise InputError(f"scenario '{spec.name}'", f"output {missing[0]}", problem, "choose a variable of the model")
+            raise InputError(
+                source=f"scenario '{spec.name}'",
+                key=f"output {missing[0]}",
+                problem=problem,
+                fix="choose a variable of the model",
+            )
         #: output name -> its subscripts' coords, in the order of ``slots``
         self.coords = {name: by_name[name].coords for name in outputs}
         self._names = [(name, by_name[name].variable.name) for name in outputs for _ in by_name[name].slots]
@@ -242,7 +252,9 @@ class MemberRunner:
             try:
                 self._model.simulate()  # compile once, here, so a model Simlin cannot compile fails before any member
             except simlin.SimlinError as error:
-                raise InputError(model_path, None, f"Simlin cannot compile this model ({_error_line(error)})", USE_PYSD) from None
+                raise InputError(
+                    source=model_path, key=None, problem=f"Simlin cannot compile this model ({_error_line(error)})", fix=USE_PYSD
+                ) from None
 
     def run(self, values: Sequence[float]) -> np.ndarray:
         """One member: ``values`` for the runner's parameters in order; returns ``(len(slots), time)``.
@@ -288,7 +300,10 @@ def _variable(plan: Plan, py_name: str, scenario: str) -> Variable:
     variable = plan.info.variables.get(py_name)
     if variable is None:
         raise InputError(
-            f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model"
+            source=f"scenario '{scenario}'",
+            key=f"params.{py_name}",
+            problem="is not a variable of the model",
+            fix="validate it against this model",
         )
     return variable
 
@@ -317,7 +332,7 @@ def set_slot(sim, slot: str, value: float, scenario: str) -> None:
         sim.set_value(slot, value)
     except simlin.SimlinError as error:
         problem = f"the simlin engine cannot set this constant ({_error_line(error)})"
-        raise InputError(f"scenario '{scenario}'", f"params.{slot}", problem, USE_PYSD) from None
+        raise InputError(source=f"scenario '{scenario}'", key=f"params.{slot}", problem=problem, fix=USE_PYSD) from None
 
 
 def overrides(plan: Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -328,7 +343,12 @@ def overrides(plan: Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tu
         variable = plan.info.variables.get(setting.py_name)
         if variable is None:
             fix = "validate the scenario against this model"
-            raise InputError(f"scenario '{spec.name}'", f"params.{setting.py_name}", "is not a variable of the model", fix)
+            raise InputError(
+                source=f"scenario '{spec.name}'",
+                key=f"params.{setting.py_name}",
+                problem="is not a variable of the model",
+                fix=fix,
+            )
         for slot in _setting_slots(plan, variable, setting, spec.name):
             constants.pop(slot, None)
             series.pop(slot, None)
@@ -347,13 +367,13 @@ def _setting_slots(plan: Plan, variable: Variable, setting: Setting, scenario: s
     if setting.element is not None:
         dim, element = setting.element
         if dim not in coords:
-            raise InputError(source, key, f"has no subscript {dim}", "drop the [element] part")
+            raise InputError(source=source, key=key, problem=f"has no subscript {dim}", fix="drop the [element] part")
         coords[dim] = (element,)
     slots = []
     for name in _slot_names(variable, coords):
         slot = plan.slots.get(_normalise(name))
         if slot is None:
-            raise InputError(source, key, f"the simlin engine has no constant '{name}'", USE_PYSD)
+            raise InputError(source=source, key=key, problem=f"the simlin engine has no constant '{name}'", fix=USE_PYSD)
         slots.append(slot)
     return slots
 
@@ -579,17 +599,22 @@ def _refuse_vensim_features(path: Path) -> None:
     text = vensim_text.scan(path)
     found = _READS_FILE.search(raw)
     if found:
-        raise InputError(path, None, f"the simlin engine cannot read data files ({found[0]})", USE_PYSD)
+        raise InputError(source=path, key=None, problem=f"the simlin engine cannot read data files ({found[0]})", fix=USE_PYSD)
     if text.reads_data:
-        raise InputError(path, None, "the simlin engine cannot run data variables", USE_PYSD)
+        raise InputError(source=path, key=None, problem="the simlin engine cannot run data variables", fix=USE_PYSD)
     if ":NA:" in raw.upper():
-        raise InputError(path, None, f"the simlin engine cannot keep :NA: missing (Simlin {VERSION} makes it a number)", USE_PYSD)
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"the simlin engine cannot keep :NA: missing (Simlin {VERSION} makes it a number)",
+            fix=USE_PYSD,
+        )
     for name in vensim_text.CONTROLS:
         written = text.equations.get(vensim_text.canonical(name))
         expression = written.expression if written else ""
         if written and not _NUMBER.match(expression) and not (name == "SAVEPER" and expression.upper() == "TIME STEP"):
             problem = f"the simlin engine cannot compute {name} ({expression}): Simlin {VERSION} reads only a number there"
-            raise InputError(path, None, problem, USE_PYSD)
+            raise InputError(source=path, key=None, problem=problem, fix=USE_PYSD)
 
 
 def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
@@ -604,7 +629,7 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
         texts += [element.equation for element in getattr(variable, "element_equations", ())]
         if any(PIPELINE_DELAY.search(text or "") for text in texts):
             problem = f"the simlin engine cannot run DELAY FIXED (in '{variable.name}'): Simlin {VERSION} makes it first-order"
-            raise InputError(path, None, problem, USE_PYSD)
+            raise InputError(source=path, key=None, problem=problem, fix=USE_PYSD)
     sizes = {
         dim["name"].lower(): len(dim.get("elements") or ())
         for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
@@ -618,7 +643,9 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
                 expected *= sizes.get(str(dim).lower(), 0)
             if len({element.subscript for element in elements}) < expected:
                 problem = f"'{variable.name}' leaves elements undefined, which Simlin {VERSION} makes 0 (PySD: NaN)"
-                raise InputError(path, None, f"the simlin engine cannot run this model: {problem}", USE_PYSD)
+                raise InputError(
+                    source=path, key=None, problem=f"the simlin engine cannot run this model: {problem}", fix=USE_PYSD
+                )
 
 
 def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simlin.Model:
@@ -633,17 +660,22 @@ def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simli
         model = simlin.load(path)
     except (simlin.SimlinError, OSError) as error:
         problem = f"Simlin cannot read this model ({_error_line(error)})"
-        raise InputError(path, None, problem, "check the equations in Vensim or Stella") from None
+        raise InputError(source=path, key=None, problem=problem, fix="check the equations in Vensim or Stella") from None
     errors = [issue for issue in model.check() if issue.severity == "error"]
     if errors:
         where = f" in '{errors[0].variable}'" if errors[0].variable else ""
-        raise InputError(path, None, f"Simlin cannot compile this model{where} ({_error_line(errors[0].message)})", USE_PYSD)
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"Simlin cannot compile this model{where} ({_error_line(errors[0].message)})",
+            fix=USE_PYSD,
+        )
     if grid:
         try:
             model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         except (simlin.SimlinError, ValueError) as error:
             problem = f"Simlin cannot use this time grid ({_error_line(error)})"
-            raise InputError(path, "time", problem, "check the [time] settings") from None
+            raise InputError(source=path, key="time", problem=problem, fix="check the [time] settings") from None
     with _lock:
         _models[key] = model
         while len(_models) > MAX_MODELS:
@@ -666,9 +698,16 @@ def _spec_defaults(model: simlin.Model) -> dict[str, float]:
 def _checked(model_path: str | os.PathLike) -> Path:
     path = Path(model_path)
     if not path.is_file():
-        raise InputError(path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=path, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     if path.suffix.lower() not in FORMATS:
-        raise InputError(path, None, f"unknown model format '{path.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"unknown model format '{path.suffix}'",
+            fix="give a Vensim .mdl or an XMILE .xmile file",
+        )
     return path
 
 

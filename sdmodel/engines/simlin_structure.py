@@ -28,10 +28,10 @@ def to_xmile(model_path: str | os.PathLike) -> str:
         data = simlin.load(str(model_path)).project.to_xmile()
     except (simlin.SimlinError, OSError) as error:
         raise InputError(
-            model_path,
-            None,
-            f"Simlin cannot translate this model to XMILE ({first_line(error)})",
-            "export tab, dat or csv results instead",
+            source=model_path,
+            key=None,
+            problem=f"Simlin cannot translate this model to XMILE ({first_line(error)})",
+            fix="export tab, dat or csv results instead",
         ) from None
     return data.decode("utf-8") if isinstance(data, bytes) else data
 
