@@ -7,9 +7,11 @@ line on stderr and exit code 2; a failed model run in exit code 1.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
@@ -116,6 +118,11 @@ def set_option(each: str = "scenario"):
     )
 
 
+def samples_option(default: int, help: str, minimum: int = 1):
+    """``--samples``: how many draws (or SALib's N), at least ``minimum``."""
+    return click.option("--samples", type=click.IntRange(min=minimum), default=default, show_default=True, help=help)
+
+
 def engine_option(default: str):
     """``--engine``: PySD is the default where the reference answer matters, Simlin where thousands of runs do."""
     help = {
@@ -155,18 +162,19 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
     return dict(parse_assignment(text) for text in assignments)
 
 
-def _setup(model, assignments: tuple[str, ...], final_time, engine):
-    """The ensemble options of what to run: --model, --set, --final-time, --engine."""
-    from sdmodel.options import RunSetup
+def _grouped(command):
+    """The command called with ``setup`` (sdmodel.options.RunSetup: --model, --set, --final-time, --engine) and
+    ``execution`` (sdmodel.options.Execution: --jobs, --scheduler, --dask-local) instead of those options."""
 
-    return RunSetup(model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine)
+    @functools.wraps(command)
+    def grouped(*args, model, final_time, engine, jobs, scheduler, dask_local, assignments=(), **kwargs):
+        from sdmodel.options import Execution, RunSetup
 
+        setup = RunSetup(model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine)
+        execution = Execution(jobs=jobs, scheduler=scheduler, dask_local=dask_local)
+        return command(*args, setup=setup, execution=execution, **kwargs)
 
-def _execution(jobs, scheduler, dask_local, store=None):
-    """The ensemble options of how to run: --jobs, --scheduler, --dask-local, and the file members stream to."""
-    from sdmodel.options import Execution
-
-    return Execution(jobs=jobs, scheduler=scheduler, dask_local=dask_local, store=store)
+    return grouped
 
 
 def _announce(engine: str) -> None:
@@ -478,7 +486,16 @@ def runs_prune_command(keep, older_than, dry_run, runs_dir):
     click.echo(f"{len(doomed)} run(s), {verb} {total / 1e6:.1f} MB" if doomed else "nothing to remove")
 
 
-#: the options of the ensemble commands (sweep, uncertainty, sensitivity)
+#: how an ensemble's members run (sdmodel.options.Execution): processes or a Dask cluster
+execution_options = options(
+    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
+    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
+    click.option(
+        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
+    ),
+)
+
+#: the options of the ensemble commands (sweep, uncertainty, robustness, sensitivity), handed to the command grouped
 ensemble_options = options(
     click.option(
         "--output",
@@ -492,14 +509,31 @@ ensemble_options = options(
     set_option("member"),
     final_time_option,
     engine_option("simlin"),
-    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
-    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-    click.option(
-        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
-    ),
+    execution_options,
     runs_dir_option,
     json_option,
+    _grouped,
 )
+
+
+def _drawn(kind: str, samples: int, seed: int, setup, results) -> dict:
+    """The manifest's record of an ensemble of draws (uncertainty, robustness)."""
+    return {
+        "kind": kind,
+        "samples": samples,
+        "seed": seed,
+        "engine": setup.engine,
+        "distributions": results.attrs["distributions_toml"],
+    }
+
+
+def _save_ensemble(results, name: str, runs_dir, kind: str, extra: dict, saved=None) -> Path:
+    """Save an ensemble's run (``saved``: what of it to save, by default all), then say how many members failed."""
+    from sdmodel.store import save_run
+
+    path = save_run(results if saved is None else saved, name, runs_dir, kind=kind, extra=extra)
+    _ensemble_failed_check(results)
+    return path
 
 
 def _ensemble_failed_check(results) -> None:
@@ -529,34 +563,35 @@ def _ensemble_failed_check(results) -> None:
     help="Also draw each output at the final time against the first swept constant (.html or .png).",
 )
 @ensemble_options
-def sweep_command(
-    scenario, params, plot_path, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json
-):
+def sweep_command(scenario, params, plot_path, outputs, setup, execution, runs_dir, as_json):
     """Run SCENARIO (default: baseline) over a grid of constants, and save the run.
 
     The results have one dim per swept constant (its python name, the values as coordinates).
     """
 
     from sdmodel.ensemble import format_sweep, streamed, sweep, sweep_json, sweep_run_name
-    from sdmodel.store import save_run
 
     with streamed() as stream:
         results = sweep(
             list(params),
             scenario or "baseline",
             outputs=outputs,
-            setup=_setup(model, assignments, final_time, engine),
-            execution=_execution(jobs, scheduler, dask_local, stream),
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
             name = sweep_run_name(results)
             summary = sweep_json(results)
             extra = {
-                "ensemble": {"kind": "sweep", "scenario": summary["scenario"], "grid": results.attrs["grid"], "engine": engine}
+                "ensemble": {
+                    "kind": "sweep",
+                    "scenario": summary["scenario"],
+                    "grid": results.attrs["grid"],
+                    "engine": setup.engine,
+                }
             }
-            path = save_run(results, name, runs_dir, kind="sweep", extra=extra)
-            _ensemble_failed_check(results)
+            path = _save_ensemble(results, name, runs_dir, "sweep", extra)
             text = format_sweep(results)
             if plot_path:
                 from functools import reduce
@@ -577,7 +612,7 @@ def sweep_command(
 @main.command("uncertainty")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("scenarios", nargs=-1)
-@click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True, help="Members per scenario.")
+@samples_option(100, "Members per scenario.")
 @click.option(
     "--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results."
 )
@@ -588,13 +623,8 @@ def uncertainty_command(
     samples,
     seed,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -607,7 +637,6 @@ def uncertainty_command(
     """
 
     from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty
-    from sdmodel.store import save_run
 
     with streamed() as stream:
         results = uncertainty(
@@ -616,25 +645,15 @@ def uncertainty_command(
             samples=samples,
             seed=seed,
             outputs=outputs,
-            setup=_setup(model, assignments, final_time, engine),
-            execution=_execution(jobs, scheduler, dask_local, stream),
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
             bands = percentile_bands(results)
             summary = bands_json(bands)
-            extra = {
-                "ensemble": {
-                    "kind": "uncertainty",
-                    "samples": samples,
-                    "seed": seed,
-                    "engine": engine,
-                    "distributions": results.attrs["distributions_toml"],
-                },
-                "bands": summary,
-            }
-            path = save_run(results, f"uncertainty-{Path(file).stem}", runs_dir, kind="uncertainty", extra=extra)
-            _ensemble_failed_check(results)
+            extra = {"ensemble": _drawn("uncertainty", samples, seed, setup, results), "bands": summary}
+            path = _save_ensemble(results, f"uncertainty-{Path(file).stem}", runs_dir, "uncertainty", extra)
     if as_json:
         click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
     else:
@@ -669,13 +688,7 @@ def uncertainty_command(
     show_default=True,
     help="The scenario each policy is compared with (and an alternative in regret).",
 )
-@click.option(
-    "--samples",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Draws of the assumptions (every scenario runs each).",
-)
+@samples_option(100, "Draws of the assumptions (every scenario runs each).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube.")
 @click.option("--plot", "plot_path", type=FIGURE, help="Also draw satisficing shares and regret (.html or .png).")
 @click.option(
@@ -697,13 +710,8 @@ def robustness_command(
     plot_path,
     thin,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -718,7 +726,6 @@ def robustness_command(
     """
     from sdmodel.ensemble import streamed
     from sdmodel.robustness import analysis_of, figure, format_table, robustness, run_name, thinned, to_json
-    from sdmodel.store import save_run
 
     with streamed() as stream:
         results = robustness(
@@ -731,25 +738,15 @@ def robustness_command(
             baseline=baseline,
             samples=samples,
             seed=seed,
-            setup=_setup(model, assignments, final_time, engine),
-            execution=_execution(jobs, scheduler, dask_local, stream),
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
             analysis = analysis_of(results).load()
             summary = to_json(analysis)
-            extra = {
-                "ensemble": {
-                    "kind": "robustness",
-                    "samples": samples,
-                    "seed": seed,
-                    "engine": engine,
-                    "distributions": results.attrs["distributions_toml"],
-                },
-                "robustness": summary,
-            }
-            path = save_run(thinned(results) if thin else results, run_name(file), runs_dir, kind="robustness", extra=extra)
-            _ensemble_failed_check(results)
+            extra = {"ensemble": _drawn("robustness", samples, seed, setup, results), "robustness": summary}
+            path = _save_ensemble(results, run_name(file), runs_dir, "robustness", extra, thinned(results) if thin else None)
     if plot_path:
         from sdmodel.plots import save_figure
 
@@ -855,13 +852,7 @@ def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max
     show_default=True,
     help="The scenario the levers are set in (`baseline` in an expression means it).",
 )
-@click.option(
-    "--samples",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Draws of the assumptions each candidate runs on (the same for all).",
-)
+@samples_option(20, "Draws of the assumptions each candidate runs on (the same for all).")
 @click.option("--population", type=click.IntRange(min=4), default=20, show_default=True, help="Candidates per generation.")
 @click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws and of NSGA-II.")
@@ -877,13 +868,10 @@ def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max
     model_option,
     final_time_option,
     engine_option("simlin"),
-    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
-    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-    click.option(
-        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
-    ),
+    execution_options,
     runs_dir_option,
     json_option,
+    _grouped,
 )
 def search_policy_command(
     levers,
@@ -897,12 +885,8 @@ def search_policy_command(
     generations,
     seed,
     out_dir,
-    model,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -927,8 +911,8 @@ def search_policy_command(
         population=population,
         generations=generations,
         seed=seed,
-        setup=_setup(model, (), final_time, engine),
-        execution=_execution(jobs, scheduler, dask_local),
+        setup=setup,
+        execution=execution,
         command=_command(),
     )
     files = write_scenarios(pareto_scenarios(found), out_dir)
@@ -946,9 +930,7 @@ def search_policy_command(
 @click.argument("file", metavar="RANGES.toml")
 @click.argument("scenario", default="baseline")
 @click.option("--method", type=click.Choice(["sobol", "morris", "fast"]), default="sobol", show_default=True)
-@click.option(
-    "--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members)."
-)
+@samples_option(1024, "SALib's N (Sobol runs N(D+2) members).", minimum=2)
 @click.option(
     "--against",
     metavar="SCENARIO",
@@ -966,13 +948,8 @@ def sensitivity_command(
     second_order,
     seed,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -993,8 +970,8 @@ def sensitivity_command(
         against=against,
         second_order=second_order,
         seed=seed,
-        setup=_setup(model, assignments, final_time, engine),
-        execution=_execution(jobs, scheduler, dask_local),
+        setup=setup,
+        execution=execution,
         command=_command(),
     )
     path = save_run(found, f"sensitivity-{method}", runs_dir, kind="sensitivity")
