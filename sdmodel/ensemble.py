@@ -320,16 +320,8 @@ def uncertainty(
     chosen = resolve_outputs(outputs, info)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
-    results, description = run_design(
-        prepared,
-        specs,
-        varied,
-        design,
-        chosen,
-        {"scenario": len(specs), "run": samples},
-        execution=execution,
-        label="uncertainty",
-    )
+    lead = {"scenario": len(specs), "run": samples}
+    results, description = run_design(prepared, specs, varied, design, chosen, lead, execution=execution, label="uncertainty")
     params = {name: ("run", design[:, i], _param_attrs(info, setting)) for i, (name, setting) in enumerate(zip(names, varied))}
     results = results.assign_coords(
         scenario=("scenario", [s.name for s in specs], {"long_name": "Scenario"}),
@@ -382,16 +374,8 @@ def sweep(
     chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
-    results, description = run_design(
-        prepared,
-        specs,
-        varied,
-        design,
-        chosen,
-        {name: len(p.values) for name, p in zip(names, swept)},
-        execution=execution,
-        label="sweep",
-    )
+    lead = {name: len(p.values) for name, p in zip(names, swept)}
+    results, description = run_design(prepared, specs, varied, design, chosen, lead, execution=execution, label="sweep")
     grid = {
         name: (
             name,
