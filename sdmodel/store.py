@@ -230,7 +230,12 @@ def _of_kind(folder: Path, ref: str, kinds: Collection[str] | None) -> Path:
     if kinds is None or kind is None or kind in kinds:
         return folder
     fix = "give one of those: `latest` is the latest such, `sdmodel runs list` names them all"
-    raise WrongRunKind(ref, None, f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}", fix)
+    raise WrongRunKind(
+        source=ref,
+        key=None,
+        problem=f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}",
+        fix=fix,
+    )
 
 
 def _either(kinds: Collection[str]) -> str:
@@ -259,17 +264,21 @@ def check_intact(folder: Path, manifest: Mapping | None = None) -> dict:
     try:
         status = path.stat()
     except OSError as error:
-        raise DamagedRun(path, None, f"cannot read the results ({error.strerror})", damaged) from None
+        raise DamagedRun(source=path, key=None, problem=f"cannot read the results ({error.strerror})", fix=damaged) from None
     if not stat.S_ISREG(status.st_mode):
-        raise DamagedRun(path, None, "is not a regular file", damaged)
+        raise DamagedRun(source=path, key=None, problem="is not a regular file", fix=damaged)
     recorded = (manifest.get("files") or {}).get(RESULTS) if isinstance(manifest.get("files"), dict) else None
     if not isinstance(recorded, dict) or recorded.get("sha256") != _cached_sha256(path, status):
-        raise DamagedRun(path, None, "does not match the checksum in its manifest", damaged)
+        raise DamagedRun(source=path, key=None, problem="does not match the checksum in its manifest", fix=damaged)
     inside = _identity(path)
     if inside["scenarios"] != [str(name) for name in manifest.get("scenarios") or []]:
-        raise DamagedRun(folder / MANIFEST, "scenarios", "differ from the scenarios saved in results.nc", damaged)
+        raise DamagedRun(
+            source=folder / MANIFEST, key="scenarios", problem="differ from the scenarios saved in results.nc", fix=damaged
+        )
     if inside["run_keys"] != (manifest.get("run_keys") or None):
-        raise DamagedRun(folder / MANIFEST, "run_keys", "differ from the keys saved in results.nc", damaged)
+        raise DamagedRun(
+            source=folder / MANIFEST, key="run_keys", problem="differ from the keys saved in results.nc", fix=damaged
+        )
     return manifest
 
 
