@@ -43,33 +43,11 @@ from sdmodel import ensemble
 from sdmodel.distributions import latin_hypercube, load_distributions
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import RunSpec
 
-# constants that every version of the bundled model has
-DISTRIBUTIONS = """
-[params."data strike fraction"]
-dist = "uniform"
-lower = 0.0
-upper = 0.6
-
-[params."collective bargaining weight"]
-dist = "triangular"
-lower = 0.0
-mode = 0.05
-upper = 0.2
-
-[params."share sensitivity"]
-dist = "truncnormal"
-mean = 5
-sd = 2
-lower = 1
-upper = 10
-
-[params."hardware life"]
-dist = "uniform"
-lower = 3
-upper = 7
-"""
+#: the test suite's distributions file: four of the bundled model's assumptions
+DISTRIBUTIONS = Path(__file__).resolve().parent.parent / "tests" / "data" / "distributions.toml"
 SEED = 1
 GIB = 1024**3
 
@@ -123,13 +101,21 @@ def bare_simlin_loop(model_path: Path, param_slots: list[str], output_slots: lis
     return timed(loop) / len(design)
 
 
-def sdmodel_ensemble(distributions: Path, runs: int, **options) -> float:
-    """Seconds per run of ``sdmodel.ensemble.uncertainty`` (sampling, runs, streaming to NetCDF, the Dataset)."""
+def sdmodel_ensemble(distributions: Path, runs: int, model: Path, **execution) -> float:
+    """Seconds per run of ``sdmodel.ensemble.uncertainty`` (sampling, runs, streaming to NetCDF, the Dataset);
+    ``execution``: the fields of :class:`sdmodel.options.Execution` (jobs, scheduler, dask_local)."""
     results = None
 
     def call() -> None:
         nonlocal results
-        results = ensemble.uncertainty(distributions, ["baseline"], samples=runs, seed=SEED, progress=False, **options)
+        results = ensemble.uncertainty(
+            distributions,
+            ["baseline"],
+            samples=runs,
+            seed=SEED,
+            setup=RunSetup(model=model),
+            execution=Execution(progress=False, **execution),
+        )
 
     seconds = timed(call)
     assert int(results["failed"].sum()) == 0, "members failed in the benchmark"
@@ -246,8 +232,7 @@ def main() -> None:
     )
 
     work = Path(tempfile.mkdtemp(prefix="sdmodel-bench-"))
-    distributions = work / "uncertain.toml"
-    distributions.write_text(DISTRIBUTIONS)
+    distributions = DISTRIBUTIONS
     sdmodel_cli = str(Path(sys.executable).parent / "sdmodel")
     if args.memory_only:
         figures = memory_figures(sdmodel_cli, distributions, model_path, work, args)

@@ -41,7 +41,8 @@ def identical(a: xr.Dataset, b: xr.Dataset) -> bool:
 
 def measure(scenarios: list[str], final_time: float | None = None) -> dict[str, float]:
     """Each scenario's paired runs (printed as they finish), and their geometric mean ratio, fast / xarray."""
-    model_path, _, specs = simulate.prepare(scenarios, final_time=final_time, engine="pysd")
+    prepared = simulate.prepare(scenarios, final_time=final_time, engine="pysd")
+    model_path, specs = prepared.model_path, prepared.specs
     pysd_engine.load(model_path)
     print(f"load average {os.getloadavg()[0]:.2f}; time step {pysd_engine.time_defaults(model_path)['time_step']:g} year")
     print(f"{'scenario':<24} {'xarray s':>9} {'fast s':>9} {'ratio':>7}  bit-identical")

@@ -47,8 +47,8 @@ def member_cost(samples: int, repeat: int) -> tuple[float, int]:
     from sdmodel.simulate import prepare
 
     names = bundled_scenarios()
-    model_path, _, specs = prepare(names, engine="simlin")
-    info = ensemble.model_info_for("simlin", model_path)
+    prepared = prepare(names, engine="simlin")
+    model_path, specs, info = prepared.model_path, prepared.specs, prepared.info
     drawn = load_distributions(default_model().parent / "assumptions.toml", info)
     design = latin_hypercube(drawn, samples, 0)
     outputs = ensemble.resolve_outputs(None, info)

@@ -90,8 +90,7 @@ def main() -> None:
     model_path = default_model()
     work = Path(tempfile.mkdtemp(prefix="sdmodel-bench-"))
     try:
-        distributions = work / "uncertain.toml"
-        distributions.write_text(ensemble_bench.DISTRIBUTIONS)
+        distributions = ensemble_bench.DISTRIBUTIONS
         print("\n3. ensemble memory (ensemble.py)", flush=True)
         cli = str(Path(sys.executable).parent / "sdmodel")
         sizes = [int(size) for size in args.scaling_runs.split(",")]

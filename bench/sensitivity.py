@@ -11,13 +11,17 @@ import os
 import time
 
 from sdmodel.locations import models_dir
+from sdmodel.options import Execution
 from sdmodel.sensitivity import format_table, sensitivity
 
 
 def main() -> None:
     started = time.perf_counter()
     found = sensitivity(
-        models_dir() / "assumptions.toml", samples=1024, outputs=["hhi", "labour_share", "incumbent_capability"], progress=False
+        models_dir() / "assumptions.toml",
+        samples=1024,
+        outputs=["hhi", "labour_share", "incumbent_capability"],
+        execution=Execution(progress=False),
     )
     wall = time.perf_counter() - started
     members = found.attrs["members"]

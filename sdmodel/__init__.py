@@ -28,6 +28,8 @@ _API = {
     "variable_figure": "sdmodel.plots",
     "save_figure": "sdmodel.plots",
     "build_report": "sdmodel.report",
+    "RunSetup": "sdmodel.options",
+    "Execution": "sdmodel.options",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605 (a list, built from the one table of names)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdmodel.errors import InputError
-from sdmodel.locations import default_model
 from sdmodel.reference import Series, bundled_series, read_series
 from sdmodel.scenario import Scenario, load_scenario
 
@@ -107,25 +106,28 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
         select = {}
         if series.statistic and (len(variable.dims) != 1 or match[2]):
             raise InputError(
-                series.path,
-                "variable",
-                f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
-                "name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
+                source=series.path,
+                key="variable",
+                problem=f"a {series.statistic} index needs a variable with one subscript, whole, and {series.variable} is not one",
+                fix="name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
             )
         if match[2]:
             elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
             if match[2] not in elements:
                 raise InputError(
-                    series.path,
-                    "variable",
-                    f"'{match[2]}' is not an element of {variable.name}",
-                    f"use one of: {', '.join(elements)}",
+                    source=series.path,
+                    key="variable",
+                    problem=f"'{match[2]}' is not an element of {variable.name}",
+                    fix=f"use one of: {', '.join(elements)}",
                 )
             select = {variable.dims[0]: match[2]}
         chosen.append(Target(series, variable.py_name, select, years, np.array([series.values[y] for y in years])))
     if not chosen:
         raise InputError(
-            "--data", None, "no series names a model variable within the simulated years", "add a '# variable: NAME' header line"
+            source="--data",
+            key=None,
+            problem="no series names a model variable within the simulated years",
+            fix="add a '# variable: NAME' header line",
         )
     return chosen
 
@@ -149,16 +151,16 @@ def calibrate(
     from scipy.stats import qmc
 
     from sdmodel.distributions import load_distributions
-    from sdmodel.simulate import engine_module, run
+    from sdmodel.simulate import prepare, run
 
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     model_path = model
-    module = engine_module(engine)
-    info = module.model_info(Path(model_path) if model_path else default_model())
+    prepared = prepare([base], model=model_path, engine=engine)
+    info = prepared.info
     distributions = load_distributions(params, info)
     bounds = [_bounds(d, params) for d in distributions]
     names = [d.name for d in distributions]
-    defaults = module.time_defaults(info.path)
+    defaults = prepared.time_defaults
     final = base.time.get("final_time", defaults["final_time"])
     chosen = targets(
         [read_series(p) for p in data] if data else bundled_series(),
@@ -234,10 +236,10 @@ def _bounds(distribution, path) -> tuple[float, float]:
     args = distribution.args
     if "lower" not in args:
         raise InputError(
-            path,
-            f'params."{distribution.name}"',
-            f"calibration needs bounds, and a {distribution.dist} distribution has none",
-            'give dist = "uniform" with lower and upper',
+            source=path,
+            key=f'params."{distribution.name}"',
+            problem=f"calibration needs bounds, and a {distribution.dist} distribution has none",
+            fix='give dist = "uniform" with lower and upper',
         )
     return args["lower"], args["upper"]
 

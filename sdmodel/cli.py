@@ -7,14 +7,17 @@ line on stderr and exit code 2; a failed model run in exit code 1.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
 import click
 
+from sdmodel import atomic
 from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
 from sdmodel.locations import RUNS_DIR_ENV
 
@@ -46,6 +49,24 @@ class _Group(click.Group):
 
 #: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+class OutputFile(click.ParamType):
+    """A figure or report to write: its suffix one of ``suffixes`` and its folder there, checked as the option is read,
+    before any work (found after the run, a bad name cost minutes and left a saved run without its figure)."""
+
+    name = "file"
+
+    def __init__(self, *suffixes: str):
+        self.suffixes = suffixes
+
+    def convert(self, value, param, ctx) -> str:
+        atomic.check_target(value, self.suffixes, param.opts[0] if param is not None else "--out")
+        return str(value)
+
+
+HTML = OutputFile(".html")
+FIGURE = OutputFile(".html", ".png")
 
 
 def _show_warning(others):
@@ -97,6 +118,11 @@ def set_option(each: str = "scenario"):
     )
 
 
+def samples_option(default: int, help: str, minimum: int = 1):
+    """``--samples``: how many draws (or SALib's N), at least ``minimum``."""
+    return click.option("--samples", type=click.IntRange(min=minimum), default=default, show_default=True, help=help)
+
+
 def engine_option(default: str):
     """``--engine``: PySD is the default where the reference answer matters, Simlin where thousands of runs do."""
     help = {
@@ -136,6 +162,21 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
     return dict(parse_assignment(text) for text in assignments)
 
 
+def _grouped(command):
+    """The command called with ``setup`` (sdmodel.options.RunSetup: --model, --set, --final-time, --engine) and
+    ``execution`` (sdmodel.options.Execution: --jobs, --scheduler, --dask-local) instead of those options."""
+
+    @functools.wraps(command)
+    def grouped(*args, model, final_time, engine, jobs, scheduler, dask_local, assignments=(), **kwargs):
+        from sdmodel.options import Execution, RunSetup
+
+        setup = RunSetup(model=model, overrides=_overrides(assignments), final_time=final_time, engine=engine)
+        execution = Execution(jobs=jobs, scheduler=scheduler, dask_local=dask_local)
+        return command(*args, setup=setup, execution=execution, **kwargs)
+
+    return grouped
+
+
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
     if engine == "pysd" and sys.stderr.isatty():
@@ -159,6 +200,20 @@ def _reuse_note(results) -> str:
     return f" ({len(reused)} of {results.sizes['scenario']} scenarios reused from {', '.join(runs)}; --fresh runs them again)"
 
 
+def _run_options(model, assignments, final_time, engine, jobs, fresh, runs_dir) -> dict:
+    """The options of `run`, `compare` and `report` as :func:`sdmodel.simulate.run` takes them."""
+    return {
+        "model": model,
+        "overrides": _overrides(assignments),
+        "final_time": final_time,
+        "engine": engine,
+        "jobs": jobs,
+        "command": _command(),
+        "reuse": not fresh,
+        "runs_dir": runs_dir,
+    }
+
+
 def _command() -> str:
     from sdmodel.provenance import command_line
 
@@ -174,32 +229,21 @@ data_option = click.option(
 )
 
 
-@main.command()
+@main.command("run")
 @click.argument("scenarios", nargs=-1)
 @run_options
 @data_option
-def run(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
+def run_command(scenarios, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
     """Run SCENARIOS (bundled names or TOML files; default: baseline) and save the run.
 
     With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
     on the bundled model it is an error, and an infinity (overflow) is on any model."""
-    from sdmodel.simulate import run as run_scenarios
+    from sdmodel.simulate import run
     from sdmodel.store import save_run
 
     names = scenarios or ("baseline",)
     _announce(engine)
-    results = run_scenarios(
-        names,
-        model=model,
-        overrides=_overrides(assignments),
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        command=_command(),
-        reuse=not fresh,
-        runs_dir=runs_dir,
-        data=data_files,
-    )
+    results = run(names, data=data_files, **_run_options(model, assignments, final_time, engine, jobs, fresh, runs_dir))
     labels = [str(s) for s in results["scenario"].values]
     path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
     if as_json:
@@ -222,35 +266,23 @@ def _headline(results, baseline: str) -> str:
         return ""
 
 
-@main.command()
+@main.command("compare")
 @click.argument("scenarios", nargs=-1)
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Also write key trajectories to this .html file.")
+@click.option("--plot", "plot_file", type=HTML, help="Also write key trajectories to this .html file.")
 @run_options
 @data_option
-def compare(scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files):
+def compare_command(
+    scenarios, baseline, plot_file, model, assignments, final_time, engine, jobs, fresh, runs_dir, as_json, data_files
+):
     """Compare SCENARIOS with the baseline (default: every bundled scenario; with --model, those the model can run). The main job."""
-    from sdmodel.metrics import compare as compare_scenarios
-    from sdmodel.metrics import format_table, to_json
+    from sdmodel.metrics import compare_and_save, format_table, to_json
 
-    _check_figure_path(plot_file, "--plot", (".html",))
     if model and not scenarios:
         scenarios = _scenarios_for(model, engine)
     _announce(engine)
-    results, metrics = compare_scenarios(
-        scenarios or None,
-        baseline=baseline,
-        model=model,
-        overrides=_overrides(assignments),
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        command=_command(),
-        reuse=not fresh,
-        runs_dir=runs_dir,
-        data=data_files,
-    )
-    path, saved = _save_comparison(results, metrics, runs_dir)
+    options = _run_options(model, assignments, final_time, engine, jobs, fresh, runs_dir)
+    results, metrics, path, saved = compare_and_save(scenarios or None, baseline=baseline, data=data_files, **options)
     if plot_file:
         from sdmodel.plots import comparison_figure, save_html
 
@@ -260,20 +292,6 @@ def compare(scenarios, baseline, plot_file, model, assignments, final_time, engi
     else:
         click.echo(format_table(metrics))
         click.echo(_saved_note(path, saved, results) + (f"; figure {plot_file}" if plot_file else ""))
-
-
-def _save_comparison(results, metrics, runs_dir: str | None) -> tuple[Path, bool]:
-    """Save a comparison, unless a saved run already holds exactly it: then point at that run (made the latest
-    again) instead of writing a copy, which was megabytes a time. Returns the run's folder and whether it is new."""
-    from sdmodel.metrics import to_json
-    from sdmodel.reuse import stored_comparison
-    from sdmodel.store import save_run, touch_run
-
-    summary = to_json(metrics)
-    holder = stored_comparison(results, summary, runs_dir)
-    if holder is not None and touch_run(holder):
-        return holder, False
-    return save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary}), True
 
 
 def _saved_note(path: Path, saved: bool, results) -> str:
@@ -297,14 +315,14 @@ def _scenarios_for(model: str, engine: str) -> tuple[str, ...]:
     return tuple(scenario.name for scenario in fitting)
 
 
-@main.group()
-def scenarios() -> None:
+@main.group("scenarios")
+def scenarios_group() -> None:
     """List, show and validate scenario files."""
 
 
-@scenarios.command("list")
+@scenarios_group.command("list")
 @json_option
-def scenarios_list(as_json):
+def scenarios_list_command(as_json):
     """The bundled scenarios and what each means."""
     from sdmodel.scenario import bundled_scenarios, load_scenario
 
@@ -317,11 +335,11 @@ def scenarios_list(as_json):
         click.echo(f"{scenario.name.ljust(width)}  {scenario.description}")
 
 
-@scenarios.command("show")
+@scenarios_group.command("show")
 @click.argument("scenario")
 @click.option("--variables", is_flag=True, help="Also list the model constants a scenario can set.")
 @click.option("--model", type=click.Path(dir_okay=False), help="Model for --variables [default: the bundled model].")
-def scenarios_show(scenario, variables, model):
+def scenarios_show_command(scenario, variables, model):
     """Print SCENARIO with `extends` resolved, as TOML."""
     import tomli_w
 
@@ -331,13 +349,13 @@ def scenarios_show(scenario, variables, model):
     click.echo(f"# {loaded.source}")
     click.echo(tomli_w.dumps(loaded.to_dict()).rstrip())
     if variables:
-        from sdmodel.engines import pysd as engine
         from sdmodel.engines.simlin_structure import canonical, equations
         from sdmodel.locations import default_model
         from sdmodel.model import TIME_CONTROLS
+        from sdmodel.simulate import model_info
 
         model_path = model or default_model()
-        info = engine.model_info(model_path)
+        info = model_info(model_path)
         try:
             written = equations(model_path)  # the values, read by Simlin
         except Exception:  # noqa: BLE001 - a model PySD reads and Simlin cannot: the list stands without its values
@@ -353,27 +371,27 @@ def scenarios_show(scenario, variables, model):
                 )
 
 
-@scenarios.command("validate")
+@scenarios_group.command("validate")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--model", type=click.Path(dir_okay=False), help="Model to check against [default: the bundled model].")
-def scenarios_validate(files, model):
+def scenarios_validate_command(files, model):
     """Check scenario FILES against the model without running it."""
     from sdmodel.simulate import prepare
 
     for file in files:
-        _, loaded, specs = prepare([file], model=model)
-        click.echo(f"{file}: ok ({loaded[0].name}: {len(specs[0].settings)} parameter(s) set)")
+        prepared = prepare([file], model=model)
+        click.echo(f"{file}: ok ({prepared.scenarios[0].name}: {len(prepared.specs[0].settings)} parameter(s) set)")
 
 
-@main.group()
-def runs() -> None:
+@main.group("runs")
+def runs_group() -> None:
     """List, show and prune saved runs."""
 
 
-@runs.command("list")
+@runs_group.command("list")
 @runs_dir_option
 @json_option
-def runs_list(runs_dir, as_json):
+def runs_list_command(runs_dir, as_json):
     """Saved runs, oldest first."""
     from sdmodel.store import list_runs
 
@@ -391,11 +409,11 @@ def runs_list(runs_dir, as_json):
         click.echo(f"{name}  {manifest.get('kind', 'run'):<8} {', '.join(manifest['scenarios'])}")
 
 
-@runs.command("show")
+@runs_group.command("show")
 @click.argument("run")
 @runs_dir_option
 @json_option
-def runs_show(run, runs_dir, as_json):
+def runs_show_command(run, runs_dir, as_json):
     """A saved RUN's provenance and contents (RUN: folder, name, prefix or 'latest')."""
     from sdmodel.store import last_used, open_run, read_manifest
 
@@ -434,14 +452,14 @@ def _utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@runs.command("prune")
+@runs_group.command("prune")
 @click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the N most recently used runs.")
 @click.option(
     "--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago."
 )
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @runs_dir_option
-def runs_prune(keep, older_than, dry_run, runs_dir):
+def runs_prune_command(keep, older_than, dry_run, runs_dir):
     """Remove saved runs, each folder as a whole. With both options a run goes only when neither keeps it.
 
     A run is used when saved, and again when a command answers from it (a `compare` that computed nothing
@@ -451,10 +469,10 @@ def runs_prune(keep, older_than, dry_run, runs_dir):
 
     if keep is None and older_than is None:
         raise InputError(
-            "runs prune",
-            None,
-            "no rule for what to remove",
-            "give --keep N (the N most recently used stay), --older-than DAYS, or both",
+            source="runs prune",
+            key=None,
+            problem="no rule for what to remove",
+            fix="give --keep N (the N most recently used stay), --older-than DAYS, or both",
         )
     doomed = runs_to_prune(runs_dir, keep=keep, older_than_days=older_than)
     total = 0
@@ -468,7 +486,16 @@ def runs_prune(keep, older_than, dry_run, runs_dir):
     click.echo(f"{len(doomed)} run(s), {verb} {total / 1e6:.1f} MB" if doomed else "nothing to remove")
 
 
-#: the options of the ensemble commands (sweep, uncertainty, sensitivity)
+#: how an ensemble's members run (sdmodel.options.Execution): processes or a Dask cluster
+execution_options = options(
+    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
+    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
+    click.option(
+        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
+    ),
+)
+
+#: the options of the ensemble commands (sweep, uncertainty, robustness, sensitivity), handed to the command grouped
 ensemble_options = options(
     click.option(
         "--output",
@@ -482,14 +509,31 @@ ensemble_options = options(
     set_option("member"),
     final_time_option,
     engine_option("simlin"),
-    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
-    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-    click.option(
-        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
-    ),
+    execution_options,
     runs_dir_option,
     json_option,
+    _grouped,
 )
+
+
+def _drawn(kind: str, samples: int, seed: int, setup, results) -> dict:
+    """The manifest's record of an ensemble of draws (uncertainty, robustness)."""
+    return {
+        "kind": kind,
+        "samples": samples,
+        "seed": seed,
+        "engine": setup.engine,
+        "distributions": results.attrs["distributions_toml"],
+    }
+
+
+def _save_ensemble(results, name: str, runs_dir, kind: str, extra: dict, saved=None) -> Path:
+    """Save an ensemble's run (``saved``: what of it to save, by default all), then say how many members failed."""
+    from sdmodel.store import save_run
+
+    path = save_run(results if saved is None else saved, name, runs_dir, kind=kind, extra=extra)
+    _ensemble_failed_check(results)
+    return path
 
 
 def _ensemble_failed_check(results) -> None:
@@ -501,7 +545,7 @@ def _ensemble_failed_check(results) -> None:
         )
 
 
-@main.command()
+@main.command("sweep")
 @click.argument("scenario", required=False)
 @click.option(
     "--param",
@@ -514,48 +558,40 @@ def _ensemble_failed_check(results) -> None:
 @click.option(
     "--plot",
     "plot_path",
-    type=click.Path(dir_okay=False),
+    type=FIGURE,
     default=None,
     help="Also draw each output at the final time against the first swept constant (.html or .png).",
 )
 @ensemble_options
-def sweep(
-    scenario, params, plot_path, outputs, model, assignments, final_time, engine, jobs, scheduler, dask_local, runs_dir, as_json
-):
+def sweep_command(scenario, params, plot_path, outputs, setup, execution, runs_dir, as_json):
     """Run SCENARIO (default: baseline) over a grid of constants, and save the run.
 
     The results have one dim per swept constant (its python name, the values as coordinates).
     """
-    import re
 
-    from sdmodel.ensemble import format_sweep, streamed, sweep_json
-    from sdmodel.ensemble import sweep as run_sweep
-    from sdmodel.store import save_run
+    from sdmodel.ensemble import format_sweep, streamed, sweep, sweep_json, sweep_run_name
 
-    _check_figure_path(plot_path, "--plot")  # before the run, so a bad name costs nothing and saves nothing
     with streamed() as stream:
-        results = run_sweep(
+        results = sweep(
             list(params),
             scenario or "baseline",
             outputs=outputs,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
-            name = "sweep-" + re.sub(r"[^A-Za-z0-9_.+-]+", "-", "+".join(json.loads(results.attrs["ensemble_params"]))).strip("-")
+            name = sweep_run_name(results)
             summary = sweep_json(results)
             extra = {
-                "ensemble": {"kind": "sweep", "scenario": summary["scenario"], "grid": results.attrs["grid"], "engine": engine}
+                "ensemble": {
+                    "kind": "sweep",
+                    "scenario": summary["scenario"],
+                    "grid": results.attrs["grid"],
+                    "engine": setup.engine,
+                }
             }
-            path = save_run(results, name, runs_dir, kind="sweep", extra=extra)
-            _ensemble_failed_check(results)
+            path = _save_ensemble(results, name, runs_dir, "sweep", extra)
             text = format_sweep(results)
             if plot_path:
                 from functools import reduce
@@ -573,27 +609,22 @@ def sweep(
         click.echo(f"saved {path}")
 
 
-@main.command()
+@main.command("uncertainty")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("scenarios", nargs=-1)
-@click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True, help="Members per scenario.")
+@samples_option(100, "Members per scenario.")
 @click.option(
     "--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube: the same seed gives the same results."
 )
 @ensemble_options
-def uncertainty(
+def uncertainty_command(
     file,
     scenarios,
     samples,
     seed,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -605,42 +636,24 @@ def uncertainty(
     Prints the 5/25/50/75/95 percentiles of the outputs at the final time and saves the run.
     """
 
-    from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed
-    from sdmodel.ensemble import uncertainty as run_uncertainty
-    from sdmodel.store import save_run
+    from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty
 
     with streamed() as stream:
-        results = run_uncertainty(
+        results = uncertainty(
             file,
             scenarios or ("baseline",),
             samples=samples,
             seed=seed,
             outputs=outputs,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
             bands = percentile_bands(results)
             summary = bands_json(bands)
-            extra = {
-                "ensemble": {
-                    "kind": "uncertainty",
-                    "samples": samples,
-                    "seed": seed,
-                    "engine": engine,
-                    "distributions": results.attrs["distributions_toml"],
-                },
-                "bands": summary,
-            }
-            path = save_run(results, f"uncertainty-{Path(file).stem}", runs_dir, kind="uncertainty", extra=extra)
-            _ensemble_failed_check(results)
+            extra = {"ensemble": _drawn("uncertainty", samples, seed, setup, results), "bands": summary}
+            path = _save_ensemble(results, f"uncertainty-{Path(file).stem}", runs_dir, "uncertainty", extra)
     if as_json:
         click.echo(json.dumps({**summary, "run": str(path)}, indent=2))
     else:
@@ -648,7 +661,7 @@ def uncertainty(
         click.echo(f"saved {path}")
 
 
-@main.command()
+@main.command("robustness")
 @click.argument("file", metavar="ASSUMPTIONS.toml", type=click.Path(dir_okay=False))
 @click.argument("policies", nargs=-1, metavar="[POLICY]...")
 @click.option(
@@ -675,17 +688,9 @@ def uncertainty(
     show_default=True,
     help="The scenario each policy is compared with (and an alternative in regret).",
 )
-@click.option(
-    "--samples",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Draws of the assumptions (every scenario runs each).",
-)
+@samples_option(100, "Draws of the assumptions (every scenario runs each).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube.")
-@click.option(
-    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw satisficing shares and regret (.html or .png)."
-)
+@click.option("--plot", "plot_path", type=FIGURE, help="Also draw satisficing shares and regret (.html or .png).")
 @click.option(
     "--thin",
     is_flag=True,
@@ -693,7 +698,7 @@ def uncertainty(
     "time (a study of 100,000 draws); discover can then ask criteria at those years only.",
 )
 @ensemble_options
-def robustness(
+def robustness_command(
     file,
     policies,
     criteria,
@@ -705,13 +710,8 @@ def robustness(
     plot_path,
     thin,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -725,13 +725,10 @@ def robustness(
     numbers, + - * /, < <= > >=, and, or, not. Saves the run (`sdmodel discover RUN` reads it).
     """
     from sdmodel.ensemble import streamed
-    from sdmodel.robustness import analysis_of, figure, format_table, run_name, thinned, to_json
-    from sdmodel.robustness import robustness as study
-    from sdmodel.store import save_run
+    from sdmodel.robustness import analysis_of, figure, format_table, robustness, run_name, thinned, to_json
 
-    _check_figure_path(plot_path, "--plot")
     with streamed() as stream:
-        results = study(
+        results = robustness(
             file,
             list(policies) or None,
             criteria=criteria,
@@ -741,31 +738,15 @@ def robustness(
             baseline=baseline,
             samples=samples,
             seed=seed,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=stream,
+            setup=setup,
+            execution=replace(execution, store=stream),
             command=_command(),
         )
         with results:
             analysis = analysis_of(results).load()
             summary = to_json(analysis)
-            extra = {
-                "ensemble": {
-                    "kind": "robustness",
-                    "samples": samples,
-                    "seed": seed,
-                    "engine": engine,
-                    "distributions": results.attrs["distributions_toml"],
-                },
-                "robustness": summary,
-            }
-            path = save_run(thinned(results) if thin else results, run_name(file), runs_dir, kind="robustness", extra=extra)
-            _ensemble_failed_check(results)
+            extra = {"ensemble": _drawn("robustness", samples, seed, setup, results), "robustness": summary}
+            path = _save_ensemble(results, run_name(file), runs_dir, "robustness", extra, thinned(results) if thin else None)
     if plot_path:
         from sdmodel.plots import save_figure
 
@@ -777,7 +758,7 @@ def robustness(
         click.echo(f"saved {path}" + (f"; figure {plot_path}" if plot_path else ""))
 
 
-@main.command()
+@main.command("discover")
 @click.argument("run")
 @click.option("--policy", required=True, help="The policy (a scenario of the run) whose failures to explain.")
 @click.option(
@@ -811,20 +792,19 @@ def robustness(
 @click.option("--boxes", "max_boxes", type=click.IntRange(min=1), default=3, show_default=True, help="Most PRIM boxes to find.")
 @runs_dir_option
 @json_option
-def discover(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, runs_dir, as_json):
+def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, runs_dir, as_json):
     """Where in the assumptions a policy fails: PRIM boxes and CART leaves over a saved robustness RUN.
 
     RUN is a run of `sdmodel robustness` (folder, name, prefix, or latest:robustness). A draw fails when
     POLICY does not meet every criterion on it; any criterion can be asked without running the model again.
     """
-    from sdmodel.discovery import discover as find_boxes
-    from sdmodel.discovery import format_report, to_json
+    from sdmodel.discovery import discover, format_report, to_json
     from sdmodel.robustness import opened
     from sdmodel.store import find_run, save_run
 
     folder = find_run(run, runs_dir, ("robustness",))
     with opened(folder) as saved:
-        found = find_boxes(
+        found = discover(
             saved,
             policy,
             list(criteria) or None,
@@ -872,13 +852,7 @@ def discover(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, 
     show_default=True,
     help="The scenario the levers are set in (`baseline` in an expression means it).",
 )
-@click.option(
-    "--samples",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Draws of the assumptions each candidate runs on (the same for all).",
-)
+@samples_option(20, "Draws of the assumptions each candidate runs on (the same for all).")
 @click.option("--population", type=click.IntRange(min=4), default=20, show_default=True, help="Candidates per generation.")
 @click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws and of NSGA-II.")
@@ -894,15 +868,12 @@ def discover(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, 
     model_option,
     final_time_option,
     engine_option("simlin"),
-    click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: one per core]; 1 runs in this process."),
-    click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on an existing Dask cluster."),
-    click.option(
-        "--dask-local", type=click.IntRange(min=1), metavar="N", help="Start a Dask LocalCluster of N workers and run on it."
-    ),
+    execution_options,
     runs_dir_option,
     json_option,
+    _grouped,
 )
-def search_policy(
+def search_policy_command(
     levers,
     assumptions,
     maximize,
@@ -914,12 +885,8 @@ def search_policy(
     generations,
     seed,
     out_dir,
-    model,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -930,11 +897,10 @@ def search_policy(
     outcomes' means (--maximize, --minimize) and shares of draws meeting criteria (--criterion), at least two.
     The Pareto set is written as scenario files that `sdmodel run` runs, and the search is saved.
     """
-    from sdmodel.search import format_table, pareto_scenarios, to_json, write_scenarios
-    from sdmodel.search import search_policy as search
+    from sdmodel.search import format_table, pareto_scenarios, search_policy, to_json, write_scenarios
     from sdmodel.store import save_run
 
-    found = search(
+    found = search_policy(
         levers,
         assumptions,
         criteria=criteria,
@@ -945,12 +911,8 @@ def search_policy(
         population=population,
         generations=generations,
         seed=seed,
-        model=model,
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
+        setup=setup,
+        execution=execution,
         command=_command(),
     )
     files = write_scenarios(pareto_scenarios(found), out_dir)
@@ -964,13 +926,11 @@ def search_policy(
         click.echo(f"wrote {len(files)} scenarios in {out_dir}; saved {path}")
 
 
-@main.command()
+@main.command("sensitivity")
 @click.argument("file", metavar="RANGES.toml")
 @click.argument("scenario", default="baseline")
 @click.option("--method", type=click.Choice(["sobol", "morris", "fast"]), default="sobol", show_default=True)
-@click.option(
-    "--samples", type=click.IntRange(min=2), default=1024, show_default=True, help="SALib's N (Sobol runs N(D+2) members)."
-)
+@samples_option(1024, "SALib's N (Sobol runs N(D+2) members).", minimum=2)
 @click.option(
     "--against",
     metavar="SCENARIO",
@@ -979,7 +939,7 @@ def search_policy(
 @click.option("--second-order", is_flag=True, help="Also estimate Sobol second-order indices.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @ensemble_options
-def sensitivity(
+def sensitivity_command(
     file,
     scenario,
     method,
@@ -988,13 +948,8 @@ def sensitivity(
     second_order,
     seed,
     outputs,
-    model,
-    assignments,
-    final_time,
-    engine,
-    jobs,
-    scheduler,
-    dask_local,
+    setup,
+    execution,
     runs_dir,
     as_json,
 ):
@@ -1003,11 +958,10 @@ def sensitivity(
     RANGES.toml has the format of `sdmodel uncertainty`; models/assumptions.toml holds the model's main
     assumptions. SALib samples and estimates the indices, with confidence intervals.
     """
-    from sdmodel.sensitivity import format_table, policy_effect
-    from sdmodel.sensitivity import sensitivity as analyse
+    from sdmodel.sensitivity import format_table, sensitivity, to_json
     from sdmodel.store import save_run
 
-    found = analyse(
+    found = sensitivity(
         file,
         scenario,
         method=method,
@@ -1016,35 +970,19 @@ def sensitivity(
         against=against,
         second_order=second_order,
         seed=seed,
-        model=model,
-        overrides=_overrides(assignments),
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
+        setup=setup,
+        execution=execution,
         command=_command(),
     )
     path = save_run(found, f"sensitivity-{method}", runs_dir, kind="sensitivity")
     if as_json:
-        table = {
-            str(o): {
-                str(p): {
-                    k: float(found[k].sel(output=o, param=p)) for k in found.data_vars if found[k].dims == ("output", "param")
-                }
-                for p in found["param"].values
-            }
-            for o in found["output"].values
-        }
-        effect = policy_effect(found)
-        policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
-        click.echo(json.dumps({"run": str(path), "method": method, "policy_effect": policy, "indices": table}, indent=2))
+        click.echo(json.dumps(to_json(found, path), indent=2))
     else:
         click.echo(format_table(found))
         click.echo(f"saved {path}")
 
 
-@main.command()
+@main.command("calibrate")
 @click.option(
     "--params",
     "params_file",
@@ -1080,12 +1018,11 @@ def sensitivity(
 @model_option
 @engine_option("simlin")
 @json_option
-def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, engine, as_json):
+def calibrate_command(params_file, data, scenario, starts, seed, bootstrap, out, model, engine, as_json):
     """Fit constants to reference series: a scenario with the fitted values, and a fit report."""
-    from sdmodel.calibrate import calibrate as fit_constants
-    from sdmodel.calibrate import format_report
+    from sdmodel.calibrate import calibrate, format_report
 
-    fit = fit_constants(
+    fit = calibrate(
         params_file,
         list(data) or None,
         scenario=scenario,
@@ -1098,10 +1035,11 @@ def calibrate(params_file, data, scenario, starts, seed, bootstrap, out, model, 
     text = fit.scenario_toml(command=_command())
     if out:
         try:
-            with open(out, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            atomic.write_text(out, text)
         except OSError as error:
-            raise InputError(out, "--out", f"cannot write it ({error.strerror})", "choose a writable path") from None
+            raise InputError(
+                source="--out", key=str(out), problem=f"cannot write it ({error.strerror})", fix="choose a writable path"
+            ) from None
     if as_json:
         click.echo(
             json.dumps(
@@ -1167,20 +1105,6 @@ def export_command(source, to, out, model, assignments, final_time, engine, jobs
             click.echo(f"wrote {path}")
 
 
-def _check_figure_path(path: str | None, option: str, suffixes: tuple[str, ...] = (".html", ".png")) -> None:
-    """Refuse a figure or report path that could not be written, before doing the work: a wrong suffix, or a
-    folder that does not exist (found after the run, it cost minutes and left a saved run without its figure)."""
-    if not path:
-        return
-    if not path.lower().endswith(suffixes):
-        raise InputError(
-            path, option, f"the file must end in {' or '.join(suffixes)}", f"give a file name ending in {' or '.join(suffixes)}"
-        )
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise InputError(path, option, f"folder {folder} does not exist", "create it or choose another path")
-
-
 @main.command("plot")
 @click.argument("run")
 @click.option(
@@ -1198,16 +1122,13 @@ def _check_figure_path(path: str | None, option: str, suffixes: tuple[str, ...] 
     show_default=True,
     help="One line per scenario, firm or domain; the other subscripts get a panel each.",
 )
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False), help="The figure: .html (self-contained, works offline) or .png."
-)
+@click.option("--out", required=True, type=FIGURE, help="The figure: .html (self-contained, works offline) or .png.")
 @runs_dir_option
 def plot_command(run, variables, by, out, runs_dir):
     """Draw variables of a saved RUN (folder, name, prefix or 'latest') over time."""
     from sdmodel.plots import save_figure, variable_figure
     from sdmodel.store import TRAJECTORY_KINDS, open_run
 
-    _check_figure_path(out, "--out")
     results = open_run(run, runs_dir, (*TRAJECTORY_KINDS, "uncertainty", "sweep"))  # bands, or a panel per swept value
     path = save_figure(variable_figure(results, list(variables), by=by), out, title=f"sdmodel: {', '.join(variables)}")
     click.echo(f"wrote {path}")
@@ -1220,9 +1141,7 @@ def plot_command(run, variables, by, out, runs_dir):
 @set_option()
 @final_time_option
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario whose dominance the others are compared with.")
-@click.option(
-    "--plot", "plot_file", type=click.Path(dir_okay=False), help="Also draw the dominance chart to this .html or .png file."
-)
+@click.option("--plot", "plot_file", type=FIGURE, help="Also draw the dominance chart to this .html or .png file.")
 @json_option
 def loops_command(scenarios, model, loops_path, assignments, final_time, baseline, plot_file, as_json):
     """Which named feedback loop dominates when, in SCENARIOS (default: every bundled one).
@@ -1233,7 +1152,6 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
     from sdmodel.loops import format_table, loop_dominance, to_json
     from sdmodel.scenario import load_scenario, with_baseline
 
-    _check_figure_path(plot_file, "--plot")
     if scenarios:  # the baseline too, so that the table says where dominance differs from it
         scenarios = with_baseline(scenarios, baseline)
     baseline = load_scenario(baseline).name  # as the results name it, should --baseline be a file
@@ -1259,7 +1177,7 @@ def loops_command(scenarios, model, loops_path, assignments, final_time, baselin
 
 @main.command("report")
 @click.argument("scenarios", nargs=-1)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The report: one self-contained .html file.")
+@click.option("--out", required=True, type=HTML, help="The report: one self-contained .html file.")
 @click.option("--baseline", default="baseline", show_default=True, help="Scenario to compare against.")
 @click.option("--run", "run_ref", metavar="RUN", help="Report on a saved comparison run instead of running SCENARIOS.")
 @click.option("--uncertainty", "uncertainty_ref", metavar="RUN", help="A saved `sdmodel uncertainty` run to draw as bands.")
@@ -1289,35 +1207,24 @@ def report_command(
     from sdmodel.report import build_report, uncertainty_bands, write_report
     from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run
 
-    _check_figure_path(out, "--out", (".html",))
     # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
     bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
     robust_run = find_run(robustness_ref, runs_dir, ("robustness",)) if robustness_ref else None
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
             raise InputError(
-                "--run",
-                run_ref,
-                "a saved run cannot be combined with scenarios, --set, --model or --final-time",
-                "drop one or the other",
+                source="--run",
+                key=run_ref,
+                problem="a saved run cannot be combined with scenarios, --set, --model or --final-time",
+                fix="drop one or the other",
             )
         results = open_run(run_ref, runs_dir, TRAJECTORY_KINDS)
     else:
-        from sdmodel.metrics import compare as compare_scenarios
+        from sdmodel.metrics import compare_and_save
 
-        results, metrics = compare_scenarios(
-            scenarios or None,
-            baseline=baseline,
-            model=model,
-            overrides=_overrides(assignments),
-            final_time=final_time,
-            engine=engine,
-            jobs=jobs,
-            command=_command(),
-            reuse=not fresh,
-            runs_dir=runs_dir,
-        )
-        click.echo(_saved_note(*_save_comparison(results, metrics, runs_dir), results), err=True)
+        options = _run_options(model, assignments, final_time, engine, jobs, fresh, runs_dir)
+        results, _, path, saved = compare_and_save(scenarios or None, baseline=baseline, **options)
+        click.echo(_saved_note(path, saved, results), err=True)
     dominance, dominance_note = None, ""
     if not no_loops:
         from sdmodel.loops import loop_dominance
@@ -1395,21 +1302,21 @@ def import_cin_command(file, name, out, model):
         click.echo(text.rstrip())
         return
     try:
-        with open(out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        atomic.write_text(out, text)
     except OSError as error:
-        raise InputError(out, "--out", f"cannot write the file ({error.strerror})", "choose a writable path") from None
+        raise InputError(
+            source="--out", key=str(out), problem=f"cannot write the file ({error.strerror})", fix="choose a writable path"
+        ) from None
     click.echo(f"wrote {out}")
 
 
-@main.command()
+@main.command("describe")
 @click.argument("variable", required=False)
 @click.option("--model", type=click.Path(dir_okay=False), help="Model to describe [default: the bundled model].")
 @json_option
-def describe(variable, model, as_json):
+def describe_command(variable, model, as_json):
     """VARIABLE's equation, units, range, source and causal links (no VARIABLE: list them all)."""
-    from sdmodel.describe import POLARITY_LEGEND, listing
-    from sdmodel.describe import describe as describe_variable
+    from sdmodel.describe import POLARITY_LEGEND, describe, listing
     from sdmodel.model import reader_units
 
     if not variable:
@@ -1422,7 +1329,7 @@ def describe(variable, model, as_json):
             label = row["name"] + (f"[{','.join(row['dims'])}]" if row["dims"] else "")
             click.echo(f"{label.ljust(width)}  {row['kind']:<9}  {row['units']}")
         return
-    found = describe_variable(variable, model)
+    found = describe(variable, model)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

@@ -113,11 +113,18 @@ def parse(text: str, *, test: bool, option: str = "--criterion") -> Expression:
     ['labour_share@2040', 'baseline:labour_share@2040']
     """
     if not isinstance(text, str) or not text.strip():
-        raise InputError(option, str(text), "is empty", 'write e.g. "hhi@2040 < 0.4"')
+        raise InputError(source=option, key=str(text), problem="is empty", fix='write e.g. "hhi@2040 < 0.4"')
     if len(text) > MAX_LENGTH:
-        raise InputError(option, _shown(text), f"is longer than {MAX_LENGTH} characters", "write a shorter expression")
+        raise InputError(
+            source=option, key=_shown(text), problem=f"is longer than {MAX_LENGTH} characters", fix="write a shorter expression"
+        )
     if _PLACEHOLDER in text:
-        raise InputError(option, _shown(text), f"'{_PLACEHOLDER}' is reserved", "name outputs by their keys, e.g. hhi@2040")
+        raise InputError(
+            source=option,
+            key=_shown(text),
+            problem=f"'{_PLACEHOLDER}' is reserved",
+            fix="name outputs by their keys, e.g. hhi@2040",
+        )
     names: dict[str, Reference] = {}
 
     def placeholder(match: re.Match) -> str:
@@ -132,16 +139,28 @@ def parse(text: str, *, test: bool, option: str = "--criterion") -> Expression:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         problem = "is not a valid expression" + (f" ({error.msg})" if isinstance(error, SyntaxError) and error.msg else "")
         raise InputError(
-            option, _shown(text), problem, 'write outputs, @YEAR, numbers, + - * /, comparisons and `and`, e.g. "hhi@2040 < 0.4"'
+            source=option,
+            key=_shown(text),
+            problem=problem,
+            fix='write outputs, @YEAR, numbers, + - * /, comparisons and `and`, e.g. "hhi@2040 < 0.4"',
         ) from None
     if _depth(tree) > MAX_DEPTH:
-        raise InputError(option, _shown(text), f"is nested more than {MAX_DEPTH} deep", "write a simpler expression")
+        raise InputError(
+            source=option, key=_shown(text), problem=f"is nested more than {MAX_DEPTH} deep", fix="write a simpler expression"
+        )
     checker = _Checker(text, option, names)
     kind = checker.check(tree.body, context=None)
     if test and kind != "test":
-        raise InputError(option, _shown(text), "is a number, not a criterion", "compare it, e.g. add '>= 0.01'")
+        raise InputError(
+            source=option, key=_shown(text), problem="is a number, not a criterion", fix="compare it, e.g. add '>= 0.01'"
+        )
     if not test and kind != "number":
-        raise InputError(option, _shown(text), "is a criterion, not a number", "give the quantity alone, e.g. labour_share@2040")
+        raise InputError(
+            source=option,
+            key=_shown(text),
+            problem="is a criterion, not a number",
+            fix="give the quantity alone, e.g. labour_share@2040",
+        )
     return Expression(text, tree, names, checker.bindings, test)
 
 
@@ -150,10 +169,10 @@ def check_outputs(expression: Expression, known: Callable[[str], bool], option: 
     for reference in expression.references():
         if not known(reference.output):
             raise InputError(
-                option,
-                _shown(expression.text),
-                f"unknown output '{reference.output}'",
-                "use a measure's key (e.g. hhi, labour_share) or a variable's python name (`sdmodel describe` lists them)",
+                source=option,
+                key=_shown(expression.text),
+                problem=f"unknown output '{reference.output}'",
+                fix="use a measure's key (e.g. hhi, labour_share) or a variable's python name (`sdmodel describe` lists them)",
             )
 
 
@@ -216,7 +235,7 @@ class _Checker:
         self.bindings: dict[int, Reference] = {}
 
     def fail(self, problem: str, fix: str = "use outputs, @YEAR, numbers, + - * /, comparisons, and, or, not") -> InputError:
-        return InputError(self.option, _shown(self.text), problem, fix)
+        return InputError(source=self.option, key=_shown(self.text), problem=problem, fix=fix)
 
     def check(self, node: ast.AST, context: ast.AST | None) -> str:
         if isinstance(node, ast.BoolOp):

@@ -13,11 +13,10 @@ import difflib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from sdmodel import atomic
 from sdmodel.errors import InputError
 from sdmodel.locations import cache_dir, default_model
 from sdmodel.model import SUGGESTION_CUTOFF, ModelInfo, Variable, canonical, file_sha256, normalise
@@ -53,7 +52,9 @@ def describe(name: str, model: str | Path | None = None) -> dict:
             ):
                 raise  # a variable at least as like it is the likelier meaning
             problem = f"'{name}' is neither a variable of {model_path.name} nor a comparison measure"
-            raise InputError(model_path, "VARIABLE", problem, f"did you mean the measure '{close[0]}'?") from None
+            raise InputError(
+                source=model_path, key="VARIABLE", problem=problem, fix=f"did you mean the measure '{close[0]}'?"
+            ) from None
     names = {canonical(v.name): v.name for v in info.variables.values()}
     key = canonical(variable.name)
     return {
@@ -95,7 +96,9 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
     through PySD and Simlin (seconds) and cached for the next time.
     """
     if not model_path.is_file():
-        raise InputError(model_path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=model_path, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     sha256 = file_sha256(model_path)
     path = _metadata_path(sha256)
     try:
@@ -105,10 +108,10 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
         return info, cached["equations"], {(cause, effect): sign for cause, effect, sign in cached["links"]}
     except (OSError, ValueError, KeyError, TypeError):  # not cached yet, or damaged: read again
         pass
-    from sdmodel.engines import pysd as pysd_engine
     from sdmodel.engines.simlin_structure import causal_links, equations
+    from sdmodel.simulate import model_info
 
-    info, written, links = pysd_engine.model_info(model_path), equations(model_path), causal_links(model_path)
+    info, written, links = model_info(model_path), equations(model_path), causal_links(model_path)
     content = {
         "variables": [asdict(variable) for variable in info.variables.values()],
         "subscripts": info.subscripts,
@@ -130,16 +133,11 @@ def _metadata_path(model_sha256: str) -> Path:
 def _write_atomically(path: Path, text: str) -> None:
     """Write into a temporary file beside it, then rename: a reader never sees half a file. A cache
     that cannot be written only costs the next describe its seconds."""
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        atomic.write_text(path, text)
     except OSError:
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)
+        pass
 
 
 def _likeness(text: str, other: str) -> float:

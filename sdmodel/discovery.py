@@ -64,14 +64,20 @@ def discover(
     names = [str(s) for s in run["scenario"].values] if "scenario" in run.dims else []
     params = json.loads(run.attrs.get("ensemble_params", "[]"))
     if run.attrs.get("ensemble") != "robustness" or not params or not names:
-        raise InputError(source or "RUN", None, "is not a robustness run", "give a run of `sdmodel robustness`")
+        raise InputError(
+            source=source or "RUN", key=None, problem="is not a robustness run", fix="give a run of `sdmodel robustness`"
+        )
     if policy not in names:
-        raise InputError("--policy", policy, "is not a scenario of the run", f"choose one of: {', '.join(names)}")
+        raise InputError(
+            source="--policy", key=policy, problem="is not a scenario of the run", fix=f"choose one of: {', '.join(names)}"
+        )
     baseline = run.attrs.get("robustness_baseline", "baseline")
     texts = list(criteria) if criteria else json.loads(run.attrs.get("robustness_criteria", "[]"))
     parsed = [crit.parse(text, test=True) for text in texts]
     if not parsed:
-        raise InputError("--criterion", None, "no criterion given", 'give one, e.g. --criterion "hhi@2040 < 0.4"')
+        raise InputError(
+            source="--criterion", key=None, problem="no criterion given", fix='give one, e.g. --criterion "hhi@2040 < 0.4"'
+        )
     reader = Reader(run)
     for expression in parsed:
         crit.check_outputs(
@@ -87,10 +93,10 @@ def discover(
     if fails.all() or not fails.any():
         what = "fails on every draw" if fails.all() else "meets the criteria on every draw"
         raise InputError(
-            "--policy",
-            policy,
-            f"{what}: there is no region to discover",
-            "ask a criterion it sometimes meets and sometimes fails",
+            source="--policy",
+            key=policy,
+            problem=f"{what}: there is no region to discover",
+            fix="ask a criterion it sometimes meets and sometimes fails",
         )
     x = _draws(run, params, valid)
     with _workbench() as (prim, cart_module):
@@ -98,10 +104,10 @@ def discover(
         leaves = _cart_leaves(cart_module, x, fails, mass_min, int(run.attrs.get("seed", 0))) if cart else []
     if not boxes:
         raise InputError(
-            "--policy",
-            policy,
-            f"PRIM found no box at least {threshold:.0%} dense in failures",
-            "the failures are spread thinly: lower --threshold, or give more --samples",
+            source="--policy",
+            key=policy,
+            problem=f"PRIM found no box at least {threshold:.0%} dense in failures",
+            fix="the failures are spread thinly: lower --threshold, or give more --samples",
         )
     return _arrange(
         run,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import InputError, check_range, finite_number, format_bound, read_toml, toml_key
 from sdmodel.model import ModelInfo, Variable
 from sdmodel.scenario import ELEMENT_PATTERN, Scenario, Setting, validate
 
@@ -96,40 +96,55 @@ def load_distributions(path: str | os.PathLike, info: ModelInfo) -> list[Distrib
     document = read_toml(path, 'e.g. [params."share sensitivity"]')
     for key in document:
         if key not in DISTRIBUTION_FILE_KEYS:
-            raise InputError(path, key, "unknown key", _suggest(key, DISTRIBUTION_FILE_KEYS))
+            raise InputError(source=path, key=key, problem="unknown key", fix=_suggest(key, DISTRIBUTION_FILE_KEYS))
     params = document.get("params")
     if not isinstance(params, dict) or not params:
         raise InputError(
-            path,
-            "params",
-            "no distributions given",
-            'add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper',
+            source=path,
+            key="params",
+            problem="no distributions given",
+            fix='add one, e.g. [params."share sensitivity"] with dist = "uniform", lower, upper',
         )
     distributions = [_distribution(path, name, table, info) for name, table in params.items()]
-    check_varied_once([(d.setting, f"params.{_quote(d.name)}") for d in distributions], path)
+    check_varied_once([(d.setting, f"params.{toml_key(d.name)}") for d in distributions], path)
     return distributions
 
 
 def _distribution(path: Path, name: str, table: object, info: ModelInfo) -> Distribution:
-    key = f"params.{_quote(name)}"
+    key = f"params.{toml_key(name)}"
     if not isinstance(table, dict):
-        raise InputError(path, key, "must be a table", f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...')
+        raise InputError(
+            source=path,
+            key=key,
+            problem="must be a table",
+            fix=f'write it as [{key}] with dist = "uniform", lower = ..., upper = ...',
+        )
     variable = resolve_constant(name, info, path, key)
     dist = table.get("dist")
     if not isinstance(dist, str | None):  # a list or table would not even hash
         raise InputError(
-            path, f"{key}.dist", f"{dist!r} is not a distribution's name", _suggest("", list(DISTRIBUTIONS), "choose one of")
+            source=path,
+            key=f"{key}.dist",
+            problem=f"{dist!r} is not a distribution's name",
+            fix=_suggest("", list(DISTRIBUTIONS), "choose one of"),
         )
     if dist not in DISTRIBUTIONS:
         problem = "has no dist" if dist is None else f"unknown distribution {dist!r}"
-        raise InputError(path, f"{key}.dist", problem, _suggest(str(dist), list(DISTRIBUTIONS), "choose one of"))
+        raise InputError(
+            source=path, key=f"{key}.dist", problem=problem, fix=_suggest(str(dist), list(DISTRIBUTIONS), "choose one of")
+        )
     wanted = DISTRIBUTIONS[dist]
     for arg in table:
         if arg != "dist" and arg not in wanted:
-            raise InputError(path, f"{key}.{arg}", f"{dist} takes no argument {arg!r}", f"{dist} takes {', '.join(wanted)}")
+            raise InputError(
+                source=path,
+                key=f"{key}.{arg}",
+                problem=f"{dist} takes no argument {arg!r}",
+                fix=f"{dist} takes {', '.join(wanted)}",
+            )
     for arg in wanted:
         if arg not in table:
-            raise InputError(path, key, f"{dist} needs {arg!r}", f"give {', '.join(wanted)}")
+            raise InputError(source=path, key=key, problem=f"{dist} needs {arg!r}", fix=f"give {', '.join(wanted)}")
     args = {arg: finite_number(table[arg], path, f"{key}.{arg}") for arg in wanted}
     _check_arguments(dist, args, path, key)
     _check_support(dist, args, variable, path, key)
@@ -140,23 +155,31 @@ def _check_arguments(dist: str, args: dict[str, float], path: Path, key: str) ->
     """Arguments that define no distribution: an empty range, a spread of zero, a mode outside its range."""
     if "lower" in args and args["lower"] >= args["upper"]:
         raise InputError(
-            path, f"{key}.lower", f"lower {args['lower']:g} is not below upper {args['upper']:g}", "make lower less than upper"
+            source=path,
+            key=f"{key}.lower",
+            problem=f"lower {args['lower']:g} is not below upper {args['upper']:g}",
+            fix="make lower less than upper",
         )
     for spread in ("sd", "sigma"):
         if spread in args and args[spread] <= 0:
-            raise InputError(path, f"{key}.{spread}", f"{spread} {args[spread]:g} is not positive", f"give {spread} above 0")
+            raise InputError(
+                source=path,
+                key=f"{key}.{spread}",
+                problem=f"{spread} {args[spread]:g} is not positive",
+                fix=f"give {spread} above 0",
+            )
     if dist == "lognormal" and not (
         abs(args["mu"]) < LOG_LIMIT and args["sigma"] < LOG_LIMIT / 10
     ):  # exp(mu) and its draws stay floats
         raise InputError(
-            path,
-            f"{key}.mu",
-            f"mu {args['mu']:g} and sigma {args['sigma']:g} give values beyond floating point",
-            f"give mu within +-{LOG_LIMIT:g} and sigma below {LOG_LIMIT / 10:g} (mu is the log of the median)",
+            source=path,
+            key=f"{key}.mu",
+            problem=f"mu {args['mu']:g} and sigma {args['sigma']:g} give values beyond floating point",
+            fix=f"give mu within +-{LOG_LIMIT:g} and sigma below {LOG_LIMIT / 10:g} (mu is the log of the median)",
         )
     if dist == "triangular" and not args["lower"] <= args["mode"] <= args["upper"]:
         problem = f"mode {args['mode']:g} is outside [{args['lower']:g}, {args['upper']:g}]"
-        raise InputError(path, f"{key}.mode", problem, "put mode between lower and upper")
+        raise InputError(source=path, key=f"{key}.mode", problem=problem, fix="put mode between lower and upper")
 
 
 def _check_support(dist: str, args: dict[str, float], variable: Variable, path: Path, key: str) -> None:
@@ -167,17 +190,14 @@ def _check_support(dist: str, args: dict[str, float], variable: Variable, path: 
         if variable.lower > floor or math.isfinite(variable.upper):
             problem = f"a {dist} distribution is unbounded but '{variable.name}' must stay within {bounds}"
             raise InputError(
-                path, f"{key}.dist", problem, f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}'
+                source=path,
+                key=f"{key}.dist",
+                problem=problem,
+                fix=f'use dist = "truncnormal" (or "uniform") with lower and upper within {bounds}',
             )
         return
     for arg in ("lower", "upper"):
-        if not variable.lower <= args[arg] <= variable.upper:
-            raise InputError(
-                path,
-                f"{key}.{arg}",
-                f"{args[arg]:g} is out of range {bounds}",
-                f"give a value within {bounds} ({variable.units})",
-            )
+        check_range(args[arg], variable, path, f"{key}.{arg}")
 
 
 def salib_problem(distributions: Sequence[Distribution]) -> dict:
@@ -230,7 +250,9 @@ def check_varied_once(settings: Iterable[tuple[Setting, str]], source: str | Pat
         for other, other_key in seen.items():
             same = other[0] == setting.py_name and (other[1] is None or setting.element is None or other[1] == setting.element)
             if same:
-                raise InputError(source, key, f"varies the same constant as {other_key}", "vary each constant once")
+                raise InputError(
+                    source=source, key=key, problem=f"varies the same constant as {other_key}", fix="vary each constant once"
+                )
         seen[(setting.py_name, setting.element)] = key
 
 
@@ -240,12 +262,3 @@ def check_varied_once(settings: Iterable[tuple[Setting, str]], source: str | Pat
 def _suggest(word: str, choices: Sequence[str], prefix: str = "allowed keys are") -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"did you mean '{close[0]}'?" if close else f"{prefix} {', '.join(choices)}"
-
-
-def _quote(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
-
-
-def format_bound(value: float) -> str:
-    """A documented bound as a message shows it: ``?`` where the range is open."""
-    return "?" if math.isinf(value) else f"{value:g}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -39,18 +41,21 @@ from sdmodel import provenance
 from sdmodel.distributions import (
     Distribution,
     check_varied_once,
-    format_bound,
     latin_hypercube,
     load_distributions,
     param_name,
     resolve_constant,
     varied_setting,
 )
-from sdmodel.errors import InputError, ModelRunError, finite_number
+from sdmodel.errors import InputError, ModelRunError, check_range, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
-from sdmodel.model import ModelInfo, Variable, with_units
+from sdmodel.model import TIME_CONTROLS, ModelInfo, with_units
+from sdmodel.options import Execution, RunSetup
 from sdmodel.progress import progress_bar
-from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
+from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting, find_element
+
+if TYPE_CHECKING:
+    from sdmodel.simulate import Prepared
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_SWEEP_PARAMS = 3
@@ -76,26 +81,32 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
     name = name.strip()
     parts = grid.split(":")
     if not sep or not name or len(parts) != 3:
-        raise InputError("--param", text, "expected NAME=LO:HI:N", 'e.g. --param "data strike fraction=0.1:0.5:5"')
+        raise InputError(
+            source="--param", key=text, problem="expected NAME=LO:HI:N", fix='e.g. --param "data strike fraction=0.1:0.5:5"'
+        )
     try:
         lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
         raise InputError(
-            "--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5"
+            source="--param",
+            key=name,
+            problem=f"{grid!r} is not LO:HI:N",
+            fix="give two numbers and a whole number of points, e.g. 0.1:0.5:5",
         ) from None
     if count < 1 or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InputError("--param", name, f"{grid!r} is not a grid", "give finite LO and HI and N of at least 1")
+        raise InputError(
+            source="--param", key=name, problem=f"{grid!r} is not a grid", fix="give finite LO and HI and N of at least 1"
+        )
     if (lo >= hi and count > 1) or (lo != hi and count == 1):
         raise InputError(
-            "--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)"
+            source="--param",
+            key=name,
+            problem=f"LO {lo:g} is not below HI {hi:g}",
+            fix="make LO less than HI (or give N=1 with LO equal to HI)",
         )
     variable = resolve_constant(name, info, "--param", name)
     for value in (lo, hi):
-        if not variable.lower <= value <= variable.upper:
-            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
-            )
+        check_range(value, variable, "--param", name, give="values")
     return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
 
 
@@ -122,7 +133,10 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
         chosen = [m for m in METRICS if m.variable in info.variables]
         if not chosen:
             raise InputError(
-                info.path, None, "the model has none of the comparison's variables", "name the outputs to keep with --output"
+                source=info.path,
+                key=None,
+                problem="the model has none of the comparison's variables",
+                fix="name the outputs to keep with --output",
             )
         return [_metric_output(m, info) for m in chosen]
     outputs = []
@@ -132,12 +146,12 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
             continue
         match = ELEMENT_PATTERN.match(name)
         variable = info.resolve(match["name"] if match else name, "--output", name)
-        if variable.kind == "lookup" or variable.py_name in ("initial_time", "final_time", "time_step", "saveper", "time"):
+        if variable.kind == "lookup" or variable.py_name in (*TIME_CONTROLS, "time"):
             problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
-            raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
+            raise InputError(source="--output", key=name, problem=problem, fix="choose a stock, flow, auxiliary or constant")
         select = {}
         if match:
-            select = dict([_element(variable, match["element"], info, name)])
+            select = dict([find_element(variable.dims, match["element"], info, "--output", name)])
         outputs.append(
             Output(name, variable.py_name, variable.name + (f"[{match['element']}]" if match else ""), variable.units, select)
         )
@@ -146,16 +160,6 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
 
 def _metric_output(metric, info: ModelInfo) -> Output:
     return Output(metric.key, metric.variable, metric.label, info.variables[metric.variable].units, dict(metric.select))
-
-
-def _element(variable: Variable, element: str, info: ModelInfo, key: str) -> tuple[str, str]:
-    for dim in variable.dims:
-        for known in info.subscripts.get(dim, ()):
-            if known.lower() == element.strip().lower():
-                return dim, known
-    choices = [e for dim in variable.dims for e in info.subscripts.get(dim, ())]
-    fix = f"use one of: {', '.join(choices)}" if choices else "drop the [element] part"
-    raise InputError("--output", key, f"'{element}' is not an element of '{variable.name}'", fix)
 
 
 # --- streaming results to NetCDF -------------------------------------------------------------
@@ -291,15 +295,8 @@ def uncertainty(
     samples: int = 100,
     seed: int = 0,
     outputs: Sequence[str] | None = None,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Monte Carlo: a Latin hypercube of ``samples`` draws from a distributions file, run on each scenario.
@@ -307,48 +304,33 @@ def uncertainty(
     Every scenario runs the same draws (so their differences are not sampling
     noise). Returns the kept outputs with dims ``scenario``, ``run``, ``time`` and
     subscripts; the drawn values are coordinates on ``run``, and ``failed`` and
-    ``error`` say which members failed and why. With ``store`` (a NetCDF path)
-    the members stay in that file and the Dataset reads it lazily, keeping
+    ``error`` say which members failed and why. With ``execution.store`` (a NetCDF
+    path) the members stay in that file and the Dataset reads it lazily, keeping
     nothing it reads (close it when done); otherwise they are loaded into
     memory. :func:`percentile_bands` summarises the result.
     """
-    from sdmodel.simulate import prepare
-
     if samples < 1:
-        raise InputError("--samples", str(samples), "no members to run", "give --samples of at least 1")
-    model_path, loaded, specs = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = model_info_for(engine, model_path)
+        raise InputError(source="--samples", key=str(samples), problem="no members to run", fix="give --samples of at least 1")
+    prepared = setup.prepare(scenarios)
+    specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     varied = [d.setting for d in drawn]
-    _check_not_set(overrides, varied, info)
+    _check_not_set(setup.overrides, varied, info)
     check_levers_not_varied(distributions, drawn, specs)
     chosen = resolve_outputs(outputs, info)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
-    results, description = run_design(
-        model_path,
-        engine,
-        specs,
-        varied,
-        design,
-        chosen,
-        {"scenario": len(specs), "run": samples},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
-        label="uncertainty",
-    )
+    lead = {"scenario": len(specs), "run": samples}
+    results, description = run_design(prepared, specs, varied, design, chosen, lead, execution=execution, label="uncertainty")
     params = {name: ("run", design[:, i], _param_attrs(info, setting)) for i, (name, setting) in enumerate(zip(names, varied))}
     results = results.assign_coords(
         scenario=("scenario", [s.name for s in specs], {"long_name": "Scenario"}),
         run=("run", np.arange(samples), {"long_name": "Ensemble member"}),
-        description=("scenario", [s.description for s in loaded]),
+        description=("scenario", [s.description for s in prepared.scenarios]),
         **params,
     )
     document = {"params": {d.name: {"dist": d.dist, **d.args} for d in drawn}}
-    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(prepared, command, description, chosen, names) | {
         "ensemble": "uncertainty",
         "sampling": "Latin hypercube (scipy.stats.qmc.LatinHypercube), mapped through each distribution's inverse CDF",
         "samples": samples,
@@ -365,15 +347,8 @@ def sweep(
     scenario: str | os.PathLike | Scenario = "baseline",
     *,
     outputs: Sequence[str] | None = None,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """A grid over up to three constants of one scenario.
@@ -383,37 +358,24 @@ def sweep(
     parameter (named by its python name, the values as coordinates), ``time`` and
     subscripts, and ``failed`` and ``error`` on the grid.
     """
-    from sdmodel.simulate import prepare
-
-    model_path, loaded, specs = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = model_info_for(engine, model_path)
+    prepared = setup.prepare([scenario])
+    specs, info = prepared.specs, prepared.info
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
     else:
         swept = [parse_sweep_param(text, info) for text in params]
     if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
-        raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
+        raise InputError(
+            source="--param", key=None, problem=f"{len(swept)} parameters given", fix=f"sweep 1 to {MAX_SWEEP_PARAMS} parameters"
+        )
     varied = [p.setting for p in swept]
     check_varied_once([(p.setting, p.name) for p in swept], "--param")
-    _check_not_set(overrides, varied, info)
+    _check_not_set(setup.overrides, varied, info)
     chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
-    results, description = run_design(
-        model_path,
-        engine,
-        specs,
-        varied,
-        design,
-        chosen,
-        {name: len(p.values) for name, p in zip(names, swept)},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
-        label="sweep",
-    )
+    lead = {name: len(p.values) for name, p in zip(names, swept)}
+    results, description = run_design(prepared, specs, varied, design, chosen, lead, execution=execution, label="sweep")
     grid = {
         name: (
             name,
@@ -423,7 +385,7 @@ def sweep(
         for name, p in zip(names, swept)
     }
     results = results.assign_coords(scenario=specs[0].name, **grid)
-    results.attrs = ensemble_attributes(engine, model_path, info, loaded, command, description, chosen, names) | {
+    results.attrs = ensemble_attributes(prepared, command, description, chosen, names) | {
         "ensemble": "sweep",
         "grid": "; ".join(f"{n}={p.values[0]:g}:{p.values[-1]:g}:{len(p.values)}" for n, p in zip(names, swept)),
         "failed_members": int(results["failed"].sum()),
@@ -435,30 +397,21 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
     variable = resolve_constant(name, info, "--param", name)
     numbers = tuple(finite_number(v, "--param", name) for v in values)
     if not numbers:
-        raise InputError("--param", name, "no values given", "give at least one value")
+        raise InputError(source="--param", key=name, problem="no values given", fix="give at least one value")
     for value in numbers:
-        if not variable.lower <= value <= variable.upper:
-            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
-            )
+        check_range(value, variable, "--param", name, give="values")
     return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
 
 
 def run_design(
-    model_path: Path,
-    engine: str,
+    prepared: Prepared,
     specs: Sequence[RunSpec],
     varied: Sequence[Setting],
     design: np.ndarray,
     outputs: Sequence[Output],
     lead: dict[str, int],
     *,
-    jobs: int | None,
-    scheduler: str | None,
-    dask_local: int | None,
-    store: str | os.PathLike | None,
-    progress: bool | None,
+    execution: Execution,
     label: str,
 ) -> tuple[xr.Dataset, str]:
     """Run every scenario x design row, streaming outputs to NetCDF; return the Dataset and the executor used.
@@ -466,14 +419,19 @@ def run_design(
     ``design`` is members x ``varied`` values, whoever drew it: a sweep's grid, a
     Latin hypercube, or SALib's sample. Public so :mod:`sdmodel.sensitivity` runs
     its design with the same executors, streaming and failure records as sweeps
-    and uncertainty.
+    and uncertainty. ``prepared`` gives the model and engine; ``specs`` may be other scenarios on the same model
+    (a policy search's candidates).
     """
-    info = model_info_for(engine, model_path)
+    info, engine, model_path = prepared.info, prepared.engine.NAME, prepared.model_path
+    jobs, scheduler, dask_local, store = execution.jobs, execution.scheduler, execution.dask_local, execution.store
     variables = list(dict.fromkeys(output.variable for output in outputs))
     clash = [name for name in variables if name in {s.py_name for s in varied} | set(lead)]
     if clash:
         raise InputError(
-            "--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output"
+            source="--output",
+            key=clash[0],
+            problem="is varied by the ensemble: its values are already a coordinate",
+            fix="choose another output",
         )
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
@@ -494,7 +452,7 @@ def run_design(
     failures = _Failures(total)
     done = 0
     try:
-        with progress_bar(total, f"{label}: {total} runs", progress) as bar:
+        with progress_bar(total, f"{label}: {total} runs", execution.progress) as bar:
             for result in executor(batches):
                 stream.write(result)
                 failures.record(result.errors)
@@ -537,46 +495,25 @@ def _decorate(results: xr.Dataset, info: ModelInfo, lead: dict[str, int], coords
     results["time"].attrs = {"units": "year", "long_name": "Time"}
     for name in coords:
         variable = info.variables[name]
-        results[name].attrs = {
-            "units": variable.units,
-            "long_name": variable.name,
-            "description": variable.comment,
-            "sd_kind": variable.kind,
-        }
+        results[name].attrs = variable.attrs
     return results
 
 
-def ensemble_attributes(
-    engine: str, model_path: Path, info: ModelInfo, loaded, command, description: str, outputs, names
-) -> dict:
+def ensemble_attributes(prepared: Prepared, command, description: str, outputs, names) -> dict:
     """The attributes every ensemble's Dataset carries: provenance, the executor, the outputs kept, the constants varied.
 
     Public so :mod:`sdmodel.sensitivity` records its runs the way sweeps and uncertainty do.
     """
-    from sdmodel.simulate import engine_module
-
-    module = engine_module(engine)
     attrs = provenance.attributes(
-        engine=module.NAME,
-        engine_version=module.VERSION,
-        model=model_path,
-        model_sha256=info.sha256,
-        scenarios=[s.to_dict() for s in loaded],
+        engine=prepared.engine.NAME,
+        engine_version=prepared.engine.VERSION,
+        model=prepared.model_path,
+        model_sha256=prepared.info.sha256,
+        scenarios=[s.to_dict() for s in prepared.scenarios],
         command=command or provenance.command_line(),
     )
     outputs_json = json.dumps([{**vars(o), "select": dict(o.select)} for o in outputs])
     return attrs | {"executor": description, "ensemble_outputs": outputs_json, "ensemble_params": json.dumps(names)}
-
-
-def model_info_for(engine: str, model_path: Path) -> ModelInfo:
-    """The model's metadata (names, ranges, units, subscripts) as ``engine`` reads it.
-
-    Public so :mod:`sdmodel.sensitivity` resolves its constants and outputs against
-    the same metadata as the members it runs through :func:`run_design`.
-    """
-    from sdmodel.simulate import engine_module
-
-    return engine_module(engine).model_info(model_path)
 
 
 def _param_attrs(info: ModelInfo, setting: Setting) -> dict[str, str]:
@@ -615,10 +552,10 @@ def check_levers_not_varied(distributions: str | os.PathLike, drawn: Sequence[Di
         if len(set(set_by)) > 1:
             setter = next(spec.name for spec, settings in zip(specs, set_by) if settings)
             raise InputError(
-                distributions,
-                f'params."{distribution.name}"',
-                f"is a lever that scenario '{setter}' sets",
-                "the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out",
+                source=distributions,
+                key=f'params."{distribution.name}"',
+                problem=f"is a lever that scenario '{setter}' sets",
+                fix="the draws override it in every scenario alike; vary assumptions, and leave the scenarios' own levers out",
             )
 
 
@@ -632,7 +569,9 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
     names = {setting.py_name for setting in varied}
     for name in overrides or {}:
         if resolve_constant(name, info, "--set", name).py_name in names:
-            raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
+            raise InputError(
+                source="--set", key=name, problem="is also varied by the ensemble", fix="drop the --set, or stop varying it"
+            )
 
 
 def _temporary_netcdf() -> Path:
@@ -664,7 +603,10 @@ def percentile_bands(results: xr.Dataset, percentiles: Sequence[float] = PERCENT
     """
     if "run" not in results.dims:
         raise InputError(
-            results.attrs.get("title", "results"), None, "has no run dim", "give the results of `sdmodel uncertainty`"
+            source=results.attrs.get("title", "results"),
+            key=None,
+            problem="has no run dim",
+            fix="give the results of `sdmodel uncertainty`",
         )
     per_scenario = "scenario" in results.dims
     data = {}
@@ -775,7 +717,17 @@ def format_bands(bands: xr.Dataset) -> str:
     if "seed" in bands.attrs:
         footer += f", Latin hypercube, seed {bands.attrs['seed']}"
     footer += f"; {failed} failed and left out" if failed else ""
-    return _table(rows) + "\n" + footer
+    return text_table(rows) + "\n" + footer
+
+
+def sweep_run_name(results: xr.Dataset) -> str:
+    """The name a sweep is saved under: ``sweep-`` and its swept constants' python names.
+
+    >>> sweep_run_name(xr.Dataset(attrs={"ensemble_params": '["data_strike_fraction", "hardware_life"]'}))
+    'sweep-data_strike_fraction+hardware_life'
+    """
+    names = "+".join(json.loads(results.attrs["ensemble_params"]))
+    return "sweep-" + re.sub(r"[^A-Za-z0-9_.+-]+", "-", names).strip("-")
 
 
 def sweep_json(results: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
@@ -815,10 +767,10 @@ def format_sweep(results: xr.Dataset) -> str:
     failed = [point for point in summary["points"] if point["failed"]]
     if failed:
         footer += f"\n{len(failed)} of {len(summary['points'])} members failed; the first: {failed[0]['error']}"
-    return _table(rows) + "\n" + footer
+    return text_table(rows) + "\n" + footer
 
 
-def _table(rows: list[list[str]]) -> str:
+def text_table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows

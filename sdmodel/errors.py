@@ -8,17 +8,22 @@ exit 1 for a run that failed).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 
 class InputError(ValueError):
-    """Bad input from the user: a file, a key in it, what is wrong and how to fix it.
+    """Bad input from the user: where it came from, the field, what is wrong and how to fix it.
 
-    >>> str(InputError("a.toml", "params.x", "unknown variable", "did you mean 'y'?"))
+    ``source`` is the file or the command-line option the input came from (``a.toml``,
+    ``--set``); ``key`` the field in it (``params.x``) or the value given to the option,
+    or None. The message reads ``source: key: problem; fix``.
+
+    >>> str(InputError(source="a.toml", key="params.x", problem="unknown variable", fix="did you mean 'y'?"))
     "a.toml: params.x: unknown variable; did you mean 'y'?"
     """
 
-    def __init__(self, source: str | Path, key: str | None, problem: str, fix: str | None = None):
+    def __init__(self, *, source: str | Path, key: str | None, problem: str, fix: str | None = None):
         self.source = str(source)
         self.key = key
         self.problem = problem
@@ -54,9 +59,13 @@ def read_text(path: Path) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(path, None, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8") from None
+        raise InputError(
+            source=path, key=None, problem=f"not UTF-8 text (byte {error.start})", fix="save the file as UTF-8"
+        ) from None
     except OSError as error:
-        raise InputError(path, None, f"cannot read the file ({error.strerror})", "check the path and its permissions") from None
+        raise InputError(
+            source=path, key=None, problem=f"cannot read the file ({error.strerror})", fix="check the path and its permissions"
+        ) from None
 
 
 def read_toml(path: Path, example: str) -> dict:
@@ -70,9 +79,13 @@ def read_toml(path: Path, example: str) -> dict:
     try:
         return tomllib.loads(read_text(path))
     except ValueError as error:
-        raise InputError(path, None, f"malformed TOML: {error}", f"fix the TOML syntax ({example})") from None
+        raise InputError(
+            source=path, key=None, problem=f"malformed TOML: {error}", fix=f"fix the TOML syntax ({example})"
+        ) from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise InputError(path, None, "arrays or tables nested too deeply to read", f"nest less ({example})") from None
+        raise InputError(
+            source=path, key=None, problem="arrays or tables nested too deeply to read", fix=f"nest less ({example})"
+        ) from None
 
 
 def finite_number(value: object, source: str | Path, key: str) -> float:
@@ -86,14 +99,64 @@ def finite_number(value: object, source: str | Path, key: str) -> float:
     sdmodel.errors.InputError: a.toml: lower: an integer of 401 digits is too large; give a number within floating-point range
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, key, f"{value!r} is not a number", "give a number, e.g. 0.5")
+        raise InputError(source=source, key=key, problem=f"{value!r} is not a number", fix="give a number, e.g. 0.5")
     try:
         number = float(value)
     except OverflowError:
         digits = len(str(abs(value)))
         raise InputError(
-            source, key, f"an integer of {digits} digits is too large", "give a number within floating-point range"
+            source=source,
+            key=key,
+            problem=f"an integer of {digits} digits is too large",
+            fix="give a number within floating-point range",
         ) from None
     if not math.isfinite(number):
-        raise InputError(source, key, f"{value!r} is not a finite number", "give a finite number")
+        raise InputError(source=source, key=key, problem=f"{value!r} is not a finite number", fix="give a finite number")
     return number
+
+
+def check_range(value: float, variable, source: str | Path, key: str, give: str = "a value") -> None:
+    """An InputError unless ``value`` lies within ``variable``'s documented range (its ``lower``, ``upper``, ``units``).
+
+    >>> from sdmodel.model import Variable
+    >>> check_range(2, Variable("x", "x", "constant", "1/year", lower=0, upper=1), "a.toml", "params.x")
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: a.toml: params.x: 2 is out of range [0, 1]; give a value within [0, 1] (1/year)
+    """
+    if not variable.lower <= value <= variable.upper:
+        bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
+        raise InputError(
+            source=source,
+            key=key,
+            problem=f"{value:g} is out of range {bounds}",
+            fix=f"give {give} within {bounds} ({variable.units})",
+        )
+
+
+def format_bound(value: float) -> str:
+    """A documented bound as a message shows it: ``?`` where the range is open."""
+    return "?" if math.isinf(value) else f"{value:g}"
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare where TOML allows (ASCII letters, digits, ``_``, ``-``), else quoted.
+
+    >>> toml_key("data_strike"), toml_key("data strike"), toml_key("größe")
+    ('data_strike', '"data strike"', '"größe"')
+    """
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def first_line(error: BaseException, named: bool = True) -> str:
+    """The first non-blank line of an error's message, after its type's name unless ``named`` is false.
+
+    >>> first_line(ValueError("\\n  bad value\\nmore detail")), first_line(ValueError("bad"), named=False)
+    ('ValueError: bad value', 'bad')
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if named else lines[0]

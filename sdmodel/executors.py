@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, first_line
 from sdmodel.model import ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 
@@ -108,12 +108,15 @@ def runner_for(job: Job):
             return runner
     if file_sha256(Path(job.model)) != job.model_sha256:
         raise InputError(
-            job.model, None, "the model file changed (or differs on this worker) during the ensemble", "run the ensemble again"
+            source=job.model,
+            key=None,
+            problem="the model file changed (or differs on this worker) during the ensemble",
+            fix="run the ensemble again",
         )
     from sdmodel.simulate import engine_module
 
     engine = engine_module(job.engine)
-    if hasattr(engine, "member_runner"):
+    if engine.member_runner is not None:
         runner = engine.member_runner(job.model, job.spec, job.params, job.outputs)
     else:
         runner = DatasetRunner(engine, job)
@@ -248,8 +251,10 @@ def _dask_client(scheduler: str | None, local_workers: int | None):
         if cluster is not None:
             cluster.close()
         where = scheduler or "LocalCluster"
-        problem = f"cannot reach the Dask scheduler ({_first_line(error)})"
-        raise InputError("--scheduler", where, problem, "check the address, e.g. tcp://host:8786") from None
+        problem = f"cannot reach the Dask scheduler ({first_line(error, named=False)})"
+        raise InputError(
+            source="--scheduler", key=where, problem=problem, fix="check the address, e.g. tcp://host:8786"
+        ) from None
     try:
         yield client
     finally:
@@ -263,7 +268,9 @@ def _require_distributed() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise InputError("--scheduler", None, "Dask is not installed", 'install it: pip install "dask[distributed]"') from None
+        raise InputError(
+            source="--scheduler", key=None, problem="Dask is not installed", fix='install it: pip install "dask[distributed]"'
+        ) from None
 
 
 _NOT_A_SCHEDULER = "is not a Dask scheduler"
@@ -287,19 +294,27 @@ def check_scheduler(address: str) -> None:
     try:
         _parse_address(address)
     except ValueError as error:
-        problem = f"is not a Dask address ({_first_line(error)})"
-        raise InputError("--scheduler", address, problem, "give it as tcp://HOST:PORT") from None
+        problem = f"is not a Dask address ({first_line(error, named=False)})"
+        raise InputError(source="--scheduler", key=address, problem=problem, fix="give it as tcp://HOST:PORT") from None
     try:
         # distributed logs a peer's undecodable answer at CRITICAL, with a traceback, on Dask's stderr handler
         with silence_logging_cmgr(logging.CRITICAL + 1):
             identity = _in_own_event_loop(_peer_identity(address, SCHEDULER_TIMEOUT))
     except Exception as error:  # noqa: BLE001 - every failure here is the peer's or the address's: one line, not a traceback
-        raise InputError("--scheduler", address, *_why_not_a_scheduler(error)) from None
+        problem, fix = _why_not_a_scheduler(error)
+        raise InputError(source="--scheduler", key=address, problem=problem, fix=fix) from None
     kind = identity.get("type") if isinstance(identity, dict) else None
     if not isinstance(kind, str):
-        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it answered in another protocol)", _START_A_SCHEDULER)
+        raise InputError(
+            source="--scheduler",
+            key=address,
+            problem=f"{_NOT_A_SCHEDULER} (it answered in another protocol)",
+            fix=_START_A_SCHEDULER,
+        )
     if "Scheduler" not in kind:  # a worker or a nanny answers Dask's identity request too, as "Worker" or "Nanny"
-        raise InputError("--scheduler", address, f"{_NOT_A_SCHEDULER} (it is a Dask {kind})", _START_A_SCHEDULER)
+        raise InputError(
+            source="--scheduler", key=address, problem=f"{_NOT_A_SCHEDULER} (it is a Dask {kind})", fix=_START_A_SCHEDULER
+        )
 
 
 def _why_not_a_scheduler(error: Exception) -> tuple[str, str]:
@@ -369,7 +384,7 @@ def _root_cause(error: BaseException) -> str:
     while cause is not None:
         reason = getattr(cause, "strerror", None) or reason
         cause = cause.__cause__
-    return reason or _first_line(error)
+    return reason or first_line(error, named=False)
 
 
 def make_executor(
@@ -381,7 +396,9 @@ def make_executor(
     address or a LocalCluster size chooses Dask (workers 0: the cluster decides).
     """
     if scheduler and dask_local:
-        raise InputError("--scheduler", scheduler, "--scheduler and --dask-local are both given", "give one of them")
+        raise InputError(
+            source="--scheduler", key=scheduler, problem="--scheduler and --dask-local are both given", fix="give one of them"
+        )
     if scheduler:
         return dask_executor(scheduler=scheduler), 0, f"dask {scheduler}"
     if dask_local:
@@ -400,8 +417,3 @@ def batch_size(members: int, workers: int, engine: str) -> int:
     if engine == "pysd":
         return 1
     return max(1, min(MAX_BATCH, math.ceil(members / (max(workers, 2) * TASKS_PER_WORKER))))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRICS, trajectory
 from sdmodel.model import ModelInfo, normalise, reader_units, with_units
@@ -248,9 +248,9 @@ class Explorer:
         import holoviews as hv
         import panel as pn
 
-        from sdmodel.plots import _backends
+        from sdmodel.plots import load_backends
 
-        _backends()
+        load_backends()
         self.widgets = {}
         cards = {}
         for lever in self.levers:
@@ -348,11 +348,11 @@ class Explorer:
 
     def _outcome_table(self, rows, year: float) -> str:
         """The outcomes at the final year, each in its units (cumulative payments are billions of USD, not a share)."""
-        from sdmodel.metrics import _fmt
+        from sdmodel.metrics import format_number
 
         cells = "".join(
-            f"<tr><td>{metric.label}</td><td>{_fmt(base)}</td><td data-metric='{metric.key}'>{_fmt(now)}</td>"
-            f"<td>{_fmt(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
+            f"<tr><td>{metric.label}</td><td>{format_number(base)}</td><td data-metric='{metric.key}'>{format_number(now)}</td>"
+            f"<td>{format_number(now - base, sign=True)}</td><td class='units' data-units='{metric.key}'>{html.escape(units)}</td></tr>"
             for metric, units, base, now in rows
         )
         return (
@@ -398,19 +398,21 @@ class Explorer:
     def save(self, name: str) -> Path:
         """Write the current settings to ``<scenarios dir>/<name>.toml`` (atomically) and return the path."""
         if not NAME_PATTERN.match(name):
-            raise InputError("scenario name", name, "is not a usable scenario name", "use letters, digits, '-', '_' or '.'")
+            raise InputError(
+                source="scenario name",
+                key=name,
+                problem="is not a usable scenario name",
+                fix="use letters, digits, '-', '_' or '.'",
+            )
         if not self.scenarios_dir.is_dir():
             raise InputError(
-                self.scenarios_dir, None, "folder does not exist", "create it, or start explore with another --scenarios-dir"
+                source=self.scenarios_dir,
+                key=None,
+                problem="folder does not exist",
+                fix="create it, or start explore with another --scenarios-dir",
             )
         target = self.scenarios_dir / f"{name}.toml"
-        temporary = target.with_name(f".{target.name}.partial")
-        try:
-            temporary.write_text(self.scenario_toml(name), encoding="utf-8")
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return target
+        return atomic.write_text(target, self.scenario_toml(name))
 
     def _save(self, event=None) -> None:
         try:
@@ -445,10 +447,10 @@ def _check_port_free(port: int) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
             raise InputError(
-                "--port",
-                str(port),
-                f"cannot listen there ({error.strerror})",
-                "choose another port, or --port 0 for any free one",
+                source="--port",
+                key=str(port),
+                problem=f"cannot listen there ({error.strerror})",
+                fix="choose another port, or --port 0 for any free one",
             ) from None
 
 
@@ -459,7 +461,12 @@ def serve(
     import panel as pn
 
     if not Path(scenarios_dir).is_dir():
-        raise InputError(scenarios_dir, "--scenarios-dir", "folder does not exist", "create it or choose another folder")
+        raise InputError(
+            source="--scenarios-dir",
+            key=str(scenarios_dir),
+            problem="folder does not exist",
+            fix="create it or choose another folder",
+        )
     Explorer(model, final_time, scenarios_dir)  # fail here, with one line, before a server starts
     port = port or free_port()
     _check_port_free(port)

@@ -36,10 +36,8 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import os
 import re
 import tomllib
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Collection, Mapping
 from functools import reduce
@@ -49,6 +47,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel.errors import InputError
 from sdmodel.model import ModelInfo, normalise
 from sdmodel.scenario import Scenario, Setting, Value, bundled_scenarios, load_scenario
@@ -196,11 +195,11 @@ def cin_text(scenario: str | Path | Scenario, model: str | Path | None = None) -
         variable = info.variables[setting.py_name]
         if isinstance(value, tuple):
             raise InputError(
-                loaded.origins.get(key, loaded.source),
-                f'params."{key}"',
-                "is a time series, and a Vensim changes file can only set a constant to one number "
+                source=loaded.origins.get(key, loaded.source),
+                key=f'params."{key}"',
+                problem="is a time series, and a Vensim changes file can only set a constant to one number "
                 "(a lookup there replaces a lookup table, it does not make a constant vary over time)",
-                "export the scenario as xmile, or give one number",
+                fix="export the scenario as xmile, or give one number",
             )
         lines.append(f"{_vensim_target(variable.name, variable.dims, setting)}= {number(value)}")
     for key, value in time.items():
@@ -221,12 +220,11 @@ def _time_control_name(info: ModelInfo, key: str) -> str:
 
 def _validated(scenario: str | Path | Scenario, model: str | Path | None):
     """The scenario checked against the model, with each parameter beside its engine setting."""
-    from sdmodel.engines import pysd as engine
     from sdmodel.simulate import prepare
 
-    model_path, loaded, specs = prepare([scenario], model=model)
-    info = engine.model_info(model_path)
-    return loaded[0], info, list(zip(loaded[0].params.items(), specs[0].settings)), dict(specs[0].time)
+    prepared = prepare([scenario], model=model)
+    loaded, spec = prepared.scenarios[0], prepared.specs[0]
+    return loaded, prepared.info, list(zip(loaded.params.items(), spec.settings)), dict(spec.time)
 
 
 # --------------------------------------------------------------------------- XMILE
@@ -275,18 +273,9 @@ def xmile_text(scenario: str | Path | Scenario, model: str | Path | None = None)
 
 
 def _simlin_xmile(model_path: Path) -> ET.Element:
-    import simlin  # only this export needs Simlin's translator; imported late to keep the CLI fast
+    from sdmodel.engines.simlin_structure import to_xmile  # only this export needs Simlin's translator
 
-    try:
-        data = simlin.load(str(model_path)).project.to_xmile()
-    except (simlin.SimlinError, OSError) as error:
-        raise InputError(
-            model_path,
-            None,
-            f"Simlin cannot translate this model to XMILE ({_first_line(error)})",
-            "export tab, dat or csv results instead",
-        ) from None
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    text = to_xmile(model_path)
     ET.register_namespace("", XMILE_NS)  # XMILE elements unprefixed, as every XMILE reader expects
     for prefix, uri in re.findall(r'xmlns:(\w+)="([^"]+)"', text):
         ET.register_namespace(prefix, uri)  # keep ``isee:`` and ``simlin:`` as Stella and Simlin write them
@@ -313,7 +302,10 @@ def _apply_setting(root: ET.Element, info: ModelInfo, setting: Setting, model_pa
     node = _variable_node(root, variable.name)
     if node is None:
         raise InputError(
-            model_path, variable.name, "is missing from Simlin's XMILE translation", "export tab, dat or csv results instead"
+            source=model_path,
+            key=variable.name,
+            problem="is missing from Simlin's XMILE translation",
+            fix="export tab, dat or csv results instead",
         )
     expression = _expression(setting.value)
     if setting.element is None:
@@ -326,10 +318,10 @@ def _apply_setting(root: ET.Element, info: ModelInfo, setting: Setting, model_pa
     position = next((i for i, name in enumerate(dim_names) if normalise(name) == normalise(dim)), None)
     if position is None:
         raise InputError(
-            model_path,
-            variable.name,
-            f"has no dimension {dim} in Simlin's XMILE translation",
-            "export tab, dat or csv results instead",
+            source=model_path,
+            key=variable.name,
+            problem=f"has no dimension {dim} in Simlin's XMILE translation",
+            fix="export tab, dat or csv results instead",
         )
     _spread_elements(node, [_elements(root, name) for name in dim_names])
     for child in node.findall(f"{_X}element"):
@@ -420,10 +412,10 @@ def _make_portable(root: ET.Element, model_path: Path) -> None:
                 text = re.sub(rf"\b{word}\b", value, text, flags=re.IGNORECASE)
             if _WILDCARD.search(text):
                 raise InputError(
-                    model_path,
-                    node.get("name"),
-                    f"uses an array expression PySD's XMILE reader cannot read ({text})",
-                    "export tab, dat or csv results instead",
+                    source=model_path,
+                    key=node.get("name"),
+                    problem=f"uses an array expression PySD's XMILE reader cannot read ({text})",
+                    fix="export tab, dat or csv results instead",
                 )
             eqn.text = text
 
@@ -454,10 +446,10 @@ def _embed_lookups(root: ET.Element, model_path: Path) -> None:
                 )
             elif re.search(r"\bLOOKUP\s*\(", eqn.text or "", re.IGNORECASE):
                 raise InputError(
-                    model_path,
-                    node.get("name"),
-                    "calls a lookup inside a larger expression, which PySD's and Simlin's XMILE differ on",
-                    "give the lookup's result a variable of its own in the model",
+                    source=model_path,
+                    key=node.get("name"),
+                    problem="calls a lookup inside a larger expression, which PySD's and Simlin's XMILE differ on",
+                    fix="give the lookup's result a variable of its own in the model",
                 )
     for table in tables.values():
         variables.remove(table)
@@ -507,11 +499,6 @@ def _comment(text: str) -> str:
     return text.replace("--", "- -")
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
 # --------------------------------------------------------------------------- files
 
 
@@ -541,10 +528,10 @@ def export_files(
     kind, target = resolve_source(source, runs_dir, TRAJECTORY_KINDS if fmt in ("tab", "dat", "cin", "xmile") else None)
     if kind == "run" and (model or overrides or final_time is not None):
         raise InputError(
-            str(source),
-            None,
-            "--model, --set and --final-time apply to a scenario, not to a saved run",
-            "export the run as saved, or name a scenario",
+            source=str(source),
+            key=None,
+            problem="--model, --set and --final-time apply to a scenario, not to a saved run",
+            fix="export the run as saved, or name a scenario",
         )
     if fmt in ("cin", "xmile"):
         scenarios, model_path = _scenarios_to_write(kind, target, model, overrides, final_time, fmt)
@@ -580,7 +567,12 @@ def _repr(value: float) -> str:
 def _check_format(to: str) -> str:
     fmt = str(to).strip().lower()
     if fmt not in FORMATS:
-        raise InputError("--to", None, f"'{to}' is not a format sdmodel can export", f"choose one of: {', '.join(FORMATS)}")
+        raise InputError(
+            source="--to",
+            key=None,
+            problem=f"'{to}' is not a format sdmodel can export",
+            fix=f"choose one of: {', '.join(FORMATS)}",
+        )
     return fmt
 
 
@@ -610,7 +602,10 @@ def resolve_source(
         if isinstance(error, WrongRunKind):  # a run, of a kind export cannot read: its own message says so
             raise
         raise InputError(
-            text, None, f"no such run or scenario ({error.problem})", "see `sdmodel runs list` and `sdmodel scenarios list`"
+            source=text,
+            key=None,
+            problem=f"no such run or scenario ({error.problem})",
+            fix="see `sdmodel runs list` and `sdmodel scenarios list`",
         ) from None
 
 
@@ -646,10 +641,10 @@ def _scenarios_to_write(kind: str, target, model, overrides, final_time, fmt: st
         if final_time is not None:
             scenario = scenario.with_overrides({}, {"final_time": float(final_time)}, "--final-time")
         return [scenario], Path(model) if model else None
-    return run_scenarios(target, check_model=fmt == "xmile")
+    return saved_scenarios(target, check_model=fmt == "xmile")
 
 
-def run_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[list[Scenario], Path]:
+def saved_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[list[Scenario], Path]:
     """The resolved scenarios a saved run recorded, and its model file.
 
     ``check_model`` refuses a model file that changed since the run: the XMILE
@@ -663,14 +658,17 @@ def run_scenarios(run_folder: str | Path, check_model: bool = True) -> tuple[lis
     model_path = Path(attrs.get("model_file", ""))
     if not model_path.is_file():
         raise InputError(
-            folder, "model_file", f"the run's model {model_path} is not here", "export the scenario by name with --model"
+            source=folder,
+            key="model_file",
+            problem=f"the run's model {model_path} is not here",
+            fix="export the scenario by name with --model",
         )
     if check_model and attrs.get("model_sha256") and file_sha256(model_path) != attrs["model_sha256"]:
         raise InputError(
-            folder,
-            "model_file",
-            f"{model_path.name} changed since this run",
-            "run the scenario again, or export the scenario by name",
+            source=folder,
+            key="model_file",
+            problem=f"{model_path.name} changed since this run",
+            fix="run the scenario again, or export the scenario by name",
         )
     documents = tomllib.loads(attrs.get("scenarios_toml", "")).get("scenario", [])
     scenarios = [
@@ -706,12 +704,22 @@ def _destinations(out: str | Path, stems: list[str], fmt: str) -> list[Path]:
     single = len(stems) == 1 or (fmt == "csv" and len(stems) == 2)
     as_file = out.suffix.lower() == suffix
     if as_file and not single:
-        raise InputError(out, "--out", f"this export writes {len(stems)} files", "give a folder instead of a file name")
+        raise InputError(
+            source="--out",
+            key=str(out),
+            problem=f"this export writes {len(stems)} files",
+            fix="give a folder instead of a file name",
+        )
     folder = out.parent if as_file else out
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(folder, "--out", f"cannot create the folder ({error.strerror})", "choose a writable folder") from None
+        raise InputError(
+            source="--out",
+            key=str(folder),
+            problem=f"cannot create the folder ({error.strerror})",
+            fix="choose a writable folder",
+        ) from None
     if as_file:
         return [out] if len(stems) == 1 else [out, out.with_name(f"{out.stem}-wide{suffix}")]
     return [out / f"{stem}{suffix}" for stem in stems]
@@ -719,13 +727,13 @@ def _destinations(out: str | Path, stems: list[str], fmt: str) -> list[Path]:
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write beside the target and rename, so a crash never leaves half a file under the final name."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        with atomic.temporary_file(path) as temporary:
+            write(temporary)
     except OSError as error:
         raise InputError(
-            path, "--out", f"cannot write the file ({error.strerror or error})", "choose a writable folder"
+            source="--out",
+            key=str(path),
+            problem=f"cannot write the file ({error.strerror or error})",
+            fix="choose a writable folder",
         ) from None
-    finally:
-        temporary.unlink(missing_ok=True)

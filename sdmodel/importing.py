@@ -29,6 +29,7 @@ import xarray as xr
 from sdmodel.errors import InputError, read_text
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, normalise
 from sdmodel.scenario import NAME_PATTERN, Scenario, Value
+from sdmodel.simulate import model_info
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _CONSTANT = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*=\s*(?P<values>.*)$")
@@ -48,13 +49,12 @@ def import_cin(path: str | Path, name: str | None = None, model: str | Path | No
     ``INITIAL TIME``, ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` go to ``[time]``.
     A later line for the same constant wins, as in Vensim.
     """
-    from sdmodel.engines import pysd as engine
     from sdmodel.locations import default_model
     from sdmodel.simulate import prepare
 
     path = Path(path)
     model_path = Path(model) if model else default_model()
-    info = engine.model_info(model_path)
+    info = model_info(model_path)
     params: dict[str, Value] = {}
     time: dict[str, float] = {}
     origins: dict[str, str] = {}
@@ -67,10 +67,10 @@ def import_cin(path: str | Path, name: str | None = None, model: str | Path | No
     scenario_name = name or path.stem
     if not NAME_PATTERN.match(scenario_name):
         raise InputError(
-            "--name" if name else path,
-            None,
-            f"'{scenario_name}' is not a usable scenario name",
-            "give one with --name (letters, digits, '-', '_' or '.')",
+            source="--name" if name else path,
+            key=None,
+            problem=f"'{scenario_name}' is not a usable scenario name",
+            fix="give one with --name (letters, digits, '-', '_' or '.')",
         )
     scenario = Scenario(scenario_name, f"Imported from the Vensim changes file {path.name}", params, time, str(path), origins)
     prepare([scenario], model=model_path)  # ranges, kinds and the time grid, as for any scenario
@@ -105,28 +105,37 @@ def _logical_lines(path: Path) -> Iterable[tuple[int, str]]:
 def _changes(line: str, info: ModelInfo, source: str, where: str) -> list[tuple[str, float]]:
     """The (key, value) changes one line makes, or the one-line error saying why it cannot."""
     if ":IS:" in line.upper():
-        raise InputError(source, where, "string variables are not supported", CONSTANT_FORM)
+        raise InputError(source=source, key=where, problem="string variables are not supported", fix=CONSTANT_FORM)
     if "<=" in line or ">=" in line:
-        raise InputError(source, where, "optimisation ranges (min <= NAME = value <= max) are not supported", CONSTANT_FORM)
+        raise InputError(
+            source=source,
+            key=where,
+            problem="optimisation ranges (min <= NAME = value <= max) are not supported",
+            fix=CONSTANT_FORM,
+        )
     constant = _CONSTANT.match(line)
     if constant is None:
         lookup = _LOOKUP.match(line)
         if lookup is not None:
             raise _lookup_error(info.resolve(lookup["name"].strip(), source, where), source, where)
-        raise InputError(source, where, f"'{_short(line)}' is not a constant or lookup change", CONSTANT_FORM)
+        raise InputError(
+            source=source, key=where, problem=f"'{_short(line)}' is not a constant or lookup change", fix=CONSTANT_FORM
+        )
     variable = info.resolve(constant["name"].strip(), source, where)
     values = [v.strip() for v in constant["values"].split(",")]
     if not all(_NUMBER.match(v) for v in values):
         raise InputError(
-            source,
-            where,
-            f"'{_short(constant['values'].strip())}' is not a number",
-            "a changes file sets constants to numbers, e.g. NAME= 0.5",
+            source=source,
+            key=where,
+            problem=f"'{_short(constant['values'].strip())}' is not a number",
+            fix="a changes file sets constants to numbers, e.g. NAME= 0.5",
         )
     numbers = [float(v) for v in values]
     if variable.py_name in TIME_CONTROLS:
         if constant["subs"] is not None or len(numbers) != 1:
-            raise InputError(source, where, f"{variable.name} takes one number", f"write {variable.name}= value")
+            raise InputError(
+                source=source, key=where, problem=f"{variable.name} takes one number", fix=f"write {variable.name}= value"
+            )
         return [(variable.py_name, numbers[0])]
     return _subscripted(variable, constant["subs"], numbers, info, source, where)
 
@@ -137,19 +146,24 @@ def _subscripted(
     """Keys for ``NAME``, ``NAME[element]`` or ``NAME[Dimension]`` with one value, or one per element."""
     if subs is None or not variable.dims:
         if subs is not None:
-            raise InputError(source, where, f"'{variable.name}' has no subscripts", f"write {variable.name}= value")
+            raise InputError(
+                source=source, key=where, problem=f"'{variable.name}' has no subscripts", fix=f"write {variable.name}= value"
+            )
         if len(numbers) != 1:
             raise InputError(
-                source, where, f"'{variable.name}' takes one number, not {len(numbers)}", f"write {variable.name}= value"
+                source=source,
+                key=where,
+                problem=f"'{variable.name}' takes one number, not {len(numbers)}",
+                fix=f"write {variable.name}= value",
             )
         return [(variable.name, numbers[0])]
     parts = [s.strip() for s in subs.split(",")]
     if len(parts) != 1 or len(variable.dims) != 1:
         raise InputError(
-            source,
-            where,
-            "only variables with one subscript range can be changed",
-            "set one element at a time, e.g. NAME[element]= value",
+            source=source,
+            key=where,
+            problem="only variables with one subscript range can be changed",
+            fix="set one element at a time, e.g. NAME[element]= value",
         )
     dim, elements = variable.dims[0], info.subscripts.get(variable.dims[0], ())
     if normalise(parts[0]) == normalise(dim):
@@ -157,18 +171,26 @@ def _subscripted(
             return [(variable.name, numbers[0])]
         if len(numbers) != len(elements):
             raise InputError(
-                source,
-                where,
-                f"{len(numbers)} values for the {len(elements)} elements of {dim}",
-                f"give one value, or one for each of: {', '.join(elements)}",
+                source=source,
+                key=where,
+                problem=f"{len(numbers)} values for the {len(elements)} elements of {dim}",
+                fix=f"give one value, or one for each of: {', '.join(elements)}",
             )
         return [(f"{variable.name}[{element}]", value) for element, value in zip(elements, numbers)]
     element = next((e for e in elements if normalise(e) == normalise(parts[0])), None)
     if element is None:
-        raise InputError(source, where, f"'{parts[0]}' is not an element of {dim}", f"use {dim} or one of: {', '.join(elements)}")
+        raise InputError(
+            source=source,
+            key=where,
+            problem=f"'{parts[0]}' is not an element of {dim}",
+            fix=f"use {dim} or one of: {', '.join(elements)}",
+        )
     if len(numbers) != 1:
         raise InputError(
-            source, where, f"one element takes one number, not {len(numbers)}", f"write {variable.name}[{element}]= value"
+            source=source,
+            key=where,
+            problem=f"one element takes one number, not {len(numbers)}",
+            fix=f"write {variable.name}[{element}]= value",
         )
     return [(f"{variable.name}[{element}]", numbers[0])]
 
@@ -176,13 +198,16 @@ def _subscripted(
 def _lookup_error(variable: Variable, source: str, where: str) -> InputError:
     if variable.kind == "lookup":
         return InputError(
-            source,
-            where,
-            f"'{variable.name}' is a lookup table, and scenarios cannot change lookup tables",
-            "change the constants it depends on instead",
+            source=source,
+            key=where,
+            problem=f"'{variable.name}' is a lookup table, and scenarios cannot change lookup tables",
+            fix="change the constants it depends on instead",
         )
     return InputError(
-        source, where, f"'{variable.name}' is a {variable.kind}, not a lookup: a table cannot replace it", CONSTANT_FORM
+        source=source,
+        key=where,
+        problem=f"'{variable.name}' is a {variable.kind}, not a lookup: a table cannot replace it",
+        fix=CONSTANT_FORM,
     )
 
 
@@ -225,35 +250,36 @@ def read_csv(path: str | Path, model: str | Path | None = None) -> xr.Dataset:
         }
     else:
         raise InputError(
-            path, None, "neither a tidy nor a wide sdmodel CSV", "export it again with `sdmodel export RUN --to csv`"
+            source=path,
+            key=None,
+            problem="neither a tidy nor a wide sdmodel CSV",
+            fix="export it again with `sdmodel export RUN --to csv`",
         )
-    return _dataset(tables, _info(model), str(path))
+    return _dataset(tables, model_info(model), str(path))
 
 
 def _read_each(paths, model, parse) -> xr.Dataset:
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    return _dataset({path.stem: parse(path) for path in paths}, _info(model), ", ".join(map(str, paths)))
-
-
-def _info(model: str | Path | None) -> ModelInfo:
-    from sdmodel.engines import pysd as engine
-    from sdmodel.locations import default_model
-
-    return engine.model_info(Path(model) if model else default_model())
+    return _dataset({path.stem: parse(path) for path in paths}, model_info(model), ", ".join(map(str, paths)))
 
 
 def _read_frame(path: Path, **options) -> pd.DataFrame:
     try:
         return pd.read_csv(path, na_values=[":NA:"], **options)
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InputError(path, None, f"cannot read the table ({str(error).splitlines()[0]})", "export it again") from None
+        raise InputError(
+            source=path, key=None, problem=f"cannot read the table ({str(error).splitlines()[0]})", fix="export it again"
+        ) from None
 
 
 def _tab_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     frame = _read_frame(path, sep="\t")
     if frame.columns[0].strip().lower() != "time":
         raise InputError(
-            path, None, f"the first column is '{frame.columns[0]}', not Time", "export the tab file with time running down"
+            source=path,
+            key=None,
+            problem=f"the first column is '{frame.columns[0]}', not Time",
+            fix="export the tab file with time running down",
         )
     return frame.iloc[:, 0].to_numpy(float), {str(c): frame[c].to_numpy(float) for c in frame.columns[1:]}
 
@@ -264,7 +290,7 @@ def _dat_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, None, f"cannot read the file ({error})", "check the path") from None
+        raise InputError(source=path, key=None, problem=f"cannot read the file ({error})", fix="check the path") from None
     for number, line in enumerate(lines, start=1):
         fields = line.strip().split("\t") if "\t" in line else line.split()
         if not line.strip():
@@ -272,10 +298,10 @@ def _dat_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if len(fields) == 2 and all(_NUMBER.match(f.strip()) or f.strip() == ":NA:" for f in fields):
             if current is None:
                 raise InputError(
-                    path,
-                    f"line {number}",
-                    "a value before any variable name",
-                    "start with the variable's name on a line of its own",
+                    source=path,
+                    key=f"line {number}",
+                    problem="a value before any variable name",
+                    fix="start with the variable's name on a line of its own",
                 )
             value = math.nan if fields[1].strip() == ":NA:" else float(fields[1])
             series[current][float(fields[0])] = value
@@ -326,12 +352,7 @@ def _scenario_dataset(times: np.ndarray, columns: dict[str, np.ndarray], info: M
         array = xr.DataArray(_fill(elements, coords, len(times)), coords={"time": times, **coords}, dims=["time", *coords])
         if variable.kind == "constant" and bool((array == array.isel(time=0)).all()):
             array = array.isel(time=0, drop=True)  # as the engines do: a constant needs no time axis
-        array.attrs = {
-            "units": variable.units,
-            "long_name": variable.name,
-            "description": variable.comment,
-            "sd_kind": variable.kind,
-        }
+        array.attrs = variable.attrs
         data[py_name] = array
     dataset = xr.Dataset(data)
     dataset["time"].attrs = {"units": "year", "long_name": "Time"}

@@ -53,29 +53,39 @@ def load_named_loops(path: str | os.PathLike | None = None) -> list[dict]:
     document = read_toml(source, "see models/loops.toml")
     loops = document.get("loop")
     if not isinstance(loops, list) or not loops:
-        raise InputError(source, "loop", "no [[loop]] tables", "name each loop in a [[loop]] table (see models/loops.toml)")
+        raise InputError(
+            source=source,
+            key="loop",
+            problem="no [[loop]] tables",
+            fix="name each loop in a [[loop]] table (see models/loops.toml)",
+        )
     for index, loop in enumerate(loops):
         if not isinstance(loop, dict):
             raise InputError(
-                source,
-                f"loop[{index}]",
-                f"{loop!r} is not a table",
-                'write each loop as a [[loop]] table with id = "R1" and its variables',
+                source=source,
+                key=f"loop[{index}]",
+                problem=f"{loop!r} is not a table",
+                fix='write each loop as a [[loop]] table with id = "R1" and its variables',
             )
         for key in ("id", "variables"):
             if key not in loop:
                 raise InputError(
-                    source, f"loop[{index}].{key}", "is missing", "give every loop an id and its variables in causal order"
+                    source=source,
+                    key=f"loop[{index}].{key}",
+                    problem="is missing",
+                    fix="give every loop an id and its variables in causal order",
                 )
         if not isinstance(loop["id"], str) or not loop["id"]:
-            raise InputError(source, f"loop[{index}].id", f"{loop['id']!r} is not a name", 'e.g. id = "R1"')
+            raise InputError(
+                source=source, key=f"loop[{index}].id", problem=f"{loop['id']!r} is not a name", fix='e.g. id = "R1"'
+            )
         variables = loop["variables"]
         if not isinstance(variables, list) or not variables or not all(isinstance(name, str) for name in variables):
             raise InputError(
-                source,
-                f"loop[{index}].variables",
-                "must be a list of variable names",
-                'e.g. variables = ["Compute Capacity", "compute retirement"]',
+                source=source,
+                key=f"loop[{index}].variables",
+                problem="must be a list of variable names",
+                fix='e.g. variables = ["Compute Capacity", "compute retirement"]',
             )
     return loops
 
@@ -97,23 +107,22 @@ def loop_dominance(
     scores (balancing loops read negative). Loops Simlin could not score are named, with the
     reason, in the ``unscored_loops`` attribute (JSON).
     """
-    from sdmodel.engines import simlin as engine
     from sdmodel.engines.simlin_structure import loop_scores
     from sdmodel.simulate import prepare
 
     named = load_named_loops(loops)
-    model_path, loaded, specs = prepare(
+    prepared = prepare(
         list(scenarios) if scenarios else bundled_scenarios(),
         model=model,
         overrides=overrides,
         final_time=final_time,
         engine="simlin",
     )
-    info = engine.model_info(model_path)
+    model_path, loaded, specs, info = prepared.model_path, prepared.scenarios, prepared.specs, prepared.info
     for loop in named:  # a typo in loops.toml should name the loop and the variable, not fail inside Simlin
         for index, name in enumerate(loop["variables"]):
             info.resolve(name, str(loops_file(loops)), f"loop {loop['id']}.variables[{index}]")
-    defaults = engine.time_defaults(model_path)
+    defaults = prepared.time_defaults
     variables = {loop["id"]: loop["variables"] for loop in named}
     runs = []
     unscored: dict[str, str] = {}
@@ -124,10 +133,10 @@ def loop_dominance(
     ids = [loop["id"] for loop in named if loop["id"] not in unscored]
     if not ids:
         raise InputError(
-            loops_file(loops),
-            None,
-            "Simlin could score none of the named loops",
-            "; ".join(f"{k}: {v}" for k, v in unscored.items()),
+            source=loops_file(loops),
+            key=None,
+            problem="Simlin could score none of the named loops",
+            fix="; ".join(f"{k}: {v}" for k, v in unscored.items()),
         )
     time = runs[0][0]
     share = np.zeros((len(specs), len(ids), len(time)))
@@ -174,8 +183,8 @@ def loop_dominance(
         "dominant": (("scenario", "time"), dominant, {"long_name": "Dominant loop"}),
     }
     attrs = provenance.attributes(
-        engine="simlin",
-        engine_version=engine.VERSION,
+        engine=prepared.engine.NAME,
+        engine_version=prepared.engine.VERSION,
         model=Path(model_path),
         model_sha256=info.sha256,
         scenarios=[s.to_dict() for s in loaded],

@@ -89,7 +89,9 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
 
     names = [str(s) for s in results["scenario"].values]
     if baseline not in names:
-        raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")
+        raise InputError(
+            source="--baseline", key=baseline, problem="is not among the scenarios run", fix=f"choose one of: {', '.join(names)}"
+        )
     metrics = {}
     for metric in METRICS:
         if not _measurable(results, metric):
@@ -103,10 +105,10 @@ def compare_metrics(results: xr.Dataset, baseline: str = "baseline") -> xr.Datas
         metrics[metric.key] = both.assign_attrs(final.attrs)
     if not metrics:
         raise InputError(
-            results.attrs.get("model_file", "model"),
-            None,
-            "the model has none of the comparison's variables",
-            "use `sdmodel run` for this model",
+            source=results.attrs.get("model_file", "model"),
+            key=None,
+            problem="the model has none of the comparison's variables",
+            fix="use `sdmodel run` for this model",
         )
     return xr.Dataset(metrics, attrs={"baseline": baseline, "time": float(results["time"][-1])})
 
@@ -143,6 +145,31 @@ def compare(
     return results, compare_metrics(results, load_scenario(baseline).name)
 
 
+def compare_and_save(
+    scenarios: Iterable[str | Path | Scenario] | None = None,
+    *,
+    baseline: str = "baseline",
+    runs_dir: str | Path | None = None,
+    **run_options,
+) -> tuple[xr.Dataset, xr.Dataset, Path, bool]:
+    """:func:`compare`, then :func:`save_comparison`: (results, metrics, the run's folder, whether it is new)."""
+    results, metrics = compare(scenarios, baseline=baseline, runs_dir=runs_dir, **run_options)
+    return results, metrics, *save_comparison(results, metrics, runs_dir)
+
+
+def save_comparison(results: xr.Dataset, metrics: xr.Dataset, runs_dir: str | Path | None = None) -> tuple[Path, bool]:
+    """Save a comparison, unless a saved run already holds exactly it: then point at that run (made the latest
+    again) instead of writing a copy, which was megabytes a time. Returns the run's folder and whether it is new."""
+    from sdmodel.reuse import stored_comparison
+    from sdmodel.store import save_run, touch_run
+
+    summary = to_json(metrics)
+    holder = stored_comparison(results, summary, runs_dir)
+    if holder is not None and touch_run(holder):
+        return holder, False
+    return save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary}), True
+
+
 def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:
     """The comparison as ``{"baseline", "run", "time", "scenarios": {name: {metric: {"final", "vs_baseline"}}}}``."""
     cells = _cells(metrics)
@@ -175,7 +202,7 @@ def format_table(metrics: xr.Dataset) -> str:
         rows.append(
             [name]
             + [
-                _fmt(final) if name == baseline else f"{_fmt(final)} ({_fmt(change, sign=True)})"
+                format_number(final) if name == baseline else f"{format_number(final)} ({format_number(change, sign=True)})"
                 for final, change in row.values()
             ]
         )
@@ -218,10 +245,10 @@ def _cells(metrics: xr.Dataset) -> dict[str, dict[str, tuple[float, float]]]:
     }
 
 
-def _fmt(value: float, sign: bool = False) -> str:
+def format_number(value: float, sign: bool = False) -> str:
     """Three significant digits, and thousands written out (7,117 rather than 7.12e+03).
 
-    >>> _fmt(7117.4), _fmt(-0.03661, sign=True), _fmt(0.0, sign=True)
+    >>> format_number(7117.4), format_number(-0.03661, sign=True), format_number(0.0, sign=True)
     ('7,117', '-0.0366', '+0')
     """
     plus = "+" if sign else ""

@@ -23,12 +23,7 @@ from sdmodel.errors import InputError
 SUGGESTION_CUTOFF = 0.6
 
 #: Vensim's simulation-control constants; scenarios set these in their ``[time]`` table.
-TIME_CONTROLS = {
-    "initial_time": "initial_time",
-    "final_time": "final_time",
-    "time_step": "time_step",
-    "saveper": "saveper",
-}
+TIME_CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
 
 
 @dataclass(frozen=True)
@@ -43,6 +38,12 @@ class Variable:
     dims: tuple[str, ...] = ()
     lower: float = -math.inf
     upper: float = math.inf
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """What a result's array of this variable carries: ``units``, ``long_name`` (the Vensim name), ``description``,
+        ``sd_kind``."""
+        return {"units": self.units, "long_name": self.name, "description": self.comment, "sd_kind": self.kind}
 
     @property
     def is_unit_conversion(self) -> bool:
@@ -74,7 +75,7 @@ class ModelInfo:
             if close
             else "run `sdmodel scenarios show baseline --variables` for the names"
         )
-        raise InputError(source, key, f"'{name}' is not a variable of {self.path.name}", fix)
+        raise InputError(source=source, key=key, problem=f"'{name}' is not a variable of {self.path.name}", fix=fix)
 
     @cached_property
     def _by_normalised_name(self) -> dict[str, Variable]:

@@ -13,6 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sdmodel import atomic
+from sdmodel.errors import format_bound
 from sdmodel.locations import default_model, models_dir
 
 README = models_dir() / "README.md"
@@ -51,12 +53,12 @@ def loop_diagram(loops: list[dict], links: dict[tuple[str, str], str]) -> str:
 
 def parameter_table(model_path: Path) -> str:
     """Every constant with its value as written, units, range and source."""
-    from sdmodel.engines import pysd as pysd_engine
     from sdmodel.engines.simlin_structure import canonical, equations
+    from sdmodel.simulate import model_info
 
     written = equations(model_path)
     rows = ["| constant | value | units | range | source or assumption |", "|---|---|---|---|---|"]
-    for variable in sorted(pysd_engine.model_info(model_path).variables.values(), key=lambda v: v.name.lower()):
+    for variable in sorted(model_info(model_path).variables.values(), key=lambda v: v.name.lower()):
         if variable.kind != "constant":
             continue
         dims = f"[{','.join(variable.dims)}]" if variable.dims else ""
@@ -64,14 +66,10 @@ def parameter_table(model_path: Path) -> str:
         bounds = (
             ""
             if math.isinf(variable.lower) and math.isinf(variable.upper)
-            else f"{_bound(variable.lower)} to {_bound(variable.upper)}"
+            else f"{format_bound(variable.lower)} to {format_bound(variable.upper)}"
         )
         rows.append(f"| {variable.name}{dims} | {value} | {variable.units} | {bounds} | {variable.comment} |")
     return "\n".join(rows)
-
-
-def _bound(value: float) -> str:
-    return "?" if math.isinf(value) else f"{value:g}"
 
 
 def render(text: str, model_path: Path | None = None) -> str:
@@ -117,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path} is out of date: run python -m sdmodel.modeldoc", file=sys.stderr)
         return 1 if stale else 0
     for path in stale:
-        path.write_text(wanted[path])
+        atomic.write_text(path, wanted[path])
     return 0
 
 

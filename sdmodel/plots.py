@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -12,7 +13,7 @@ import hvplot.xarray  # noqa: F401  (registers .hvplot on xarray objects)
 import numpy as np
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, METRICS, trajectory
 from sdmodel.model import reader_units, with_units
@@ -28,7 +29,7 @@ def comparison_figure(results: xr.Dataset, baseline: str = "baseline", colours: 
     """
     import holoviews as hv
 
-    _backends()
+    load_backends()
     names = [str(n) for n in results["scenario"].values]
     chosen = featured_scenarios(results, baseline)
     colours = colours or palette.scenario_colours(names, baseline, chosen)
@@ -40,7 +41,7 @@ def comparison_figure(results: xr.Dataset, baseline: str = "baseline", colours: 
         # the title names the measure, the axis its units (a share or an index, not Dmnl): a name on the axis too ran
         # into the title in a PNG's small panels
         ylabel = reader_units(str(line.attrs.get("units") or ""), metric.variable) or metric.short
-        panels.append(_legend_outside(scenario_overlay(line, colours, baseline, chosen), metric.label, "year", ylabel))
+        panels.append(legend_outside(scenario_overlay(line, colours, baseline, chosen), metric.label, "year", ylabel))
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
@@ -104,7 +105,7 @@ def scenario_overlay(line: xr.DataArray, colours: Mapping[str, str], baseline: s
     return hv.Overlay([*grey, *coloured, *base])
 
 
-def _legend_outside(element, title: str, xlabel: str, ylabel: str, width: int = 620, height: int = 300):
+def legend_outside(element, title: str, xlabel: str, ylabel: str, width: int = 620, height: int = 300):
     """Title, axis labels and a legend to the right of the data area, for both backends (a legend inside a panel
     hides the lines under it). ``width`` includes the legend's column."""
     return element.opts(
@@ -139,22 +140,12 @@ def save_html(figure, path: str | os.PathLike, title: str = "sdmodel comparison"
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    target = Path(path)
-    if target.suffix.lower() != ".html":
-        raise InputError(target, None, "the plot must be an .html file", "give a file name ending in .html")
-    if not target.parent.is_dir():
-        raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
+    target = atomic.check_target(path, (".html",))
     html = file_html(hv.render(figure, backend="bokeh"), INLINE, title)
     # Bokeh inlines its own code; the only <script src> left is a module shim that Panel registers
     # for its reactive components, which these figures do not use and which cannot load offline.
     html = re.sub(r"<script src=[^>]*></script>\n?", "", html)
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, target)  # readers never see half a page
-    finally:
-        temporary.unlink(missing_ok=True)
-    return target
+    return atomic.write_text(target, html)  # readers never see half a page
 
 
 # --- any variable of a run, by scenario or subscript; PNG through matplotlib ------------------------
@@ -166,7 +157,7 @@ PANEL = {"width": 460, "height": 280}
 MPL_CURVE = {"aspect": 1.6, "xformatter": "%d", "show_grid": True}
 
 
-def _backends() -> None:
+def load_backends() -> None:
     """Load both HoloViews plotting backends, so options can be set for each: Bokeh (HTML) and matplotlib (PNG)."""
     import matplotlib
 
@@ -209,7 +200,7 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
         names = [str(results[k].attrs.get("long_name") or k) for k in results.data_vars]
         close = difflib.get_close_matches(base, names, n=1, cutoff=0.5)
         fix = f"did you mean '{close[0]}'?" if close else "`sdmodel describe` lists the model's variables"
-        raise InputError("--var", name, "is not a variable of this run", fix)
+        raise InputError(source="--var", key=name, problem="is not a variable of this run", fix=fix)
     select: dict[str, str] = {}
     if match:
         elements = [e.strip() for e in match["element"].split(",")]
@@ -218,7 +209,9 @@ def resolve_variable(results: xr.Dataset, name: str) -> tuple[str, dict[str, str
             dim = next((d for d in dims if element in [str(v) for v in results[d].values]), None)
             if dim is None or dim in select:
                 known = ", ".join(str(v) for d in dims for v in results[d].values) or "none: the variable has no subscripts"
-                raise InputError("--var", name, f"'{element}' is not an element of {found}", f"elements are: {known}")
+                raise InputError(
+                    source="--var", key=name, problem=f"'{element}' is not an element of {found}", fix=f"elements are: {known}"
+                )
             select[dim] = element
     return found, select
 
@@ -251,26 +244,31 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     Axis labels carry the variable's units."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     if by not in BY_CHOICES:
-        raise InputError("--by", by, "unknown grouping", f"choose one of: {', '.join(BY_CHOICES)}")
+        raise InputError(source="--by", key=by, problem="unknown grouping", fix=f"choose one of: {', '.join(BY_CHOICES)}")
     if not names:
-        raise InputError("--var", None, "no variable given", 'name at least one, e.g. --var "model capability"')
+        raise InputError(
+            source="--var", key=None, problem="no variable given", fix='name at least one, e.g. --var "model capability"'
+        )
     pieces = []  # (data, band dim, colour dim, title, ylabel): every panel's data first, to choose the scenarios in colour
     for name in names:
         variable, select = resolve_variable(results, name)
         array = results[variable].sel(select)
         if "time" not in array.dims:
             raise InputError(
-                "--var", name, "is a constant in this run (no time axis)", "choose a variable that changes over time"
+                source="--var",
+                key=name,
+                problem="is a constant in this run (no time axis)",
+                fix="choose a variable that changes over time",
             )
         array = _in_reader_units(array.assign_attrs(results[variable].attrs))
         suffix = "".join(f"[{v}]" for v in select.values())
         band = next((d for d in BAND_DIMS if d in array.dims), None)
         colour = by if by in array.dims else None
         facets = [d for d in array.dims if d not in ("time", colour, band)]
-        for values in _product(array, facets):
+        for values in element_combinations(array, facets):
             piece = array.sel(dict(zip(facets, values))) if facets else array
             pieces.append((piece, band, colour, _label(array) + suffix + "".join(f" · {v}" for v in values), _ylabel(array)))
     baseline = "baseline"
@@ -284,12 +282,12 @@ def variable_figure(results: xr.Dataset, names: list[str], by: str = "scenario")
     for piece, band, colour, title, ylabel in pieces:
         if band:
             panels += [
-                _legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)
+                legend_outside(overlay, title, "year", ylabel) for overlay in band_panels(piece, band, colour, colours, baseline)
             ]
         elif colour == "scenario":
-            panels.append(_legend_outside(scenario_overlay(piece, colours, baseline, chosen), title, "year", ylabel))
+            panels.append(legend_outside(scenario_overlay(piece, colours, baseline, chosen), title, "year", ylabel))
         elif colour:
-            panels.append(_legend_outside(_member_overlay(piece, colour), title, "year", ylabel))
+            panels.append(legend_outside(_member_overlay(piece, colour), title, "year", ylabel))
         else:
             panels.append(
                 _styled(
@@ -342,10 +340,10 @@ def sweep_figure(results: xr.Dataset, name: str):
 
     import holoviews as hv
 
-    _backends()
+    load_backends()
     swept = json.loads(results.attrs.get("ensemble_params", "[]"))
     if not swept:
-        raise InputError("run", None, "is not a sweep", "draw a sweep's results (sdmodel sweep)")
+        raise InputError(source="run", key=None, problem="is not a sweep", fix="draw a sweep's results (sdmodel sweep)")
     variable, select = resolve_variable(results, name)
     array = _in_reader_units(results[variable].sel(select).assign_attrs(results[variable].attrs))
     if "time" in array.dims:
@@ -367,7 +365,7 @@ def sweep_figure(results: xr.Dataset, name: str):
     scenario = str(results["scenario"].values) if "scenario" in results.coords and results["scenario"].ndim == 0 else "scenario"
     own = float(results[x].attrs.get("scenario_value", math.nan))  # where the scenario itself sits (sdmodel.ensemble.sweep)
     panels = []
-    for values in _product(array, facets):
+    for values in element_combinations(array, facets):
         piece = array.sel(dict(zip(facets, values))) if facets else array
         title = " · ".join(f"{named(d)} = {v:.3g}" if isinstance(v, float) else str(v) for d, v in zip(facets, values)) or short
         line = piece.hvplot.line(x=x, by=by, legend="right") if by else piece.hvplot.line(x=x)
@@ -410,7 +408,7 @@ def _legend_title(title: str, backend: str):
     return hook
 
 
-def _product(array: xr.DataArray, dims: list[str]) -> list[tuple]:
+def element_combinations(array: xr.DataArray, dims: list[str]) -> list[tuple]:
     from itertools import product
 
     return list(product(*(array[d].values.tolist() for d in dims))) if dims else [()]
@@ -453,7 +451,7 @@ def band_overlay(
     are drawn too: a narrow band stays visible as two close lines. The baseline's median is black and dashed."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     bands = percentile_bands(array, band)
     available = [float(p) for p in bands["percentile"].values]
@@ -509,7 +507,7 @@ def scenario_multiples(
     (black, dashed). Two lines a panel, named in its title: no legend, and any number of scenarios."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
 
     chosen = [m for m in METRICS if m.variable in results and (keys is None or m.key in keys)]
     names = [str(n) for n in results["scenario"].values if str(n) != baseline]
@@ -560,7 +558,7 @@ def loop_dominance_figure(dominance: xr.Dataset):
 
     from sdmodel.loops import MIN_PERIOD, WINDOW, steady_periods
 
-    _backends()
+    load_backends()
     loops = [str(loop) for loop in dominance["loop"].values]
     colours = palette.series_colours(loops)
     names = dict(zip(loops, (str(n) for n in dominance["loop_name"].values)))
@@ -659,7 +657,7 @@ def for_png(figure):
     than their width (``hspace``), so each legend sits to the right of its panel, clear of the next panel's axis."""
     import holoviews as hv
 
-    _backends()
+    load_backends()
     return figure.opts(
         hv.opts.Curve(xformatter="%d"),
         hv.opts.Overlay(xformatter="%d"),
@@ -673,28 +671,18 @@ def save_png(figure, path: str | os.PathLike, dpi: int = 90) -> Path:
     """Write a figure as a PNG through matplotlib (no browser, :func:`for_png`); written beside and renamed into place."""
     import holoviews as hv
 
-    target = Path(path)
-    if target.suffix.lower() != ".png":
-        raise InputError(target, None, "the image must be a .png file", "give a file name ending in .png")
-    if not target.parent.is_dir():
-        raise InputError(target, None, f"folder {target.parent} does not exist", "create it or choose another path")
+    target = atomic.check_target(path, (".png",))
     figure = for_png(figure)
     renderer = hv.renderer("matplotlib").instance(dpi=dpi)
-    temporary = target.with_name(f".{target.stem}-partial")
-    written = temporary.with_name(temporary.name + ".png")  # the renderer adds the suffix
-    try:
-        renderer.save(figure, str(temporary), fmt="png")
-        os.replace(written, target)
-    finally:
-        written.unlink(missing_ok=True)
+    image = io.BytesIO()  # to a file, the renderer would add its own suffix to the name
+    renderer.save(figure, image, fmt="png")
+    with atomic.temporary_file(target) as temporary:
+        temporary.write_bytes(image.getvalue())
     return target
 
 
 def save_figure(figure, path: str | os.PathLike, title: str = "sdmodel") -> Path:
     """Save as self-contained HTML or as PNG, by the file's suffix."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".html":
+    if atomic.check_target(path, (".html", ".png")).suffix.lower() == ".html":
         return save_html(figure, path, title)
-    if suffix == ".png":
-        return save_png(figure, path)
-    raise InputError(path, "--out", f"unknown figure format '{suffix}'", "give a file name ending in .html or .png")
+    return save_png(figure, path)

@@ -64,7 +64,7 @@ def read_series(path: str | Path) -> Series:
             rows.append(line)
     for key in REQUIRED:
         if key not in header:
-            raise InputError(path, key, "the header does not say it", f"add a line '# {key}: ...'")
+            raise InputError(source=path, key=key, problem="the header does not say it", fix=f"add a line '# {key}: ...'")
     table = list(csv.DictReader(io.StringIO("\n".join(rows))))
     values = {}
     if "year" in (table[0] if table else {}):
@@ -72,26 +72,31 @@ def read_series(path: str | Path) -> Series:
             values = {float(row["year"]): float(row["value"]) for row in table}
         except (KeyError, ValueError, TypeError) as error:  # TypeError: a short row leaves its value None
             raise InputError(
-                path, "year,value", f"a row is not a year and a number ({error})", "write rows as 2024,246"
+                source=path, key="year,value", problem=f"a row is not a year and a number ({error})", fix="write rows as 2024,246"
             ) from None
         for year, value in values.items():
             if not (math.isfinite(year) and math.isfinite(value)):  # a fit to nan or inf has no finite residuals
-                raise InputError(path, "year,value", f"the row {year:g},{value:g} is not finite", "give finite years and values")
+                raise InputError(
+                    source=path,
+                    key="year,value",
+                    problem=f"the row {year:g},{value:g} is not finite",
+                    fix="give finite years and values",
+                )
     period = (header.get("period", "").split() or [""])[0]  # its first word; the rest may explain it
     if period not in PERIODS:
         raise InputError(
-            path,
-            "period",
-            f"'{period}' is not a period",
-            "write '# period: year' for a flow over each calendar year, or leave the line out",
+            source=path,
+            key="period",
+            problem=f"'{period}' is not a period",
+            fix="write '# period: year' for a flow over each calendar year, or leave the line out",
         )
     statistic = (header.get("statistic", "").split() or [""])[0]
     if statistic not in STATISTICS:
         raise InputError(
-            path,
-            "statistic",
-            f"'{statistic}' is not a statistic",
-            "write '# statistic: herfindahl' for the concentration of a subscripted variable, or leave the line out",
+            source=path,
+            key="statistic",
+            problem=f"'{statistic}' is not a statistic",
+            fix="write '# statistic: herfindahl' for the concentration of a subscripted variable, or leave the line out",
         )
     return Series(
         header["series"],

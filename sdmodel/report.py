@@ -20,7 +20,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import palette
+from sdmodel import atomic, palette
 from sdmodel.errors import InputError
 from sdmodel.metrics import METRIC_BY_KEY, compare_metrics
 from sdmodel.model import reader_units, with_units
@@ -200,24 +200,13 @@ def build_report(
 
 def write_report(text: str, path: str | os.PathLike) -> Path:
     """Write the page atomically (readers never see half a page)."""
-    target = Path(path)
-    if target.suffix.lower() != ".html":
-        raise InputError(target, "--out", "the report must be an .html file", "give a file name ending in .html")
-    if not target.parent.is_dir():
-        raise InputError(target, "--out", f"folder {target.parent} does not exist", "create it or choose another path")
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return target
+    return atomic.write_text(atomic.check_target(path, (".html",)), text)
 
 
 def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> str:
     """The comparison as an HTML table: final values, and in brackets the change from the baseline, coloured by
     whether ``viewpoint`` holds it better (blue, bold) or worse (vermillion); never by its sign alone."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     keys = list(metrics.data_vars)
     baseline = metrics.attrs["baseline"]
@@ -243,10 +232,10 @@ def comparison_table(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOIN
             final = float(metrics[key].sel(scenario=name, measure="final"))
             change = float(metrics[key].sel(scenario=name, measure="vs_baseline"))
             if name == baseline:
-                cells.append(f"<td>{_fmt(final)}</td>")
+                cells.append(f"<td>{format_number(final)}</td>")
             else:
                 tone = viewpoint.judge(key, change, final) if viewpoint else ""
-                cells.append(f"<td class='{tone}'>{_fmt(final)} ({_fmt(change, sign=True)})</td>")
+                cells.append(f"<td class='{tone}'>{format_number(final)} ({format_number(change, sign=True)})</td>")
         rows.append(f"<tr><td class='name'>{html.escape(name)}</td>{''.join(cells)}</tr>")
     legend = "; ".join(f"<b>{html.escape(METRIC_BY_KEY[k].short)}</b>: {html.escape(METRIC_BY_KEY[k].label)}" for k in keys)
     groups = "".join(
@@ -290,7 +279,7 @@ def trajectories_caption(names: list[str], baseline: str, chosen: list[str] | No
 def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOINT) -> list[str]:
     """Three to five sentences on what the run shows, written from its numbers: which scenario does best by the
     report's point of view, and for each headline measure which lever moved it most, and by how much."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     baseline, year = metrics.attrs["baseline"], metrics.attrs["time"]
     keys = [k for k in KEY_METRICS if k in metrics.data_vars] or list(metrics.data_vars)[
@@ -300,7 +289,7 @@ def summary_sentences(metrics: xr.Dataset, viewpoint: Viewpoint | None = VIEWPOI
     finals = {k: metrics[k].sel(measure="final") for k in keys}
     changes = {k: metrics[k].sel(measure="vs_baseline") for k in keys}
     if not others:
-        values = "; ".join(f"{METRIC_BY_KEY[k].label} {_fmt(float(finals[k].sel(scenario=baseline)))}" for k in keys)
+        values = "; ".join(f"{METRIC_BY_KEY[k].label} {format_number(float(finals[k].sel(scenario=baseline)))}" for k in keys)
         return [f"Only '{baseline}' was run, so nothing is compared. In {year:g}: {values}."]
     sentences = [_overall_sentence(others, keys, finals, changes, viewpoint, baseline, year)]
     for key in keys[:4]:
@@ -338,18 +327,18 @@ def _overall_sentence(others, keys, finals, changes, viewpoint, baseline: str, y
 
 def _measure_sentence(key: str, others: list[str], final: xr.DataArray, change: xr.DataArray, viewpoint, baseline: str) -> str:
     """The lever that moved one measure most: from the baseline's value to its own, and whether that is better."""
-    from sdmodel.metrics import _fmt
+    from sdmodel.metrics import format_number
 
     metric = METRIC_BY_KEY[key]
     moved = max(others, key=lambda n: abs(float(change.sel(scenario=n))))
     delta, base = float(change.sel(scenario=moved)), float(final.sel(scenario=baseline))
     if delta == 0 or not math.isfinite(delta):
-        return f"{metric.label}: no scenario changes it ({_fmt(base)})."
+        return f"{metric.label}: no scenario changes it ({format_number(base)})."
     relative = f", {delta / abs(base):+.0%}" if base and abs(delta / base) < 100 else ""
     verdict = viewpoint.judge(key, delta, float(final.sel(scenario=moved))) if viewpoint else ""
     return (
-        f"{metric.label}: {moved} moves it most, from {_fmt(base)} in '{baseline}' to {_fmt(float(final.sel(scenario=moved)))} "
-        f"({_fmt(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else ".")
+        f"{metric.label}: {moved} moves it most, from {format_number(base)} in '{baseline}' to {format_number(float(final.sel(scenario=moved)))} "
+        f"({format_number(delta, sign=True)}{relative})" + (f", {verdict} by this view." if verdict else ".")
     )
 
 
@@ -392,18 +381,16 @@ def provenance_table(results: xr.Dataset) -> str:
 def uncertainty_bands(run: xr.Dataset) -> tuple[xr.Dataset | None, str]:
     """An uncertainty run as percentile bands, or None and why it cannot be drawn.
 
-    A run with a ``percentile`` or ``quantile`` dim is drawn as it is; one with ensemble members
+    A run with a ``percentile`` dim (bands already) is drawn as it is; one with ensemble members
     (a ``run`` dim) is summarised by :func:`sdmodel.ensemble.percentile_bands`.
     """
-    if "percentile" in run.dims or "quantile" in run.dims:
+    from sdmodel.ensemble import percentile_bands
+
+    if "percentile" in run.dims:
         return run, ""
     if "run" in run.dims:
-        try:
-            from sdmodel.ensemble import percentile_bands
-        except ImportError:
-            return None, "Uncertainty bands skipped: this sdmodel has no sdmodel.ensemble module to summarise the members yet."
         return percentile_bands(run), ""
-    return None, "Uncertainty bands skipped: the run given has no ensemble members (no run, percentile or quantile dim)."
+    return None, "Uncertainty bands skipped: the run given has no ensemble members (no run or percentile dim)."
 
 
 def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = None, baseline: str = "baseline"):
@@ -413,35 +400,34 @@ def uncertainty_figure(bands: xr.Dataset, colours: Mapping[str, str] | None = No
 
     from sdmodel import plots
 
-    band = "percentile" if "percentile" in bands.dims else "quantile"
     panels = []
-    for piece, title, ylabel in _band_pieces(bands, band):
+    for piece, title, ylabel in _band_pieces(bands):
         colour = "scenario" if "scenario" in piece.dims else None
         panels += [
-            plots._legend_outside(overlay, title, "year", ylabel)
-            for overlay in plots.band_panels(piece, band, colour, colours, baseline)
+            plots.legend_outside(overlay, title, "year", ylabel)
+            for overlay in plots.band_panels(piece, "percentile", colour, colours, baseline)
         ]
     if not panels:
         raise InputError(
-            "--uncertainty",
-            None,
-            "the run has no output over time to draw",
-            "run `sdmodel uncertainty` with outputs that change over time",
+            source="--uncertainty",
+            key=None,
+            problem="the run has no output over time to draw",
+            fix="run `sdmodel uncertainty` with outputs that change over time",
         )
     return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
 
 
-def _band_pieces(bands: xr.Dataset, band: str) -> list[tuple[xr.DataArray, str, str]]:
+def _band_pieces(bands: xr.Dataset) -> list[tuple[xr.DataArray, str, str]]:
     """(data, title, axis label) of each panel of an uncertainty figure: an output, or an element of it."""
     from sdmodel import plots
 
     pieces = []
-    for variable, select, label, units in _ensemble_outputs(bands, band):
+    for variable, select, label, units in _ensemble_outputs(bands):
         array = bands[variable].sel(select)
         if "time" not in array.dims:
             continue
-        rest = [d for d in array.dims if d not in ("time", band, "scenario")]
-        for values in plots._product(array, rest):
+        rest = [d for d in array.dims if d not in ("time", "percentile", "scenario")]
+        for values in plots.element_combinations(array, rest):
             piece = array.sel(dict(zip(rest, values))) if rest else array
             pieces.append((piece, label + "".join(f" · {v}" for v in values), with_units(label, units, f"{label} {variable}")))
     return pieces
@@ -452,19 +438,18 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     (5-95 % narrower than ``flat`` of the panel's range everywhere), so a missing band is not read as a missing scenario."""
     from sdmodel.plots import percentile_bands
 
-    band = "percentile" if "percentile" in bands.dims else "quantile"
     text = (
         "Monte Carlo bands, one per scenario: 5-95 % lightly shaded, 25-75 % darker, the median as a line. "
         "Look at whether the scenarios' bands part: where they overlap, their difference is within the uncertainty."
     )
-    pieces = _band_pieces(bands, band)
+    pieces = _band_pieces(bands)
     if not pieces or "scenario" not in pieces[0][0].dims:
         return text
     narrow = []
     for name in (str(n) for n in pieces[0][0]["scenario"].values):
         widths = []
         for piece, _, _ in pieces:
-            summary = percentile_bands(piece, band)
+            summary = percentile_bands(piece, "percentile")
             span = float(summary.max() - summary.min()) or 1.0
             own = summary.sel(scenario=name)
             if 5.0 in own["percentile"].values and 95.0 in own["percentile"].values:
@@ -479,7 +464,7 @@ def bands_caption(bands: xr.Dataset, flat: float = 0.01) -> str:
     return text
 
 
-def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str, str]]:
+def _ensemble_outputs(bands: xr.Dataset) -> list[tuple[str, dict, str, str]]:
     """(variable, selection, label, units) of the outputs an ensemble kept."""
     rows = json.loads(bands.attrs.get("ensemble_outputs", "[]") or "[]")
     if rows:
@@ -491,7 +476,7 @@ def _ensemble_outputs(bands: xr.Dataset, band: str) -> list[tuple[str, dict, str
     return [
         (str(name), {}, str(array.attrs.get("long_name") or name), str(array.attrs.get("units", "")))
         for name, array in bands.data_vars.items()
-        if band in array.dims
+        if "percentile" in array.dims
     ]
 
 
@@ -518,5 +503,7 @@ def scenarios_of(results: xr.Dataset) -> list:
             )
         )
     if not loaded:
-        raise InputError("--run", None, "the run records no scenarios", "run the scenarios again with `sdmodel compare`")
+        raise InputError(
+            source="--run", key=None, problem="the run records no scenarios", fix="run the scenarios again with `sdmodel compare`"
+        )
     return loaded

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
@@ -29,13 +29,14 @@ from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
 from sdmodel.store import RESULTS, check_intact, read_manifest, read_results, run_folders
 
+if TYPE_CHECKING:
+    from sdmodel.simulate import Prepared
+
 EXTERNAL_DATA = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)\b", re.IGNORECASE)
 
 
 def run_or_reuse(
-    engine: ModuleType,
-    model_path: Path,
-    specs: Sequence[RunSpec],
+    prepared: Prepared,
     *,
     jobs: int | None,
     reuse: bool,
@@ -45,12 +46,13 @@ def run_or_reuse(
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
-    ``engine`` is an engine adapter (``sdmodel.engines.*``); only one whose runs are slow
+    ``prepared`` holds the scenarios' specs and the engine; only an engine whose runs are slow
     (``REUSE_STORED``) reads back. Returns the results, each scenario's key, and the
     folder name of the run each reused scenario came from. ``done(n)`` counts the
     scenarios as they are read back or run. ``allow_nan`` goes to the engine: NaN is a result, not an error.
     """
-    info, defaults = engine.model_info(model_path), engine.time_defaults(model_path)
+    engine, model_path, specs, info = prepared.engine, prepared.model_path, prepared.specs, prepared.info
+    defaults = prepared.time_defaults
     keys = {spec.name: run_key(info.sha256, engine.NAME, engine.VERSION, spec, {**defaults, **spec.time}) for spec in specs}
     data_files = any(spec.data_files for spec in specs)  # the key does not cover them
     found = find_stored(keys, runs_dir) if reuse and engine.REUSE_STORED and not data_files and reusable(model_path) else {}

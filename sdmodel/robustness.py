@@ -38,6 +38,7 @@ import xarray as xr
 
 from sdmodel import criteria as crit
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -55,15 +56,8 @@ def robustness(
     baseline: str | os.PathLike | Scenario = "baseline",
     samples: int = 100,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    store: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Run ``policies`` (default: every bundled scenario the model can run) and the baseline on the same draws, and analyse.
@@ -74,26 +68,34 @@ def robustness(
     """
     from sdmodel import ensemble
     from sdmodel.scenario import load_scenario
-    from sdmodel.simulate import bundled_scenarios_for, engine_module, prepare
+    from sdmodel.simulate import bundled_scenarios_for
 
     parsed, outcomes = parse_question(criteria, maximize, minimize)
     base = baseline if isinstance(baseline, Scenario) else load_scenario(baseline)
     policies = list(policies or [])  # once: a generator would be used up by the test
     if not policies:
-        fitting = bundled_scenarios_for(model, engine)[0] if model else [load_scenario(n) for n in _bundled()]
+        fitting = bundled_scenarios_for(setup.model, setup.engine)[0] if setup.model else [load_scenario(n) for n in _bundled()]
         chosen = [s for s in fitting if s.name != base.name]
     else:
         chosen = [p if isinstance(p, Scenario) else load_scenario(p) for p in policies]
     if not chosen:
         raise InputError(
-            "POLICY", None, "no policy to study", "name a policy scenario, or leave POLICY out for every bundled one"
+            source="POLICY",
+            key=None,
+            problem="no policy to study",
+            fix="name a policy scenario, or leave POLICY out for every bundled one",
         )
     if any(p.name == base.name for p in chosen):
-        raise InputError("POLICY", base.name, "is the baseline every policy is compared with", "leave it out of the policies")
-    model_path, _, specs = prepare([base, *chosen], model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+        raise InputError(
+            source="POLICY",
+            key=base.name,
+            problem="is the baseline every policy is compared with",
+            fix="leave it out of the policies",
+        )
+    prepared = setup.prepare([base, *chosen])
+    info = prepared.info
     check_names(parsed, outcomes, info)
-    check_years(parsed, outcomes, {**engine_module(engine).time_defaults(model_path), **specs[0].time})
+    check_years(parsed, outcomes, prepared.grid)
     named = [r.output for e in (*parsed, *(o.expression for o in outcomes)) for r in e.references()]
     kept = list(dict.fromkeys([*(outputs or _default_outputs(info)), *named]))
     results = ensemble.uncertainty(
@@ -102,15 +104,8 @@ def robustness(
         samples=samples,
         seed=seed,
         outputs=kept,
-        model=model,
-        overrides=overrides,
-        final_time=final_time,
-        engine=engine,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=store,
-        progress=progress,
+        setup=setup,
+        execution=execution,
         command=command,
     )
     analysis = analyse(results, parsed, outcomes, baseline=base.name)
@@ -125,11 +120,15 @@ def parse_question(
 ) -> tuple[list[crit.Expression], list[crit.Outcome]]:
     """The criteria and the outcomes regret is measured on (explicit ones, else those the criteria imply)."""
     if not criteria:
-        raise InputError("--criterion", None, "no criterion given", 'give one, e.g. --criterion "hhi@2040 < 0.4"')
+        raise InputError(
+            source="--criterion", key=None, problem="no criterion given", fix='give one, e.g. --criterion "hhi@2040 < 0.4"'
+        )
     parsed = [crit.parse(text, test=True) for text in dict.fromkeys(criteria)]  # a criterion given twice counts once
     both = set(maximize) & set(minimize)
     if both:
-        raise InputError("--maximize", min(both), "is also given to --minimize", "say once which way is better")
+        raise InputError(
+            source="--maximize", key=min(both), problem="is also given to --minimize", fix="say once which way is better"
+        )
     outcomes = [crit.outcome(t, 1, "--maximize") for t in dict.fromkeys(maximize)] + [
         crit.outcome(t, -1, "--minimize") for t in dict.fromkeys(minimize)
     ]
@@ -137,10 +136,10 @@ def parse_question(
         outcomes = list({o.label: o for e in parsed for o in crit.outcomes_of(e)}.values())
     if not outcomes:
         raise InputError(
-            "--criterion",
-            criteria[0],
-            "says no direction for regret (it compares no output with a number)",
-            "add --maximize OUTPUT@YEAR or --minimize OUTPUT@YEAR",
+            source="--criterion",
+            key=criteria[0],
+            problem="says no direction for regret (it compares no output with a number)",
+            fix="add --maximize OUTPUT@YEAR or --minimize OUTPUT@YEAR",
         )
     return parsed, outcomes
 
@@ -155,14 +154,19 @@ def analyse(
     """
     names = [str(s) for s in results["scenario"].values]
     if baseline not in names:
-        raise InputError("--baseline", baseline, "is not among the scenarios run", f"choose one of: {', '.join(names)}")
+        raise InputError(
+            source="--baseline", key=baseline, problem="is not among the scenarios run", fix=f"choose one of: {', '.join(names)}"
+        )
     reader = Reader(results)
     at = names.index(baseline)
     failed = results["failed"].values.any(axis=0) if "failed" in results.coords else np.zeros(results.sizes["run"], bool)
     valid = ~failed
     if not valid.any():
         raise InputError(
-            "results", None, "every draw failed in some scenario: nothing to analyse", "narrow the ranges of the assumptions"
+            source="results",
+            key=None,
+            problem="every draw failed in some scenario: nothing to analyse",
+            fix="narrow the ranges of the assumptions",
         )
 
     def values_of(expression: crit.Expression) -> np.ndarray:
@@ -274,17 +278,22 @@ class Reader:
             (o for o in self.outputs.values() if o.variable == output and not o.select), None
         )
         if found is None:
-            raise InputError("--criterion", output, "is not an output of this run", f"use one of: {', '.join(self.outputs)}")
+            raise InputError(
+                source="--criterion",
+                key=output,
+                problem="is not an output of this run",
+                fix=f"use one of: {', '.join(self.outputs)}",
+            )
         array = self.results[found.variable].sel(found.select)
         if "time" in array.dims:
             array = array.isel(time=-1) if year is None else array.sel(time=_saved_time(array["time"].values, year, output))
         extra = [d for d in array.dims if d not in ("scenario", "run")]
         if extra:
             raise InputError(
-                "--criterion",
-                output,
-                f"has subscripts ({', '.join(extra)})",
-                "use a measure that picks one element, e.g. incumbent_revenue_share",
+                source="--criterion",
+                key=output,
+                problem=f"has subscripts ({', '.join(extra)})",
+                fix="use a measure that picks one element, e.g. incumbent_revenue_share",
             )
         return np.asarray(array.transpose("scenario", "run").values, dtype=float)
 
@@ -293,10 +302,10 @@ def _saved_time(times: np.ndarray, year: float, output: str) -> float:
     nearest = float(times[np.argmin(np.abs(times - year))])
     if abs(nearest - year) > 1e-6 * max(1.0, abs(year)):
         raise InputError(
-            "--criterion",
-            f"{output}@{year:g}",
-            f"{year:g} is not a saved time ({times[0]:g} to {times[-1]:g})",
-            "choose a year the run saved",
+            source="--criterion",
+            key=f"{output}@{year:g}",
+            problem=f"{year:g} is not a saved time ({times[0]:g} to {times[-1]:g})",
+            fix="choose a year the run saved",
         )
     return nearest
 
@@ -346,17 +355,17 @@ def check_years(parsed, outcomes, time: Mapping[str, float]) -> None:
                 continue
             if not first - 1e-9 <= reference.year <= last + 1e-9:
                 raise InputError(
-                    "--criterion",
-                    expression.text,
-                    f"{reference.year:g} is outside the run ({first:g} to {last:g})",
-                    "choose a year within the run, or --final-time",
+                    source="--criterion",
+                    key=expression.text,
+                    problem=f"{reference.year:g} is outside the run ({first:g} to {last:g})",
+                    fix="choose a year within the run, or --final-time",
                 )
             if step and abs((reference.year - first) / step - round((reference.year - first) / step)) > 1e-6:
                 raise InputError(
-                    "--criterion",
-                    expression.text,
-                    f"{reference.year:g} is not a saved time (every {step:g} from {first:g})",
-                    "choose a saved year",
+                    source="--criterion",
+                    key=expression.text,
+                    problem=f"{reference.year:g} is not a saved time (every {step:g} from {first:g})",
+                    fix="choose a saved year",
                 )
 
 
@@ -409,7 +418,9 @@ def opened(folder: str | os.PathLike) -> Iterator[xr.Dataset]:
     try:
         dataset = xr.open_dataset(path, engine="netcdf4")
     except (OSError, ValueError) as error:
-        raise InputError(path, None, f"cannot read the results ({error})", "the run is damaged; run it again") from None
+        raise InputError(
+            source=path, key=None, problem=f"cannot read the results ({error})", fix="the run is damaged; run it again"
+        ) from None
     with dataset:
         yield dataset
 
@@ -418,7 +429,12 @@ def analysis_of(results: xr.Dataset) -> xr.Dataset:
     """The ``robust_*`` variables of a saved robustness run (and their coords), without the ensemble's members."""
     names = [name for name in results.data_vars if str(name).startswith(PREFIX)]
     if not names:
-        raise InputError(results.attrs.get("title", "run"), None, "is not a robustness run", "give a run of `sdmodel robustness`")
+        raise InputError(
+            source=results.attrs.get("title", "run"),
+            key=None,
+            problem="is not a robustness run",
+            fix="give a run of `sdmodel robustness`",
+        )
     analysis = results[names]
     analysis.attrs = {
         k: v for k, v in results.attrs.items() if k.startswith("robustness_") or k in ("samples", "seed", "distributions_toml")
@@ -473,6 +489,8 @@ def to_json(analysis: xr.Dataset, run_path: str | os.PathLike | None = None) -> 
 
 def format_table(analysis: xr.Dataset) -> str:
     """A row per scenario in rank order: satisficing share, share meeting each criterion, regret; then the effects' percentiles."""
+    from sdmodel.ensemble import text_table
+
     summary = to_json(analysis)
     outcome = summary["outcomes"][0]["label"]
     header = [
@@ -496,7 +514,7 @@ def format_table(analysis: xr.Dataset) -> str:
                 _fmt(first["p75"]),
             ]
         )
-    lines = [_table(rows), ""]
+    lines = [text_table(rows), ""]
     lines += [f"C{i + 1}: share of draws meeting {text}" for i, text in enumerate(summary["criteria"])]
     lines.append(
         f"regret on {outcome} ({summary['outcomes'][0]['better']} is better): the best alternative's value on the draw "
@@ -516,7 +534,7 @@ def format_table(analysis: xr.Dataset) -> str:
         for index, (name, entry) in enumerate((n, e) for n, e in summary["policies"].items() if "effects" in e):
             effects.append([str(label) if index == 0 else "", name, *(_fmt(v) for v in entry["effects"][str(label)].values())])
     if len(effects) > 1:
-        lines += ["", _table(effects)]
+        lines += ["", text_table(effects)]
     return "\n".join(lines)
 
 
@@ -524,9 +542,9 @@ def figure(analysis: xr.Dataset):
     """Two panels, scenarios in rank order: the share of draws meeting every criterion, and the spread of regret on the first outcome."""
     import holoviews as hv
 
-    from sdmodel.plots import _backends
+    from sdmodel.plots import load_backends
 
-    _backends()
+    load_backends()
     p = PREFIX
     summary = to_json(analysis)
     order = list(summary["policies"])[::-1]  # drawn bottom up: the first-ranked on top
@@ -586,12 +604,6 @@ def html_table(analysis: xr.Dataset) -> str:
         f"Regret on {html.escape(outcome)} ({summary['outcomes'][0]['better']} is better): the best alternative's value on the draw "
         f"minus this one's, '{html.escape(summary['baseline'])}' counted as an alternative; ranked by {summary['ranking']}.</p>"
     )
-
-
-def _table(rows: list[list[str]]) -> str:
-    from sdmodel.ensemble import _table as table
-
-    return table(rows)
 
 
 def _share(value: float | None) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import InputError, check_range, finite_number, read_toml, toml_key
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -113,7 +113,9 @@ def find_scenario(ref: str | Path, near: Path | None = None) -> Path:
             path = near / path
         if path.is_file():
             return path
-        raise InputError(text, None, "scenario file not found", "check the path, or give a bundled scenario's name")
+        raise InputError(
+            source=text, key=None, problem="scenario file not found", fix="check the path, or give a bundled scenario's name"
+        )
     candidates = ([near / f"{text}.toml"] if near is not None else []) + [scenarios_dir() / f"{text}.toml"]
     for path in candidates:
         if path.is_file():
@@ -121,7 +123,7 @@ def find_scenario(ref: str | Path, near: Path | None = None) -> Path:
     known = bundled_scenarios()
     close = difflib.get_close_matches(text, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"bundled scenarios are: {', '.join(known)}"
-    raise InputError(text, None, "no such scenario", hint)
+    raise InputError(source=text, key=None, problem="no such scenario", fix=hint)
 
 
 def with_baseline(scenarios: Iterable[str | Path | Scenario], baseline: str | Path) -> list[Scenario]:
@@ -140,22 +142,29 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Scenario:
     resolved_path = path.resolve()
     if resolved_path in chain:
         cycle = " -> ".join(p.name for p in (*chain, resolved_path))
-        raise InputError(path, "extends", f"scenarios extend each other in a cycle ({cycle})", "remove one `extends`")
+        raise InputError(
+            source=path, key="extends", problem=f"scenarios extend each other in a cycle ({cycle})", fix="remove one `extends`"
+        )
     if len(chain) >= MAX_EXTENDS:  # each step is a recursive call: a chain of a thousand files exhausts Python's stack
         raise InputError(
-            path, "extends", f"more than {MAX_EXTENDS} scenarios extend one another", "extend a scenario nearer the baseline"
+            source=path,
+            key="extends",
+            problem=f"more than {MAX_EXTENDS} scenarios extend one another",
+            fix="extend a scenario nearer the baseline",
         )
     document = _read_toml(path)
     _check_shape(document, path)
     name = document.get("name", path.stem)
-    params = {key: _parse_value(value, path, f"params.{_quote(key)}") for key, value in document.get("params", {}).items()}
+    params = {key: _parse_value(value, path, f"params.{toml_key(key)}") for key, value in document.get("params", {}).items()}
     time = {key: _parse_time(key, value, path) for key, value in document.get("time", {}).items()}
     origins = {key: str(path) for key in params} | {f"time.{key}": str(path) for key in time}
     if "extends" in document:
         try:
             parent_path = find_scenario(document["extends"], near=path.parent)
         except InputError as error:  # name the file that says `extends`, not just the missing name
-            raise InputError(path, "extends", f"'{document['extends']}': {error.problem}", error.fix) from None
+            raise InputError(
+                source=path, key="extends", problem=f"'{document['extends']}': {error.problem}", fix=error.fix
+            ) from None
         parent = _load(parent_path, chain=(*chain, resolved_path))
         params = {**parent.params, **params}
         time = {**parent.time, **time}
@@ -169,10 +178,10 @@ def _read_toml(path: Path) -> dict:
     document = read_toml(path, "see models/scenarios/ for examples")
     if not document:  # empty or only comments: almost always a truncated or wrong file, never meant as the baseline
         raise InputError(
-            path,
-            None,
-            "the file sets nothing (it is empty or holds only comments)",
-            'give the scenario at least a name and what it sets, e.g. name = "my-strike" and [params]',
+            source=path,
+            key=None,
+            problem="the file sets nothing (it is empty or holds only comments)",
+            fix='give the scenario at least a name and what it sets, e.g. name = "my-strike" and [params]',
         )
     return document
 
@@ -182,18 +191,18 @@ def _check_shape(document: dict, path: Path) -> None:
         if key not in TOP_LEVEL_KEYS:
             close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
             fix = f"did you mean '{close[0]}'?" if close else f"allowed keys are {', '.join(TOP_LEVEL_KEYS)}"
-            raise InputError(path, key, "unknown key", fix)
+            raise InputError(source=path, key=key, problem="unknown key", fix=fix)
     for key in ("name", "description", "extends"):
         if key in document and not isinstance(document[key], str):
-            raise InputError(path, key, "must be a string", f'write it in quotes, e.g. {key} = "..."')
+            raise InputError(source=path, key=key, problem="must be a string", fix=f'write it in quotes, e.g. {key} = "..."')
         if key in document and "\x00" in document[key]:  # NetCDF would cut the text there
-            raise InputError(path, key, "contains a NUL character (\\u0000)", "remove it")
+            raise InputError(source=path, key=key, problem="contains a NUL character (\\u0000)", fix="remove it")
     if "name" in document and not NAME_PATTERN.match(document["name"]):
         problem = f"'{document['name']}' is not a usable scenario name"
-        raise InputError(path, "name", problem, "use up to 100 letters, digits, '-', '_' or '.'")
+        raise InputError(source=path, key="name", problem=problem, fix="use up to 100 letters, digits, '-', '_' or '.'")
     for key in ("params", "time"):
         if key in document and not isinstance(document[key], dict):
-            raise InputError(path, key, "must be a table", f"write it as a [{key}] section")
+            raise InputError(source=path, key=key, problem="must be a table", fix=f"write it as a [{key}] section")
 
 
 def _parse_value(value: object, source: str | Path, key: str) -> Value:
@@ -201,7 +210,9 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
     if not isinstance(value, dict):
         return finite_number(value, source, key)
     if not value:
-        raise InputError(source, key, "the time series is empty", 'give at least one point, e.g. {"2030" = 0.5}')
+        raise InputError(
+            source=source, key=key, problem="the time series is empty", fix='give at least one point, e.g. {"2030" = 0.5}'
+        )
     points = []
     for time_text, point in value.items():
         try:
@@ -210,7 +221,7 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
             time = math.nan
         if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400"
             fix = 'write them as years, e.g. "2030" = 0.5'
-            raise InputError(source, f"{key}.{time_text}", "time series keys must be times", fix)
+            raise InputError(source=source, key=f"{key}.{time_text}", problem="time series keys must be times", fix=fix)
         points.append((time, finite_number(point, source, f"{key}.{time_text}")))
     return tuple(sorted(points))
 
@@ -219,15 +230,13 @@ def _parse_time(key: str, value: object, source: Path) -> float:
     if key not in TIME_CONTROLS:
         close = difflib.get_close_matches(key, list(TIME_CONTROLS), n=1)
         fix = f"did you mean '{close[0]}'?" if close else f"allowed keys are {', '.join(TIME_CONTROLS)}"
-        raise InputError(source, f"time.{key}", "unknown key", fix)
+        raise InputError(source=source, key=f"time.{key}", problem="unknown key", fix=fix)
     number = finite_number(value, source, f"time.{key}")
     if key in ("time_step", "saveper") and number <= 0:
-        raise InputError(source, f"time.{key}", f"{number:g} is not positive", "give a step above 0, e.g. 0.0625")
+        raise InputError(
+            source=source, key=f"time.{key}", problem=f"{number:g} is not positive", fix="give a step above 0, e.g. 0.0625"
+        )
     return number
-
-
-def _quote(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else f'"{key}"'
 
 
 def parse_assignment(text: str) -> tuple[str, float]:
@@ -238,11 +247,13 @@ def parse_assignment(text: str) -> tuple[str, float]:
     """
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise InputError("--set", text, "expected NAME=VALUE", 'e.g. --set "data strike fraction=0.5"')
+        raise InputError(source="--set", key=text, problem="expected NAME=VALUE", fix='e.g. --set "data strike fraction=0.5"')
     try:
         number = float(value)
     except ValueError:
-        raise InputError("--set", name.strip(), f"{value!r} is not a number", "give a number, e.g. 0.5") from None
+        raise InputError(
+            source="--set", key=name.strip(), problem=f"{value!r} is not a number", fix="give a number, e.g. 0.5"
+        ) from None
     return name.strip(), finite_number(number, "--set", name.strip())
 
 
@@ -273,19 +284,19 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
     for name, value in time.items():  # the file's values are checked on loading; --final-time's are not
         finite_number(value, source(f"time.{name}"), f"time.{name}")
         control = model.variables.get(name)
-        if control is not None and not control.lower <= value <= control.upper:
-            bounds = f"[{_bound(control.lower)}, {_bound(control.upper)}]"
-            fix = f"give a value within {bounds} ({control.units})"
-            raise InputError(source(f"time.{name}"), f"time.{name}", f"{value:g} is out of range {bounds}", fix)
+        if control is not None:
+            check_range(value, control, source(f"time.{name}"), f"time.{name}")
     if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
         key = blame("final_time", "initial_time")
         problem = f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}"
         if key == "time.final_time" and "initial_time" in time and source("time.initial_time") != source(key):
             problem += f" (time.initial_time is set in {source('time.initial_time')})"  # e.g. --final-time against a file
-        raise InputError(source(key), key, problem, "make final_time later than initial_time")
+        raise InputError(source=source(key), key=key, problem=problem, fix="make final_time later than initial_time")
     if merged.get("saveper", math.inf) < merged.get("time_step", 0):
         key = blame("saveper", "time_step")
-        raise InputError(source(key), key, "saveper is shorter than time_step", "make saveper a multiple of time_step")
+        raise InputError(
+            source=source(key), key=key, problem="saveper is shorter than time_step", fix="make saveper a multiple of time_step"
+        )
     if not {"initial_time", "final_time", "time_step"} <= merged.keys():
         return  # no grid to check (a model of unknown time controls)
     start, stop, step = merged["initial_time"], merged["final_time"], merged["time_step"]
@@ -293,21 +304,25 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
         key = "time.time_step" if "time_step" in time else blame("initial_time", "final_time")
         largest = max(abs(start), abs(stop))
         problem = f"time_step {step:g} is too small for times near {largest:g}: adding it would not move the time"
-        raise InputError(source(key), key, problem, "give times nearer the model's years, or a larger time_step")
+        raise InputError(
+            source=source(key), key=key, problem=problem, fix="give times nearer the model's years, or a larger time_step"
+        )
     if (stop - start) / step > MAX_STEPS:
         key = blame("time_step", "initial_time", "final_time")
         problem = f"{(stop - start) / step:.3g} time steps from {start:g} to {stop:g} is more than {MAX_STEPS}"
-        raise InputError(source(key), key, problem, "give a larger time_step or a shorter period")
+        raise InputError(source=source(key), key=key, problem=problem, fix="give a larger time_step or a shorter period")
     if ("saveper" in time or "time_step" in time) and "saveper" in merged:
         ratio = merged["saveper"] / step
         if abs(ratio - round(ratio)) > 1e-6 * ratio:  # else engines disagree on which times to save, and drop some
             key = blame("saveper", "time_step")
             problem = f"saveper {merged['saveper']:g} is not a multiple of time_step {step:g}"
-            raise InputError(source(key), key, problem, "make saveper a multiple of time_step, e.g. 4 steps")
+            raise InputError(
+                source=source(key), key=key, problem=problem, fix="make saveper a multiple of time_step, e.g. 4 steps"
+            )
 
 
 def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
-    where = f"params.{_quote(key)}"
+    where = f"params.{toml_key(key)}"
     match = ELEMENT_PATTERN.match(key)
     element = None
     name = key
@@ -315,27 +330,30 @@ def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
         name = match["name"]
     variable = model.resolve(name, source, where)
     if variable.py_name in TIME_CONTROLS:
-        raise InputError(source, where, "is a simulation-control setting", f"set it in the [time] table as {variable.py_name}")
+        raise InputError(
+            source=source,
+            key=where,
+            problem="is a simulation-control setting",
+            fix=f"set it in the [time] table as {variable.py_name}",
+        )
     if variable.kind != "constant":
         raise InputError(
-            source,
-            where,
-            f"'{variable.name}' is a {variable.kind} computed by the model, not a constant",
-            "set one of the constants it depends on (see models/README.md)",
+            source=source,
+            key=where,
+            problem=f"'{variable.name}' is a {variable.kind} computed by the model, not a constant",
+            fix="set one of the constants it depends on (see models/README.md)",
         )
     if match:
-        element = _element(variable.dims, match["element"], model, source, where)
+        element = find_element(variable.dims, match["element"], model, source, where)
     numbers = [v for _, v in value] if isinstance(value, tuple) else [value]
     for number in numbers:
-        if not variable.lower <= number <= variable.upper:
-            bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
-            raise InputError(
-                source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})"
-            )
+        check_range(number, variable, source, where)
     return Setting(py_name=variable.py_name, value=value, element=element)
 
 
-def _element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str, where: str) -> tuple[str, str]:
+def find_element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str, where: str) -> tuple[str, str]:
+    """The (dim, element) a written element names, whatever its case, or an InputError listing the elements."""
+    element = element.strip()
     for dim in dims:
         elements = model.subscripts.get(dim, ())
         for known in elements:
@@ -343,9 +361,10 @@ def _element(dims: tuple[str, ...], element: str, model: ModelInfo, source: str,
                 return dim, known
     choices = [e for dim in dims for e in model.subscripts.get(dim, ())]
     if not choices:
-        raise InputError(source, where, "the variable has no subscripts", "drop the [element] part")
-    raise InputError(source, where, f"'{element}' is not an element of {', '.join(dims)}", f"use one of: {', '.join(choices)}")
-
-
-def _bound(value: float) -> str:
-    return "?" if math.isinf(value) else f"{value:g}"
+        raise InputError(source=source, key=where, problem="the variable has no subscripts", fix="drop the [element] part")
+    raise InputError(
+        source=source,
+        key=where,
+        problem=f"'{element}' is not an element of {', '.join(dims)}",
+        fix=f"use one of: {', '.join(choices)}",
+    )

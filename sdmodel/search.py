@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel import criteria as crit
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
 PENALTY = 1e12  # a candidate whose runs all failed: worse than anything that ran (pymoo minimises)
@@ -46,20 +48,17 @@ def search_policy(
     population: int = 20,
     generations: int = 10,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """NSGA-II over the levers in ``levers`` (uniform ranges), each candidate run on ``samples`` draws of ``distributions``.
 
     Returns every candidate evaluated (dims ``candidate``, ``lever``, ``objective``) with
     ``pareto`` marking the final Pareto set. ``base`` is the scenario the levers are set
-    in (and the one ``baseline`` in an expression refers to).
+    in (and the one ``baseline`` in an expression refers to). ``setup`` gives the model, the
+    horizon and the engine (no ``overrides``: set them in ``base``); ``execution`` how the
+    candidates run (no ``store``: a search keeps only its candidates' objectives).
     """
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.evaluator import Evaluator
@@ -70,35 +69,45 @@ def search_policy(
     from sdmodel import ensemble
     from sdmodel.distributions import latin_hypercube, load_distributions, param_name
     from sdmodel.robustness import Reader, check_names, check_years
-    from sdmodel.simulate import engine_module, prepare
 
     if population < 4 or generations < 1 or samples < 1:
         raise InputError(
-            "--population",
-            str(population),
-            "too small a search",
-            "give --population of at least 4, --generations and --samples of at least 1",
+            source="--population",
+            key=str(population),
+            problem="too small a search",
+            fix="give --population of at least 4, --generations and --samples of at least 1",
         )
     parsed = [crit.parse(text, test=True) for text in criteria]
     outcomes = [crit.outcome(t, 1, "--maximize") for t in maximize] + [crit.outcome(t, -1, "--minimize") for t in minimize]
     if not parsed and not outcomes:
         raise InputError(
-            "--maximize",
-            None,
-            "no objective given",
-            'give --maximize, --minimize or --criterion, e.g. --maximize "labour_share@2040"',
+            source="--maximize",
+            key=None,
+            problem="no objective given",
+            fix='give --maximize, --minimize or --criterion, e.g. --maximize "labour_share@2040"',
         )
     if len(parsed) + len(outcomes) < 2:
         raise InputError(
-            "--maximize",
-            None,
-            "one objective: NSGA-II searches for trade-offs between several",
-            "give at least two of --maximize, --minimize, --criterion",
+            source="--maximize",
+            key=None,
+            problem="one objective: NSGA-II searches for trade-offs between several",
+            fix="give at least two of --maximize, --minimize, --criterion",
         )
-    model_path, loaded, specs = prepare([base], model=model, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+    if setup.overrides:  # a constant set in every candidate is a lever not searched: give it in the base scenario
+        raise InputError(
+            source="overrides",
+            key=None,
+            problem="a search sets no constant for every candidate",
+            fix="set it in the base scenario",
+        )
+    if execution.store is not None:
+        raise InputError(
+            source="store", key=str(execution.store), problem="a search keeps no members", fix="leave Execution.store out"
+        )
+    prepared = setup.prepare([base])
+    specs, info = prepared.specs, prepared.info
     check_names(parsed, outcomes, info)
-    check_years(parsed, outcomes, {**engine_module(engine).time_defaults(model_path), **specs[0].time})
+    check_years(parsed, outcomes, prepared.grid)
     lever_ranges = _levers(levers, info)
     drawn = load_distributions(distributions, info)
     _check_apart(levers, lever_ranges, distributions, drawn)
@@ -110,18 +119,13 @@ def search_policy(
 
     def run(candidate_specs) -> Reader:
         results, _ = ensemble.run_design(
-            model_path,
-            engine,
+            prepared,
             candidate_specs,
             varied,
             design,
             kept,
             {"scenario": len(candidate_specs), "run": samples},
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            store=None,
-            progress=progress,
+            execution=execution,
             label="search-policy",
         )
         results.attrs["ensemble_outputs"] = outputs_json
@@ -210,13 +214,11 @@ def search_policy(
             "objective_sense": ("objective", senses.astype(int), {"long_name": "+1: more is better; -1: less is better"}),
         },
     )
-    dataset.attrs = ensemble.ensemble_attributes(
-        engine, model_path, info, loaded, command, "search-policy", kept, [param_name(s) for s in varied]
-    ) | {
+    dataset.attrs = ensemble.ensemble_attributes(prepared, command, "search-policy", kept, [param_name(s) for s in varied]) | {
         "ensemble": "search",
         "search_method": "NSGA-II (Deb et al. 2002) from pymoo " + _version("pymoo"),
-        "search_base": loaded[0].name,
-        "search_base_params": json.dumps(loaded[0].to_dict()["params"]),
+        "search_base": prepared.scenarios[0].name,
+        "search_base_params": json.dumps(prepared.scenarios[0].to_dict()["params"]),
         "samples": samples,
         "seed": seed,
         "population": population,
@@ -235,10 +237,10 @@ def _levers(path: str | os.PathLike, info) -> list[tuple]:
     for distribution in load_distributions(path, info):
         if distribution.dist != "uniform":
             raise InputError(
-                path,
-                f'params."{distribution.name}"',
-                "a lever is searched over a range",
-                'give dist = "uniform" with lower and upper',
+                source=path,
+                key=f'params."{distribution.name}"',
+                problem="a lever is searched over a range",
+                fix='give dist = "uniform" with lower and upper',
             )
         found.append((distribution.name, distribution.args["lower"], distribution.args["upper"], distribution.setting))
     return found
@@ -254,10 +256,10 @@ def _check_apart(levers, lever_ranges, distributions, drawn) -> None:
     for distribution in drawn:
         if distribution.setting.py_name in searched:
             raise InputError(
-                distributions,
-                f'params."{distribution.name}"',
-                f"is also a lever in {levers}",
-                "draw assumptions, and search levers: a constant cannot be both",
+                source=distributions,
+                key=f'params."{distribution.name}"',
+                problem=f"is also a lever in {levers}",
+                fix="draw assumptions, and search levers: a constant cannot be both",
             )
 
 
@@ -302,12 +304,15 @@ def write_scenarios(scenarios: Sequence[Scenario], folder: str | os.PathLike) ->
         written = []
         for scenario in scenarios:
             path = target / f"{scenario.name}.toml"
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_text(f"# written by sdmodel search-policy\n{scenario_toml(scenario)}", encoding="utf-8")
-            os.replace(partial, path)
+            atomic.write_text(path, f"# written by sdmodel search-policy\n{scenario_toml(scenario)}")
             written.append(path)
     except OSError as error:
-        raise InputError(folder, "--out", f"cannot write the scenarios ({error.strerror})", "choose a writable folder") from None
+        raise InputError(
+            source="--out",
+            key=str(folder),
+            problem=f"cannot write the scenarios ({error.strerror})",
+            fix="choose a writable folder",
+        ) from None
     return written
 
 
@@ -349,7 +354,7 @@ def _objectives_of(found: xr.Dataset, scenario: Scenario) -> list[float]:
 
 def format_table(summary: Mapping) -> str:
     """The Pareto set: a row per scenario, a column per lever and objective."""
-    from sdmodel.ensemble import _table
+    from sdmodel.ensemble import text_table
 
     levers, objectives = list(summary["levers"]), [o["label"] for o in summary["objectives"]]
     rows = [["scenario", *levers, *objectives]]
@@ -365,4 +370,4 @@ def format_table(summary: Mapping) -> str:
         f"{len(summary['pareto'])} Pareto-optimal of {summary['evaluated']} candidates, each run on the same {summary['samples']} draws; "
         f"{summary['method']}. " + "; ".join(f"{o['label']}: {o['better']} is better" for o in summary["objectives"])
     )
-    return _table(rows) + "\n" + note
+    return text_table(rows) + "\n" + note

@@ -12,22 +12,75 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
-METHODS = ("sobol", "morris", "fast")
 MORRIS_LEVELS = 4
-
 
 #: SALib's FAST takes M = 4 harmonics by default and needs more than 4 M^2 samples
 FAST_M = 4
 FAST_MINIMUM = 4 * FAST_M**2
+
+
+@dataclass(frozen=True)
+class Method:
+    """One of SALib's methods: how it draws the design, how it estimates the indices, and which indices it gives."""
+
+    sample: Callable[[dict, int, bool, int], np.ndarray]  #: (problem, N, second order, seed) -> design
+    analyse: Callable[[dict, np.ndarray, np.ndarray, bool, int], dict]  #: (problem, design, outputs, second order, seed)
+    indices: tuple[str, ...]  #: the first-order indices, by output and parameter
+
+
+def _sobol_sample(problem, samples, second_order, seed):
+    from SALib.sample import sobol
+
+    return sobol.sample(problem, samples, calc_second_order=second_order, seed=seed)
+
+
+def _sobol_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import sobol
+
+    return sobol.analyze(problem, y, calc_second_order=second_order, seed=seed)
+
+
+def _morris_sample(problem, samples, second_order, seed):
+    from SALib.sample import morris
+
+    return morris.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
+
+
+def _morris_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import morris
+
+    return morris.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
+
+
+def _fast_sample(problem, samples, second_order, seed):
+    from SALib.sample import fast_sampler
+
+    return fast_sampler.sample(problem, samples, seed=seed)
+
+
+def _fast_analyse(problem, design, y, second_order, seed):
+    from SALib.analyze import fast
+
+    return fast.analyze(problem, y, seed=seed)
+
+
+#: method name -> what SALib does for it; the CLI's --method choices
+METHODS = {
+    "sobol": Method(_sobol_sample, _sobol_analyse, ("S1", "S1_conf", "ST", "ST_conf")),
+    "morris": Method(_morris_sample, _morris_analyse, ("mu", "mu_star", "sigma", "mu_star_conf")),
+    "fast": Method(_fast_sample, _fast_analyse, ("S1", "S1_conf", "ST", "ST_conf")),
+}
 
 
 def split_output(text: str) -> tuple[str, float | None]:
@@ -42,7 +95,9 @@ def split_output(text: str) -> tuple[str, float | None]:
     try:
         return name, float(when)
     except ValueError:
-        raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040") from None
+        raise InputError(
+            source="--output", key=text, problem=f"'{when}' is not a time", fix="write VAR@YEAR, e.g. hhi@2040"
+        ) from None
 
 
 def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
@@ -57,10 +112,10 @@ def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
     steps = (when - start) / step if math.isfinite(when) else math.nan
     if not (start - 1e-9 <= when <= end + 1e-9) or abs(steps - round(steps)) > 1e-6:
         raise InputError(
-            "--output",
-            text,
-            f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
-            "give a year within the run, or a later --final-time",
+            source="--output",
+            key=text,
+            problem=f"{when:g} is not a time the run saves (every {step:g} year from {start:g} to {end:g})",
+            fix="give a year within the run, or a later --final-time",
         )
 
 
@@ -74,14 +129,8 @@ def sensitivity(
     against: str | os.PathLike | Scenario | None = None,
     second_order: bool = False,
     seed: int = 0,
-    model: str | os.PathLike | None = None,
-    overrides: Mapping[str, float] | None = None,
-    final_time: float | None = None,
-    engine: str = "simlin",
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    dask_local: int | None = None,
-    progress: bool | None = None,
+    setup: RunSetup = RunSetup(),
+    execution: Execution = Execution(),
     command: str | None = None,
 ) -> xr.Dataset:
     """Sensitivity indices of each output (dims ``output`` and ``param``).
@@ -90,52 +139,49 @@ def sensitivity(
     Morris N(D+1), FAST N·D. With ``against`` every member also runs on that scenario
     and the output is the scenario's value minus the baseline's.
     """
-    from SALib.analyze import fast as fast_analyze
-    from SALib.analyze import morris as morris_analyze
-    from SALib.analyze import sobol as sobol_analyze
-    from SALib.sample import fast_sampler
-    from SALib.sample import morris as morris_sample
-    from SALib.sample import sobol as sobol_sample
-
     from sdmodel import ensemble
     from sdmodel.distributions import load_distributions, salib_problem
-    from sdmodel.simulate import engine_module, prepare
 
     if method not in METHODS:
-        raise InputError("--method", method, "unknown method", f"choose one of: {', '.join(METHODS)}")
+        raise InputError(source="--method", key=method, problem="unknown method", fix=f"choose one of: {', '.join(METHODS)}")
     if samples < 2:
         raise InputError(
-            "--samples", str(samples), "too few samples for an estimate", "give --samples of at least 2 (1024 is usual for Sobol)"
+            source="--samples",
+            key=str(samples),
+            problem="too few samples for an estimate",
+            fix="give --samples of at least 2 (1024 is usual for Sobol)",
         )
     if method == "fast" and samples <= FAST_MINIMUM:  # SALib's own check, which came as a traceback after loading the model
         raise InputError(
-            "--samples",
-            str(samples),
-            f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)",
-            f"give --samples of at least {FAST_MINIMUM + 1}",
+            source="--samples",
+            key=str(samples),
+            problem=f"FAST needs more than 4 M^2 = {FAST_MINIMUM} samples (M = {FAST_M} harmonics)",
+            fix=f"give --samples of at least {FAST_MINIMUM + 1}",
         )
     runs = [scenario] + ([against] if against is not None else [])
-    model_path, loaded, specs = prepare(runs, model=model, overrides=overrides, final_time=final_time, engine=engine)
-    info = ensemble.model_info_for(engine, model_path)
+    prepared = setup.prepare(runs)
+    specs, info = prepared.specs, prepared.info
     drawn = load_distributions(distributions, info)
     if len(drawn) < 2:
         raise InputError(
-            distributions, "params", "sensitivity needs at least two uncertain constants", "add another [params.NAME] table"
+            source=distributions,
+            key="params",
+            problem="sensitivity needs at least two uncertain constants",
+            fix="add another [params.NAME] table",
         )
     if method == "morris" and any(d.dist != "uniform" for d in drawn):
         raise InputError(
-            distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"'
+            source=distributions,
+            key="params",
+            problem="Morris screening samples levels of a range",
+            fix='give every parameter dist = "uniform"',
         )
     problem = salib_problem(drawn)
-    if method == "sobol":
-        design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
-    elif method == "morris":
+    if method == "morris":  # levels of the range: every distribution is uniform (checked above)
         problem = {**problem, "bounds": [[d.args["lower"], d.args["upper"]] for d in drawn]}
-        design = morris_sample.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
-    else:
-        design = fast_sampler.sample(problem, samples, seed=seed)
+    design = METHODS[method].sample(problem, samples, second_order, seed)
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
-    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}
+    grid = prepared.grid
     for text, (_, when) in zip(outputs or _default_outputs(), wanted):
         if when is not None:
             check_saved_time(text, when, grid)
@@ -143,24 +189,22 @@ def sensitivity(
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
-        model_path,
-        engine,
+        prepared,
         specs,
         varied,
         design,
         chosen,
         {"scenario": len(specs), "run": len(design)},
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        store=None,
-        progress=progress,
+        execution=execution,
         label=f"sensitivity ({method})",
     )
     if bool(results["failed"].any()):
         first = str(results["error"].values[results["failed"].values][0])
         raise InputError(
-            distributions, "params", f"{int(results['failed'].sum())} members failed (first: {first})", "narrow the ranges"
+            source=distributions,
+            key="params",
+            problem=f"{int(results['failed'].sum())} members failed (first: {first})",
+            fix="narrow the ranges",
         )
     labels, values = [], []
     for text, (_, when), output in zip(outputs or _default_outputs(), wanted, chosen):
@@ -170,19 +214,11 @@ def sensitivity(
         labels.append(text if when is not None else f"{text}@{float(results['time'][-1]):g}")
         values.append(np.asarray(y, dtype=float))
     names = problem["names"]
-    indices = {}
-    for label, y in zip(labels, values):
-        if method == "sobol":
-            found = sobol_analyze.analyze(problem, y, calc_second_order=second_order, seed=seed)
-        elif method == "morris":
-            found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
-        else:
-            found = fast_analyze.analyze(problem, y, seed=seed)
-        indices[label] = found
+    indices = {label: METHODS[method].analyse(problem, design, y, second_order, seed) for label, y in zip(labels, values)}
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {
-        **ensemble.ensemble_attributes(engine, model_path, info, loaded, command, executor, chosen, names),
+        **ensemble.ensemble_attributes(prepared, command, executor, chosen, names),
         "ensemble": "sensitivity",
         "method": method,
         "samples": samples,
@@ -203,11 +239,7 @@ def _default_outputs() -> list[str]:
 
 def _arrange(indices: dict, labels: list[str], names: list[str], method: str, second_order: bool) -> xr.Dataset:
     """SALib's dicts as one Dataset: an index per variable, dims (output, param)."""
-    keys = {
-        "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
-        "fast": ("S1", "S1_conf", "ST", "ST_conf"),
-        "morris": ("mu", "mu_star", "sigma", "mu_star_conf"),
-    }[method]
+    keys = METHODS[method].indices
     data = {
         key: (("output", "param"), np.array([np.asarray(indices[label][key], dtype=float) for label in labels])) for key in keys
     }
@@ -227,6 +259,25 @@ def policy_effect(indices: xr.Dataset) -> tuple[str, str] | None:
     """(policy, baseline) when the outputs are a policy's effects (``--against``), else None."""
     against = indices.attrs.get("policy_effect_against", "")
     return (indices.attrs.get("policy_effect_of", "") or "the scenario", against) if against else None
+
+
+def to_json(indices: xr.Dataset, run_path: str | os.PathLike | None = None) -> dict:
+    """The indices for scripts (``--json``): per output and parameter each index, and the policy effect, if any."""
+    table = {
+        str(output): {
+            str(param): {
+                key: float(indices[key].sel(output=output, param=param))
+                for key in indices.data_vars
+                if indices[key].dims == ("output", "param")
+            }
+            for param in indices["param"].values
+        }
+        for output in indices["output"].values
+    }
+    effect = policy_effect(indices)
+    policy = {"of": effect[0], "against": effect[1], "output": "the policy's value minus the baseline's"} if effect else None
+    method = indices.attrs.get("method", "")
+    return {"run": str(run_path) if run_path else None, "method": method, "policy_effect": policy, "indices": table}
 
 
 def format_table(indices: xr.Dataset) -> str:

@@ -18,8 +18,10 @@ import xarray as xr
 
 from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
+from sdmodel.engines import Engine
 from sdmodel.errors import InputError, NonFiniteWarning
 from sdmodel.locations import default_model
+from sdmodel.model import ModelInfo
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
@@ -27,11 +29,33 @@ from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario
 ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
 
 
-def engine_module(name: str):
+def engine_module(name: str) -> Engine:
     """The engine adapter for a name (imported on first use: each engine is a heavy import)."""
     if name not in ENGINES:
-        raise InputError("--engine", name, "unknown engine", f"choose one of: {', '.join(ENGINES)}")
+        raise InputError(source="--engine", key=name, problem="unknown engine", fix=f"choose one of: {', '.join(ENGINES)}")
     return importlib.import_module(ENGINES[name])
+
+
+def model_info(model: str | Path | None = None, engine: str = "pysd") -> ModelInfo:
+    """A model's metadata (names, units, ranges, subscripts) as ``engine`` reads it; the bundled model by default."""
+    return engine_module(engine).model_info(Path(model) if model else default_model())
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare` loaded and checked: everything a run needs, before anything runs."""
+
+    model_path: Path
+    scenarios: list[Scenario]  #: as loaded, with ``--set`` and ``--final-time`` applied
+    specs: list[RunSpec]  #: one per scenario, validated against the model
+    info: ModelInfo  #: the model's metadata, as the engine reads it
+    time_defaults: dict[str, float]  #: the model's own time controls
+    engine: Engine
+
+    @property
+    def grid(self) -> dict[str, float]:
+        """The runs' time controls: the model's, with what the scenarios set (one grid for all, checked)."""
+        return {**self.time_defaults, **self.specs[0].time}
 
 
 def prepare(
@@ -42,7 +66,7 @@ def prepare(
     final_time: float | None = None,
     engine: str = "pysd",
     data: Sequence[str | Path] = (),
-) -> tuple[Path, list[Scenario], list[RunSpec]]:
+) -> Prepared:
     """Load and validate everything before anything runs, so bad input costs no run.
 
     ``data`` names files holding the values of the model's data variables (PySD's ``data_files``).
@@ -50,23 +74,26 @@ def prepare(
     engine = engine_module(engine)
     model_path = Path(model) if model else default_model()
     data_files = data_paths(data)
-    if data_files and not getattr(engine, "READS_DATA_FILES", False):
+    if data_files and not engine.READS_DATA_FILES:
         raise InputError(
-            "--data", data_files[0], f"the {engine.NAME} engine cannot read data files", "run it with `--engine pysd`"
+            source="--data",
+            key=data_files[0],
+            problem=f"the {engine.NAME} engine cannot read data files",
+            fix="run it with `--engine pysd`",
         )
     info = engine.model_info(model_path)
     defaults = engine.time_defaults(model_path)
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     if not loaded:
-        raise InputError("scenarios", None, "no scenario given", "name at least one scenario")
+        raise InputError(source="scenarios", key=None, problem="no scenario given", fix="name at least one scenario")
     seen: dict[str, str] = {}
     for scenario in loaded:
         if scenario.name in seen:
             raise InputError(
-                scenario.source,
-                "name",
-                f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
-                "give each scenario once, or rename one",
+                source=scenario.source,
+                key="name",
+                problem=f"scenario '{scenario.name}' is given twice (also {seen[scenario.name]})",
+                fix="give each scenario once, or rename one",
             )
         seen[scenario.name] = scenario.source
     time = {"final_time": float(final_time)} if final_time is not None else {}
@@ -75,12 +102,12 @@ def prepare(
     grids = {tuple(sorted(spec.time.items())) for spec in specs}
     if len(grids) > 1:
         raise InputError(
-            loaded[0].source,
-            "time",
-            "the scenarios in one run set different [time] periods",
-            "run them separately, or pass --final-time",
+            source=loaded[0].source,
+            key="time",
+            problem="the scenarios in one run set different [time] periods",
+            fix="run them separately, or pass --final-time",
         )
-    return model_path, loaded, specs
+    return Prepared(model_path, loaded, specs, info, defaults, engine)
 
 
 def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
@@ -90,10 +117,10 @@ def data_paths(data: Sequence[str | Path]) -> tuple[str, ...]:
         path = Path(name)
         if not path.is_file():
             raise InputError(
-                "--data",
-                str(name),
-                "data file not found",
-                "give the path of a .tab, .csv or .xlsx file with the model's data variables",
+                source="--data",
+                key=str(name),
+                problem="data file not found",
+                fix="give the path of a .tab, .csv or .xlsx file with the model's data variables",
             )
         paths.append(str(path.resolve()))
     return tuple(paths)
@@ -173,17 +200,15 @@ def run(
     kept as it is, with a :class:`~sdmodel.errors.NonFiniteWarning` naming the variables. An
     infinity (a value that overflowed) fails the run on any model.
     """
-    model_path, loaded, specs = prepare(
-        scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data
-    )
-    engine = engine_module(engine)
+    prepared = prepare(scenarios, model=model, overrides=overrides, final_time=final_time, engine=engine, data=data)
+    model_path, loaded, specs, engine = prepared.model_path, prepared.scenarios, prepared.specs, prepared.engine
     allow_nan = not is_bundled(model_path)
     show = (
         progress if progress is not None else (None if engine.REUSE_STORED else False)
     )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
-            engine, model_path, specs, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
+            prepared, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
         )
     if allow_nan:
         for line in non_finite(dataset):
@@ -194,7 +219,7 @@ def run(
         engine=engine.NAME,
         engine_version=engine.VERSION,
         model=model_path,
-        model_sha256=engine.model_info(model_path).sha256,
+        model_sha256=prepared.info.sha256,
         scenarios=[s.to_dict() for s in loaded],
         command=command or provenance.command_line(),
     )

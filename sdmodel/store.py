@@ -21,7 +21,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import stacking
+from sdmodel import atomic, stacking
 from sdmodel.errors import InputError
 from sdmodel.locations import cache_dir
 from sdmodel.locations import runs_dir as resolve_runs_dir
@@ -47,7 +47,10 @@ def save_run(
         temporary.mkdir()
     except OSError as error:
         raise InputError(
-            root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir"
+            source=root,
+            key=None,
+            problem=f"cannot write runs here ({error.strerror})",
+            fix="choose a writable folder with --runs-dir",
         ) from None
     try:
         _write(results, temporary / RESULTS, stacked=kind in TRAJECTORY_KINDS)
@@ -66,10 +69,10 @@ def save_run(
         return _rename_into_place(temporary, root, name)
     except OSError as error:
         raise InputError(
-            root,
-            None,
-            f"cannot write the run ({error.strerror or error})",
-            "free some space or choose another folder with --runs-dir",
+            source=root,
+            key=None,
+            problem=f"cannot write the run ({error.strerror or error})",
+            fix="free some space or choose another folder with --runs-dir",
         ) from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
@@ -179,7 +182,10 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
     wanted_kind = text.split(":", 1)[1] if text.startswith("latest:") else None
     if wanted_kind is not None and wanted_kind not in KINDS:
         raise InputError(
-            text, None, f"unknown kind of run '{wanted_kind}'", f"choose one of: {', '.join(f'latest:{k}' for k in KINDS)}"
+            source=text,
+            key=None,
+            problem=f"unknown kind of run '{wanted_kind}'",
+            fix=f"choose one of: {', '.join(f'latest:{k}' for k in KINDS)}",
         )
     path = Path(ref)
     if path.name == RESULTS:
@@ -197,12 +203,14 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
             if kind is not None and (accepted is None or kind in accepted):  # a damaged manifest has no kind: never "the latest"
                 return _of_kind(folder, text, kinds)
         if newest_first:
-            raise InputError(text, None, f"no run of {_either(accepted or KINDS)} in {root}", "save one first")
+            raise InputError(
+                source=text, key=None, problem=f"no run of {_either(accepted or KINDS)} in {root}", fix="save one first"
+            )
     matches = [p for p in runs if p.name == text] or [p for p in runs if p.name.startswith(text)]
     if len(matches) == 1:
         return _of_kind(matches[0], text, kinds)
     problem = "matches several runs" if matches else "no such run"
-    raise InputError(text, None, f"{problem} in {root}", "see `sdmodel runs list` for the run names")
+    raise InputError(source=text, key=None, problem=f"{problem} in {root}", fix="see `sdmodel runs list` for the run names")
 
 
 def _kind(folder: Path) -> str | None:
@@ -222,7 +230,12 @@ def _of_kind(folder: Path, ref: str, kinds: Collection[str] | None) -> Path:
     if kinds is None or kind is None or kind in kinds:
         return folder
     fix = "give one of those: `latest` is the latest such, `sdmodel runs list` names them all"
-    raise WrongRunKind(ref, None, f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}", fix)
+    raise WrongRunKind(
+        source=ref,
+        key=None,
+        problem=f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}",
+        fix=fix,
+    )
 
 
 def _either(kinds: Collection[str]) -> str:
@@ -251,17 +264,21 @@ def check_intact(folder: Path, manifest: Mapping | None = None) -> dict:
     try:
         status = path.stat()
     except OSError as error:
-        raise DamagedRun(path, None, f"cannot read the results ({error.strerror})", damaged) from None
+        raise DamagedRun(source=path, key=None, problem=f"cannot read the results ({error.strerror})", fix=damaged) from None
     if not stat.S_ISREG(status.st_mode):
-        raise DamagedRun(path, None, "is not a regular file", damaged)
+        raise DamagedRun(source=path, key=None, problem="is not a regular file", fix=damaged)
     recorded = (manifest.get("files") or {}).get(RESULTS) if isinstance(manifest.get("files"), dict) else None
     if not isinstance(recorded, dict) or recorded.get("sha256") != _cached_sha256(path, status):
-        raise DamagedRun(path, None, "does not match the checksum in its manifest", damaged)
+        raise DamagedRun(source=path, key=None, problem="does not match the checksum in its manifest", fix=damaged)
     inside = _identity(path)
     if inside["scenarios"] != [str(name) for name in manifest.get("scenarios") or []]:
-        raise DamagedRun(folder / MANIFEST, "scenarios", "differ from the scenarios saved in results.nc", damaged)
+        raise DamagedRun(
+            source=folder / MANIFEST, key="scenarios", problem="differ from the scenarios saved in results.nc", fix=damaged
+        )
     if inside["run_keys"] != (manifest.get("run_keys") or None):
-        raise DamagedRun(folder / MANIFEST, "run_keys", "differ from the keys saved in results.nc", damaged)
+        raise DamagedRun(
+            source=folder / MANIFEST, key="run_keys", problem="differ from the keys saved in results.nc", fix=damaged
+        )
     return manifest
 
 
@@ -293,9 +310,7 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     digest = _describe(path)["sha256"]
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
-        temporary.write_text(stamp + digest)
-        os.replace(temporary, entry)
+        atomic.write_text(entry, stamp + digest)
     except OSError:
         pass  # a cache that cannot be written only costs the next read a hash
     return digest
@@ -315,7 +330,9 @@ def open_run(
     try:
         return read_results(path)
     except (OSError, ValueError) as error:
-        raise InputError(path, None, f"cannot read the results ({error})", "the run is damaged; run it again") from None
+        raise InputError(
+            source=path, key=None, problem=f"cannot read the results ({error})", fix="the run is damaged; run it again"
+        ) from None
 
 
 def read_results(path: str | os.PathLike) -> xr.Dataset:
@@ -347,10 +364,18 @@ def read_manifest(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = N
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(
-            folder / MANIFEST, None, f"cannot read the manifest ({error})", "the run is damaged; remove its folder"
+            source=folder / MANIFEST,
+            key=None,
+            problem=f"cannot read the manifest ({error})",
+            fix="the run is damaged; remove its folder",
         ) from None
     if not isinstance(manifest, dict):
-        raise InputError(folder / MANIFEST, None, "the manifest is not a JSON object", "the run is damaged; remove its folder")
+        raise InputError(
+            source=folder / MANIFEST,
+            key=None,
+            problem="the manifest is not a JSON object",
+            fix="the run is damaged; remove its folder",
+        )
     _check_manifest_shape(manifest, folder / MANIFEST)
     return {"path": str(folder), **manifest}
 
@@ -378,9 +403,9 @@ def _check_manifest_shape(manifest: dict, path: Path) -> None:
     for key, (valid, expected, required) in MANIFEST_SHAPE.items():
         if key not in manifest:
             if required:
-                raise InputError(path, key, "is missing", "the run is damaged; remove its folder")
+                raise InputError(source=path, key=key, problem="is missing", fix="the run is damaged; remove its folder")
         elif not valid(manifest[key]):
-            raise InputError(path, key, f"is not {expected}", "the run is damaged; remove its folder")
+            raise InputError(source=path, key=key, problem=f"is not {expected}", fix="the run is damaged; remove its folder")
 
 
 def run_folders(runs_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -458,5 +483,7 @@ def remove_run(folder: Path) -> None:
     try:
         os.rename(folder, aside)
     except OSError as error:
-        raise InputError(folder, None, f"cannot remove the run ({error.strerror})", "check the folder's permissions") from None
+        raise InputError(
+            source=folder, key=None, problem=f"cannot remove the run ({error.strerror})", fix="check the folder's permissions"
+        ) from None
     shutil.rmtree(aside, ignore_errors=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BAD = HERE / "bad"
+DATA = HERE / "data"
 MODELS = HERE / "models"
 SHORT_HORIZON = 2035.0  # the levers start in 2027; by 2035 their effects are clear
 

@@ -1,5 +1,6 @@
-"""Calibration recovers what it should: known constants from the model's own output, and the
-committed baseline from the real reference data."""
+"""The calibration tool (sdmodel.calibrate) recovers what it should: known constants from the model's own output,
+and the committed baseline from the real reference data. (tests/test_model_calibration.py holds the bundled
+model's baseline to the history it was calibrated to.)"""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def both_twice(model, spec: RunSpec) -> tuple[xr.Dataset, xr.Dataset]:
 
 
 def run_both(scenario: str | Scenario, **options) -> tuple[xr.Dataset, xr.Dataset]:
-    model_path, _, (spec,) = prepare([scenario], final_time=options.pop("final_time", FINAL_TIME), **options)
+    prepared = prepare([scenario], final_time=options.pop("final_time", FINAL_TIME), **options)
+    model_path, (spec,) = prepared.model_path, prepared.specs
     return pysd_engine.run(model_path, spec), twice(simlin_engine, model_path, spec)
 
 
@@ -146,10 +147,11 @@ def test_time_series_setting_matches_pysd():
 
 
 def test_time_series_on_one_element_changes_only_that_element():
-    model_path, _, (spec,) = prepare(
+    prepared = prepare(
         [Scenario(name="ramp-one", params={"strike target[challenger]": STRIKE_SERIES, "data strike fraction": 0.3})],
         final_time=FINAL_TIME,
     )
+    model_path, (spec,) = prepared.model_path, prepared.specs
     target = simlin_engine.run(model_path, spec)["strike_target"]
     as_written = simlin_engine.run(model_path, RunSpec("baseline", (), spec.time))["strike_target"]
     assert target.dims == ("time", "Firm")
@@ -226,48 +228,9 @@ def test_own_fixture_models_match_pysd(model):
     assert list(fast.data_vars) == list(reference.data_vars)
 
 
-DELAY_FIXED_MDL = """{UTF-8}
-demand = 10 * STEP(1, 2)
-	~	widget/year
-	~	Orders placed, from year 2.
-	|
-
-shipments = DELAY FIXED(demand, shipping delay, 0)
-	~	widget/year
-	~	Orders leave exactly a shipping delay after they were placed.
-	|
-
-shipping delay = 2
-	~	year [0,?]
-	~	Pipeline delay.
-	|
-
-INITIAL TIME = 0
-	~	year
-	~	Start.
-	|
-
-FINAL TIME = 10
-	~	year
-	~	End.
-	|
-
-TIME STEP = 0.25
-	~	year [0,?]
-	~	Euler step.
-	|
-
-SAVEPER = 0.5
-	~	year [0,?]
-	~	Half-yearly output.
-	|
-"""
-
-
-def test_delay_fixed_is_refused_not_approximated(tmp_path):
+def test_delay_fixed_is_refused_not_approximated():
     """Simlin 0.8 runs DELAY FIXED as a first-order delay (bpowers/simlin#346); PySD's pipeline is right."""
-    model = tmp_path / "shipping.mdl"
-    model.write_text(DELAY_FIXED_MDL)
+    model = MODELS / "delay_fixed.mdl"
     shipments = pysd_engine.run(model, RunSpec("baseline", (), {}))["shipments"]
     assert float(shipments.sel(time=3.5)) == 0 and float(shipments.sel(time=4.5)) == 10  # the reference is a pipeline
     with pytest.raises(InputError, match=r"DELAY FIXED .*--engine pysd") as caught:
@@ -280,90 +243,10 @@ def test_broken_fixture_raises_input_error():
         simlin_engine.run(MODELS / "broken.mdl", RunSpec("baseline", (), {}))
 
 
-# A small model of our own: a three-element subscript with spaces and capitals, a quoted
-# name, per-element constants. Two stocks: with a single arrayed stock, PySD keeps the
-# state as an object array.
-FIXTURE_MDL = """{UTF-8}
-Domain:
-	Software, Writing Media, Legal
-	~
-	~	Task domains.
-	|
-
-Task Stock[Domain] = INTEG (
-	Task Growth[Domain],
-		Initial Tasks[Domain])
-	~	task
-	~	Tasks done by AI.
-	|
-
-Task Growth[Domain] = Growth Rate[Domain] * Task Stock[Domain]
-	~	task/year
-	~	Growth of the stock.
-	|
-
-Initial Tasks[Domain] = 1.5, 2.5, 3.5
-	~	task [0,?]
-	~	Tasks at the start.
-	|
-
-Growth Rate[Domain] = Base Rate * Multiplier[Domain]
-	~	1/year
-	~	Growth rate per domain.
-	|
-
-Multiplier[Domain] = 1.2
-	~	Dmnl [0,5]
-	~	Domain multiplier.
-	|
-
-Base Rate = 0.1
-	~	1/year [0,1]
-	~	Base growth rate.
-	|
-
-Total = SUM(Task Stock[Domain!])
-	~	task
-	~	All tasks.
-	|
-
-Cumulative Tasks = INTEG (
-	Total,
-		0)
-	~	task*year
-	~	Task-years.
-	|
-
-"Odd-Name (x)" = Base Rate * 2
-	~	1/year
-	~	A quoted name.
-	|
-
-INITIAL TIME  = 0
-	~	year
-	~	Start.
-	|
-
-FINAL TIME  = 10
-	~	year
-	~	End.
-	|
-
-TIME STEP  = 0.25
-	~	year [0,?]
-	~	Euler step.
-	|
-
-SAVEPER  = 1
-	~	year [0,?]
-	~	Yearly output.
-	|
-"""
-
-
-def test_fixture_model_with_spaced_elements_matches_pysd(tmp_path):
-    model = tmp_path / "tasks.mdl"
-    model.write_text(FIXTURE_MDL)
+def test_fixture_model_with_spaced_elements_matches_pysd():
+    """tests/models/spaced_elements.mdl: a three-element subscript with spaces and capitals, a quoted name,
+    per-element constants. Two stocks: with a single arrayed stock, PySD keeps the state as an object array."""
+    model = MODELS / "spaced_elements.mdl"
     spec = RunSpec(
         "fixture",
         (Setting("initial_tasks", 7.0, ("Domain", "Writing Media")), Setting("multiplier", 2.0), Setting("base_rate", 0.15)),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from paths import BAD, MODELS
+from paths import BAD, DATA, MODELS
 
 from sdmodel import ensemble
 from sdmodel.cli import main
@@ -23,52 +23,38 @@ from sdmodel.engines import simlin as simlin_engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model
 from sdmodel.metrics import METRICS
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import RunSpec, Setting
 from sdmodel.simulate import prepare
 from sdmodel.store import open_run
 
 FINAL_TIME = 2030.0  # the levers start in 2027; short runs keep the file quick
-DISTRIBUTIONS = """
-[params."usable share of interactions"]
-dist = "uniform"
-lower = 0.01
-upper = 0.05
-
-[params."collective bargaining weight"]
-dist = "triangular"
-lower = 0.0
-mode = 0.05
-upper = 0.2
-
-[params."share sensitivity"]
-dist = "truncnormal"
-mean = 5
-sd = 2
-lower = 1
-upper = 10
-
-[params."hardware life"]
-dist = "uniform"
-lower = 3
-upper = 7
-"""
 
 
 @pytest.fixture
-def distributions(tmp_path):
-    path = tmp_path / "uncertain.toml"
-    path.write_text(DISTRIBUTIONS)
-    return path
+def distributions():
+    return DATA / "distributions.toml"
 
 
-def small_uncertainty(distributions, **options):
-    options = {"samples": 12, "seed": 7, "final_time": FINAL_TIME, "jobs": 1, "progress": False, **options}
-    return ensemble.uncertainty(distributions, ["baseline", "data-strike"], **options)
+def small_uncertainty(distributions, samples=12, seed=7, **execution):
+    """A short uncertainty run of two scenarios; ``execution``: fields of :class:`sdmodel.options.Execution`."""
+    execution = {"jobs": 1, "progress": False, **execution}
+    return ensemble.uncertainty(
+        distributions,
+        ["baseline", "data-strike"],
+        samples=samples,
+        seed=seed,
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(**execution),
+    )
 
 
 def test_sweep_has_one_dim_per_parameter_with_its_values():
     results = ensemble.sweep(
-        ["data strike fraction=0:0.5:3", "hardware life=3:6:2"], "data-strike", final_time=FINAL_TIME, jobs=1, progress=False
+        ["data strike fraction=0:0.5:3", "hardware life=3:6:2"],
+        "data-strike",
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(jobs=1, progress=False),
     )
     assert results["capital_share"].dims == ("data_strike_fraction", "hardware_life", "time", "Firm")
     assert results["data_strike_fraction"].values.tolist() == [0.0, 0.25, 0.5]
@@ -84,14 +70,18 @@ def test_sweep_has_one_dim_per_parameter_with_its_values():
 def test_sweep_member_equals_a_single_run():
     """A member is the scenario with the swept values set, as `sdmodel run --set` would run it."""
     results = ensemble.sweep(
-        {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]}, "data-strike", final_time=FINAL_TIME, jobs=1
+        {"data strike fraction": [0.2, 0.4], "collective bargaining weight": [0.1]},
+        "data-strike",
+        setup=RunSetup(final_time=FINAL_TIME),
+        execution=Execution(jobs=1),
     )
-    model_path, _, (spec,) = prepare(
+    prepared = prepare(
         ["data-strike"],
         overrides={"data strike fraction": 0.4, "collective bargaining weight": 0.1},
         final_time=FINAL_TIME,
         engine="simlin",
     )
+    model_path, (spec,) = prepared.model_path, prepared.specs
     single = simlin_engine.run(model_path, spec)
     member = results.sel(data_strike_fraction=0.4, collective_bargaining_weight=0.1)
     for name in results.data_vars:
@@ -158,7 +148,12 @@ def test_streamed_bands_equal_percentiles_over_the_whole_ensemble(distributions,
 
 def test_failing_member_is_recorded_and_the_others_kept():
     """tests/models/overflow_float.mdl overflows when growth is fast: those members fail, the slow one runs."""
-    results = ensemble.sweep(["growth rate=0.5:1000:3"], model=MODELS / "overflow_float.mdl", outputs=["Stock"], jobs=1)
+    results = ensemble.sweep(
+        ["growth rate=0.5:1000:3"],
+        outputs=["Stock"],
+        setup=RunSetup(model=MODELS / "overflow_float.mdl"),
+        execution=Execution(jobs=1),
+    )
     assert results["failed"].values.tolist() == [False, True, True]
     assert "became NaN or infinite" in str(results["error"].sel(growth_rate=1000.0).values)
     assert str(results["error"].sel(growth_rate=0.5).values) == ""
@@ -214,9 +209,9 @@ def test_dask_local_cluster_gives_the_serial_results(distributions):
 
 def test_pysd_engine_gives_the_simlin_results():
     """Ensembles run on the reference engine too (through whole runs); a small model keeps PySD quick."""
-    options = {"model": MODELS / "decay.mdl", "outputs": ["Stock", "outflow"], "jobs": 1}
-    fast = ensemble.sweep(["lifetime=1:3:3"], **options)
-    reference = ensemble.sweep(["lifetime=1:3:3"], engine="pysd", **options)
+    options = {"outputs": ["Stock", "outflow"], "execution": Execution(jobs=1)}
+    fast = ensemble.sweep(["lifetime=1:3:3"], setup=RunSetup(model=MODELS / "decay.mdl"), **options)
+    reference = ensemble.sweep(["lifetime=1:3:3"], setup=RunSetup(model=MODELS / "decay.mdl", engine="pysd"), **options)
     xr.testing.assert_allclose(fast.drop_attrs(), reference.drop_attrs(), rtol=1e-6)
 
 
@@ -285,36 +280,6 @@ def test_salib_problem_from_the_same_file(distributions):
     assert problem["bounds"][1] == [0.0, 0.2, 0.25]
 
 
-# bad distribution files: the file, the key the message must name, and a word of the fix
-BAD_DISTRIBUTIONS = [
-    ("dist-unknown-parameter.toml", 'params."data strik fraction"', "did you mean 'data strike fraction'"),
-    ("dist-lower-above-upper.toml", 'params."data strike fraction".lower', "make lower less than upper"),
-    ("dist-wrong-argument.toml", 'params."share sensitivity".sigma', "truncnormal takes mean, sd, lower, upper"),
-    ("dist-missing-argument.toml", 'params."hardware life"', "give lower, mode, upper"),
-    ("dist-out-of-range.toml", 'params."data strike fraction".upper', "within [0, 1]"),
-    ("dist-unbounded.toml", 'params."data strike fraction".dist', "truncnormal"),
-    ("dist-unknown-distribution.toml", 'params."data strike fraction".dist', "did you mean 'uniform'"),
-    ("dist-not-a-number.toml", 'params."collective bargaining weight".lower', "give a number"),
-    ("dist-huge-integer.toml", 'params."collective bargaining weight".upper', "within floating-point range"),
-    ("dist-lognormal-overflow.toml", 'params."initial users[open]".mu', "mu within +-700"),
-    ("dist-not-a-name.toml", 'params."share sensitivity".dist', "choose one of uniform"),
-    ("dist-bad-mode.toml", 'params."hardware life".mode', "between lower and upper"),
-    ("dist-not-a-constant.toml", 'params."model capability"', "constants it depends on"),
-]
-
-
-@pytest.mark.parametrize(("file", "key", "fix"), BAD_DISTRIBUTIONS, ids=[case[0] for case in BAD_DISTRIBUTIONS])
-def test_bad_distribution_file(file, key, fix, isolated_runs_dir):
-    result = CliRunner().invoke(main, ["uncertainty", str(BAD / file), "--samples", "3"])
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in (file, key, fix):
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
-
-
 @pytest.mark.parametrize(
     "command",
     [["uncertainty", "baseline", "data-strike"], ["sensitivity", "data-strike", "--against", "baseline"]],
@@ -345,7 +310,11 @@ def test_drawing_another_element_of_a_policys_lever_is_an_assumption(tmp_path):
         drawn = tmp_path / f"{element}.toml"
         drawn.write_text(f'[params."eval withholding share[{element}]"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
         return ensemble.uncertainty(
-            drawn, ["baseline", "eval-data-withholding"], samples=2, final_time=FINAL_TIME, jobs=1, progress=False
+            drawn,
+            ["baseline", "eval-data-withholding"],
+            samples=2,
+            setup=RunSetup(final_time=FINAL_TIME),
+            execution=Execution(jobs=1, progress=False),
         )
 
     assert not draw("finance")["failed"].any()
@@ -394,7 +363,7 @@ def test_bad_sweep_param(params, needle, isolated_runs_dir):
 
 def test_a_constant_both_set_and_varied_is_refused():
     with pytest.raises(InputError, match="also varied"):
-        ensemble.sweep(["data strike fraction=0:1:2"], overrides={"data strike fraction": 0.3})
+        ensemble.sweep(["data strike fraction=0:1:2"], setup=RunSetup(overrides={"data strike fraction": 0.3}))
 
 
 def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
@@ -402,7 +371,8 @@ def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
     from sdmodel.scenario import Scenario, bundled_scenarios
 
     ramp = Scenario(name="ramp", params={"data strike fraction": ((2022.0, 0.0), (2028.0, 0.4))})
-    model_path, _, specs = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
+    prepared = prepare([*bundled_scenarios(), ramp], final_time=FINAL_TIME, engine="simlin")
+    model_path, specs = prepared.model_path, prepared.specs
     parts = [simlin_engine.run(model_path, spec) for spec in specs]
     concatenated = xr.concat(
         parts, dim=xr.DataArray([s.name for s in specs], dims="scenario", name="scenario"), data_vars="all", coords="minimal"

@@ -155,20 +155,6 @@ def test_loops_of_a_policy_alone_are_read_against_the_baseline():
     )  # R5 leads a year before the baseline's 2030
 
 
-def test_loops_table_and_shares_add_up():
-    from sdmodel.loops import format_table, loop_dominance
-
-    dominance = loop_dominance(["baseline"], final_time=2030)
-    total = dominance["share"].sum("loop").isel(time=slice(2, None))
-    assert float(abs(total - 1).max()) < 1e-6  # shares of the named loops' activity
-    text = format_table(dominance)
-    assert text.splitlines()[0].split() == ["scenario", "from", "to", "dominant", "loop", "share"]
-    assert all(
-        f"  {loop}: " in text for loop in ("R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4")
-    )  # every named loop is scored or says why not
-    assert "B2: not scored" in text
-
-
 def test_report_is_one_offline_page_with_every_part(isolated_runs_dir, tmp_path):
     members = tmp_path / "dist.toml"
     members.write_text('[params."data strike fraction"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')

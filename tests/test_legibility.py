@@ -18,6 +18,7 @@ import xarray as xr
 from paths import CHROMIUM_ARGS, SHORT_HORIZON, chromium
 
 from sdmodel import palette
+from sdmodel.options import Execution, RunSetup
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored: screenshots and PNGs of the last run
 LOOP_SCENARIOS = ["baseline", "data-strike", "collective-licensing"]
@@ -190,7 +191,9 @@ def bands():
     with TemporaryDirectory() as folder:
         members = Path(folder) / "dist.toml"  # varies what both scenarios share: each has a band of its own
         members.write_text('[params."usable share of interactions"]\ndist = "uniform"\nlower = 0.01\nupper = 0.03\n')
-        run = sdmodel.uncertainty(members, ["baseline", "data-strike"], samples=8, final_time=SHORT_HORIZON, jobs=1)
+        run = sdmodel.uncertainty(
+            members, ["baseline", "data-strike"], samples=8, setup=RunSetup(final_time=SHORT_HORIZON), execution=Execution(jobs=1)
+        )
     summary, note = uncertainty_bands(run)
     assert summary is not None, note
     return summary
@@ -310,7 +313,7 @@ def test_the_table_colours_a_change_by_the_declared_direction_never_by_its_sign(
 
 def test_the_summary_is_written_from_the_results_and_changes_with_them(bundled_comparison):
     import sdmodel
-    from sdmodel.metrics import METRIC_BY_KEY, _fmt, compare_metrics
+    from sdmodel.metrics import METRIC_BY_KEY, compare_metrics, format_number
     from sdmodel.report import summary_sentences
 
     _, everything = bundled_comparison
@@ -323,7 +326,7 @@ def test_the_summary_is_written_from_the_results_and_changes_with_them(bundled_c
         mover = str(change["scenario"].values[int(abs(change).argmax())])
         final = float(metrics["hhi"].sel(measure="final", scenario=mover))
         line = next(s for s in sentences if s.startswith(METRIC_BY_KEY["hhi"].label))
-        assert f"{mover} moves it most" in line and _fmt(final) in line, line
+        assert f"{mover} moves it most" in line and format_number(final) in line, line
         assert f"in {metrics.attrs['time']:g}" in sentences[0]
 
 

@@ -16,6 +16,7 @@ from paths import model_step
 
 import sdmodel
 from sdmodel.locations import models_dir
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario, bundled_scenarios
 
 STEP = model_step()  # saved at every step, so each step's change can be checked
@@ -69,10 +70,9 @@ def test_accounts_close_in_drawn_parameter_sets():
         [Scenario("drawn", time=EVERY_STEP)],
         samples=50,
         seed=5,
-        jobs=1,
         outputs=outputs,
-        final_time=2040,
-        progress=False,
+        setup=RunSetup(final_time=2040),
+        execution=Execution(jobs=1, progress=False),
     ).sel(scenario="drawn")
     assert not bool(drawn["failed"].any())
     for run in range(drawn.sizes["run"]):

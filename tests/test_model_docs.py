@@ -45,10 +45,10 @@ def test_parameter_table_lists_every_constant_with_its_source():
 def test_a_model_the_xmile_export_refuses_is_one_line_not_a_traceback(monkeypatch, capsys):
     def refuse():
         raise InputError(
-            "ai_power.mdl",
-            "prospective_share",
-            "uses an array expression PySD's XMILE reader cannot read",
-            "name the summed expression",
+            source="ai_power.mdl",
+            key="prospective_share",
+            problem="uses an array expression PySD's XMILE reader cannot read",
+            fix="name the summed expression",
         )
 
     monkeypatch.setattr(modeldoc, "xmile", refuse)

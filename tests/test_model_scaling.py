@@ -17,6 +17,7 @@ import xarray as xr
 
 import sdmodel
 from sdmodel.locations import models_dir
+from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario, bundled_scenarios
 
 FIRMS = ("incumbent", "challenger")
@@ -48,10 +49,9 @@ def drawn() -> xr.Dataset:
         _levers(),
         samples=SAMPLES,
         seed=12,
-        final_time=2040,
-        jobs=1,
         outputs=["model capability", "captured user data", "outside investment"],
-        progress=False,
+        setup=RunSetup(final_time=2040),
+        execution=Execution(jobs=1, progress=False),
     )
 
 
@@ -164,7 +164,12 @@ def test_no_bundled_scenario_breaks_a_scaling_limit():
 
 def test_no_drawn_parameter_set_breaks_a_scaling_limit():
     drawn = sdmodel.uncertainty(
-        models_dir() / "assumptions.toml", ["baseline"], samples=SAMPLES, seed=3, jobs=1, outputs=LIMITED, progress=False
+        models_dir() / "assumptions.toml",
+        ["baseline"],
+        samples=SAMPLES,
+        seed=3,
+        outputs=LIMITED,
+        execution=Execution(jobs=1, progress=False),
     )
     assert {"algorithmic_efficiency_headroom", "repetition_half_life", "synthetic_data_quality"} <= set(drawn.coords)
     check_limits(drawn.sel(scenario="baseline"))

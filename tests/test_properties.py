@@ -91,7 +91,8 @@ def model_facts() -> ModelFacts:
     path = default_model()
     info = engine.model_info(path)
     defaults = engine.time_defaults(path)
-    model_path, _, (spec,) = prepare(["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["time_step"])
+    prepared = prepare(["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["time_step"])
+    model_path, (spec,) = prepared.model_path, prepared.specs
     baseline = engine.run(model_path, spec)
     slots = []
     for variable in info.variables.values():
@@ -652,7 +653,8 @@ def model_violations(params: dict[str, float]) -> list[str]:
     facts = model_facts()
     step = facts.time_defaults["time_step"]
     scenario = Scenario("plausible", params=params, time={"saveper": step})  # every Euler step saved
-    model_path, _, (spec,) = prepare([scenario], engine="simlin")
+    prepared = prepare([scenario], engine="simlin")
+    model_path, (spec,) = prepared.model_path, prepared.specs
     try:
         results = engine.run(model_path, spec)
     except ModelRunError as error:  # the engine refuses NaN and infinity
@@ -753,7 +755,8 @@ def test_model_found_unpayable_fees_are_bounded_by_income():
     from sdmodel.simulate import prepare
 
     assert model_violations(UNPAYABLE_EVAL_FEES) == []
-    model_path, _, (spec,) = prepare([Scenario("fees", params=UNPAYABLE_EVAL_FEES)], engine="simlin")
+    prepared = prepare([Scenario("fees", params=UNPAYABLE_EVAL_FEES)], engine="simlin")
+    model_path, (spec,) = prepared.model_path, prepared.specs
     results = engine.run(model_path, spec)
     due = results["eval_fees_due"] + results["licence_fees_due"]
     paid = results["eval_payments"] + results["licence_payments"]

@@ -24,6 +24,7 @@ from paths import MODELS
 from sdmodel.cli import main
 from sdmodel.criteria import Reference, outcomes_of, parse
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 
 MODEL = MODELS / "threshold.mdl"
 FOLDER = MODELS / "threshold"
@@ -360,9 +361,11 @@ def test_robustness_runs_on_dask_as_serially(tmp_path):
     """Item 5: the study goes through the ensembles' executors, so a Dask cluster gives the same answer as one process."""
     from sdmodel.robustness import analysis_of, robustness, to_json
 
-    options = {"criteria": [CRITERIA[0]], "model": MODEL, "samples": 60, "seed": 3, "progress": False}
-    serial = to_json(analysis_of(robustness(ASSUMPTIONS, POLICIES, jobs=1, **options)))
-    on_dask = to_json(analysis_of(robustness(ASSUMPTIONS, POLICIES, dask_local=1, **options)))
+    options = {"criteria": [CRITERIA[0]], "samples": 60, "seed": 3, "setup": RunSetup(model=MODEL)}
+    serial = to_json(analysis_of(robustness(ASSUMPTIONS, POLICIES, **options, execution=Execution(jobs=1, progress=False))))
+    on_dask = to_json(
+        analysis_of(robustness(ASSUMPTIONS, POLICIES, **options, execution=Execution(dask_local=1, progress=False)))
+    )
     assert on_dask == serial
 
 
@@ -371,7 +374,14 @@ def test_discovery_works_on_few_draws():
     from sdmodel.discovery import discover, to_json
     from sdmodel.robustness import robustness
 
-    run = robustness(ASSUMPTIONS, POLICIES[:1], criteria=[CRITERIA[0]], model=MODEL, samples=8, jobs=1, progress=False)
+    run = robustness(
+        ASSUMPTIONS,
+        POLICIES[:1],
+        criteria=[CRITERIA[0]],
+        samples=8,
+        setup=RunSetup(model=MODEL),
+        execution=Execution(jobs=1, progress=False),
+    )
     found = to_json(discover(run, "works-above"))
     assert found["cart"] and found["prim"][0]["restricted"]["assumption a"][1] == pytest.approx(0.6, abs=1 / 8)
 

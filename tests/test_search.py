@@ -113,3 +113,29 @@ def test_a_lever_cannot_also_be_drawn(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "is also a lever" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"setup": {"overrides": {"cost": 1.0}}}, "set it in the base scenario"),
+        ({"execution": {"store": "members.nc"}}, "a search keeps no members"),
+    ],
+)
+def test_options_a_search_cannot_use_are_refused_before_any_run(options, needle):
+    """A constant set in every candidate would be a lever not searched; candidates' members are not kept."""
+    from sdmodel.errors import InputError
+    from sdmodel.options import Execution, RunSetup
+    from sdmodel.search import search_policy
+
+    setup = RunSetup(model=MODEL, **options.get("setup", {}))
+    execution = Execution(jobs=1, **options.get("execution", {}))
+    with pytest.raises(InputError, match=needle):
+        search_policy(
+            FOLDER / "levers.toml",
+            FOLDER / "assumption-a.toml",
+            maximize=["benefit@10"],
+            minimize=["cost"],
+            setup=setup,
+            execution=execution,
+        )

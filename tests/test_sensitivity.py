@@ -9,6 +9,7 @@ import pytest
 from paths import MODELS
 
 from sdmodel.errors import InputError
+from sdmodel.options import Execution, RunSetup
 from sdmodel.sensitivity import format_table, sensitivity
 
 RANGES = MODELS / "ishigami-ranges.toml"
@@ -20,7 +21,7 @@ LINEAR = [4.0, 2.0, 1.0]  # coefficients of `linear`
 
 
 def test_sobol_matches_the_ishigami_and_linear_indices():
-    found = sensitivity(RANGES, model=MODEL, outputs=["y", "linear"], samples=1024, jobs=1)
+    found = sensitivity(RANGES, outputs=["y", "linear"], samples=1024, setup=RunSetup(model=MODEL), execution=Execution(jobs=1))
     ishigami = found.sel(output="y@1")
     for index, truth in (("S1", ISHIGAMI_S1), ("ST", ISHIGAMI_ST)):
         error = np.abs(ishigami[index].values - truth)
@@ -33,7 +34,9 @@ def test_sobol_matches_the_ishigami_and_linear_indices():
 
 
 def test_morris_mu_star_is_the_slope_times_the_range():
-    found = sensitivity(RANGES, model=MODEL, outputs=["linear"], method="morris", samples=20, jobs=1).sel(output="linear@1")
+    found = sensitivity(
+        RANGES, outputs=["linear"], method="morris", samples=20, setup=RunSetup(model=MODEL), execution=Execution(jobs=1)
+    ).sel(output="linear@1")
     np.testing.assert_allclose(found["mu_star"].values, np.array(LINEAR) * 2 * math.pi, rtol=1e-6)
     np.testing.assert_allclose(found["sigma"].values, 0, atol=1e-9)  # a linear function has one elementary effect
 
@@ -51,8 +54,8 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
         method="morris",
         samples=4,
         outputs=["revenue share[incumbent]@2035"],
-        final_time=2035,
-        jobs=1,
+        setup=RunSetup(final_time=2035),
+        execution=Execution(jobs=1),
     )
     effect = found.sel(output="revenue share[incumbent]@2035")
     assert found.attrs["policy_effect_against"] == "baseline"
@@ -61,7 +64,15 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
     lever = tmp_path / "lever.toml"
     lever.write_text(ranges.read_text() + '[params."data strike fraction"]\ndist = "uniform"\nlower = 0.1\nupper = 0.5\n')
     with pytest.raises(InputError, match="lever"):
-        sensitivity(lever, "data-strike", against="baseline", method="morris", samples=4, final_time=2035, jobs=1)
+        sensitivity(
+            lever,
+            "data-strike",
+            against="baseline",
+            method="morris",
+            samples=4,
+            setup=RunSetup(final_time=2035),
+            execution=Execution(jobs=1),
+        )
 
 
 @pytest.mark.parametrize(
@@ -74,7 +85,7 @@ def test_sensitivity_of_a_policy_effect(tmp_path):
 )
 def test_bad_options(options, needle):
     with pytest.raises(InputError, match=needle):
-        sensitivity(RANGES, model=MODEL, outputs=["y"], **options)
+        sensitivity(RANGES, outputs=["y"], **options, setup=RunSetup(model=MODEL))
 
 
 def test_cli_prints_ranked_indices_and_saves_them(isolated_runs_dir):

@@ -135,3 +135,18 @@ def test_of_scenarios_on_threads_the_first_that_fails_is_named():
     broken = [RunSpec("baseline", (), grid), RunSpec("broken", (Setting("hardware_life", 0.0),), grid)]  # unvalidated: NaN
     with pytest.raises(ModelRunError, match="scenario 'broken'"):
         simlin_engine.run_scenarios(default_model(), broken, jobs=2)
+
+
+def test_prepare_hands_back_everything_a_run_needs():
+    """One object carries the model, the validated scenarios, the model's metadata, its time grid and the engine."""
+    from sdmodel.model import file_sha256
+
+    prepared = simulate.prepare(["baseline", "data-strike"], final_time=2030, engine="simlin")
+    assert prepared.model_path == default_model()
+    assert [s.name for s in prepared.scenarios] == [spec.name for spec in prepared.specs] == ["baseline", "data-strike"]
+    assert prepared.info.sha256 == file_sha256(default_model())
+    assert prepared.engine.NAME == "simlin"
+    assert prepared.grid["final_time"] == 2030
+    assert prepared.grid["initial_time"] == prepared.time_defaults["initial_time"] < 2030
+    assert {"data_strike_fraction", "model_capability"} <= set(prepared.info.variables)
+    assert prepared.info == simulate.model_info(engine="simlin")

@@ -33,7 +33,7 @@ import xarray as xr
 
 from sdmodel.engines import unchanging
 from sdmodel.engines.fast_arrays import fast_arithmetic
-from sdmodel.errors import InputError, ModelRunError
+from sdmodel.errors import InputError, ModelRunError, first_line
 from sdmodel.locations import cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
@@ -42,6 +42,7 @@ NAME = "pysd"
 VERSION = pysd.__version__
 READS_DATA_FILES = True  # data variables' values from files (``--data``, PySD's ``data_files``)
 REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseconds (sdmodel.reuse)
+member_runner = None  # ensembles run a Dataset per member: a run takes seconds, building its Dataset nothing
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
@@ -63,10 +64,17 @@ def translate(model_path: str | os.PathLike) -> Path:
     """
     source = Path(model_path)
     if not source.is_file():
-        raise InputError(source, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=source, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     reader = READERS.get(source.suffix.lower())
     if reader is None:
-        raise InputError(source, None, f"unknown model format '{source.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+        raise InputError(
+            source=source,
+            key=None,
+            problem=f"unknown model format '{source.suffix}'",
+            fix="give a Vensim .mdl or an XMILE .xmile file",
+        )
     files = external_files(source)
     depth = max((_ups(name) for name in files), default=0)  # '../x.csv' needs the copy one folder down
     folder = cache_dir() / f"pysd-{VERSION}" / _content_key(source, files)
@@ -99,7 +107,10 @@ def translate(model_path: str | os.PathLike) -> Path:
         raise
     except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
         raise InputError(
-            source, None, f"PySD cannot translate this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+            source=source,
+            key=None,
+            problem=f"PySD cannot translate this model ({first_line(error)})",
+            fix="check the equations in Vensim or Stella",
         ) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -125,10 +136,10 @@ def external_files(model_path: str | os.PathLike) -> dict[str, Path]:
         path = source.parent / name
         if not path.is_file():
             raise InputError(
-                source,
-                None,
-                f"the model reads the data file '{name}', which is not at {path}",
-                "put the file there, or correct its name in the model",
+                source=source,
+                key=None,
+                problem=f"the model reads the data file '{name}', which is not at {path}",
+                fix="put the file there, or correct its name in the model",
             )
         files[name] = path
     return files
@@ -168,7 +179,10 @@ def load(model_path: str | os.PathLike, data_files: tuple[str, ...] = ()):
         except Exception as error:  # noqa: BLE001 (loading or a computed time control can fail in any way; one line for all)
             where = f"{model_path} with --data {', '.join(data_files)}" if data_files else model_path
             raise InputError(
-                where, None, f"PySD cannot load this model ({_first_line(error)})", "check the equations in Vensim or Stella"
+                source=where,
+                key=None,
+                problem=f"PySD cannot load this model ({first_line(error)})",
+                fix="check the equations in Vensim or Stella",
             ) from None
     return _loaded[loaded]
 
@@ -229,7 +243,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
         try:
             frame = _simulate(model, options, initial)
         except Exception as error:
-            raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({_first_line(error)})") from error
+            raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({first_line(error)})") from error
     return _to_dataset(frame, info, spec.name, allow_nan)
 
 
@@ -370,12 +384,7 @@ def _to_dataset(frame: pd.DataFrame, info: ModelInfo, scenario: str, allow_nan: 
         if variable.kind == "constant" and unchanging(array.values):
             array = array.isel(time=0, drop=True)  # a constant needs no time axis
         _check_finite(array, variable, scenario, allow_nan)
-        array.attrs = {
-            "units": variable.units,
-            "long_name": variable.name,
-            "description": variable.comment,
-            "sd_kind": variable.kind,
-        }
+        array.attrs = variable.attrs
         data[variable.py_name] = array
     return xr.Dataset(data, coords={"time": ("time", time, {"units": "year", "long_name": "Time"})})
 
@@ -417,11 +426,6 @@ def _limits(limits) -> tuple[float, float]:
 def _text(value) -> str:
     """PySD documents a missing comment or unit as NaN."""
     return value if isinstance(value, str) else ""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 @contextlib.contextmanager

@@ -44,7 +44,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -57,6 +56,7 @@ import numpy as np
 import simlin
 import xarray as xr
 
+from sdmodel import atomic
 from sdmodel.engines import unchanging
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
@@ -66,6 +66,7 @@ from sdmodel.scenario import RunSpec, Setting
 NAME = "simlin"
 VERSION = simlin.__version__
 REUSE_STORED = False  # a run takes milliseconds, less than reading a stored one back (sdmodel.reuse)
+READS_DATA_FILES = False  # data variables take the values the model file gives them
 FORMATS = (".mdl", ".xmile", ".stmx", ".itmx")  # what the reference engine reads too
 #: our time controls -> ``Project.set_sim_specs`` keywords
 SPEC_KEYS = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}
@@ -74,7 +75,7 @@ PIPELINE_DELAY = re.compile(r"\bDELAY\s*\(", re.IGNORECASE)  # XMILE DELAY = Ven
 
 _lock = threading.Lock()  # a loaded Model is shared by every run in the process
 _models: OrderedDict[tuple, simlin.Model] = OrderedDict()  # (path, sha256, time grid) -> loaded model
-_plans: dict[tuple[str, str], _Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
+_plans: dict[tuple[str, str], Plan] = {}  # (path, sha256) -> how PySD's names map to Simlin's slots
 _infos: dict[tuple[str, str], tuple[ModelInfo, tuple[str, ...]]] = {}  # (path, sha256) -> (info, PySD's variable order)
 MAX_MODELS = 8
 INFO_CACHE_FORMAT = 1  # bump when the cached JSON's layout changes
@@ -91,7 +92,7 @@ class _Output:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     info: ModelInfo
     defaults: dict[str, float]
     outputs: tuple[_Output, ...]
@@ -105,7 +106,7 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     """The model's own simulation period and steps, as Simlin reads them."""
-    return dict(_plan(model_path).defaults)
+    return dict(load_plan(model_path).defaults)
 
 
 def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
@@ -113,7 +114,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
 
     A NaN or infinite value is a :class:`ModelRunError`; with ``allow_nan``, NaN is kept and only an infinity fails.
     """
-    plan = _plan(model_path)
+    plan = load_plan(model_path)
     time, values = _simulate(plan, model_path, spec)
     return _to_dataset(time, values, plan, spec.name, allow_nan)
 
@@ -136,14 +137,17 @@ def run_scenarios(
     axis if any scenario varies it over time), built from arrays in one go:
     concatenating ~200 variables per scenario took longer than the runs.
     """
-    plan = _plan(model_path)
+    plan = load_plan(model_path)
     runs = _simulate_all(plan, model_path, specs, jobs)
     if done:
         done(len(specs))  # milliseconds each: no bar needs them one by one
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
         raise InputError(
-            f"scenario '{specs[0].name}'", "time", "the scenarios run on different time grids", "run them separately"
+            source=f"scenario '{specs[0].name}'",
+            key="time",
+            problem="the scenarios run on different time grids",
+            fix="run them separately",
         )
     coords: dict[str, object] = {}
     data = {}
@@ -156,7 +160,7 @@ def run_scenarios(
         for spec, array in zip(specs, arrays):
             _check_finite(array if over_time else array[0], dims, time, variable, spec.name, allow_nan)
         stacked = np.stack([a if over_time else a[0] for a in arrays]).astype(float)
-        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        attrs = variable.attrs
         data[variable.py_name] = (("scenario", *dims), stacked, attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
     coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
@@ -164,7 +168,7 @@ def run_scenarios(
     return xr.Dataset(data, coords=coords)
 
 
-def _simulate_all(plan: _Plan, model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None) -> list:
+def _simulate_all(plan: Plan, model_path: str | os.PathLike, specs: Sequence[RunSpec], jobs: int | None) -> list:
     """:func:`_simulate` of every scenario, in order; the first scenario (in order) that fails raises."""
     threads = min(jobs or os.cpu_count() or 1, len(specs))
     if threads <= 1:
@@ -175,26 +179,28 @@ def _simulate_all(plan: _Plan, model_path: str | os.PathLike, specs: Sequence[Ru
         return list(pool.map(lambda spec: _simulate(plan, model_path, spec), specs))  # map raises in order
 
 
-def _simulate(plan: _Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _simulate(plan: Plan, model_path: str | os.PathLike, spec: RunSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run one scenario: the save times, and every output's values as ``(time, slots)``."""
-    constants, series = _overrides(plan, spec)
+    constants, series = overrides(plan, spec)
     grid = {**plan.defaults, **spec.time}
     model = _load(model_path, None if grid == plan.defaults else grid)
     with _lock:  # the Model compiles once per grid; each Sim is then independent
         try:
             sim = model.simulate()
         except simlin.SimlinError as error:
-            raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+            raise InputError(
+                source=model_path, key=None, problem=f"Simlin cannot compile this model ({_error_line(error)})", fix=USE_PYSD
+            ) from None
         for slot, value in constants.items():
-            _set(sim, slot, value, spec.name)  # raises before anything runs
+            set_slot(sim, slot, value, spec.name)  # raises before anything runs
     try:
         if series:
-            _run_with_series(sim, series, grid, spec.name)
+            run_with_series(sim, series, grid, spec.name)
         sim.run_to_end()
         time = sim.get_series("time")
         values = {out.variable.py_name: _series(sim, out, grid, len(time)) for out in plan.outputs}
     except simlin.SimlinError as error:
-        raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_first_line(error)})") from error
+        raise ModelRunError(f"scenario '{spec.name}': Simlin failed during the run ({_error_line(error)})") from error
     return time, values
 
 
@@ -216,9 +222,9 @@ class MemberRunner:
     """
 
     def __init__(self, model_path: str | os.PathLike, spec: RunSpec, params: Sequence[Setting], outputs: Sequence[str]):
-        plan = _plan(model_path)
+        plan = load_plan(model_path)
         self.scenario = spec.name
-        constants, self._series = _overrides(plan, spec)
+        constants, self._series = overrides(plan, spec)
         self.param_slots = tuple(tuple(_setting_slots(plan, _variable(plan, p.py_name, spec.name), p, spec.name)) for p in params)
         for slots in self.param_slots:  # a sampled value wins over the scenario's own
             for slot in slots:
@@ -231,7 +237,12 @@ class MemberRunner:
         missing = [name for name in outputs if name not in by_name]
         if missing:
             problem = "the simlin engine has no such series"
-            raise InputError(f"scenario '{spec.name}'", f"output {missing[0]}", problem, "choose a variable of the model")
+            raise InputError(
+                source=f"scenario '{spec.name}'",
+                key=f"output {missing[0]}",
+                problem=problem,
+                fix="choose a variable of the model",
+            )
         #: output name -> its subscripts' coords, in the order of ``slots``
         self.coords = {name: by_name[name].coords for name in outputs}
         self._names = [(name, by_name[name].variable.name) for name in outputs for _ in by_name[name].slots]
@@ -241,7 +252,9 @@ class MemberRunner:
             try:
                 self._model.simulate()  # compile once, here, so a model Simlin cannot compile fails before any member
             except simlin.SimlinError as error:
-                raise InputError(model_path, None, f"Simlin cannot compile this model ({_first_line(error)})", USE_PYSD) from None
+                raise InputError(
+                    source=model_path, key=None, problem=f"Simlin cannot compile this model ({_error_line(error)})", fix=USE_PYSD
+                ) from None
 
     def run(self, values: Sequence[float]) -> np.ndarray:
         """One member: ``values`` for the runner's parameters in order; returns ``(len(slots), time)``.
@@ -252,13 +265,13 @@ class MemberRunner:
         with _lock:
             sim = self._model.simulate()
         for slot, value in self._constants:
-            _set(sim, slot, value, self.scenario)
+            set_slot(sim, slot, value, self.scenario)
         for slots, value in zip(self.param_slots, values):
             for slot in slots:
-                _set(sim, slot, float(value), self.scenario)
+                set_slot(sim, slot, float(value), self.scenario)
         try:
             if self._series:
-                _run_with_series(sim, self._series, self._grid, self.scenario)
+                run_with_series(sim, self._series, self._grid, self.scenario)
             sim.run_to_end()
             if self.time is None:
                 self.time = sim.get_series("time")
@@ -266,7 +279,7 @@ class MemberRunner:
             for row, slot in enumerate(self.slots):
                 result[row] = sim.get_series(slot)
         except simlin.SimlinError as error:
-            raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_first_line(error)})") from error
+            raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_error_line(error)})") from error
         bad = ~np.isfinite(result)
         if bad.any():
             step = int(bad.any(axis=0).argmax())
@@ -283,16 +296,19 @@ def member_runner(
     return MemberRunner(model_path, spec, params, outputs)
 
 
-def _variable(plan: _Plan, py_name: str, scenario: str) -> Variable:
+def _variable(plan: Plan, py_name: str, scenario: str) -> Variable:
     variable = plan.info.variables.get(py_name)
     if variable is None:
         raise InputError(
-            f"scenario '{scenario}'", f"params.{py_name}", "is not a variable of the model", "validate it against this model"
+            source=f"scenario '{scenario}'",
+            key=f"params.{py_name}",
+            problem="is not a variable of the model",
+            fix="validate it against this model",
         )
     return variable
 
 
-def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
+def run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
     """Step the run, setting time-series constants before each step, as PySD does.
 
     PySD interpolates a time-series parameter linearly and holds its end values
@@ -303,7 +319,7 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
     start, dt = grid["initial_time"], grid["time_step"]
     steps = round((grid["final_time"] - start) / dt)
     for slot, (times, values) in series.items():
-        _set(sim, slot, float(np.interp(start, times, values)), scenario)
+        set_slot(sim, slot, float(np.interp(start, times, values)), scenario)
     for step in range(steps):
         sim.run_to(start + (step + 0.5) * dt)
         following = start + (step + 1) * dt
@@ -311,15 +327,15 @@ def _run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
             sim.set_value(slot, float(np.interp(following, times, values)))
 
 
-def _set(sim, slot: str, value: float, scenario: str) -> None:
+def set_slot(sim, slot: str, value: float, scenario: str) -> None:
     try:
         sim.set_value(slot, value)
     except simlin.SimlinError as error:
-        problem = f"the simlin engine cannot set this constant ({_first_line(error)})"
-        raise InputError(f"scenario '{scenario}'", f"params.{slot}", problem, USE_PYSD) from None
+        problem = f"the simlin engine cannot set this constant ({_error_line(error)})"
+        raise InputError(source=f"scenario '{scenario}'", key=f"params.{slot}", problem=problem, fix=USE_PYSD) from None
 
 
-def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def overrides(plan: Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Simlin slot -> value, and slot -> (times, values) for time series; checked before anything runs."""
     constants: dict[str, float] = {}
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -327,7 +343,12 @@ def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, 
         variable = plan.info.variables.get(setting.py_name)
         if variable is None:
             fix = "validate the scenario against this model"
-            raise InputError(f"scenario '{spec.name}'", f"params.{setting.py_name}", "is not a variable of the model", fix)
+            raise InputError(
+                source=f"scenario '{spec.name}'",
+                key=f"params.{setting.py_name}",
+                problem="is not a variable of the model",
+                fix=fix,
+            )
         for slot in _setting_slots(plan, variable, setting, spec.name):
             constants.pop(slot, None)
             series.pop(slot, None)
@@ -339,26 +360,26 @@ def _overrides(plan: _Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, 
     return constants, series
 
 
-def _setting_slots(plan: _Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
+def _setting_slots(plan: Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
     """The Simlin slots a setting changes: the variable, all its elements, or one element."""
     source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
     coords = {dim: plan.info.subscripts.get(dim, ()) for dim in variable.dims}
     if setting.element is not None:
         dim, element = setting.element
         if dim not in coords:
-            raise InputError(source, key, f"has no subscript {dim}", "drop the [element] part")
+            raise InputError(source=source, key=key, problem=f"has no subscript {dim}", fix="drop the [element] part")
         coords[dim] = (element,)
     slots = []
     for name in _slot_names(variable, coords):
         slot = plan.slots.get(_normalise(name))
         if slot is None:
-            raise InputError(source, key, f"the simlin engine has no constant '{name}'", USE_PYSD)
+            raise InputError(source=source, key=key, problem=f"the simlin engine has no constant '{name}'", fix=USE_PYSD)
         slots.append(slot)
     return slots
 
 
 def _to_dataset(
-    time: np.ndarray, series: dict[str, np.ndarray], plan: _Plan, scenario: str, allow_nan: bool = False
+    time: np.ndarray, series: dict[str, np.ndarray], plan: Plan, scenario: str, allow_nan: bool = False
 ) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
@@ -373,14 +394,14 @@ def _to_dataset(
         if variable.kind == "constant" and unchanging(values):
             values, dims = values[0], dims[1:]  # a constant needs no time axis
         _check_finite(values, dims, time, variable, scenario, allow_nan)
-        attrs = {"units": variable.units, "long_name": variable.name, "description": variable.comment, "sd_kind": variable.kind}
+        attrs = variable.attrs
         data[variable.py_name] = (dims, values.astype(float), attrs)
         coords.update({dim: list(elements) for dim, elements in output.coords.items()})
     coords["time"] = ("time", time, {"units": "year", "long_name": "Time"})
     return xr.Dataset(data, coords=coords)
 
 
-def _plan(model_path: str | os.PathLike) -> _Plan:
+def load_plan(model_path: str | os.PathLike) -> Plan:
     """Map the reference engine's variables to Simlin's slots, once per model content."""
     path = _checked(model_path)
     key = (str(path.resolve()), file_sha256(path))
@@ -406,7 +427,7 @@ def _plan(model_path: str | os.PathLike) -> _Plan:
         order = {py_name: index for index, py_name in enumerate(_reference_info(path)[1])}
         # the model file's order, as in PySD's results
         outputs.sort(key=lambda output: order.get(output.variable.py_name, len(order)))
-        _plans[key] = _Plan(info, _spec_defaults(model), tuple(outputs), slots)
+        _plans[key] = Plan(info, _spec_defaults(model), tuple(outputs), slots)
     return _plans[key]
 
 
@@ -553,9 +574,7 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
-            json.dump(data, handle)
-        os.replace(handle.name, target)
+        atomic.write_text(target, json.dumps(data))
     except OSError:
         pass
 
@@ -580,17 +599,22 @@ def _refuse_vensim_features(path: Path) -> None:
     text = vensim_text.scan(path)
     found = _READS_FILE.search(raw)
     if found:
-        raise InputError(path, None, f"the simlin engine cannot read data files ({found[0]})", USE_PYSD)
+        raise InputError(source=path, key=None, problem=f"the simlin engine cannot read data files ({found[0]})", fix=USE_PYSD)
     if text.reads_data:
-        raise InputError(path, None, "the simlin engine cannot run data variables", USE_PYSD)
+        raise InputError(source=path, key=None, problem="the simlin engine cannot run data variables", fix=USE_PYSD)
     if ":NA:" in raw.upper():
-        raise InputError(path, None, f"the simlin engine cannot keep :NA: missing (Simlin {VERSION} makes it a number)", USE_PYSD)
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"the simlin engine cannot keep :NA: missing (Simlin {VERSION} makes it a number)",
+            fix=USE_PYSD,
+        )
     for name in vensim_text.CONTROLS:
         written = text.equations.get(vensim_text.canonical(name))
         expression = written.expression if written else ""
         if written and not _NUMBER.match(expression) and not (name == "SAVEPER" and expression.upper() == "TIME STEP"):
             problem = f"the simlin engine cannot compute {name} ({expression}): Simlin {VERSION} reads only a number there"
-            raise InputError(path, None, problem, USE_PYSD)
+            raise InputError(source=path, key=None, problem=problem, fix=USE_PYSD)
 
 
 def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
@@ -605,7 +629,7 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
         texts += [element.equation for element in getattr(variable, "element_equations", ())]
         if any(PIPELINE_DELAY.search(text or "") for text in texts):
             problem = f"the simlin engine cannot run DELAY FIXED (in '{variable.name}'): Simlin {VERSION} makes it first-order"
-            raise InputError(path, None, problem, USE_PYSD)
+            raise InputError(source=path, key=None, problem=problem, fix=USE_PYSD)
     sizes = {
         dim["name"].lower(): len(dim.get("elements") or ())
         for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
@@ -619,7 +643,9 @@ def _refuse_unsupported(model: simlin.Model, path: Path) -> None:
                 expected *= sizes.get(str(dim).lower(), 0)
             if len({element.subscript for element in elements}) < expected:
                 problem = f"'{variable.name}' leaves elements undefined, which Simlin {VERSION} makes 0 (PySD: NaN)"
-                raise InputError(path, None, f"the simlin engine cannot run this model: {problem}", USE_PYSD)
+                raise InputError(
+                    source=path, key=None, problem=f"the simlin engine cannot run this model: {problem}", fix=USE_PYSD
+                )
 
 
 def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simlin.Model:
@@ -633,18 +659,23 @@ def _load(model_path: str | os.PathLike, grid: dict[str, float] | None) -> simli
     try:
         model = simlin.load(path)
     except (simlin.SimlinError, OSError) as error:
-        problem = f"Simlin cannot read this model ({_first_line(error)})"
-        raise InputError(path, None, problem, "check the equations in Vensim or Stella") from None
+        problem = f"Simlin cannot read this model ({_error_line(error)})"
+        raise InputError(source=path, key=None, problem=problem, fix="check the equations in Vensim or Stella") from None
     errors = [issue for issue in model.check() if issue.severity == "error"]
     if errors:
         where = f" in '{errors[0].variable}'" if errors[0].variable else ""
-        raise InputError(path, None, f"Simlin cannot compile this model{where} ({_first_line(errors[0].message)})", USE_PYSD)
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"Simlin cannot compile this model{where} ({_error_line(errors[0].message)})",
+            fix=USE_PYSD,
+        )
     if grid:
         try:
             model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         except (simlin.SimlinError, ValueError) as error:
-            problem = f"Simlin cannot use this time grid ({_first_line(error)})"
-            raise InputError(path, "time", problem, "check the [time] settings") from None
+            problem = f"Simlin cannot use this time grid ({_error_line(error)})"
+            raise InputError(source=path, key="time", problem=problem, fix="check the [time] settings") from None
     with _lock:
         _models[key] = model
         while len(_models) > MAX_MODELS:
@@ -667,9 +698,16 @@ def _spec_defaults(model: simlin.Model) -> dict[str, float]:
 def _checked(model_path: str | os.PathLike) -> Path:
     path = Path(model_path)
     if not path.is_file():
-        raise InputError(path, None, "model file not found", "give the path of a Vensim .mdl or XMILE .xmile file")
+        raise InputError(
+            source=path, key=None, problem="model file not found", fix="give the path of a Vensim .mdl or XMILE .xmile file"
+        )
     if path.suffix.lower() not in FORMATS:
-        raise InputError(path, None, f"unknown model format '{path.suffix}'", "give a Vensim .mdl or an XMILE .xmile file")
+        raise InputError(
+            source=path,
+            key=None,
+            problem=f"unknown model format '{path.suffix}'",
+            fix="give a Vensim .mdl or an XMILE .xmile file",
+        )
     return path
 
 
@@ -700,7 +738,7 @@ def _check_finite(
         raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
 
 
-def _first_line(error: BaseException | str) -> str:
+def _error_line(error: BaseException | str) -> str:
     """One line of an error: Simlin's messages quote the equation over several lines first."""
     text = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     line = next((t for t in text if t.startswith("error")), text[-1] if text else "")

@@ -16,10 +16,24 @@ from pathlib import Path
 import numpy as np
 import simlin
 
-from sdmodel.errors import ModelRunError
+from sdmodel.errors import InputError, ModelRunError, first_line
 from sdmodel.model import canonical
 
 SIGNS = {"+": "+", "-": "-"}
+
+
+def to_xmile(model_path: str | os.PathLike) -> str:
+    """The model as Simlin writes it in XMILE, or an InputError where Simlin cannot translate it."""
+    try:
+        data = simlin.load(str(model_path)).project.to_xmile()
+    except (simlin.SimlinError, OSError) as error:
+        raise InputError(
+            source=model_path,
+            key=None,
+            problem=f"Simlin cannot translate this model to XMILE ({first_line(error)})",
+            fix="export tab, dat or csv results instead",
+        ) from None
+    return data.decode("utf-8") if isinstance(data, bytes) else data
 
 
 def causal_links(model_path: str | os.PathLike) -> dict[tuple[str, str], str]:
@@ -128,8 +142,8 @@ def loop_scores(
     from sdmodel.engines import simlin as engine
 
     path = Path(model_path)
-    plan = engine._plan(path)  # the scenario's settings as Simlin slots, exactly as the simulation engine sets them
-    constants, series = engine._overrides(plan, spec)
+    plan = engine.load_plan(path)  # the scenario's settings as Simlin slots, exactly as the simulation engine sets them
+    constants, series = engine.overrides(plan, spec)
     cycles = {name: pinned_cycle(path, variables) for name, variables in loops.items()}
     model = _ltm_model(path, cycles, grid)
     with warnings.catch_warnings():
@@ -137,9 +151,9 @@ def loop_scores(
         try:
             sim = model.simulate(enable_ltm=True)
             for slot, value in constants.items():
-                engine._set(sim, slot, value, spec.name)
+                engine.set_slot(sim, slot, value, spec.name)
             if series:
-                engine._run_with_series(sim, series, grid, spec.name)
+                engine.run_with_series(sim, series, grid, spec.name)
             sim.run_to_end()
             time = sim.get_series("time")
             found: dict[str, list[tuple[str, str, np.ndarray]]] = {name: [] for name in loops}
@@ -196,13 +210,13 @@ def _loop_slots(sim, model: simlin.Model, loop, elements: dict[str, tuple[str, .
 def _ltm_model(path: Path, cycles: dict[str, list[str]], grid: dict[str, float]) -> simlin.Model:
     """The model with the time grid set and the loops pinned; loaded once per content, grid and loops
     (a model of its own: the simulation engine's cached models stay as the file has them)."""
+    from sdmodel.engines.simlin import SPEC_KEYS
     from sdmodel.model import file_sha256
 
     key = (str(path.resolve()), file_sha256(path), tuple(sorted(grid.items())), tuple((n, tuple(c)) for n, c in cycles.items()))
     if key not in _ltm_models:
         model = simlin.load(str(path))
-        specs = {"initial_time": "start", "final_time": "stop", "time_step": "dt", "saveper": "save_step"}
-        model.project.set_sim_specs(**{specs[k]: v for k, v in grid.items() if k in specs})
+        model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         with model.edit() as (_, patch):
             for name, cycle in cycles.items():
                 patch.set_loop_name(name, cycle)

@@ -1,4 +1,7 @@
-"""The committed baseline reproduces the 2020-2025 reference series it was calibrated to."""
+"""The bundled model: its committed baseline reproduces the 2020-2025 reference series it was calibrated to.
+
+(tests/test_calibrate.py tests the calibration tool, sdmodel.calibrate.)
+"""
 
 from __future__ import annotations
 
