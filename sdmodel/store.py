@@ -23,7 +23,7 @@ import xarray as xr
 
 from sdmodel import stacking
 from sdmodel.errors import InputError
-from sdmodel.locations import cache_dir
+from sdmodel.locations import cache_dir, read_cache, write_cache
 from sdmodel.locations import runs_dir as resolve_runs_dir
 from sdmodel.model import file_sha256
 
@@ -284,20 +284,11 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     """
     entry = cache_dir() / "checksums" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
     stamp = f"{status.st_size} {status.st_mtime_ns} "
-    try:
-        text = entry.read_text()
-        if text.startswith(stamp):
-            return text[len(stamp) :]
-    except OSError:
-        pass
+    text = read_cache(entry)  # checksummed: a garbled entry is no entry, never a digest that refuses a sound run
+    if text is not None and text.startswith(stamp):
+        return text[len(stamp) :]
     digest = _describe(path)["sha256"]
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
-        temporary.write_text(stamp + digest)
-        os.replace(temporary, entry)
-    except OSError:
-        pass  # a cache that cannot be written only costs the next read a hash
+    write_cache(entry, stamp + digest)  # a cache that cannot be written only costs the next read a hash
     return digest
 
 

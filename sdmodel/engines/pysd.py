@@ -73,7 +73,7 @@ def translate(model_path: str | os.PathLike) -> Path:
     # The folder is named by content, so its files are too: two copies of one model under different
     # names share a translation (named by the first copy's file, the second found none and failed to load).
     translated = folder.joinpath(*["_"] * depth, f"{TRANSLATED_NAME}.py")
-    if translated.is_file():
+    if _intact(folder):
         return translated
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".translating-", dir=folder.parent))
@@ -89,10 +89,11 @@ def translate(model_path: str | os.PathLike) -> Path:
                 shutil.copyfile(path, target)
         with _quiet():
             reader(str(copy))
+        (work / CHECKSUM).write_text(_checksum(work))  # last: a translation cut short has none
         try:
             os.replace(work, folder)  # atomic: a reader never sees a half-written translation
         except OSError:  # the folder exists: another process finished first (its translation is the same) ...
-            if not translated.is_file():  # ... or it is stale (an older cache layout) or damaged: replace it
+            if not _intact(folder):  # ... or it is stale (an older cache layout) or damaged: replace it
                 shutil.rmtree(folder, ignore_errors=True)
                 os.replace(work, folder)
     except InputError:
@@ -104,6 +105,46 @@ def translate(model_path: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return translated
+
+
+#: a translation's checksum file, written last, over every other file of the translation
+CHECKSUM = "translation.sha256"
+_checked: dict[Path, tuple] = {}  # per process: translation folders found intact, by their files' sizes and times
+
+
+def _translation_files(folder: Path) -> list[Path]:
+    """The files of a translation (the model's copy, its data files' copies, what PySD wrote), but not its checksum."""
+    return sorted(
+        path for path in folder.rglob("*") if path.is_file() and path.name != CHECKSUM and "__pycache__" not in path.parts
+    )
+
+
+def _checksum(folder: Path) -> str:
+    """A sha256 over every file of a translation, by its place in the folder and its content."""
+    digest = hashlib.sha256()
+    for path in _translation_files(folder):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _intact(folder: Path) -> bool:
+    """Whether a cached translation is whole and unchanged: its files are those its checksum (written last) was made of.
+
+    A translated file cut short, emptied, garbled or deleted was never rebuilt: every command then
+    blamed the model ("PySD cannot load this model"). Checked once per process while the files' sizes
+    and modification times stay the same.
+    """
+    try:
+        files = _translation_files(folder)
+        stamp = tuple((path, path.stat().st_size, path.stat().st_mtime_ns) for path in [*files, folder / CHECKSUM])
+        if _checked.get(folder) == stamp:
+            return True
+        intact = (folder / CHECKSUM).read_text(encoding="utf-8") == _checksum(folder)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if intact:
+        _checked[folder] = stamp
+    return intact
 
 
 #: Vensim's functions that read a file named by their first argument, e.g. GET XLS DATA('inputs.xlsx', ...)

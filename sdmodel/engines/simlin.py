@@ -44,7 +44,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -59,7 +58,7 @@ import xarray as xr
 
 from sdmodel.engines import unchanging
 from sdmodel.errors import InputError, ModelRunError
-from sdmodel.locations import cache_dir
+from sdmodel.locations import cache_dir, read_cache, write_cache
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 
@@ -532,8 +531,11 @@ def _info_cache_file(sha256: str) -> Path:
 
 def _read_info_cache(path: Path, sha256: str) -> tuple[ModelInfo, tuple[str, ...]] | None:
     """The cached metadata, or None when there is none or it cannot be used (it is then rebuilt)."""
+    text = read_cache(_info_cache_file(sha256))
+    if text is None:  # none yet, or damaged (its checksum does not match)
+        return None
     try:
-        data = json.loads(_info_cache_file(sha256).read_text())
+        data = json.loads(text)
         variables = {row["py_name"]: Variable(**{**row, "dims": tuple(row["dims"])}) for row in data["variables"]}
         subscripts = {dim: tuple(elements) for dim, elements in data["subscripts"].items()}
         return ModelInfo(path, sha256, variables, subscripts), tuple(data["order"])
@@ -542,7 +544,7 @@ def _read_info_cache(path: Path, sha256: str) -> tuple[ModelInfo, tuple[str, ...
 
 
 def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> None:
-    """Write the metadata atomically; a cache that cannot be written only costs speed."""
+    """Write the metadata atomically, checksummed (:func:`~sdmodel.locations.write_cache`); a cache that cannot be written only costs speed."""
     target = _info_cache_file(sha256)
     data = {
         "variables": [
@@ -551,13 +553,7 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
         "subscripts": {dim: list(elements) for dim, elements in info.subscripts.items()},
         "order": list(order),
     }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".tmp-", suffix=".json", delete=False) as handle:
-            json.dump(data, handle)
-        os.replace(handle.name, target)
-    except OSError:
-        pass
+    write_cache(target, json.dumps(data))
 
 
 _READS_FILE = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)[ _]\w+", re.IGNORECASE)
