@@ -29,6 +29,7 @@ from sdmodel.model import file_sha256
 
 RESULTS = "results.nc"
 MANIFEST = "manifest.json"
+STAGING = ".tmp-"  # the prefix of a run's hidden temporary folder, and of a run being removed
 #: how each variable is compressed: stacked arrays (runs and comparisons), and variables of their own
 STACKED_COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}
 PLAIN_COMPRESSION = {"zlib": True, "complevel": 4}
@@ -42,8 +43,8 @@ def save_run(
     root = resolve_runs_dir(runs_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned(root)
-        temporary = root / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+        remove_abandoned(root)
+        temporary = root / private_name()
         temporary.mkdir()
     except OSError as error:
         raise InputError(
@@ -116,13 +117,34 @@ def write_plain(results: xr.Dataset, path: str | os.PathLike) -> None:
         netCDF4.set_chunk_cache(*default)
 
 
-def _remove_abandoned(root: Path) -> None:
-    """Remove temporary folders of saves on this machine whose process is gone (killed mid-save)."""
+def private_name(prefix: str = STAGING) -> str:
+    """A name for this process's temporary file or folder: ``PREFIX<host>-<pid>-<random>``, so
+    :func:`remove_abandoned` can tell, after a kill no cleanup survives, that its owner is gone."""
+    return f"{prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def remove_abandoned(root: Path, prefix: str = STAGING, older_than: float | None = None) -> None:
+    """Remove what killed processes left in ``root`` under ``prefix``: files and folders named by :func:`private_name`
+    whose process on this machine is gone, and, with ``older_than`` (seconds), any of them (another machine's, or
+    named otherwise) not modified for that long. Saves, streams and translations killed outright leave these."""
+    import time
+
     host = socket.gethostname()
-    for folder in root.glob(".tmp-*"):
-        owner, _, pid = folder.name[len(".tmp-") :].rpartition("-")[0].rpartition("-")
-        if owner == host and pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    try:
+        found = list(root.glob(f"{prefix}*"))
+    except OSError:
+        return
+    for path in found:
+        owner, _, pid = path.name[len(prefix) :].rpartition("-")[0].rpartition("-")
+        try:
+            stale = older_than is not None and time.time() - path.lstat().st_mtime > older_than
+        except OSError:  # gone already: another process cleaned it
+            continue
+        if stale or (owner == host and pid.isdigit() and not _running(int(pid))):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:
@@ -445,7 +467,7 @@ def remove_run(folder: Path) -> None:
     itself be killed, the folder aside is named like an abandoned save's and the next
     save removes it.
     """
-    aside = folder.parent / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    aside = folder.parent / private_name()
     try:
         os.rename(folder, aside)
     except OSError as error:

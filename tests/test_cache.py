@@ -6,6 +6,12 @@ A translation or a metadata file cut short, emptied, garbled or deleted is rebui
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -95,3 +101,55 @@ def test_damaged_model_info_caches_are_read_again(damage, cold_cache):
             DAMAGES[damage](path)
     assert simlin_engine._read_info_cache(model, info.sha256) is None  # so the model is read again
     assert describe.model_metadata(model) == metadata
+
+
+KILLED_MID_TRANSLATION = """
+import os, signal, sys
+import pysd
+from sdmodel.engines import pysd as engine
+
+def read_vensim(path, *args, **kwargs):
+    open(path[: -len(".mdl")] + ".py", "w").write("# half a translation")
+    os.kill(os.getpid(), signal.SIGKILL)  # no `finally` runs
+
+engine.READERS[".mdl"] = read_vensim
+engine.translate(sys.argv[1])
+"""
+
+
+def working_folders(cache) -> list[str]:
+    return sorted(path.name for path in cache.glob(f"pysd-*/{pysd_engine.TRANSLATING}*"))
+
+
+def test_a_killed_translation_leaves_nothing_once_the_next_has_run(cold_cache):
+    model = MODELS / "decay.mdl"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_TRANSLATION, str(model)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "SDMODEL_CACHE_DIR": str(cold_cache)},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(working_folders(cold_cache)) == 1  # what a kill leaves: no cleanup ran
+    translated = pysd_engine.translate(model)
+    assert working_folders(cold_cache) == [] and pysd_engine._intact(translated.parent)
+
+
+def test_stale_working_folders_go_and_a_live_translations_stays(cold_cache):
+    """Removed: one of a process that is gone, and one older than ABANDONED_AFTER whose name does not say its
+    process (an older sdmodel's, or another machine's). Kept: one whose process runs (here, this one)."""
+    host = socket.gethostname()
+    root = cold_cache / f"pysd-{pysd_engine.VERSION}"
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    dead = root / f"{pysd_engine.TRANSLATING}{host}-{process.pid}-abc"
+    old = root / f"{pysd_engine.TRANSLATING}k2j3h4"
+    live = root / f"{pysd_engine.TRANSLATING}{host}-{os.getpid()}-def"
+    for folder in (dead, old, live):
+        (folder / "_").mkdir(parents=True)
+    long_ago = time.time() - pysd_engine.ABANDONED_AFTER - 60
+    os.utime(old, (long_ago, long_ago))
+    pysd_engine.translate(MODELS / "decay.mdl")
+    assert working_folders(cold_cache) == [live.name]

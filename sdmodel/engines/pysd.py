@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +36,7 @@ from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
+from sdmodel.store import private_name, remove_abandoned
 
 NAME = "pysd"
 VERSION = pysd.__version__
@@ -45,6 +45,10 @@ REUSE_STORED = True  # a run takes seconds; reading a stored one back, milliseco
 READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.read_xmile, ".itmx": pysd.read_xmile}
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
+TRANSLATING = ".translating-"  # the prefix of a translation's working folder, renamed into place when done
+#: a working folder older than this is abandoned, whoever made it (another machine sharing the cache, or an older
+#: sdmodel's, whose name does not say its process): no translation measured here took a tenth of it
+ABANDONED_AFTER = 24 * 3600.0
 TRANSLATED_NAME = "model"  # every translation's file name in its cache folder (model.py), whatever the source is called
 _loaded: dict[
     tuple[str, tuple[str, ...]], pysd.py_backend.model.Model
@@ -76,7 +80,9 @@ def translate(model_path: str | os.PathLike) -> Path:
     if _intact(folder):
         return translated
     folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".translating-", dir=folder.parent))
+    remove_abandoned(folder.parent, TRANSLATING, older_than=ABANDONED_AFTER)  # what killed translations left
+    work = folder.parent / private_name(TRANSLATING)
+    work.mkdir()
     try:
         home = work.joinpath(*["_"] * depth)
         home.mkdir(parents=True, exist_ok=True)
