@@ -533,7 +533,7 @@ def sweep(
     from sdmodel.store import save_run
 
     _check_figure_path(plot_path, "--plot")  # before the run, so a bad name costs nothing and saves nothing
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = run_sweep(
             list(params),
             scenario or "baseline",
@@ -609,7 +609,7 @@ def uncertainty(
     from sdmodel.ensemble import uncertainty as run_uncertainty
     from sdmodel.store import save_run
 
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = run_uncertainty(
             file,
             scenarios or ("baseline",),
@@ -730,7 +730,7 @@ def robustness(
     from sdmodel.store import save_run
 
     _check_figure_path(plot_path, "--plot")
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = study(
             file,
             list(policies) or None,

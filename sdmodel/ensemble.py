@@ -635,20 +635,29 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
             raise InputError("--set", name, "is also varied by the ensemble", "drop the --set, or stop varying it")
 
 
+#: the prefix of an ensemble's members streamed to the temporary folder (an ensemble not saved as it runs)
+STREAM_PREFIX = "sdmodel-ensemble-"
+
+
 def _temporary_netcdf() -> Path:
-    handle, name = tempfile.mkstemp(prefix="sdmodel-ensemble-", suffix=".nc")
-    os.close(handle)
-    return Path(name)
+    """A new NetCDF path in the temporary folder, first removing those of processes killed while they streamed."""
+    from sdmodel.store import private_name, remove_abandoned
+
+    folder = Path(tempfile.gettempdir())
+    remove_abandoned(folder, STREAM_PREFIX)
+    return folder / f"{private_name(STREAM_PREFIX)}.nc"
 
 
 @contextmanager
-def streamed() -> Iterator[Path]:
-    """A temporary NetCDF path for members streamed before they are saved in the run store; removed afterwards."""
-    path = _temporary_netcdf()
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+def streamed(runs_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A NetCDF path for members streamed before they are saved in the run store (``runs_dir``, as
+    :func:`~sdmodel.store.save_run`'s): in the store's hidden staging folder, removed afterwards, and
+    by the next save or stream should the process be killed (a stream held 46 MB per kill in the
+    temporary folder, for ever)."""
+    from sdmodel.store import staging
+
+    with staging(runs_dir) as folder:
+        yield folder / "members.nc"
 
 
 # --- summaries ---------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import shutil
 import socket
 import stat
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,15 +42,7 @@ def save_run(
 ) -> Path:
     """Save results atomically and return the run's folder."""
     root = resolve_runs_dir(runs_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        remove_abandoned(root)
-        temporary = root / private_name()
-        temporary.mkdir()
-    except OSError as error:
-        raise InputError(
-            root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir"
-        ) from None
+    temporary = _staging_folder(root)
     try:
         _write(results, temporary / RESULTS, stacked=kind in TRAJECTORY_KINDS)
         manifest = {
@@ -74,6 +67,39 @@ def save_run(
         ) from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
+
+
+def _staging_folder(root: Path) -> Path:
+    """A new hidden folder of this process in the store (first removing those of killed processes), or one line why not."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(root)
+        temporary = root / private_name()
+        temporary.mkdir()
+    except OSError as error:
+        raise InputError(
+            root, None, f"cannot write runs here ({error.strerror})", "choose a writable folder with --runs-dir"
+        ) from None
+    return temporary
+
+
+@contextmanager
+def staging(runs_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A hidden folder in the run store for work on its way to a saved run (an ensemble's streamed members), removed
+    afterwards; killed outright, its process cannot remove it, and the next save or staging does. Folders it had
+    to make for it (the store itself, on a first run) go too if nothing was saved in them: bad input leaves no trace."""
+    root = resolve_runs_dir(runs_dir)
+    made = [path for path in (root, *root.parents) if not path.exists()]  # innermost first
+    folder = _staging_folder(root)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for path in made:
+            try:
+                path.rmdir()  # only if empty
+            except OSError:
+                break
 
 
 def _write(results: xr.Dataset, path: Path, *, stacked: bool) -> None:

@@ -16,13 +16,12 @@ import dataclasses
 import hashlib
 import io
 import math
-import multiprocessing
 import os
 import re
 import shutil
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -339,10 +338,11 @@ def run_scenarios(
             results.append(run(model_path, spec, allow_nan))
             done(1)
     else:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        from sdmodel.executors import worker_pool
+
         for data_files in {spec.data_files for spec in specs}:
             load(model_path, data_files)  # translate and load once, before forking
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with worker_pool(workers) as pool:
             futures = [pool.submit(run, model_path, spec, allow_nan) for spec in specs]
             for _ in as_completed(futures):
                 done(1)
