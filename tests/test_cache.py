@@ -15,7 +15,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from paths import MODELS
+from paths import MODELS, without_root_privileges
 
 from sdmodel import describe
 from sdmodel.cli import main
@@ -153,3 +153,50 @@ def test_stale_working_folders_go_and_a_live_translations_stays(cold_cache):
     os.utime(old, (long_ago, long_ago))
     pysd_engine.translate(MODELS / "decay.mdl")
     assert working_folders(cold_cache) == [live.name]
+
+
+def _assert_cache_error(result, cache, runs) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"sdmodel: error: {cache}: cannot write the translation cache"), line
+    assert "SDMODEL_CACHE_DIR" in line
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+COLD_PYSD_RUN = ["run", "--model", str(MODELS / "decay.mdl"), "--engine", "pysd", "--fresh"]
+
+
+@pytest.mark.parametrize("where", ["the cache is a file", "a file holds its place"])
+def test_a_cache_folder_that_is_a_file_gives_one_line(where, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    cache = blocker if where == "the cache is a file" else blocker / "cache"
+    runs = tmp_path / "runs"
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(cache), "SDMODEL_RUNS_DIR": str(runs)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sdmodel.cli", *COLD_PYSD_RUN], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    _assert_cache_error(result, cache, runs)
+    assert blocker.read_text() == "a file"
+
+
+def test_a_read_only_cache_folder_gives_one_line(tmp_path):
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    cache.mkdir()
+    prefix = without_root_privileges()
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(cache), "SDMODEL_RUNS_DIR": str(runs)}
+    cache.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "sdmodel.cli", *COLD_PYSD_RUN],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        cache.chmod(0o755)
+    _assert_cache_error(result, cache, runs)
+    assert "Permission denied" in result.stderr

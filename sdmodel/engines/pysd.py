@@ -32,7 +32,7 @@ import xarray as xr
 from sdmodel.engines import unchanging
 from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError, ModelRunError
-from sdmodel.locations import cache_dir
+from sdmodel.locations import CACHE_DIR_ENV, cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 from sdmodel.store import private_name, remove_abandoned
@@ -78,29 +78,31 @@ def translate(model_path: str | os.PathLike) -> Path:
     translated = folder.joinpath(*["_"] * depth, f"{TRANSLATED_NAME}.py")
     if _intact(folder):
         return translated
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(folder.parent, TRANSLATING, older_than=ABANDONED_AFTER)  # what killed translations left
     work = folder.parent / private_name(TRANSLATING)
-    work.mkdir()
     try:
-        home = work.joinpath(*["_"] * depth)
-        home.mkdir(parents=True, exist_ok=True)
-        copy = home / f"{TRANSLATED_NAME}{source.suffix.lower()}"
-        shutil.copyfile(source, copy)
-        for name, path in files.items():
-            if not Path(name).is_absolute():  # PySD reads an absolute name where it is
-                target = (home / name).resolve()
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+        with _writing_cache():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            remove_abandoned(folder.parent, TRANSLATING, older_than=ABANDONED_AFTER)  # what killed translations left
+            work.mkdir()
+            home = work.joinpath(*["_"] * depth)
+            home.mkdir(parents=True, exist_ok=True)
+            copy = home / f"{TRANSLATED_NAME}{source.suffix.lower()}"
+            shutil.copyfile(source, copy)
+            for name, path in files.items():
+                if not Path(name).is_absolute():  # PySD reads an absolute name where it is
+                    target = (home / name).resolve()
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
         with _quiet():
             reader(str(copy))
-        (work / CHECKSUM).write_text(_checksum(work))  # last: a translation cut short has none
-        try:
-            os.replace(work, folder)  # atomic: a reader never sees a half-written translation
-        except OSError:  # the folder exists: another process finished first (its translation is the same) ...
-            if not _intact(folder):  # ... or it is stale (an older cache layout) or damaged: replace it
-                shutil.rmtree(folder, ignore_errors=True)
-                os.replace(work, folder)
+        with _writing_cache():
+            (work / CHECKSUM).write_text(_checksum(work))  # last: a translation cut short has none
+            try:
+                os.replace(work, folder)  # atomic: a reader never sees a half-written translation
+            except OSError:  # the folder exists: another process finished first (its translation is the same) ...
+                if not _intact(folder):  # ... or it is stale (an older cache layout) or damaged: replace it
+                    shutil.rmtree(folder, ignore_errors=True)
+                    os.replace(work, folder)
     except InputError:
         raise
     except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
@@ -110,6 +112,17 @@ def translate(model_path: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return translated
+
+
+@contextlib.contextmanager
+def _writing_cache():
+    """Turn a failure to write the cache (read-only, not a folder, full) into one line naming it and the way out."""
+    try:
+        yield
+    except OSError as error:
+        problem = f"cannot write the translation cache ({error.strerror or error})"
+        fix = f"make the folder writable, or set {CACHE_DIR_ENV} to a folder that is"
+        raise InputError(cache_dir(), None, problem, fix) from None
 
 
 #: a translation's checksum file, written last, over every other file of the translation
