@@ -468,6 +468,22 @@ def runs_prune(keep, older_than, dry_run, runs_dir):
     click.echo(f"{len(doomed)} run(s), {verb} {total / 1e6:.1f} MB" if doomed else "nothing to remove")
 
 
+def _any_size(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--yes``: lift the ensembles' size limits for this command only (sdmodel.ensemble.any_size)."""
+    if value:
+        from sdmodel.ensemble import any_size
+
+        ctx.with_resource(any_size())
+
+
+yes_option = click.option(
+    "--yes",
+    is_flag=True,
+    expose_value=False,
+    callback=_any_size,
+    help="Run an ensemble past the size limits (1e9 model steps, 4 GiB of outputs) instead of refusing it.",
+)
+
 #: the options of the ensemble commands (sweep, uncertainty, sensitivity)
 ensemble_options = options(
     click.option(
@@ -489,6 +505,7 @@ ensemble_options = options(
     ),
     runs_dir_option,
     json_option,
+    yes_option,
 )
 
 
@@ -901,6 +918,7 @@ def discover(run, policy, criteria, threshold, peel_alpha, mass_min, max_boxes, 
     ),
     runs_dir_option,
     json_option,
+    yes_option,
 )
 def search_policy(
     levers,

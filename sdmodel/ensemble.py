@@ -28,6 +28,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -72,6 +73,19 @@ class SweepParam:
 
 def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
     """``NAME=LO:HI:N`` -> N evenly spaced values from LO to HI, checked against the model's range."""
+    name, lo, hi, count = _sweep_grid(text)
+    variable = resolve_constant(name, info, "--param", name)
+    for value in (lo, hi):
+        if not variable.lower <= value <= variable.upper:
+            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
+            raise InputError(
+                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
+            )
+    return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
+
+
+def _sweep_grid(text: str) -> tuple[str, float, float, int]:
+    """``NAME=LO:HI:N`` as its name, LO, HI and N, each checked: what a grid's size is known from before it is made."""
     name, sep, grid = text.partition("=")
     name = name.strip()
     parts = grid.split(":")
@@ -89,14 +103,67 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
         raise InputError(
             "--param", name, f"LO {lo:g} is not below HI {hi:g}", "make LO less than HI (or give N=1 with LO equal to HI)"
         )
-    variable = resolve_constant(name, info, "--param", name)
-    for value in (lo, hi):
-        if not variable.lower <= value <= variable.upper:
-            bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
-            raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
-            )
-    return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
+    return name, lo, hi, count
+
+
+# --- bounded work ------------------------------------------------------------------------------
+
+#: the most model time steps (runs x steps a run) an ensemble takes on without --yes: measured on the
+#: bundled model in Simlin, about 20 microseconds a step (3,840 steps a run, 78 ms), so some 5 hours on one core
+MAX_STEPS = 10**9
+#: the most bytes of outputs (runs x kept values x saved times x 8) it keeps without --yes: what its stream
+#: file holds on disk, and what memory holds where an ensemble is read whole (sensitivity, policy search)
+MAX_KEPT_BYTES = 4 * 2**30
+_any_size: ContextVar[bool] = ContextVar("sdmodel_any_size", default=False)
+
+
+@contextmanager
+def any_size() -> Iterator[None]:
+    """Lift :data:`MAX_STEPS` and :data:`MAX_KEPT_BYTES` for the ensembles run inside (the CLI's ``--yes``)."""
+    token = _any_size.set(True)
+    try:
+        yield
+    finally:
+        _any_size.reset(token)
+
+
+def check_size(
+    source: str,
+    members: int,
+    specs: Sequence[RunSpec],
+    outputs: Sequence[Output],
+    info: ModelInfo,
+    engine: str,
+    model_path,
+    given: str | None = None,
+) -> None:
+    """Refuse an ensemble of ``members`` per scenario past the stated limits, before anything is drawn or run.
+
+    The error names ``source`` (an option) and ``given`` (its value; default: ``members``).
+
+    A sweep of ``x=0:1:100000000`` or ``--samples 1000000000`` ran out of memory making its design, or would
+    have run for days: the estimate is one line naming the limit and ``--yes`` (:func:`any_size`).
+    """
+    if _any_size.get():
+        return
+    from sdmodel.simulate import engine_module
+
+    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}  # one grid for all: prepare checks it
+    span = grid["final_time"] - grid["initial_time"]
+    steps = max(1, math.ceil(span / grid["time_step"] - 1e-9))
+    saved = math.floor(span / grid["saveper"] + 1e-9) + 1
+    variables = dict.fromkeys(output.variable for output in outputs)
+    values = sum(math.prod(len(info.subscripts.get(dim, ())) for dim in info.variables[name].dims) for name in variables)
+    runs = members * len(specs)
+    work, kept = runs * steps, runs * values * saved * 8
+    anyway = "give --yes to run it anyway"
+    if work > MAX_STEPS:
+        problem = f"{runs:,} runs of {steps:,} time steps each are {work:.3g} model steps, more than the limit of {MAX_STEPS:.0e}"
+        raise InputError(source, given or str(members), problem, f"ask for fewer runs, or {anyway}")
+    if kept > MAX_KEPT_BYTES:
+        size = f"{kept / 2**30:.3g} GiB of outputs ({values:,} values x {saved:,} saved times a run)"
+        problem = f"{runs:,} runs would keep {size}, more than the limit of {MAX_KEPT_BYTES / 2**30:g} GiB"
+        raise InputError(source, given or str(members), problem, f"ask for fewer runs or outputs, or {anyway}")
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -323,6 +390,7 @@ def uncertainty(
     _check_not_set(overrides, varied, info)
     check_levers_not_varied(distributions, drawn, specs)
     chosen = resolve_outputs(outputs, info)
+    check_size("--samples", samples, specs, chosen, info, engine, model_path)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
     results, description = run_design(
@@ -387,16 +455,20 @@ def sweep(
 
     model_path, loaded, specs = prepare([scenario], model=model, overrides=overrides, final_time=final_time, engine=engine)
     info = model_info_for(engine, model_path)
+    counts = [len(values) for values in params.values()] if isinstance(params, Mapping) else []
+    counts = counts or [_sweep_grid(text)[3] for text in params]
+    if not 1 <= len(counts) <= MAX_SWEEP_PARAMS:
+        raise InputError("--param", None, f"{len(counts)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
+    chosen = resolve_outputs(outputs, info)
+    given = None if isinstance(params, Mapping) else " ".join(params)
+    check_size("--param", math.prod(counts), specs, chosen, info, engine, model_path, given)  # before a grid is made
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
     else:
         swept = [parse_sweep_param(text, info) for text in params]
-    if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
-        raise InputError("--param", None, f"{len(swept)} parameters given", f"sweep 1 to {MAX_SWEEP_PARAMS} parameters")
     varied = [p.setting for p in swept]
     check_varied_once([(p.setting, p.name) for p in swept], "--param")
     _check_not_set(overrides, varied, info)
-    chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
     results, description = run_design(
@@ -475,6 +547,7 @@ def run_design(
         raise InputError(
             "--output", clash[0], "is varied by the ensemble: its values are already a coordinate", "choose another output"
         )
+    check_size("--samples", len(design), specs, outputs, info, engine, model_path)  # a design someone else drew
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
     for job in work:

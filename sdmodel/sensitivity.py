@@ -126,6 +126,16 @@ def sensitivity(
         raise InputError(
             distributions, "params", "Morris screening samples levels of a range", 'give every parameter dist = "uniform"'
         )
+    wanted = [split_output(text) for text in (outputs or _default_outputs())]
+    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}
+    for text, (_, when) in zip(outputs or _default_outputs(), wanted):
+        if when is not None:
+            check_saved_time(text, when, grid)
+    chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
+    # SALib's designs: Sobol N(D+2) members, N(2D+2) with second order; Morris N(D+1); FAST N*D
+    per_sample = {"sobol": 2 * len(drawn) + 2 if second_order else len(drawn) + 2, "morris": len(drawn) + 1}
+    members = samples * per_sample.get(method, len(drawn))
+    ensemble.check_size("--samples", members, specs, chosen, info, engine, model_path, given=str(samples))
     problem = salib_problem(drawn)
     if method == "sobol":
         design = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
@@ -134,12 +144,6 @@ def sensitivity(
         design = morris_sample.sample(problem, samples, num_levels=MORRIS_LEVELS, seed=seed)
     else:
         design = fast_sampler.sample(problem, samples, seed=seed)
-    wanted = [split_output(text) for text in (outputs or _default_outputs())]
-    grid = {**engine_module(engine).time_defaults(model_path), **specs[0].time}
-    for text, (_, when) in zip(outputs or _default_outputs(), wanted):
-        if when is not None:
-            check_saved_time(text, when, grid)
-    chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
