@@ -138,11 +138,12 @@ def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
 
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
-    if engine == "pysd" and sys.stderr.isatty():
-        click.echo(
+    if engine == "pysd":
+        from sdmodel.progress import announce
+
+        announce(
             "running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
-            "(--engine simlin takes milliseconds)",
-            err=True,
+            "(--engine simlin takes milliseconds)"
         )
 
 

@@ -200,3 +200,17 @@ def test_a_read_only_cache_folder_gives_one_line(tmp_path):
         cache.chmod(0o755)
     _assert_cache_error(result, cache, runs)
     assert "Permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_translation_says_so_on_a_terminal_only(terminal, cold_cache, capsys, monkeypatch):
+    """A large model translates for minutes: on a terminal a line says what is happening, as PySD runs do; a
+    script's stderr gets nothing, and neither does a command that finds the translation cached."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    pysd_engine.translate(MODELS / "decay.mdl")
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert ("translating decay.mdl through PySD" in said.err) is terminal and said.err.count("\n") == int(terminal)
+    forget_loaded_models()
+    pysd_engine.translate(MODELS / "decay.mdl")
+    assert capsys.readouterr().err == ""

@@ -34,6 +34,7 @@ from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import CACHE_DIR_ENV, cache_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
+from sdmodel.progress import announce
 from sdmodel.scenario import RunSpec, Setting
 from sdmodel.store import private_name, remove_abandoned
 
@@ -93,6 +94,7 @@ def translate(model_path: str | os.PathLike) -> Path:
                     target = (home / name).resolve()
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target)
+        announce(f"translating {source.name} through PySD, once for this content (a large model takes minutes)")
         with _quiet():
             reader(str(copy))
         with _writing_cache():
