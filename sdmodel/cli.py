@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
+from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning, Note
 from sdmodel.locations import RUNS_DIR_ENV
 
 
@@ -30,6 +30,7 @@ class _Group(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", NonFiniteWarning)
+                warnings.simplefilter("always", Note)
                 warnings.showwarning = _show_warning(warnings.showwarning)
                 return super().invoke(ctx)
         except InputError as error:
@@ -55,6 +56,8 @@ def _show_warning(others):
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         if issubclass(category, NonFiniteWarning):
             click.echo(f"sdmodel: warning: {message}", err=True)
+        elif issubclass(category, Note):
+            click.echo(f"sdmodel: note: {message}", err=True)
         else:
             others(message, category, filename, lineno, file, line)
 
@@ -131,9 +134,9 @@ run_options = options(
 
 
 def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
-    from sdmodel.scenario import parse_assignment
+    from sdmodel.scenario import parse_assignments
 
-    return dict(parse_assignment(text) for text in assignments)
+    return parse_assignments(assignments)
 
 
 def _announce(engine: str) -> None:

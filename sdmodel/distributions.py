@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import InputError, finite_number, read_toml, shown
 from sdmodel.model import ModelInfo, Variable
 from sdmodel.scenario import ELEMENT_PATTERN, Scenario, Setting, validate
 
@@ -175,7 +175,7 @@ def _check_support(dist: str, args: dict[str, float], variable: Variable, path: 
             raise InputError(
                 path,
                 f"{key}.{arg}",
-                f"{args[arg]:g} is out of range {bounds}",
+                f"{shown(args[arg])} is out of range {bounds}",
                 f"give a value within {bounds} ({variable.units})",
             )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -47,9 +48,9 @@ from sdmodel.distributions import (
     resolve_constant,
     varied_setting,
 )
-from sdmodel.errors import InputError, ModelRunError, finite_number
+from sdmodel.errors import NUMBER, InputError, ModelRunError, finite_number, shown
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
-from sdmodel.model import ModelInfo, Variable, with_units
+from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, with_units
 from sdmodel.progress import progress_bar
 from sdmodel.scenario import ELEMENT_PATTERN, RunSpec, Scenario, Setting
 
@@ -79,7 +80,7 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
         if not variable.lower <= value <= variable.upper:
             bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
             raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
+                "--param", name, f"{shown(value)} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
             )
     return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
 
@@ -92,7 +93,13 @@ def _sweep_grid(text: str) -> tuple[str, float, float, int]:
     if not sep or not name or len(parts) != 3:
         raise InputError("--param", text, "expected NAME=LO:HI:N", 'e.g. --param "data strike fraction=0.1:0.5:5"')
     try:
-        lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if not (
+            NUMBER.fullmatch(parts[0].strip())
+            and NUMBER.fullmatch(parts[1].strip())
+            and re.fullmatch(r"[+-]?[0-9]+", parts[2].strip())
+        ):
+            raise ValueError("not a number as the docs write one")  # float() reads "0_5" and full-width digits
+        lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2].strip())
     except ValueError:
         raise InputError(
             "--param", name, f"{grid!r} is not LO:HI:N", "give two numbers and a whole number of points, e.g. 0.1:0.5:5"
@@ -199,9 +206,13 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
             continue
         match = ELEMENT_PATTERN.match(name)
         variable = info.resolve(match["name"] if match else name, "--output", name)
-        if variable.kind == "lookup" or variable.py_name in ("initial_time", "final_time", "time_step", "saveper", "time"):
-            problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
+        if variable.py_name in (*TIME_CONTROLS, "time"):  # PySD documents Time's kind as NaN: "'Time' is a nan" was said
+            problem = f"'{variable.name}' is a time control (the run's clock or its settings), not an output"
             raise InputError("--output", name, problem, "choose a stock, flow, auxiliary or constant")
+        if variable.kind == "lookup":
+            raise InputError(
+                "--output", name, f"'{variable.name}' is a lookup, not a series", "choose a stock, flow, auxiliary or constant"
+            )
         select = {}
         if match:
             select = dict([_element(variable, match["element"], info, name)])
@@ -512,7 +523,7 @@ def _explicit_param(name: str, values: Sequence[float], info: ModelInfo) -> Swee
         if not variable.lower <= value <= variable.upper:
             bounds = f"[{format_bound(variable.lower)}, {format_bound(variable.upper)}]"
             raise InputError(
-                "--param", name, f"{value:g} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
+                "--param", name, f"{shown(value)} is out of range {bounds}", f"give values within {bounds} ({variable.units})"
             )
     return SweepParam(name, varied_setting(name, variable, info, "--param"), numbers)
 

@@ -30,7 +30,7 @@ from sdmodel.errors import InputError, read_text
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, normalise
 from sdmodel.scenario import NAME_PATTERN, Scenario, Value
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)  # Vensim's numbers: ASCII digits only
 _CONSTANT = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*=\s*(?P<values>.*)$")
 _LOOKUP = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*\(")
 _LABEL = re.compile(r"^(?P<name>.+?)\s*(\[(?P<subs>[^\]]*)\])?$")

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdmodel.errors import InputError, finite_number, read_toml
+from sdmodel.errors import NUMBER, InputError, finite_number, number_from_text, read_toml, shown
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -204,11 +204,8 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
         raise InputError(source, key, "the time series is empty", 'give at least one point, e.g. {"2030" = 0.5}')
     points = []
     for time_text, point in value.items():
-        try:
-            time = float(time_text)
-        except ValueError:
-            time = math.nan
-        if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400"
+        time = float(time_text) if NUMBER.fullmatch(time_text.strip()) else math.nan
+        if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400", and "20_30" as 2030
             fix = 'write them as years, e.g. "2030" = 0.5'
             raise InputError(source, f"{key}.{time_text}", "time series keys must be times", fix)
         points.append((time, finite_number(point, source, f"{key}.{time_text}")))
@@ -239,11 +236,23 @@ def parse_assignment(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise InputError("--set", text, "expected NAME=VALUE", 'e.g. --set "data strike fraction=0.5"')
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError("--set", name.strip(), f"{value!r} is not a number", "give a number, e.g. 0.5") from None
-    return name.strip(), finite_number(number, "--set", name.strip())
+    return name.strip(), number_from_text(value, "--set", name.strip())
+
+
+def parse_assignments(texts: Iterable[str]) -> dict[str, float]:
+    """Every ``--set NAME=VALUE``, refusing a name given twice (its last value won, silently).
+
+    >>> parse_assignments(["x=1", "y=2"])
+    {'x': 1.0, 'y': 2.0}
+    """
+    found: dict[str, float] = {}
+    for text in texts:
+        name, value = parse_assignment(text)
+        if name in found:
+            problem = f"is given twice ({shown(found[name])} and {shown(value)})"
+            raise InputError("--set", name, problem, "give each constant once")
+        found[name] = value
+    return found
 
 
 def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -> RunSpec:
@@ -252,13 +261,22 @@ def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -
     ``defaults`` holds the model's own time controls, so that a scenario that only
     moves ``final_time`` is still checked against the model's ``initial_time``.
     """
-    settings = []
+    settings: dict[tuple[str, tuple[str, str] | None], tuple[Setting, str, str]] = {}
     for key, value in scenario.params.items():
         source = scenario.origins.get(key, scenario.source)
-        settings.append(_setting(key, value, model, source))
+        setting = _setting(key, value, model, source)
+        slot = (setting.py_name, setting.element)
+        if slot in settings:
+            _, other, other_source = settings.pop(slot)
+            if other_source == source:  # one file, or --set, names it twice in two spellings: which did it mean?
+                name = model.variables[setting.py_name].name
+                problem = f"sets '{name}' a second time (also as {_quote(other)})"
+                raise InputError(source, f"params.{_quote(key)}", problem, "set each constant once, in one spelling")
+            # else a scenario, or --set, overrides the one it extends in another spelling: it wins, as in the same spelling
+        settings[slot] = (setting, key, source)
     time = dict(scenario.time)
     _check_time(scenario, time, {**defaults, **time}, model)
-    return RunSpec(name=scenario.name, settings=tuple(settings), time=time)
+    return RunSpec(name=scenario.name, settings=tuple(setting for setting, _, _ in settings.values()), time=time)
 
 
 def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, float], model: ModelInfo) -> None:
@@ -276,7 +294,7 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
         if control is not None and not control.lower <= value <= control.upper:
             bounds = f"[{_bound(control.lower)}, {_bound(control.upper)}]"
             fix = f"give a value within {bounds} ({control.units})"
-            raise InputError(source(f"time.{name}"), f"time.{name}", f"{value:g} is out of range {bounds}", fix)
+            raise InputError(source(f"time.{name}"), f"time.{name}", f"{shown(value)} is out of range {bounds}", fix)
     if merged.get("final_time", math.inf) <= merged.get("initial_time", -math.inf):
         key = blame("final_time", "initial_time")
         problem = f"final_time {merged['final_time']:g} is not after initial_time {merged['initial_time']:g}"
@@ -304,6 +322,14 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
             key = blame("saveper", "time_step")
             problem = f"saveper {merged['saveper']:g} is not a multiple of time_step {step:g}"
             raise InputError(source(key), key, problem, "make saveper a multiple of time_step, e.g. 4 steps")
+    save = merged.get("saveper", step)
+    saves = (stop - start) / save
+    if time and abs(saves - round(saves)) > 1e-6 * max(1.0, saves):  # engines stop at the last save before it
+        key = blame("final_time", "initial_time", "saveper", "time_step")
+        last = float(f"{start + math.floor(saves) * save:.12g}")
+        problem = f"final_time {shown(stop)} is not on the save grid (every {shown(save)} from {shown(start)}): the run would end at {shown(last)}"
+        fix = f"give a final time on it, e.g. {shown(last)} or {shown(float(f'{last + save:.12g}'))}"
+        raise InputError(source(key), key, problem, fix)
 
 
 def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
@@ -330,7 +356,7 @@ def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:
         if not variable.lower <= number <= variable.upper:
             bounds = f"[{_bound(variable.lower)}, {_bound(variable.upper)}]"
             raise InputError(
-                source, where, f"{number:g} is out of range {bounds}", f"give a value within {bounds} ({variable.units})"
+                source, where, f"{shown(number)} is out of range {bounds}", f"give a value within {bounds} ({variable.units})"
             )
     return Setting(py_name=variable.py_name, value=value, element=element)
 

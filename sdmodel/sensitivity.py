@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from sdmodel.errors import InputError
+from sdmodel.errors import NUMBER, InputError, Note
 from sdmodel.scenario import Scenario
 
 METHODS = ("sobol", "morris", "fast")
@@ -39,10 +40,9 @@ def split_output(text: str) -> tuple[str, float | None]:
     name, sep, when = text.rpartition("@")
     if not sep:
         return text, None
-    try:
-        return name, float(when)
-    except ValueError:
-        raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040") from None
+    if not NUMBER.fullmatch(when.strip()):
+        raise InputError("--output", text, f"'{when}' is not a time", "write VAR@YEAR, e.g. hhi@2040")
+    return name, float(when)
 
 
 def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
@@ -176,13 +176,33 @@ def sensitivity(
     names = problem["names"]
     indices = {}
     for label, y in zip(labels, values):
-        if method == "sobol":
-            found = sobol_analyze.analyze(problem, y, calc_second_order=second_order, seed=seed)
-        elif method == "morris":
-            found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
-        else:
-            found = fast_analyze.analyze(problem, y, seed=seed)
+        with warnings.catch_warnings():
+            # an output no assumption moves has no variance to share out: SALib divides by it (NaN indices, kept,
+            # and said below once, not as numpy's RuntimeWarning); its FAST intervals are bootstrapped (noted below)
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning, "SALib")
+            warnings.filterwarnings("ignore", "FAST confidence intervals are estimated via bootstrap", UserWarning)
+            if method == "sobol":
+                found = sobol_analyze.analyze(problem, y, calc_second_order=second_order, seed=seed)
+            elif method == "morris":
+                found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
+            else:
+                found = fast_analyze.analyze(problem, y, seed=seed)
         indices[label] = found
+    unmoved = [label for label, y in zip(labels, values) if np.ptp(y) == 0]
+    if unmoved and method != "morris":  # Morris's effects are 0 there, which is right
+        warnings.warn(
+            f"{', '.join(unmoved)}: the same in every member (no assumption moves {'it' if len(unmoved) == 1 else 'them'}),"
+            f" so {'its' if len(unmoved) == 1 else 'their'} indices are NaN (undefined); ask about a later year or another output",
+            Note,
+            stacklevel=2,
+        )
+    if method == "fast":
+        warnings.warn(
+            "FAST's confidence intervals (S1_conf, ST_conf) are SALib's bootstrap estimates, known to be unreliable for "
+            "FAST (SALib issue 649): read them as indicative; Sobol's are not",
+            Note,
+            stacklevel=2,
+        )
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {

@@ -224,6 +224,8 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
     was once a sensitivity run, and plot said its variable did not exist.
     """
     text = str(ref)
+    if not text.strip():  # a prefix every run has: `runs show ""` showed one
+        raise InputError("RUN", text, "is empty", "give a run's folder, name, prefix or `latest` (see `sdmodel runs list`)")
     wanted_kind = text.split(":", 1)[1] if text.startswith("latest:") else None
     if wanted_kind is not None and wanted_kind not in KINDS:
         raise InputError(

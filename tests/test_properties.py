@@ -91,7 +91,9 @@ def model_facts() -> ModelFacts:
     path = default_model()
     info = engine.model_info(path)
     defaults = engine.time_defaults(path)
-    model_path, _, (spec,) = prepare(["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["time_step"])
+    model_path, _, (spec,) = prepare(
+        ["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["saveper"]
+    )  # read at its first save
     baseline = engine.run(model_path, spec)
     slots = []
     for variable in info.variables.values():
@@ -205,13 +207,15 @@ def valid_time(draw) -> dict[str, float]:
         step = draw(st.sampled_from(STEPS))
         time["time_step"] = step
         if draw(st.booleans()):  # else the model's saveper (0.25), a multiple of every step here
-            time["saveper"] = step * draw(st.integers(1, 4))
+            time["saveper"] = step * draw(st.sampled_from([1, 2, 4]))  # powers of 2: whole years are on the save grid
     elif draw(st.booleans()):
-        time["saveper"] = facts.time_defaults["time_step"] * draw(st.integers(1, 4))
+        time["saveper"] = facts.time_defaults["time_step"] * draw(st.sampled_from([1, 2, 4]))
     if draw(st.booleans()):
         start = float(draw(st.integers(2015, 2030)))
         time["initial_time"] = start
-        time["final_time"] = start + draw(st.sampled_from([0.5, 1.0, 2.0]))
+        saveper = time.get("saveper", facts.time_defaults["saveper"])
+        spans = [span for span in (0.5, 1.0, 2.0) if (span / saveper).is_integer()]  # a final time off it is refused
+        time["final_time"] = start + draw(st.sampled_from(spans))
     return time
 
 
