@@ -187,6 +187,8 @@ def sensitivity(
                 found = morris_analyze.analyze(problem, design, y, num_levels=MORRIS_LEVELS, seed=seed)
             else:
                 found = fast_analyze.analyze(problem, y, seed=seed)
+        if method != "morris" and np.ptp(y) == 0:  # a share of no variance is undefined: SALib gave 0 (Sobol) or NaN (FAST)
+            found = {key: np.full(np.shape(value), np.nan) for key, value in found.items() if key != "names"}
         indices[label] = found
     unmoved = [label for label, y in zip(labels, values) if np.ptp(y) == 0]
     if unmoved and method != "morris":  # Morris's effects are 0 there, which is right
