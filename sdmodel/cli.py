@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from sdmodel import atomic
-from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning
+from sdmodel.errors import InputError, ModelRunError, NonFiniteWarning, Note
 from sdmodel.locations import RUNS_DIR_ENV
 
 
@@ -33,6 +33,7 @@ class _Group(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", NonFiniteWarning)
+                warnings.simplefilter("always", Note)
                 warnings.showwarning = _show_warning(warnings.showwarning)
                 return super().invoke(ctx)
         except InputError as error:
@@ -76,6 +77,8 @@ def _show_warning(others):
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         if issubclass(category, NonFiniteWarning):
             click.echo(f"sdmodel: warning: {message}", err=True)
+        elif issubclass(category, Note):
+            click.echo(f"sdmodel: note: {message}", err=True)
         else:
             others(message, category, filename, lineno, file, line)
 
@@ -157,9 +160,9 @@ run_options = options(
 
 
 def _overrides(assignments: tuple[str, ...]) -> dict[str, float]:
-    from sdmodel.scenario import parse_assignment
+    from sdmodel.scenario import parse_assignments
 
-    return dict(parse_assignment(text) for text in assignments)
+    return parse_assignments(assignments)
 
 
 def _grouped(command):
@@ -179,11 +182,12 @@ def _grouped(command):
 
 def _announce(engine: str) -> None:
     """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
-    if engine == "pysd" and sys.stderr.isatty():
-        click.echo(
+    if engine == "pysd":
+        from sdmodel.progress import announce
+
+        announce(
             "running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
-            "(--engine simlin takes milliseconds)",
-            err=True,
+            "(--engine simlin takes milliseconds)"
         )
 
 
@@ -495,6 +499,23 @@ execution_options = options(
     ),
 )
 
+
+def _any_size(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--yes``: lift the ensembles' size limits for this command only (sdmodel.ensemble.any_size)."""
+    if value:
+        from sdmodel.ensemble import any_size
+
+        ctx.with_resource(any_size())
+
+
+yes_option = click.option(
+    "--yes",
+    is_flag=True,
+    expose_value=False,
+    callback=_any_size,
+    help="Run an ensemble past the size limits (1e9 model steps, 4 GiB of outputs) instead of refusing it.",
+)
+
 #: the options of the ensemble commands (sweep, uncertainty, robustness, sensitivity), handed to the command grouped
 ensemble_options = options(
     click.option(
@@ -512,6 +533,7 @@ ensemble_options = options(
     execution_options,
     runs_dir_option,
     json_option,
+    yes_option,
     _grouped,
 )
 
@@ -571,7 +593,7 @@ def sweep_command(scenario, params, plot_path, outputs, setup, execution, runs_d
 
     from sdmodel.ensemble import format_sweep, streamed, sweep, sweep_json, sweep_run_name
 
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = sweep(
             list(params),
             scenario or "baseline",
@@ -638,7 +660,7 @@ def uncertainty_command(
 
     from sdmodel.ensemble import bands_json, format_bands, percentile_bands, streamed, uncertainty
 
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = uncertainty(
             file,
             scenarios or ("baseline",),
@@ -689,7 +711,7 @@ def uncertainty_command(
     help="The scenario each policy is compared with (and an alternative in regret).",
 )
 @samples_option(100, "Draws of the assumptions (every scenario runs each).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the Latin hypercube.")
 @click.option("--plot", "plot_path", type=FIGURE, help="Also draw satisficing shares and regret (.html or .png).")
 @click.option(
     "--thin",
@@ -727,7 +749,7 @@ def robustness_command(
     from sdmodel.ensemble import streamed
     from sdmodel.robustness import analysis_of, figure, format_table, robustness, run_name, thinned, to_json
 
-    with streamed() as stream:
+    with streamed(runs_dir) as stream:
         results = robustness(
             file,
             list(policies) or None,
@@ -855,7 +877,7 @@ def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max
 @samples_option(20, "Draws of the assumptions each candidate runs on (the same for all).")
 @click.option("--population", type=click.IntRange(min=4), default=20, show_default=True, help="Candidates per generation.")
 @click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws and of NSGA-II.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the draws and of NSGA-II.")
 @click.option(
     "--out",
     "out_dir",
@@ -871,6 +893,7 @@ def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max
     execution_options,
     runs_dir_option,
     json_option,
+    yes_option,
     _grouped,
 )
 def search_policy_command(

@@ -41,7 +41,7 @@ MAX_DEPTH = 40  # nested operations: evaluating and printing recurse, so a deep 
 MAX_NUMBER = 1e15  # larger literals are typos, or attempts to overflow the arithmetic
 BASELINE = "baseline"
 _PLACEHOLDER = "_sdref"
-_AT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*@\s*(\d+(?:\.\d*)?)(?![\w.])")
+_AT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*@\s*([0-9]+(?:\.[0-9]*)?)(?![\w.])")  # ASCII digits: float() reads others
 _COMPARISONS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _ARITHMETIC = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}
 _REFUSED = {  # what a node is called in the error, for the constructs people (or attackers) try

@@ -16,9 +16,8 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from sdmodel import atomic
 from sdmodel.errors import InputError
-from sdmodel.locations import cache_dir, default_model
+from sdmodel.locations import cache_dir, default_model, read_cache, write_cache
 from sdmodel.model import SUGGESTION_CUTOFF, ModelInfo, Variable, canonical, file_sha256, normalise
 from sdmodel.provenance import code_fingerprint
 
@@ -102,7 +101,7 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
     sha256 = file_sha256(model_path)
     path = _metadata_path(sha256)
     try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        cached = json.loads(read_cache(path) or "")  # none, or damaged (its checksum does not match): read again
         variables = {row["py_name"]: Variable(**{**row, "dims": tuple(row["dims"])}) for row in cached["variables"]}
         info = ModelInfo(model_path, sha256, variables, {dim: tuple(elements) for dim, elements in cached["subscripts"].items()})
         return info, cached["equations"], {(cause, effect): sign for cause, effect, sign in cached["links"]}
@@ -118,7 +117,7 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
         "equations": written,
         "links": [[cause, effect, sign] for (cause, effect), sign in links.items()],
     }
-    _write_atomically(path, json.dumps(content))
+    write_cache(path, json.dumps(content))
     return info, written, links
 
 
@@ -128,16 +127,6 @@ def _metadata_path(model_sha256: str) -> Path:
 
     readers = f"{version('pysd')}|{version('pysimlin')}|{code_fingerprint()}"
     return cache_dir() / "metadata" / f"{model_sha256[:24]}-{hashlib.sha256(readers.encode()).hexdigest()[:16]}.json"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write into a temporary file beside it, then rename: a reader never sees half a file. A cache
-    that cannot be written only costs the next describe its seconds."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, text)
-    except OSError:
-        pass
 
 
 def _likeness(text: str, other: str) -> float:

@@ -29,6 +29,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -47,7 +48,7 @@ from sdmodel.distributions import (
     resolve_constant,
     varied_setting,
 )
-from sdmodel.errors import InputError, ModelRunError, check_range, finite_number
+from sdmodel.errors import NUMBER, InputError, ModelRunError, check_range, finite_number
 from sdmodel.executors import MAX_BATCH, Batch, BatchResult, Job, batch_size, make_executor, runner_for, serial_executor
 from sdmodel.model import TIME_CONTROLS, ModelInfo, with_units
 from sdmodel.options import Execution, RunSetup
@@ -77,6 +78,15 @@ class SweepParam:
 
 def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
     """``NAME=LO:HI:N`` -> N evenly spaced values from LO to HI, checked against the model's range."""
+    name, lo, hi, count = _sweep_grid(text)
+    variable = resolve_constant(name, info, "--param", name)
+    for value in (lo, hi):
+        check_range(value, variable, "--param", name, give="values")
+    return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
+
+
+def _sweep_grid(text: str) -> tuple[str, float, float, int]:
+    """``NAME=LO:HI:N`` as its name, LO, HI and N, each checked: what a grid's size is known from before it is made."""
     name, sep, grid = text.partition("=")
     name = name.strip()
     parts = grid.split(":")
@@ -85,7 +95,13 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
             source="--param", key=text, problem="expected NAME=LO:HI:N", fix='e.g. --param "data strike fraction=0.1:0.5:5"'
         )
     try:
-        lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if not (
+            NUMBER.fullmatch(parts[0].strip())
+            and NUMBER.fullmatch(parts[1].strip())
+            and re.fullmatch(r"[+-]?[0-9]+", parts[2].strip())
+        ):
+            raise ValueError("not a number as the docs write one")  # float() reads "0_5" and full-width digits
+        lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2].strip())
     except ValueError:
         raise InputError(
             source="--param",
@@ -104,10 +120,66 @@ def parse_sweep_param(text: str, info: ModelInfo) -> SweepParam:
             problem=f"LO {lo:g} is not below HI {hi:g}",
             fix="make LO less than HI (or give N=1 with LO equal to HI)",
         )
-    variable = resolve_constant(name, info, "--param", name)
-    for value in (lo, hi):
-        check_range(value, variable, "--param", name, give="values")
-    return SweepParam(name, varied_setting(name, variable, info, "--param"), tuple(float(v) for v in np.linspace(lo, hi, count)))
+    return name, lo, hi, count
+
+
+# --- bounded work ------------------------------------------------------------------------------
+
+#: the most model time steps (runs x steps a run) an ensemble takes on without --yes: measured on the
+#: bundled model in Simlin, about 20 microseconds a step (3,840 steps a run, 78 ms), so some 5 hours on one core
+MAX_STEPS = 10**9
+#: the most bytes of outputs (runs x kept values x saved times x 8) it keeps without --yes: what its stream
+#: file holds on disk, and what memory holds where an ensemble is read whole (sensitivity, policy search)
+MAX_KEPT_BYTES = 4 * 2**30
+_any_size: ContextVar[bool] = ContextVar("sdmodel_any_size", default=False)
+
+
+@contextmanager
+def any_size() -> Iterator[None]:
+    """Lift :data:`MAX_STEPS` and :data:`MAX_KEPT_BYTES` for the ensembles run inside (the CLI's ``--yes``)."""
+    token = _any_size.set(True)
+    try:
+        yield
+    finally:
+        _any_size.reset(token)
+
+
+def check_size(
+    source: str,
+    members: int,
+    prepared: Prepared,
+    outputs: Sequence[Output],
+    given: str | None = None,
+    specs: Sequence[RunSpec] | None = None,
+) -> None:
+    """Refuse an ensemble of ``members`` for each scenario (``specs``, default ``prepared``'s) past the stated limits,
+    before anything is drawn or run.
+
+    The error names ``source`` (an option) and ``given`` (its value; default: ``members``).
+
+    A sweep of ``x=0:1:100000000`` or ``--samples 1000000000`` ran out of memory making its design, or would
+    have run for days: the estimate is one line naming the limit and ``--yes`` (:func:`any_size`).
+    """
+    if _any_size.get():
+        return
+    grid, info = prepared.grid, prepared.info
+    span = grid["final_time"] - grid["initial_time"]
+    steps = max(1, math.ceil(span / grid["time_step"] - 1e-9))
+    saved = math.floor(span / grid["saveper"] + 1e-9) + 1
+    variables = dict.fromkeys(output.variable for output in outputs)
+    values = sum(math.prod(len(info.subscripts.get(dim, ())) for dim in info.variables[name].dims) for name in variables)
+    runs = members * len(prepared.specs if specs is None else specs)
+    work, kept = runs * steps, runs * values * saved * 8
+    anyway = "give --yes to run it anyway"
+    if work > MAX_STEPS:
+        problem = f"{runs:,} runs of {steps:,} time steps each are {work:.3g} model steps, more than the limit of {MAX_STEPS:.0e}"
+        raise InputError(source=source, key=given or str(members), problem=problem, fix=f"ask for fewer runs, or {anyway}")
+    if kept > MAX_KEPT_BYTES:
+        size = f"{kept / 2**30:.3g} GiB of outputs ({values:,} values x {saved:,} saved times a run)"
+        problem = f"{runs:,} runs would keep {size}, more than the limit of {MAX_KEPT_BYTES / 2**30:g} GiB"
+        raise InputError(
+            source=source, key=given or str(members), problem=problem, fix=f"ask for fewer runs or outputs, or {anyway}"
+        )
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -146,8 +218,11 @@ def resolve_outputs(names: Sequence[str] | None, info: ModelInfo) -> list[Output
             continue
         match = ELEMENT_PATTERN.match(name)
         variable = info.resolve(match["name"] if match else name, "--output", name)
-        if variable.kind == "lookup" or variable.py_name in (*TIME_CONTROLS, "time"):
-            problem = f"'{variable.name}' is a {variable.kind or 'time control'}, not a series"
+        if variable.py_name in (*TIME_CONTROLS, "time"):  # PySD documents Time's kind as NaN: "'Time' is a nan" was said
+            problem = f"'{variable.name}' is a time control (the run's clock or its settings), not an output"
+            raise InputError(source="--output", key=name, problem=problem, fix="choose a stock, flow, auxiliary or constant")
+        if variable.kind == "lookup":
+            problem = f"'{variable.name}' is a lookup, not a series"
             raise InputError(source="--output", key=name, problem=problem, fix="choose a stock, flow, auxiliary or constant")
         select = {}
         if match:
@@ -318,6 +393,7 @@ def uncertainty(
     _check_not_set(setup.overrides, varied, info)
     check_levers_not_varied(distributions, drawn, specs)
     chosen = resolve_outputs(outputs, info)
+    check_size("--samples", samples, prepared, chosen)
     design = latin_hypercube(drawn, samples, seed)
     names = [param_name(setting) for setting in varied]
     lead = {"scenario": len(specs), "run": samples}
@@ -360,18 +436,22 @@ def sweep(
     """
     prepared = setup.prepare([scenario])
     specs, info = prepared.specs, prepared.info
+    counts = [len(values) for values in params.values()] if isinstance(params, Mapping) else []
+    counts = counts or [_sweep_grid(text)[3] for text in params]
+    if not 1 <= len(counts) <= MAX_SWEEP_PARAMS:
+        raise InputError(
+            source="--param", key=None, problem=f"{len(counts)} parameters given", fix=f"sweep 1 to {MAX_SWEEP_PARAMS} parameters"
+        )
+    chosen = resolve_outputs(outputs, info)
+    given = None if isinstance(params, Mapping) else " ".join(params)
+    check_size("--param", math.prod(counts), prepared, chosen, given)  # before a grid is made
     if isinstance(params, Mapping):
         swept = [_explicit_param(name, values, info) for name, values in params.items()]
     else:
         swept = [parse_sweep_param(text, info) for text in params]
-    if not 1 <= len(swept) <= MAX_SWEEP_PARAMS:
-        raise InputError(
-            source="--param", key=None, problem=f"{len(swept)} parameters given", fix=f"sweep 1 to {MAX_SWEEP_PARAMS} parameters"
-        )
     varied = [p.setting for p in swept]
     check_varied_once([(p.setting, p.name) for p in swept], "--param")
     _check_not_set(setup.overrides, varied, info)
-    chosen = resolve_outputs(outputs, info)
     names = [param_name(setting) for setting in varied]
     design = np.array(list(product(*(p.values for p in swept))), dtype=float).reshape(-1, len(swept))
     lead = {name: len(p.values) for name, p in zip(names, swept)}
@@ -433,6 +513,7 @@ def run_design(
             problem="is varied by the ensemble: its values are already a coordinate",
             fix="choose another output",
         )
+    check_size("--samples", len(design), prepared, outputs, specs=specs)  # a design someone else drew
     coords = {name: {dim: tuple(info.subscripts.get(dim, ())) for dim in info.variables[name].dims} for name in variables}
     work = [Job(engine, str(model_path), info.sha256, spec, tuple(varied), tuple(variables)) for spec in specs]
     for job in work:
@@ -574,20 +655,29 @@ def _check_not_set(overrides: Mapping[str, float] | None, varied: Sequence[Setti
             )
 
 
+#: the prefix of an ensemble's members streamed to the temporary folder (an ensemble not saved as it runs)
+STREAM_PREFIX = "sdmodel-ensemble-"
+
+
 def _temporary_netcdf() -> Path:
-    handle, name = tempfile.mkstemp(prefix="sdmodel-ensemble-", suffix=".nc")
-    os.close(handle)
-    return Path(name)
+    """A new NetCDF path in the temporary folder, first removing those of processes killed while they streamed."""
+    from sdmodel.store import private_name, remove_abandoned
+
+    folder = Path(tempfile.gettempdir())
+    remove_abandoned(folder, STREAM_PREFIX)
+    return folder / f"{private_name(STREAM_PREFIX)}.nc"
 
 
 @contextmanager
-def streamed() -> Iterator[Path]:
-    """A temporary NetCDF path for members streamed before they are saved in the run store; removed afterwards."""
-    path = _temporary_netcdf()
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+def streamed(runs_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A NetCDF path for members streamed before they are saved in the run store (``runs_dir``, as
+    :func:`~sdmodel.store.save_run`'s): in the store's hidden staging folder, removed afterwards, and
+    by the next save or stream should the process be killed (a stream held 46 MB per kill in the
+    temporary folder, for ever)."""
+    from sdmodel.store import staging
+
+    with staging(runs_dir) as folder:
+        yield folder / "members.nc"
 
 
 # --- summaries ---------------------------------------------------------------------------------

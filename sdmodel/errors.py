@@ -54,6 +54,11 @@ class NonFiniteWarning(UserWarning):
     """A model of the user's own computed NaN; it is kept as a result (the CLI prints one line per variable)."""
 
 
+class Note(UserWarning):
+    """Something a reader of a valid result should know (the CLI prints it as one line, ``sdmodel: note: ...``):
+    what a library said as a RuntimeWarning and a traceback-like two lines, said once and plainly."""
+
+
 def read_text(path: Path) -> str:
     """A user's text file, or an InputError saying why it cannot be read (a BOM is allowed)."""
     try:
@@ -129,14 +134,14 @@ def check_range(value: float, variable, source: str | Path, key: str, give: str 
         raise InputError(
             source=source,
             key=key,
-            problem=f"{value:g} is out of range {bounds}",
+            problem=f"{shown(value)} is out of range {bounds}",
             fix=f"give {give} within {bounds} ({variable.units})",
         )
 
 
 def format_bound(value: float) -> str:
     """A documented bound as a message shows it: ``?`` where the range is open."""
-    return "?" if math.isinf(value) else f"{value:g}"
+    return "?" if math.isinf(value) else shown(value)
 
 
 def toml_key(key: str) -> str:
@@ -160,3 +165,40 @@ def first_line(error: BaseException, named: bool = True) -> str:
     if not lines:
         return type(error).__name__
     return f"{type(error).__name__}: {lines[0]}" if named else lines[0]
+
+
+#: a number written as the docs (TOML's and the CLI's) name it: ASCII digits, a sign, a point and an exponent; also
+#: inf and nan, so that :func:`finite_number` says what is wrong with them. Python's ``float()`` also reads "0_5" as 5
+#: and full-width or other scripts' digits: a typo or a paste gone wrong, never meant.
+NUMBER = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)", re.ASCII | re.IGNORECASE)
+
+
+def number_from_text(text: str, source: str | Path, key: str) -> float:
+    """A number written as text (a ``--set`` value, a time in a table's key) as a finite float, or a one-line error.
+
+    >>> number_from_text(" 1e3", "--set", "x"), number_from_text("-.5", "--set", "x")
+    (1000.0, -0.5)
+    >>> number_from_text("0_5", "--set", "x")
+    Traceback (most recent call last):
+    ...
+    sdmodel.errors.InputError: --set: x: '0_5' is not a number; give a number, e.g. 0.5 (digits 0-9, a point, an exponent)
+    """
+    if not NUMBER.fullmatch(text.strip()):
+        raise InputError(
+            source=source,
+            key=key,
+            problem=f"{text!r} is not a number",
+            fix="give a number, e.g. 0.5 (digits 0-9, a point, an exponent)",
+        )
+    return finite_number(float(text), source, key)
+
+
+def shown(number: float) -> str:
+    """A number as short as ``:g`` writes it when that is exact, else with every digit: "1 is out of range [0, 1]"
+    hid why 1.0000000001 was refused.
+
+    >>> shown(0.33), shown(2050.0), shown(1.0000000001), shown(1e-300)
+    ('0.33', '2050', '1.0000000001', '1e-300')
+    """
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))

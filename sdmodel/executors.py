@@ -158,6 +158,50 @@ def _shape(variable: Variable, info: ModelInfo) -> tuple[int, ...]:
 
 # --- executors ---------------------------------------------------------------------------------
 
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal the kernel sends this process when its parent ends
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker process's initializer: end with ``parent`` (the process that started the pool), however it ends.
+
+    Killed outright (SIGKILL), a parent runs no cleanup, and its pool's workers waited for
+    work for ever (some in futex after more than a minute). On Linux the kernel kills the
+    worker when its parent ends (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a thread
+    checks once a second. A parent gone before the worker got here is checked at once.
+    """
+    import signal
+    import sys
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+        except (OSError, AttributeError):  # no libc to ask (a static or unusual build): the thread below does it
+            armed = False
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="sdmodel-parent-watch", daemon=True).start()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Local worker processes that die with this one: forked where the platform allows, so they inherit what
+    is imported and loaded here (an engine, a model compiled or translated once)."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),))
+
+
 #: An executor runs :func:`run_batch` over batches and yields the results as they complete, in any order.
 Executor = Callable[[Iterable[Batch]], Iterator[BatchResult]]
 
@@ -181,9 +225,7 @@ def process_executor(workers: int) -> Executor:
     """
 
     def execute(batches: Iterable[Batch]) -> Iterator[BatchResult]:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with worker_pool(workers) as pool:
             yield from _bounded(lambda batch: pool.submit(run_batch, batch), batches, 2 * workers, _first_done)
 
     return execute

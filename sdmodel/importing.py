@@ -31,7 +31,7 @@ from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, normalise
 from sdmodel.scenario import NAME_PATTERN, Scenario, Value
 from sdmodel.simulate import model_info
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)  # Vensim's numbers: ASCII digits only
 _CONSTANT = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*=\s*(?P<values>.*)$")
 _LOOKUP = re.compile(r"^(?P<name>[^=\[\]()<>:]+?)\s*(\[(?P<subs>[^\]]*)\])?\s*\(")
 _LABEL = re.compile(r"^(?P<name>.+?)\s*(\[(?P<subs>[^\]]*)\])?$")

@@ -45,3 +45,43 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_DIR_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "sdmodel"
+
+
+#: the first line of every cache file sdmodel writes: a checksum of the rest, so a damaged entry is read as none
+_CHECKED = "sdmodel-cache sha256 "
+
+
+def write_cache(path: Path, text: str) -> None:
+    """Write a cache entry atomically (a temporary file beside it, then a rename), its checksum first.
+
+    A cache that cannot be written only costs the next reader the work it saves, so an OSError is ignored.
+    """
+    import hashlib
+
+    from sdmodel import atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, f"{_CHECKED}{hashlib.sha256(text.encode()).hexdigest()}\n{text}")
+    except OSError:
+        pass
+
+
+def read_cache(path: Path) -> str | None:
+    """A cache entry's text, or None when there is none or it is not what was written (emptied, cut short, garbled).
+
+    >>> import tempfile; entry = Path(tempfile.mkdtemp()) / "entry"
+    >>> write_cache(entry, '{"a": 1}'); read_cache(entry)
+    '{"a": 1}'
+    >>> _ = entry.write_text(entry.read_text().replace("1", "2")); read_cache(entry) is None
+    True
+    """
+    import hashlib
+
+    try:
+        head, _, text = path.read_bytes().decode("utf-8").partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if head != _CHECKED + hashlib.sha256(text.encode()).hexdigest():
+        return None
+    return text

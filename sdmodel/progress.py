@@ -28,3 +28,14 @@ def progress_bar(total: int, label: str, show: bool | None = None) -> Iterator:
 class _NoBar:
     def update(self, steps: int) -> None:
         pass
+
+
+def announce(text: str, show: bool | None = None) -> None:
+    """One line on stderr before work that takes long with no step to count (a PySD translation); ``show=None``:
+    when stderr is a terminal, as for :func:`progress_bar`."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if show:
+        import click
+
+        click.echo(text, err=True)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdmodel.errors import InputError, read_text
+from sdmodel.errors import NUMBER, InputError, read_text
 from sdmodel.locations import models_dir
 
 REQUIRED = ("series", "units", "source", "retrieved")
@@ -69,8 +69,8 @@ def read_series(path: str | Path) -> Series:
     values = {}
     if "year" in (table[0] if table else {}):
         try:
-            values = {float(row["year"]): float(row["value"]) for row in table}
-        except (KeyError, ValueError, TypeError) as error:  # TypeError: a short row leaves its value None
+            values = {_number(row["year"]): _number(row["value"]) for row in table}
+        except (KeyError, ValueError, TypeError, AttributeError) as error:  # a short row leaves its value None
             raise InputError(
                 source=path, key="year,value", problem=f"a row is not a year and a number ({error})", fix="write rows as 2024,246"
             ) from None
@@ -114,3 +114,10 @@ def read_series(path: str | Path) -> Series:
 def bundled_series() -> list[Series]:
     """Every reference series shipped with the model."""
     return [read_series(path) for path in sorted((models_dir() / "data").glob("*.csv"))]
+
+
+def _number(text: str) -> float:
+    """A CSV cell as a number written as the docs name it: ``float()`` also reads "2_024" and full-width digits."""
+    if not NUMBER.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not a number")
+    return float(text)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdmodel.errors import InputError, check_range, finite_number, read_toml, toml_key
+from sdmodel.errors import NUMBER, InputError, check_range, finite_number, number_from_text, read_toml, shown, toml_key
 from sdmodel.locations import scenarios_dir
 from sdmodel.model import TIME_CONTROLS, ModelInfo
 
@@ -215,11 +215,8 @@ def _parse_value(value: object, source: str | Path, key: str) -> Value:
         )
     points = []
     for time_text, point in value.items():
-        try:
-            time = float(time_text)
-        except ValueError:
-            time = math.nan
-        if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400"
+        time = float(time_text) if NUMBER.fullmatch(time_text.strip()) else math.nan
+        if not math.isfinite(time):  # float() also reads "nan", "inf" and "1e400", and "20_30" as 2030
             fix = 'write them as years, e.g. "2030" = 0.5'
             raise InputError(source=source, key=f"{key}.{time_text}", problem="time series keys must be times", fix=fix)
         points.append((time, finite_number(point, source, f"{key}.{time_text}")))
@@ -248,13 +245,23 @@ def parse_assignment(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise InputError(source="--set", key=text, problem="expected NAME=VALUE", fix='e.g. --set "data strike fraction=0.5"')
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(
-            source="--set", key=name.strip(), problem=f"{value!r} is not a number", fix="give a number, e.g. 0.5"
-        ) from None
-    return name.strip(), finite_number(number, "--set", name.strip())
+    return name.strip(), number_from_text(value, "--set", name.strip())
+
+
+def parse_assignments(texts: Iterable[str]) -> dict[str, float]:
+    """Every ``--set NAME=VALUE``, refusing a name given twice (its last value won, silently).
+
+    >>> parse_assignments(["x=1", "y=2"])
+    {'x': 1.0, 'y': 2.0}
+    """
+    found: dict[str, float] = {}
+    for text in texts:
+        name, value = parse_assignment(text)
+        if name in found:
+            problem = f"is given twice ({shown(found[name])} and {shown(value)})"
+            raise InputError(source="--set", key=name, problem=problem, fix="give each constant once")
+        found[name] = value
+    return found
 
 
 def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -> RunSpec:
@@ -263,13 +270,24 @@ def validate(scenario: Scenario, model: ModelInfo, defaults: dict[str, float]) -
     ``defaults`` holds the model's own time controls, so that a scenario that only
     moves ``final_time`` is still checked against the model's ``initial_time``.
     """
-    settings = []
+    settings: dict[tuple[str, tuple[str, str] | None], tuple[Setting, str, str]] = {}
     for key, value in scenario.params.items():
         source = scenario.origins.get(key, scenario.source)
-        settings.append(_setting(key, value, model, source))
+        setting = _setting(key, value, model, source)
+        slot = (setting.py_name, setting.element)
+        if slot in settings:
+            _, other, other_source = settings.pop(slot)
+            if other_source == source:  # one file, or --set, names it twice in two spellings: which did it mean?
+                name = model.variables[setting.py_name].name
+                problem = f"sets '{name}' a second time (also as {toml_key(other)})"
+                raise InputError(
+                    source=source, key=f"params.{toml_key(key)}", problem=problem, fix="set each constant once, in one spelling"
+                )
+            # else a scenario, or --set, overrides the one it extends in another spelling: it wins, as in the same spelling
+        settings[slot] = (setting, key, source)
     time = dict(scenario.time)
     _check_time(scenario, time, {**defaults, **time}, model)
-    return RunSpec(name=scenario.name, settings=tuple(settings), time=time)
+    return RunSpec(name=scenario.name, settings=tuple(setting for setting, _, _ in settings.values()), time=time)
 
 
 def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, float], model: ModelInfo) -> None:
@@ -319,6 +337,14 @@ def _check_time(scenario: Scenario, time: dict[str, float], merged: dict[str, fl
             raise InputError(
                 source=source(key), key=key, problem=problem, fix="make saveper a multiple of time_step, e.g. 4 steps"
             )
+    save = merged.get("saveper", step)
+    saves = (stop - start) / save
+    if time and abs(saves - round(saves)) > 1e-6 * max(1.0, saves):  # engines stop at the last save before it
+        key = blame("final_time", "initial_time", "saveper", "time_step")
+        last = float(f"{start + math.floor(saves) * save:.12g}")
+        problem = f"final_time {shown(stop)} is not on the save grid (every {shown(save)} from {shown(start)}): the run would end at {shown(last)}"
+        fix = f"give a final time on it, e.g. {shown(last)} or {shown(float(f'{last + save:.12g}'))}"
+        raise InputError(source=source(key), key=key, problem=problem, fix=fix)
 
 
 def _setting(key: str, value: Value, model: ModelInfo, source: str) -> Setting:

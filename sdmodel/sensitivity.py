@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sdmodel.errors import InputError
+from sdmodel.errors import NUMBER, InputError, Note
 from sdmodel.options import Execution, RunSetup
 from sdmodel.scenario import Scenario
 
@@ -92,12 +93,9 @@ def split_output(text: str) -> tuple[str, float | None]:
     name, sep, when = text.rpartition("@")
     if not sep:
         return text, None
-    try:
-        return name, float(when)
-    except ValueError:
-        raise InputError(
-            source="--output", key=text, problem=f"'{when}' is not a time", fix="write VAR@YEAR, e.g. hhi@2040"
-        ) from None
+    if not NUMBER.fullmatch(when.strip()):
+        raise InputError(source="--output", key=text, problem=f"'{when}' is not a time", fix="write VAR@YEAR, e.g. hhi@2040")
+    return name, float(when)
 
 
 def check_saved_time(text: str, when: float, grid: Mapping[str, float]) -> None:
@@ -176,16 +174,20 @@ def sensitivity(
             problem="Morris screening samples levels of a range",
             fix='give every parameter dist = "uniform"',
         )
-    problem = salib_problem(drawn)
-    if method == "morris":  # levels of the range: every distribution is uniform (checked above)
-        problem = {**problem, "bounds": [[d.args["lower"], d.args["upper"]] for d in drawn]}
-    design = METHODS[method].sample(problem, samples, second_order, seed)
     wanted = [split_output(text) for text in (outputs or _default_outputs())]
     grid = prepared.grid
     for text, (_, when) in zip(outputs or _default_outputs(), wanted):
         if when is not None:
             check_saved_time(text, when, grid)
     chosen = ensemble.resolve_outputs([name for name, _ in wanted], info)
+    # SALib's designs: Sobol N(D+2) members, N(2D+2) with second order; Morris N(D+1); FAST N*D
+    per_sample = {"sobol": 2 * len(drawn) + 2 if second_order else len(drawn) + 2, "morris": len(drawn) + 1}
+    members = samples * per_sample.get(method, len(drawn))
+    ensemble.check_size("--samples", members, prepared, chosen, given=str(samples))
+    problem = salib_problem(drawn)
+    if method == "morris":  # levels of the range: every distribution is uniform (checked above)
+        problem = {**problem, "bounds": [[d.args["lower"], d.args["upper"]] for d in drawn]}
+    design = METHODS[method].sample(problem, samples, second_order, seed)
     varied = [d.setting for d in drawn]
     ensemble.check_levers_not_varied(distributions, drawn, specs)  # with `against`: the policy's own levers
     results, executor = ensemble.run_design(
@@ -214,7 +216,32 @@ def sensitivity(
         labels.append(text if when is not None else f"{text}@{float(results['time'][-1]):g}")
         values.append(np.asarray(y, dtype=float))
     names = problem["names"]
-    indices = {label: METHODS[method].analyse(problem, design, y, second_order, seed) for label, y in zip(labels, values)}
+    indices = {}
+    for label, y in zip(labels, values):
+        with warnings.catch_warnings():
+            # an output no assumption moves has no variance to share out: SALib divides by it (NaN indices, kept,
+            # and said below once, not as numpy's RuntimeWarning); its FAST intervals are bootstrapped (noted below)
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning, "SALib")
+            warnings.filterwarnings("ignore", "FAST confidence intervals are estimated via bootstrap", UserWarning)
+            found = METHODS[method].analyse(problem, design, y, second_order, seed)
+        if method != "morris" and np.ptp(y) == 0:  # a share of no variance is undefined: SALib gave 0 (Sobol) or NaN (FAST)
+            found = {key: np.full(np.shape(value), np.nan) for key, value in found.items() if key != "names"}
+        indices[label] = found
+    unmoved = [label for label, y in zip(labels, values) if np.ptp(y) == 0]
+    if unmoved and method != "morris":  # Morris's effects are 0 there, which is right
+        warnings.warn(
+            f"{', '.join(unmoved)}: the same in every member (no assumption moves {'it' if len(unmoved) == 1 else 'them'}),"
+            f" so {'its' if len(unmoved) == 1 else 'their'} indices are NaN (undefined); ask about a later year or another output",
+            Note,
+            stacklevel=2,
+        )
+    if method == "fast":
+        warnings.warn(
+            "FAST's confidence intervals (S1_conf, ST_conf) are SALib's bootstrap estimates, known to be unreliable for "
+            "FAST (SALib issue 649): read them as indicative; Sobol's are not",
+            Note,
+            stacklevel=2,
+        )
     dataset = _arrange(indices, labels, names, method, second_order)
     dataset = dataset.assign_coords(param_long_name=("param", [d.name for d in drawn]))
     dataset.attrs = {

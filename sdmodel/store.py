@@ -15,20 +15,22 @@ import shutil
 import socket
 import stat
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import xarray as xr
 
-from sdmodel import atomic, stacking
+from sdmodel import stacking
 from sdmodel.errors import InputError
-from sdmodel.locations import cache_dir
+from sdmodel.locations import cache_dir, read_cache, write_cache
 from sdmodel.locations import runs_dir as resolve_runs_dir
 from sdmodel.model import file_sha256
 
 RESULTS = "results.nc"
 MANIFEST = "manifest.json"
+STAGING = ".tmp-"  # the prefix of a run's hidden temporary folder, and of a run being removed
 #: how each variable is compressed: stacked arrays (runs and comparisons), and variables of their own
 STACKED_COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}
 PLAIN_COMPRESSION = {"zlib": True, "complevel": 4}
@@ -40,18 +42,7 @@ def save_run(
 ) -> Path:
     """Save results atomically and return the run's folder."""
     root = resolve_runs_dir(runs_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned(root)
-        temporary = root / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
-        temporary.mkdir()
-    except OSError as error:
-        raise InputError(
-            source=root,
-            key=None,
-            problem=f"cannot write runs here ({error.strerror})",
-            fix="choose a writable folder with --runs-dir",
-        ) from None
+    temporary = _staging_folder(root)
     try:
         _write(results, temporary / RESULTS, stacked=kind in TRAJECTORY_KINDS)
         manifest = {
@@ -76,6 +67,42 @@ def save_run(
         ) from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # gone already after a successful rename
+
+
+def _staging_folder(root: Path) -> Path:
+    """A new hidden folder of this process in the store (first removing those of killed processes), or one line why not."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(root)
+        temporary = root / private_name()
+        temporary.mkdir()
+    except OSError as error:
+        raise InputError(
+            source=root,
+            key=None,
+            problem=f"cannot write runs here ({error.strerror})",
+            fix="choose a writable folder with --runs-dir",
+        ) from None
+    return temporary
+
+
+@contextmanager
+def staging(runs_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A hidden folder in the run store for work on its way to a saved run (an ensemble's streamed members), removed
+    afterwards; killed outright, its process cannot remove it, and the next save or staging does. Folders it had
+    to make for it (the store itself, on a first run) go too if nothing was saved in them: bad input leaves no trace."""
+    root = resolve_runs_dir(runs_dir)
+    made = [path for path in (root, *root.parents) if not path.exists()]  # innermost first
+    folder = _staging_folder(root)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for path in made:
+            try:
+                path.rmdir()  # only if empty
+            except OSError:
+                break
 
 
 def _write(results: xr.Dataset, path: Path, *, stacked: bool) -> None:
@@ -119,13 +146,34 @@ def write_plain(results: xr.Dataset, path: str | os.PathLike) -> None:
         netCDF4.set_chunk_cache(*default)
 
 
-def _remove_abandoned(root: Path) -> None:
-    """Remove temporary folders of saves on this machine whose process is gone (killed mid-save)."""
+def private_name(prefix: str = STAGING) -> str:
+    """A name for this process's temporary file or folder: ``PREFIX<host>-<pid>-<random>``, so
+    :func:`remove_abandoned` can tell, after a kill no cleanup survives, that its owner is gone."""
+    return f"{prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def remove_abandoned(root: Path, prefix: str = STAGING, older_than: float | None = None) -> None:
+    """Remove what killed processes left in ``root`` under ``prefix``: files and folders named by :func:`private_name`
+    whose process on this machine is gone, and, with ``older_than`` (seconds), any of them (another machine's, or
+    named otherwise) not modified for that long. Saves, streams and translations killed outright leave these."""
+    import time
+
     host = socket.gethostname()
-    for folder in root.glob(".tmp-*"):
-        owner, _, pid = folder.name[len(".tmp-") :].rpartition("-")[0].rpartition("-")
-        if owner == host and pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    try:
+        found = list(root.glob(f"{prefix}*"))
+    except OSError:
+        return
+    for path in found:
+        owner, _, pid = path.name[len(prefix) :].rpartition("-")[0].rpartition("-")
+        try:
+            stale = older_than is not None and time.time() - path.lstat().st_mtime > older_than
+        except OSError:  # gone already: another process cleaned it
+            continue
+        if stale or (owner == host and pid.isdigit() and not _running(int(pid))):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:
@@ -179,6 +227,13 @@ def find_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
     was once a sensitivity run, and plot said its variable did not exist.
     """
     text = str(ref)
+    if not text.strip():  # a prefix every run has: `runs show ""` showed one
+        raise InputError(
+            source="RUN",
+            key=text,
+            problem="is empty",
+            fix="give a run's folder, name, prefix or `latest` (see `sdmodel runs list`)",
+        )
     wanted_kind = text.split(":", 1)[1] if text.startswith("latest:") else None
     if wanted_kind is not None and wanted_kind not in KINDS:
         raise InputError(
@@ -301,18 +356,11 @@ def _cached_sha256(path: Path, status: os.stat_result) -> str:
     """
     entry = cache_dir() / "checksums" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
     stamp = f"{status.st_size} {status.st_mtime_ns} "
-    try:
-        text = entry.read_text()
-        if text.startswith(stamp):
-            return text[len(stamp) :]
-    except OSError:
-        pass
+    text = read_cache(entry)  # checksummed: a garbled entry is no entry, never a digest that refuses a sound run
+    if text is not None and text.startswith(stamp):
+        return text[len(stamp) :]
     digest = _describe(path)["sha256"]
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(entry, stamp + digest)
-    except OSError:
-        pass  # a cache that cannot be written only costs the next read a hash
+    write_cache(entry, stamp + digest)  # a cache that cannot be written only costs the next read a hash
     return digest
 
 
@@ -479,7 +527,7 @@ def remove_run(folder: Path) -> None:
     itself be killed, the folder aside is named like an abandoned save's and the next
     save removes it.
     """
-    aside = folder.parent / f".tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    aside = folder.parent / private_name()
     try:
         os.rename(folder, aside)
     except OSError as error:

@@ -24,6 +24,11 @@ CASES = [
     ("not-utf8.toml", None, "UTF-8"),
     ("empty.toml", None, "sets nothing"),
     ("deeply-nested.toml", None, "nested too deeply"),
+    ("two-spellings.toml", "params.data_strike_fraction", "once, in one spelling"),
+    ("time-key-underscore.toml", 'params."collective bargaining weight".20_30', "must be times"),
+    ("time-key-full-width.toml", 'params."collective bargaining weight".２０３０', "must be times"),
+    ("barely-out-of-range.toml", 'params."data strike fraction"', "1.0000000001 is out of range [0, 1]"),
+    ("final-time-off-grid.toml", "time.final_time", "would end at 2050; give a final time on it"),
 ]
 
 
@@ -137,12 +142,64 @@ def test_a_chain_of_extends_too_long_to_follow_is_one_line(isolated_runs_dir, tm
         (["run", "--final-time", "abc"], "--final-time"),
         (["run", "--engine", "vensim"], "--engine"),
         (["uncertainty", "models/assumptions.toml", "--seed", "-1"], "--seed"),
+        (["robustness", "models/assumptions.toml", "--criterion", "hhi < 1", "--seed", "-1"], "--seed"),
+        (["search-policy", "docs/levers.toml", "models/assumptions.toml", "--maximize", "hhi", "--seed", "-1"], "--seed"),
         (["plot", "latest"], "--var"),
         (["no-such-command"], "no-such-command"),
     ],
-    ids=["jobs", "final-time", "engine", "seed", "missing-option", "unknown-command"],
+    ids=["jobs", "final-time", "engine", "seed", "robustness-seed", "search-seed", "missing-option", "unknown-command"],
 )
 def test_a_usage_error_is_one_line_naming_the_option(args, named, isolated_runs_dir):
     """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one."""
     result = CliRunner().invoke(main, args)
     _assert_clean_failure(result, isolated_runs_dir, named, "--help")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["run", "--set", "data strike fraction=0.2", "--set", "data strike fraction=0.3"], ["--set", "given twice"]),
+        (["run", "--set", "data strike fraction=0.2", "--set", "Data_Strike_Fraction=0.3"], ["--set", "one spelling"]),
+        (["run", "--set", "data strike fraction=0_5"], ["--set", "'0_5' is not a number"]),
+        (["run", "--set", "data strike fraction=０.５"], ["--set", "'０.５' is not a number"]),
+        (["run", "--set", "data strike fraction=1.0000000001"], ["--set", "1.0000000001 is out of range [0, 1]"]),
+        (["run", "--final-time", "2050.03"], ["--final-time", "time.final_time", "would end at 2050"]),
+        (["sweep", "--param", "hardware life=4:6:1_0"], ["--param", "is not LO:HI:N"]),
+        (["sensitivity", "models/assumptions.toml", "--output", "time"], ["--output", "time control"]),
+        (["uncertainty", "models/assumptions.toml", "--output", "final time"], ["--output", "time control"]),
+        (["sensitivity", "models/assumptions.toml", "--output", "hhi@２０４０"], ["--output", "is not a time"]),
+        (["runs", "show", ""], ["RUN", "is empty"]),
+    ],
+    ids=[
+        "set-twice",
+        "set-two-spellings",
+        "set-underscore",
+        "set-full-width",
+        "set-barely-out-of-range",
+        "final-time-off-grid",
+        "sweep-count-underscore",
+        "sensitivity-output-time",
+        "uncertainty-output-time-control",
+        "output-year-full-width",
+        "runs-show-empty",
+    ],
+)
+def test_ambiguous_or_misread_options_are_refused(args, needles, isolated_runs_dir):
+    """Each was accepted before: last-wins, "0_5" as 5, full-width digits, "1 is out of range [0, 1]", a run
+    silently ending at 2050, "'Time' is a nan", and an empty RUN picking a run."""
+    if args[0] != "runs":
+        args = [*args, "--engine", "simlin"]
+    result = CliRunner().invoke(main, args)
+    _assert_clean_failure(result, isolated_runs_dir, *needles)
+
+
+def test_a_scenario_overriding_its_parent_in_another_spelling_wins(tmp_path):
+    """Two spellings in one file are refused; across files (or a file and --set) the later one wins, as in one spelling."""
+    from sdmodel.simulate import prepare
+
+    child = tmp_path / "child.toml"
+    child.write_text('name = "child"\nextends = "data-strike"\n[params]\ndata_strike_fraction = 0.5\n')
+    (spec,) = prepare([child], engine="simlin", overrides={"Data Strike Fraction": 0.25}).specs
+    assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.25]
+    (spec,) = prepare([child], engine="simlin").specs
+    assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.5]

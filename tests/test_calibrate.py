@@ -152,6 +152,7 @@ def test_a_series_with_a_bad_period_or_statistic_is_one_line_naming_the_file_and
         ("data-short-row.csv", "write rows as 2024,246"),
         ("data-nan-row.csv", "give finite years and values"),
         ("data-huge-row.csv", "give finite years and values"),
+        ("data-underscore-row.csv", "write rows as 2024,246"),  # float() read "2_024" as 2024
     ],
 )
 def test_a_reference_row_that_is_no_finite_number_is_one_line(file, fix, isolated_runs_dir):

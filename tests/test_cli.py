@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from paths import MODELS, SHORT_HORIZON
 
 from sdmodel.cli import main
-from sdmodel.locations import default_model
+from sdmodel.locations import default_model, read_cache
 from sdmodel.metrics import GROUPS, METRICS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
@@ -200,7 +200,7 @@ def test_describe_answers_from_the_cached_metadata_without_pysd(tmp_path):
     assert warm[0] == cold[0] and json.loads(warm[0])["equation"] == "SUM(squared_revenue_share[*])"
     (cached,) = (tmp_path / "metadata").iterdir()
     cached.write_text('{"variables": [')
-    assert describe() == cold and json.loads(cached.read_text())["variables"]  # read again, and cached again
+    assert describe() == cold and json.loads(read_cache(cached))["variables"]  # read again, and cached again
 
 
 def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):

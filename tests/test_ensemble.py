@@ -384,3 +384,52 @@ def test_simlin_scenarios_in_one_dataset_equal_the_concatenated_runs():
         "scenario",
         "time",
     )  # a time series in one scenario gives every one a time axis
+
+
+# --- bounded work: past the stated limits an ensemble is refused before anything is drawn or run, unless --yes
+
+DECAY_SWEEP = ["sweep", "--model", str(MODELS / "decay.mdl"), "--output", "Stock", "--param"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["sweep", "--param", "hardware life=4:6:100000000", "--final-time", "2022"], "--param: hardware life=4:6:100000000"),
+        (["uncertainty", "models/assumptions.toml", "--samples", "1000000000", "--final-time", "2022"], "--samples: 1000000000"),
+        (["sensitivity", "models/assumptions.toml", "--samples", "100000000", "--final-time", "2022"], "--samples: 100000000"),
+    ],
+    ids=["sweep", "uncertainty", "sensitivity"],
+)
+def test_an_ensemble_past_the_limits_is_refused_before_it_runs(args, named, isolated_runs_dir):
+    """These ran out of memory drawing their designs (a MemoryError), or would have run for days."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"sdmodel: error: {named}: "), line
+    assert f"{ensemble.MAX_STEPS:.0e}" in line and "--yes" in line
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("limit", ["MAX_STEPS", "MAX_KEPT_BYTES"])
+def test_yes_runs_an_ensemble_past_a_limit_and_only_that_command(limit, monkeypatch, isolated_runs_dir):
+    """Each limit set just below what a 3-point sweep of the decay model needs (80 steps a run, 11 saved values)."""
+    monkeypatch.setattr(ensemble, limit, 3 * 80 - 1 if limit == "MAX_STEPS" else 3 * 11 * 8 - 1)
+    refused = CliRunner().invoke(main, [*DECAY_SWEEP, "lifetime=1:3:3"])
+    assert refused.exit_code == 2 and "--yes" in refused.stderr, refused.output
+    assert "model steps" in refused.stderr if limit == "MAX_STEPS" else "GiB of outputs" in refused.stderr
+    fits = CliRunner().invoke(main, [*DECAY_SWEEP, "lifetime=1:3:2"])
+    assert fits.exit_code == 0, fits.output
+    allowed = CliRunner().invoke(main, [*DECAY_SWEEP, "lifetime=1:3:3", "--yes", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    assert len(json.loads(allowed.stdout)["points"]) == 3
+    again = CliRunner().invoke(main, [*DECAY_SWEEP, "lifetime=1:3:3"])  # --yes was for that command alone
+    assert again.exit_code == 2, again.output
+
+
+def test_the_library_lifts_the_limits_inside_any_size(monkeypatch):
+    monkeypatch.setattr(ensemble, "MAX_STEPS", 10)
+    sweep = {"scenario": "baseline", "setup": RunSetup(model=MODELS / "decay.mdl"), "outputs": ["Stock"]}
+    with pytest.raises(InputError, match="more than the limit of 1e\\+01"):
+        ensemble.sweep(["lifetime=1:3:3"], **sweep)
+    with ensemble.any_size():
+        assert ensemble.sweep(["lifetime=1:3:3"], **sweep).sizes["lifetime"] == 3

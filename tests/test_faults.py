@@ -12,8 +12,8 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from paths import without_root_privileges
 
 from sdmodel.cli import main
 from sdmodel.store import RESULTS, list_runs, open_run
@@ -184,22 +185,6 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing(stage, tmp_path, monkeypa
     assert list(runs.iterdir()) == []  # not even a hidden temporary folder
 
 
-def _without_root_privileges() -> list[str]:
-    """A command prefix that makes permissions bind: as root, drop the capability to override them."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root and setpriv (util-linux) is missing: a 0o555 folder would not stop writes")
-    drop = "-dac_override,-dac_read_search"
-    probe = subprocess.run(
-        [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--", "true"], capture_output=True, check=False
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.decode().strip()}")
-    return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
-
-
 @pytest.mark.parametrize("where", ["runs folder", "its parent"])
 def test_a_read_only_runs_folder_gives_one_line_and_exit_2(where, tmp_path):
     """A real read-only folder (mode 0o555). Root ignores modes, so as root the run is started without
@@ -210,7 +195,7 @@ def test_a_read_only_runs_folder_gives_one_line_and_exit_2(where, tmp_path):
     if where == "runs folder":
         runs.mkdir()
     locked = runs if where == "runs folder" else parent
-    prefix = _without_root_privileges()
+    prefix = without_root_privileges()
     locked.chmod(0o555)
     try:
         result = subprocess.run(
@@ -237,3 +222,90 @@ def test_a_file_in_the_way_of_the_runs_folder_gives_one_line_and_exit_2(tmp_path
     line = result.stderr.strip()
     assert "\n" not in line and line.startswith(f"sdmodel: error: {runs}: cannot write runs here"), line
     assert blocker.read_text() == "a file"
+
+
+def _descendants_once_started(process: subprocess.Popen, count: int, ready=lambda: True) -> list:
+    """The command's child processes, once it has ``count`` of them and ``ready()`` holds (or it ended)."""
+    import psutil  # distributed's dependency, so sdmodel's
+
+    parent = psutil.Process(process.pid)
+    while process.poll() is None:
+        children = parent.children(recursive=True)
+        if len(children) >= count and ready():
+            return children
+        time.sleep(0.05)
+    raise AssertionError(f"the command ended before it started its workers: {process.stderr.read()[-2000:]}")
+
+
+def _kill_and_expect_no_survivors(process: subprocess.Popen, children: list) -> None:
+    """SIGKILL the command (no cleanup of its own can run): within 5 s none of its workers may be left."""
+    import psutil
+
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    _, alive = psutil.wait_procs(children, timeout=5)
+    alive = [child for child in alive if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+    for child in alive:
+        child.kill()  # not to leave them behind for the next test
+    assert alive == [], f"workers outlived their parent: {alive}"
+
+
+def _streams_of(pid: int) -> list[Path]:
+    """Files an ensemble of process ``pid`` streamed into the temporary folder."""
+    import tempfile
+
+    return [path for path in Path(tempfile.gettempdir()).glob("sdmodel-ensemble-*") if f"-{pid}-" in path.name]
+
+
+def test_a_killed_uncertainty_leaves_no_workers_and_no_stream(tmp_path):
+    """Its workers die with it; its stream, in the store's hidden staging folder, goes with the next save."""
+    runs = tmp_path / "runs"
+    command = ["uncertainty", "models/assumptions.toml", "--samples", "20000", "--final-time", "2030", "--jobs", "2"]
+    process = subprocess.Popen([*SDMODEL, *command, "--runs-dir", str(runs)], stderr=subprocess.PIPE, text=True)
+    children = _descendants_once_started(process, 2, lambda: bool(temporary_folders(runs)))  # members stream there
+    _kill_and_expect_no_survivors(process, children)
+    assert len(temporary_folders(runs)) == 1 and _streams_of(process.pid) == []  # what the kill left: in the store, hidden
+    after = subprocess.run(
+        [*SDMODEL, *command[:2], "--samples", "8", "--final-time", "2022", "--runs-dir", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert after.returncode == 0, after.stderr
+    assert temporary_folders(runs) == set() and len(complete_runs(runs)) == 1
+
+
+def test_a_killed_pysd_compare_leaves_no_workers(tmp_path):
+    runs = tmp_path / "runs"
+    command = [*SDMODEL, "compare", "data-strike", "--engine", "pysd", "--final-time", "2030", "--jobs", "2", "--fresh"]
+    process = subprocess.Popen([*command, "--runs-dir", str(runs)], stderr=subprocess.PIPE, text=True)
+    _kill_and_expect_no_survivors(process, _descendants_once_started(process, 2))
+    after = subprocess.run(
+        [*SDMODEL, *RUN, "--engine", "pysd", "--final-time", "2021", "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert after.returncode == 0, after.stderr
+    assert len(complete_runs(runs)) == 1
+
+
+def test_an_ensemble_streamed_to_the_temporary_folder_is_removed_after_a_kill(tmp_path, monkeypatch):
+    """Ensembles not saved as they run (sensitivity, policy search) stream to the temporary folder: a stream of a
+    process that is gone is removed by the next."""
+    import tempfile
+
+    from sdmodel.ensemble import _temporary_netcdf
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    left = tmp_path / f"sdmodel-ensemble-{socket.gethostname()}-{gone.pid}-abc.nc"
+    mine = tmp_path / f"sdmodel-ensemble-{socket.gethostname()}-{os.getpid()}-def.nc"
+    for path in (left, mine):
+        path.write_bytes(b"members")
+    fresh = _temporary_netcdf()
+    assert fresh.parent == tmp_path and f"-{os.getpid()}-" in fresh.name
+    assert not left.exists() and mine.exists()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import math
 import os
 import random
@@ -91,7 +92,9 @@ def model_facts() -> ModelFacts:
     path = default_model()
     info = engine.model_info(path)
     defaults = engine.time_defaults(path)
-    prepared = prepare(["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["time_step"])
+    prepared = prepare(
+        ["baseline"], engine="simlin", final_time=defaults["initial_time"] + defaults["saveper"]
+    )  # read at its first save
     model_path, (spec,) = prepared.model_path, prepared.specs
     baseline = engine.run(model_path, spec)
     slots = []
@@ -206,13 +209,15 @@ def valid_time(draw) -> dict[str, float]:
         step = draw(st.sampled_from(STEPS))
         time["time_step"] = step
         if draw(st.booleans()):  # else the model's saveper (0.25), a multiple of every step here
-            time["saveper"] = step * draw(st.integers(1, 4))
+            time["saveper"] = step * draw(st.sampled_from([1, 2, 4]))  # powers of 2: whole years are on the save grid
     elif draw(st.booleans()):
-        time["saveper"] = facts.time_defaults["time_step"] * draw(st.integers(1, 4))
+        time["saveper"] = facts.time_defaults["time_step"] * draw(st.sampled_from([1, 2, 4]))
     if draw(st.booleans()):
         start = float(draw(st.integers(2015, 2030)))
         time["initial_time"] = start
-        time["final_time"] = start + draw(st.sampled_from([0.5, 1.0, 2.0]))
+        saveper = time.get("saveper", facts.time_defaults["saveper"])
+        spans = [span for span in (0.5, 1.0, 2.0) if (span / saveper).is_integer()]  # a final time off it is refused
+        time["final_time"] = start + draw(st.sampled_from(spans))
     return time
 
 
@@ -793,3 +798,211 @@ def test_model_properties_hold_for_plausible_parameters(params):
             f"with these constants, all others at their defaults: {smallest}\n"
             f"(drawn: {params}; constants with open ranges: {open_range_report()})"
         )
+
+
+# --- other inputs: manifests, deep nesting, distributions files, calibration CSVs, command-line arguments ---------
+#
+# Each ends in a result or one line (exit 2 for bad input, 1 for a run that failed), never a traceback.
+
+FEWER = settings(EXAMPLES, max_examples=max(EXAMPLES.max_examples // 5, 10))  # each example runs a command
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
+    max_leaves=12,
+)
+TOML_VALUES = st.recursive(  # TOML has no null
+    st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(TEXT, children, max_size=3),
+    max_leaves=8,
+)
+MANIFEST_KEYS = ["name", "kind", "scenarios", "files", "run_keys", "reused_from", "created", "model_sha256"]
+
+
+def assert_answered(result, *, allow_run_failure: bool = False) -> str:
+    """Exit 0, or one line: exit 2 for bad input (1 for a failed run where allowed); never a traceback."""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"raised {result.exception!r}") from result.exception
+    note(f"exit {result.exit_code}; stderr {result.stderr!r}")
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        return ""
+    (line,) = result.stderr.strip("\n").split("\n")
+    if result.exit_code == 1:
+        assert allow_run_failure and line.startswith("sdmodel: run failed: "), line
+    else:
+        assert result.exit_code == 2 and line.startswith("sdmodel: error: "), (result.exit_code, line)
+    return line
+
+
+@functools.cache
+def saved_run() -> Path:
+    """A run saved once, whose folder the manifest properties copy and damage."""
+    runs = Path(tempfile.mkdtemp(prefix="sdmodel-properties-")) / "runs"
+    result = CliRunner().invoke(main, ["run", "--engine", "simlin", "--final-time", "2021", "--runs-dir", str(runs), "--json"])
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["run"])
+
+
+@st.composite
+def manifests(draw) -> bytes:
+    """A manifest: any JSON, or the real one with a field replaced by any JSON, or bytes that are no JSON."""
+    real = json.loads((saved_run() / "manifest.json").read_text())
+    kind = draw(st.sampled_from(["any JSON", "a field replaced", "a field removed", "not JSON"]))
+    event(f"manifest: {kind}")
+    if kind == "any JSON":
+        return json.dumps(draw(JSON_VALUES)).encode()
+    if kind == "not JSON":
+        return draw(st.binary(max_size=40))
+    key = draw(st.sampled_from(MANIFEST_KEYS))
+    if kind == "a field removed":
+        real.pop(key, None)
+    else:
+        real[key] = draw(JSON_VALUES)
+    return json.dumps(real).encode()
+
+
+@FEWER
+@given(manifest=manifests())
+def test_any_manifest_is_answered_cleanly_and_hides_no_other_run(manifest, tmp_path_factory):
+    """`runs list` lists the intact run whatever the other's manifest holds; `runs show` of it is a result or one line."""
+    import shutil
+
+    runs = tmp_path_factory.mktemp("runs")
+    shutil.copytree(saved_run(), runs / "intact")
+    shutil.copytree(saved_run(), runs / "damaged")
+    (runs / "damaged" / "manifest.json").write_bytes(manifest)
+    listed = CliRunner().invoke(main, ["runs", "list", "--json", "--runs-dir", str(runs)])
+    assert listed.exit_code == 0, listed.output
+    assert str(runs / "intact") in [entry["path"] for entry in json.loads(listed.stdout)]
+    assert all(line.startswith("sdmodel: damaged run: ") for line in listed.stderr.splitlines()), listed.stderr
+    for command in (["runs", "show"], ["export", "--to", "csv", "--out", str(runs.parent / "export")]):
+        assert_answered(CliRunner().invoke(main, [*command, str(runs / "damaged"), "--runs-dir", str(runs)]))
+
+
+#: files whose values may be nested arrays or tables, and a command that reads each without running for long
+NESTING_READERS = {
+    "scenario": (lambda path: ["scenarios", "validate", str(path)], 'name = "deep"\n[params]\n"data strike fraction" = '),
+    "distributions": (
+        lambda path: ["uncertainty", str(path), "--samples", "2", "--final-time", "2021", "--jobs", "1"],
+        '[params."share sensitivity"]\ndist = "uniform"\nlower = ',
+    ),
+    "loops": (lambda path: ["loops", "--loops", str(path), "--final-time", "2021"], "[[loop]]\nname = "),
+    "calibration": (lambda path: ["calibrate", "--params", str(path)], '[params."share sensitivity"]\ndist = '),
+}
+
+
+@FEWER
+@given(
+    reader=st.sampled_from(sorted(NESTING_READERS)),
+    depth=st.integers(1, 3000),
+    shape=st.sampled_from(["array", "inline table"]),
+)
+def test_deeply_nested_values_are_answered_cleanly(reader, depth, shape, tmp_path_factory):
+    command, prefix = NESTING_READERS[reader]
+    opening, closing = ("[", "]") if shape == "array" else ("{a = ", "}")
+    path = tmp_path_factory.mktemp("nested") / f"{reader}.toml"
+    path.write_text(prefix + opening * depth + "1" + closing * depth + "\n")
+    line = assert_answered(CliRunner().invoke(main, command(path)))  # runs, if any, go to the isolated runs folder
+    assert line and str(path) in line  # a nested value is never one these files accept
+
+
+DISTRIBUTIONS = ["uniform", "triangular", "normal", "truncnormal", "lognormal"]
+ARGUMENTS = ["lower", "upper", "mode", "mean", "sd", "mu", "sigma"]
+ARGUMENT_VALUES = st.one_of(
+    st.floats(-1e3, 1e3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**400), 10**400),
+    TEXT,
+    TOML_VALUES,
+)
+
+
+@st.composite
+def distributions_files(draw) -> str:
+    facts = model_facts()
+    names = [slot.variable.name for slot in facts.slots if not slot.element][:40]
+    document = {"params": {}}
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(names) | TEXT)
+        table = {"dist": draw(st.sampled_from(DISTRIBUTIONS) | TOML_VALUES)}
+        for argument in draw(st.lists(st.sampled_from(ARGUMENTS), max_size=4, unique=True)):
+            table[argument] = draw(ARGUMENT_VALUES)
+        document["params"][name] = table
+    return tomli_w.dumps(document)
+
+
+@FEWER
+@given(text=distributions_files())
+def test_any_distributions_file_is_answered_cleanly(text, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distributions")
+    (folder / "d.toml").write_text(text)
+    note(text)
+    command = ["uncertainty", str(folder / "d.toml"), "--samples", "3", "--final-time", "2021", "--jobs", "1"]
+    line = assert_answered(CliRunner().invoke(main, [*command, "--runs-dir", str(folder / "runs")]), allow_run_failure=True)
+    assert not line or str(folder / "d.toml") in line or "run failed" in line
+
+
+CSV_CELLS = st.one_of(
+    st.integers(1900, 2100).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", " ", "2_024", "２０２４", "1e999", "-0", "nan", "0x10", "1,5"]),
+    TEXT,
+)
+CSV_HEADER = "# series: x\n# variable: total AI revenue\n# units: USD\n# source: generated\n# retrieved: 2026-12-04\n"
+
+
+@EXAMPLES
+@given(rows=st.lists(st.lists(CSV_CELLS, min_size=0, max_size=3), max_size=5), column_names=st.booleans())
+def test_any_calibration_csv_is_read_or_refused_in_one_line(rows, column_names, tmp_path_factory):
+    """Reading the reference series a calibration fits (the fit itself takes minutes: the CLI's checks come first)."""
+    from sdmodel.reference import read_series
+
+    path = tmp_path_factory.mktemp("csv") / "series.csv"
+    body = "\n".join(",".join(cells).replace("\n", " ") for cells in rows)
+    path.write_text(CSV_HEADER + ("year,value\n" if column_names else "") + body + "\n", encoding="utf-8")
+    try:
+        series = read_series(path)
+    except InputError as error:
+        assert "\n" not in str(error) and str(error).startswith(str(path)), str(error)
+        return
+    assert all(math.isfinite(year) and math.isfinite(value) for year, value in series.values.items())
+
+
+OPTION_VALUES = st.one_of(
+    st.integers(-3, 5).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", "0_5", "１", "1e999", "2050.03", "2022", "10000000000", "2**64", "-1", "0x1"]),
+    TEXT,
+)
+
+
+@st.composite
+def command_lines(draw) -> list[str]:
+    """A short command with each option given an arbitrary value: the size, time and seed options all included."""
+    value = lambda: draw(OPTION_VALUES)
+    command = draw(st.sampled_from(["run", "sweep", "uncertainty"]))
+    args = [command, "--engine", "simlin"]
+    if command == "sweep":
+        args += ["--param", f"hardware life={value()}:{value()}:{value()}"]
+    if command == "uncertainty":
+        args += ["models/assumptions.toml", "--samples", value(), "--seed", value()]
+    if draw(st.booleans()):
+        args += ["--final-time", value()]
+    else:
+        args += ["--final-time", "2021"]
+    for _ in range(draw(st.integers(0, 2))):
+        args += ["--set", f"{draw(st.sampled_from(['data strike fraction', 'hardware life']) | TEXT)}={value()}"]
+    if draw(st.booleans()):
+        args += ["--jobs", value()]
+    return args
+
+
+@FEWER
+@given(args=command_lines())
+def test_any_command_line_arguments_are_answered_cleanly(args, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("cli") / "runs"
+    note(f"sdmodel {' '.join(args)}")
+    result = CliRunner().invoke(main, [*args, "--runs-dir", str(runs)])
+    assert_answered(result, allow_run_failure=True)
+    if result.exit_code != 0:
+        assert not runs.exists() or not [path for path in runs.iterdir()], sorted(runs.iterdir())

@@ -56,10 +56,9 @@ import numpy as np
 import simlin
 import xarray as xr
 
-from sdmodel import atomic
 from sdmodel.engines import unchanging
 from sdmodel.errors import InputError, ModelRunError
-from sdmodel.locations import cache_dir
+from sdmodel.locations import cache_dir, read_cache, write_cache
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.scenario import RunSpec, Setting
 
@@ -553,8 +552,11 @@ def _info_cache_file(sha256: str) -> Path:
 
 def _read_info_cache(path: Path, sha256: str) -> tuple[ModelInfo, tuple[str, ...]] | None:
     """The cached metadata, or None when there is none or it cannot be used (it is then rebuilt)."""
+    text = read_cache(_info_cache_file(sha256))
+    if text is None:  # none yet, or damaged (its checksum does not match)
+        return None
     try:
-        data = json.loads(_info_cache_file(sha256).read_text())
+        data = json.loads(text)
         variables = {row["py_name"]: Variable(**{**row, "dims": tuple(row["dims"])}) for row in data["variables"]}
         subscripts = {dim: tuple(elements) for dim, elements in data["subscripts"].items()}
         return ModelInfo(path, sha256, variables, subscripts), tuple(data["order"])
@@ -563,7 +565,7 @@ def _read_info_cache(path: Path, sha256: str) -> tuple[ModelInfo, tuple[str, ...
 
 
 def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> None:
-    """Write the metadata atomically; a cache that cannot be written only costs speed."""
+    """Write the metadata atomically, checksummed (:func:`~sdmodel.locations.write_cache`); a cache that cannot be written only costs speed."""
     target = _info_cache_file(sha256)
     data = {
         "variables": [
@@ -572,11 +574,7 @@ def _write_info_cache(sha256: str, info: ModelInfo, order: tuple[str, ...]) -> N
         "subscripts": {dim: list(elements) for dim, elements in info.subscripts.items()},
         "order": list(order),
     }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(target, json.dumps(data))
-    except OSError:
-        pass
+    write_cache(target, json.dumps(data))
 
 
 _READS_FILE = re.compile(r"\bGET[ _](XLS|DIRECT|123|DATA)[ _]\w+", re.IGNORECASE)
