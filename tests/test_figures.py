@@ -253,9 +253,16 @@ def test_sweep_plot_draws_the_outcome_against_the_swept_constants(tmp_path):
 def test_sweep_figure_marks_the_value_the_scenario_itself_sets(tmp_path):
     """The data-strike scenario sets the strike fraction to 0.33: the mark is there, not at the model's 0."""
     from sdmodel.ensemble import sweep
+    from sdmodel.options import Execution, RunSetup
     from sdmodel.plots import sweep_figure
 
-    results = sweep(["data strike fraction=0:0.6:3"], "data-strike", outputs=["hhi"], final_time=2028, jobs=1)
+    results = sweep(
+        ["data strike fraction=0:0.6:3"],
+        "data-strike",
+        outputs=["hhi"],
+        setup=RunSetup(final_time=2028),
+        execution=Execution(jobs=1),
+    )
     assert results["data_strike_fraction"].attrs["scenario_value"] == pytest.approx(0.33)
     panel = sweep_figure(results, "hhi")[0]
     marks = [element for element in panel if isinstance(element, hv.VLine)]
