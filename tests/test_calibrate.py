@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from paths import BAD as BAD_FILES
 
 import sdmodel
 from sdmodel.calibrate import calibrate, current_value, format_report
@@ -167,3 +168,23 @@ def test_a_reference_row_that_is_no_finite_number_is_one_line(file, fix, isolate
     )
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert file in result.stderr and "year,value" in result.stderr and fix in result.stderr
+
+
+@pytest.mark.parametrize(
+    "file",
+    sorted(path.name for path in BAD_FILES.glob("dist-*.toml") if path.name != "dist-policy-lever.toml")
+    + ["deeply-nested.toml", "malformed.toml", "empty.toml"],
+)
+def test_a_bad_parameters_file_is_one_line_naming_it(file, isolated_runs_dir):
+    """`calibrate --params` reads a distributions file: each bad one of the corpus is one line naming it, before any fit.
+    (Drawing a policy's own lever is bad only beside that policy: calibrating the baseline may fit it.)"""
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    result = CliRunner().invoke(
+        main, ["calibrate", "--params", str(BAD_FILES / file), "--data", str(models_dir() / "data" / "big4_capex.csv")]
+    )
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert file in result.stderr and "Traceback" not in result.output
+    assert not isolated_runs_dir.exists() or not any(isolated_runs_dir.iterdir())

@@ -309,3 +309,23 @@ def test_an_ensemble_streamed_to_the_temporary_folder_is_removed_after_a_kill(tm
     fresh = _temporary_netcdf()
     assert fresh.parent == tmp_path and f"-{os.getpid()}-" in fresh.name
     assert not left.exists() and mine.exists()
+
+
+def test_a_killed_simlin_compare_leaves_nothing_once_the_next_command_has_run(tmp_path):
+    """Simlin runs a comparison's scenarios on threads: SIGKILL at a random moment of its life (start-up, the runs,
+    the save) leaves no process, and the next command works and clears what the killed one staged."""
+    import psutil
+
+    seed = int.from_bytes(os.urandom(4), "little")
+    delay = random.Random(seed).uniform(0.2, 4.0)
+    runs = tmp_path / "runs"
+    command = [*SDMODEL, "compare", "--engine", "simlin", "--final-time", "2030", "--runs-dir", str(runs)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    children = psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
+    if process.poll() is None:
+        _kill_and_expect_no_survivors(process, children)
+    after = subprocess.run([*SDMODEL, *RUN, "--runs-dir", str(runs)], capture_output=True, text=True, timeout=300, check=False)
+    assert after.returncode == 0, (seed, delay, after.stderr)
+    assert temporary_folders(runs) == set(), (seed, delay)
+    assert 1 <= len(complete_runs(runs)) <= 2, (seed, delay)
