@@ -181,13 +181,14 @@ def _grouped(command):
 
 
 def _announce(engine: str) -> None:
-    """PySD takes seconds per run: say so on a terminal, so a long wait is not mistaken for a hang."""
+    """PySD takes half a minute to minutes per run: say so on a terminal, so a long wait is not mistaken for a hang
+    (the progress bar then says how long these runs should take, from the last run measured on this machine)."""
     if engine == "pysd":
         from sdmodel.progress import announce
 
         announce(
-            "running through PySD, the reference engine: about 10 s per scenario not already saved, one per core "
-            "(--engine simlin takes milliseconds)"
+            "running through PySD, the reference engine: half a minute to minutes per scenario not already saved, one "
+            "per core; --engine simlin gives the same table in seconds"
         )
 
 

@@ -43,6 +43,7 @@ def run_or_reuse(
     runs_dir: str | os.PathLike | None,
     done: Callable[[int], None] | None = None,
     allow_nan: bool = False,
+    starting: Callable[[int, float | None], None] | None = None,
 ) -> tuple[xr.Dataset, dict[str, str], dict[str, str]]:
     """Results of every scenario: read back where a saved run holds them (with ``reuse``), run otherwise.
 
@@ -50,6 +51,8 @@ def run_or_reuse(
     (``REUSE_STORED``) reads back. Returns the results, each scenario's key, and the
     folder name of the run each reused scenario came from. ``done(n)`` counts the
     scenarios as they are read back or run. ``allow_nan`` goes to the engine: NaN is a result, not an error.
+    ``starting(n, seconds)`` is told, before any run, how many scenarios will run and how long the engine expects
+    them to take one after another (None if it cannot say).
     """
     engine, model_path, specs, info = prepared.engine, prepared.model_path, prepared.specs, prepared.info
     defaults = prepared.time_defaults
@@ -62,6 +65,8 @@ def run_or_reuse(
     if done and stored:
         done(len(stored))
     if missing:
+        if starting:
+            starting(len(missing), engine.expected_seconds(model_path, missing))
         parts.append(engine.run_scenarios(model_path, missing, jobs=jobs, done=done, allow_nan=allow_nan))
     if not stored:
         return parts[0], keys, {}

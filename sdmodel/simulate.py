@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from sdmodel.engines import Engine
 from sdmodel.errors import InputError, NonFiniteWarning
 from sdmodel.locations import default_model
 from sdmodel.model import ModelInfo
-from sdmodel.progress import progress_bar
+from sdmodel.progress import duration, progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
 #: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests
@@ -207,8 +208,16 @@ def run(
         progress if progress is not None else (None if engine.REUSE_STORED else False)
     )  # the fast engine is done before a bar draws
     with progress_bar(len(specs), f"{len(specs)} scenarios on {engine.NAME}", show) as bar:
+
+        def starting(count: int, seconds: float | None) -> None:
+            if seconds is not None:  # the engine measured its runs here: say how long this will take
+                workers = min(count, jobs or os.cpu_count() or 1)
+                plural = "s" if count != 1 else ""
+                wait = duration(seconds / workers)
+                bar.relabel(f"{count} scenario{plural} on {engine.NAME}, {workers} at a time: about {wait} here")
+
         dataset, keys, reused_from = reuse_runs.run_or_reuse(
-            prepared, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan
+            prepared, jobs=jobs, reuse=reuse, runs_dir=runs_dir, done=bar.update, allow_nan=allow_nan, starting=starting
         )
     if allow_nan:
         for line in non_finite(dataset):

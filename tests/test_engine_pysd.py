@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import pytest
 import xarray as xr
 from paths import MODELS
 
 from sdmodel.engines import pysd as pysd_engine
+from sdmodel.engines import simlin as simlin_engine
 from sdmodel.locations import default_model
 from sdmodel.scenario import RunSpec, load_scenario, validate
 
@@ -89,3 +92,47 @@ def test_a_cache_folder_without_its_translation_is_translated_again(tmp_path, mo
     translated = pysd_engine.translate(model)
     translated.unlink()  # a damaged cache, or one written by an older layout
     assert pysd_engine.translate(model) == translated and translated.is_file()
+
+
+def test_a_run_leaves_its_cost_for_the_next_estimate_of_how_long_runs_take(tmp_path, monkeypatch):
+    """A cold compare said "about 10 s per scenario", measured elsewhere: the estimate is this machine's last run of the
+    model, per time step, so none before a run, and twice the steps (or twice the scenarios) take twice as long."""
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    model = MODELS / "decay.mdl"
+    short, long = RunSpec("short", (), {"final_time": 5.0}), RunSpec("long", (), {"final_time": 10.0})
+    assert pysd_engine.expected_seconds(model, [short]) is None
+    pysd_engine.run(model, short)
+    one = pysd_engine.expected_seconds(model, [short])
+    assert one is not None and one > 0
+    assert pysd_engine.expected_seconds(model, [long]) == pytest.approx(2 * one)
+    assert pysd_engine.expected_seconds(model, [short, short]) == pytest.approx(2 * one)
+    assert simlin_engine.expected_seconds(model, [short]) is None  # a Simlin run takes a fraction of a second
+
+
+def test_a_pysd_progress_bar_says_how_long_the_runs_should_take(tmp_path, monkeypatch):
+    """On a terminal the bar's label gives the estimate once a run was measured here; Simlin's says none."""
+    from sdmodel import progress, simulate
+
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    labels = []
+
+    class Bar:
+        def update(self, steps):
+            pass
+
+        def relabel(self, label):
+            labels.append(label)
+
+    @contextlib.contextmanager
+    def bar(total, label, show=None):
+        yield Bar()
+
+    monkeypatch.setattr(simulate, "progress_bar", bar)
+    model = MODELS / "decay.mdl"
+    simulate.run(["baseline"], model=model, engine="pysd", jobs=1)  # cold: nothing measured yet
+    assert labels == []
+    simulate.run(["baseline"], model=model, engine="pysd", jobs=1)
+    assert len(labels) == 1 and labels[0].startswith("1 scenario on pysd, 1 at a time: about ") and " s here" in labels[0]
+    simulate.run(["baseline"], model=model, engine="simlin", jobs=1)
+    assert len(labels) == 1
+    assert progress.duration(700) == "12 min"

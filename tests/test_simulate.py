@@ -99,7 +99,9 @@ def test_progress_counts_every_scenario_on_stderr(engine, capsys, monkeypatch):
     assert capsys.readouterr().err == ""
     counted = []
     monkeypatch.setattr(
-        simulate, "progress_bar", lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append))
+        simulate,
+        "progress_bar",
+        lambda total, label, show: contextlib.nullcontext(SimpleNamespace(update=counted.append, relabel=lambda label: None)),
     )
     sdmodel.run(["baseline", "data-strike", "crawler-block"], engine=engine, final_time=2021, jobs=2)
     assert sum(counted) == 3  # each scenario once, as it finishes

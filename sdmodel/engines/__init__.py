@@ -40,6 +40,9 @@ class Engine(Protocol):
     def run(self, model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -> xr.Dataset:
         """One scenario's results (dims ``time`` and subscripts)."""
 
+    def expected_seconds(self, model_path: str | os.PathLike, specs: Sequence[RunSpec]) -> float | None:
+        """How long running ``specs`` one after another should take on this machine, or None if unknown."""
+
     def run_scenarios(
         self,
         model_path: str | os.PathLike,

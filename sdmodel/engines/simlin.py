@@ -118,6 +118,11 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
     return _to_dataset(time, values, plan, spec.name, allow_nan)
 
 
+def expected_seconds(model_path: str | os.PathLike, specs: Sequence[RunSpec]) -> float | None:
+    """None: a Simlin run takes a fraction of a second, so nothing says how long a comparison will take."""
+    return None
+
+
 def run_scenarios(
     model_path: str | os.PathLike,
     specs: Sequence[RunSpec],
