@@ -308,7 +308,8 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
         except Exception as error:
             raise ModelRunError(f"scenario '{spec.name}': PySD failed during the run ({first_line(error)})") from error
     results = _to_dataset(frame, info, spec.name, allow_nan)
-    write_cache(_speed_file(info.sha256), repr((time_module.perf_counter() - began) / _steps(model_path, spec)))
+    steps = _steps(time_defaults(model_path), spec)
+    write_cache(_speed_file(info.sha256), repr((time_module.perf_counter() - began) / steps))
     return results
 
 
@@ -317,8 +318,8 @@ def _speed_file(model_sha256: str) -> Path:
     return cache_dir() / "speed" / f"pysd-{model_sha256[:24]}"
 
 
-def _steps(model_path: str | os.PathLike, spec: RunSpec) -> float:
-    grid = {**time_defaults(model_path), **spec.time}
+def _steps(defaults: dict[str, float], spec: RunSpec) -> float:
+    grid = {**defaults, **spec.time}
     return max(1.0, (grid["final_time"] - grid["initial_time"]) / grid["time_step"])
 
 
@@ -333,7 +334,10 @@ def expected_seconds(model_path: str | os.PathLike, specs: Sequence[RunSpec]) ->
         per_step = float(text or "")
     except ValueError:
         return None
-    return per_step * sum(_steps(model_path, spec) for spec in specs) if math.isfinite(per_step) and per_step > 0 else None
+    if not (math.isfinite(per_step) and per_step > 0):
+        return None
+    defaults = time_defaults(model_path)
+    return per_step * sum(_steps(defaults, spec) for spec in specs)
 
 
 def _simulate(model, options: dict, initial: float | None = None) -> pd.DataFrame:
