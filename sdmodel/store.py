@@ -443,6 +443,8 @@ MANIFEST_SHAPE = {
     "files": (lambda value: isinstance(value, dict), "a table of files", True),
     "run_keys": (_is_name_table, "a table of scenario -> key", False),
     "reused_from": (_is_name_table, "a table of scenario -> run folder", False),
+    # provenance that `runs show` and the report print as text
+    **{key: (lambda value: isinstance(value, str), "text", False) for key in ("name", *MANIFEST_ATTRS)},
 }
 
 

@@ -201,6 +201,10 @@ JUNK_MANIFESTS = {  # what a damaged or hand-edited manifest may hold, and the f
     "an unknown kind": ('{"kind": ["run"], "scenarios": [], "files": {}}', "kind: is not one of"),
     "keys as a list": ('{"kind": "run", "scenarios": [], "files": {}, "run_keys": [1, 2]}', "run_keys: is not a table"),
     "sources as a number": ('{"kind": "run", "scenarios": [], "files": {}, "reused_from": 5}', "reused_from: is not a table"),
+    "a time as a list": (
+        '{"kind": "run", "scenarios": [], "files": {}, "created": [null]}',
+        "created: is not text",
+    ),  # CI, stop 30
 }
 
 
