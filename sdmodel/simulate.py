@@ -26,8 +26,9 @@ from sdmodel.model import ModelInfo
 from sdmodel.progress import duration, progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
-#: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests
-ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin"}
+#: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests; "compiled" the
+#: model translated to C (node, npm and a C compiler needed), held to Simlin, not yet offered by the command line
+ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin", "compiled": "sdmodel.engines.compiled"}
 
 
 def engine_module(name: str) -> Engine:

@@ -115,7 +115,7 @@ def run(model_path: str | os.PathLike, spec: RunSpec, allow_nan: bool = False) -
     """
     plan = load_plan(model_path)
     time, values = _simulate(plan, model_path, spec)
-    return _to_dataset(time, values, plan, spec.name, allow_nan)
+    return to_dataset(time, values, plan, spec.name, allow_nan)
 
 
 def expected_seconds(model_path: str | os.PathLike, specs: Sequence[RunSpec]) -> float | None:
@@ -145,6 +145,15 @@ def run_scenarios(
     runs = _simulate_all(plan, model_path, specs, jobs)
     if done:
         done(len(specs))  # milliseconds each: no bar needs them one by one
+    return scenarios_dataset(plan, specs, runs, allow_nan)
+
+
+def scenarios_dataset(
+    plan: Plan, specs: Sequence[RunSpec], runs: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]], allow_nan: bool = False
+) -> xr.Dataset:
+    """Scenarios' runs (each ``(time, {py_name: (time, slots) values})``, as :func:`_simulate` returns) in one Dataset
+    with a leading ``scenario`` dim, as :func:`run_scenarios` returns it; the compiled engine builds its Datasets here too.
+    """
     time = runs[0][0]
     if any(len(other) != len(time) or not np.array_equal(other, time) for other, _ in runs):
         raise InputError(
@@ -382,9 +391,7 @@ def _setting_slots(plan: Plan, variable: Variable, setting: Setting, scenario: s
     return slots
 
 
-def _to_dataset(
-    time: np.ndarray, series: dict[str, np.ndarray], plan: Plan, scenario: str, allow_nan: bool = False
-) -> xr.Dataset:
+def to_dataset(time: np.ndarray, series: dict[str, np.ndarray], plan: Plan, scenario: str, allow_nan: bool = False) -> xr.Dataset:
     """The same Dataset as the PySD engine's: constants without a time axis, attrs from the model.
 
     Built from plain arrays in one go: per-variable DataArrays would cost more than the run itself.

@@ -1,0 +1,243 @@
+"""The compiled engine (SDEverywhere's C, sdmodel/engines/compiled.py) held to Simlin: same Datasets, same numbers.
+
+Simlin is held to PySD by tests/test_engine_parity.py; the compiled engine runs the same Euler steps in
+C, so it must agree with Simlin to rounding: RTOL relative to each series' largest magnitude (a flow
+crossing zero differs by ~1e-10 of itself where the two sum in different orders), and the metrics'
+variables pointwise. Skipped where node, npm or a C compiler is missing, or npm cannot reach its registry
+to install SDEverywhere's compiler the first time; the one-line errors for those cases are tested anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+from paths import MODELS
+
+from sdmodel.engines import compiled
+from sdmodel.engines import simlin as simlin_engine
+from sdmodel.errors import InputError, ModelRunError
+from sdmodel.locations import default_model
+from sdmodel.scenario import RunSpec, Scenario, Setting
+from sdmodel.simulate import prepare
+
+RTOL = 1e-9
+FINAL_TIME = 2035.0
+STRIKE_SERIES = ((2022.0, 0.0), (2027.3, 0.4), (2031.0, 0.2))  # knots off the time grid, to test interpolation
+METRIC_VARIABLES = ("revenue_concentration_index", "labour_share", "model_capability", "ai_capital", "data_payments")
+
+
+@functools.cache
+def _ready() -> str | None:
+    """Why the engine cannot be tested here, or None: the tools are there and the bundled model compiles."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if not any(shutil.which(cc) for cc in ("gcc", "cc", "clang")):
+        missing.append("a C compiler")
+    if missing:
+        return f"no {', '.join(missing)}"
+    try:
+        compiled.load(default_model())
+    except InputError as error:
+        if "npm cannot install" in str(error):
+            return str(error)
+        raise
+    return None
+
+
+@pytest.fixture
+def needs_compiler():
+    reason = _ready()
+    if reason:
+        pytest.skip(f"the compiled engine cannot be built here: {reason}")
+
+
+def assert_matches(fast: xr.Dataset, compiled_run: xr.Dataset) -> None:
+    """Same variables, dims, coords and attrs; values within RTOL of each series' largest magnitude."""
+    assert list(compiled_run.data_vars) == list(fast.data_vars)
+    for name in fast.data_vars:
+        a, b = fast[name], compiled_run[name]
+        assert a.dims == b.dims, name
+        assert a.attrs == b.attrs, name
+        scale = np.abs(a).max("time") if "time" in a.dims else np.abs(a)
+        assert (np.abs(a - b) <= RTOL * scale).all(), name
+    for name in fast.coords:
+        assert np.array_equal(fast[name].values, compiled_run[name].values), name
+    for name in METRIC_VARIABLES:
+        np.testing.assert_allclose(compiled_run[name], fast[name], rtol=RTOL, atol=0, err_msg=name)
+
+
+def run_both(*scenarios, **options) -> tuple[xr.Dataset, xr.Dataset]:
+    prepared = prepare(list(scenarios), final_time=options.pop("final_time", FINAL_TIME), engine="compiled", **options)
+    model, specs = prepared.model_path, prepared.specs
+    return simlin_engine.run_scenarios(model, specs), compiled.run_scenarios(model, specs)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_bundled_scenarios_match_simlin_over_the_whole_horizon():
+    fast, compiled_run = run_both("baseline", "strike-and-licensing", "windfall-tax", final_time=None)
+    assert float(compiled_run["time"][-1]) == simlin_engine.time_defaults(default_model())["final_time"]
+    assert_matches(fast, compiled_run)
+    effect = compiled_run["labour_share"].sel(scenario="windfall-tax") - compiled_run["labour_share"].sel(scenario="baseline")
+    assert float(np.abs(effect).max()) > 0  # a lever moved the compiled run
+
+
+@pytest.mark.usefixtures("needs_compiler")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"data strike fraction": 0.5, "data strike start": 2025},
+        {"initial_users[challenger]": 5e7},
+        {"initial compute capacity": 1e18},
+    ],
+    ids=["scalars", "one-element", "whole-array"],
+)
+def test_settings_move_the_compiled_run_as_simlin(overrides):
+    assert_matches(*run_both("baseline", overrides=overrides))
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_time_series_settings_match_simlin():
+    whole = Scenario(name="strike-ramp", params={"data strike fraction": STRIKE_SERIES, "data strike start": 2021.0})
+    one = Scenario(name="ramp-one", params={"strike target[challenger]": STRIKE_SERIES, "data strike fraction": 0.3})
+    fast, compiled_run = run_both(whole, one)
+    assert_matches(fast, compiled_run)
+    series = compiled_run["data_strike_fraction"].sel(scenario="strike-ramp")
+    assert float(series.sel(time=2030)) == pytest.approx(np.interp(2030, *zip(*STRIKE_SERIES)))
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_time_controls_match_simlin():
+    grid = {"initial_time": 2024.0, "final_time": 2031.0, "time_step": 0.125, "saveper": 0.5}
+    spec = RunSpec("grid", (Setting("data_strike_fraction", 0.33),), grid)
+    fast, compiled_run = simlin_engine.run(default_model(), spec), compiled.run(default_model(), spec)
+    assert compiled_run["time"].values.tolist() == np.arange(2024.0, 2031.25, 0.5).tolist()
+    assert_matches(fast.expand_dims(scenario=["grid"]), compiled_run.expand_dims(scenario=["grid"]))
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_member_runner_matches_simlins():
+    prepared = prepare(["collective-licensing"], engine="compiled")
+    model, (spec,) = prepared.model_path, prepared.specs
+    params = [Setting("share_sensitivity", 0.0), Setting("initial_users", 0.0, ("Firm", "open"))]
+    outputs = ["labour_share", "revenue_share", "ai_capital"]
+    fast = simlin_engine.member_runner(model, spec, params, outputs)
+    runner = compiled.member_runner(model, spec, params, outputs)
+    assert runner.slots == fast.slots
+    assert runner.coords == fast.coords
+    for values in ([2.5, 1e7], [7.0, 2e8]):
+        np.testing.assert_allclose(runner.run(values), fast.run(values), rtol=RTOL, atol=0)
+    assert np.array_equal(runner.time, fast.time)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_settings_do_not_persist_between_runs():
+    baseline = RunSpec("baseline", (), {"final_time": 2030.0})
+    before = compiled.run(default_model(), baseline)
+    strike = (Setting("data_strike_fraction", 0.9), Setting("data_strike_start", 2021.0))
+    compiled.run(default_model(), RunSpec("strike", strike, {"final_time": 2030.0}))
+    xr.testing.assert_identical(compiled.run(default_model(), baseline), before)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_non_finite_values_raise_model_run_error():
+    spec = RunSpec("broken", (Setting("hardware_life", 0.0),), {"final_time": 2022.0})
+    with pytest.raises(ModelRunError, match=r"scenario 'broken': .* became NaN or infinite at time 2020\.25"):
+        compiled.run(default_model(), spec)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_only_constants_can_be_set():
+    spec = RunSpec("aux", (Setting("labour_share", 0.5),), {"final_time": 2022.0})
+    with pytest.raises(InputError, match="can set only constants, and 'labour share' is computed") as caught:
+        compiled.run(default_model(), spec)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_subscripts_match_simlin_on_a_small_model():
+    model = MODELS / "regions.mdl"
+    spec = prepare(["baseline"], model=model, engine="compiled").specs[0]
+    fast, compiled_run = simlin_engine.run(model, spec), compiled.run(model, spec)
+    xr.testing.assert_allclose(compiled_run, fast, rtol=RTOL, atol=0)
+
+
+SMOOTH_MODEL = """{UTF-8}
+input = 10 + STEP(5, 2020.5)
+\t~\twidget
+\t~\tA step.
+\t|
+smoothed = SMOOTH(input, 0.5)
+\t~\twidget
+\t~\tFirst-order smooth.
+\t|
+delayed = DELAY1(input, 0.7)
+\t~\twidget
+\t~\tFirst-order delay.
+\t|
+table(
+\t[(0,0)-(20,2)],(0,0),(10,1),(20,2))
+\t~\tDmnl
+\t~\tA lookup.
+\t|
+looked = table(input)
+\t~\tDmnl
+\t~\tThe lookup of input.
+\t|
+third = SMOOTH3(input, 0.5) + DELAY3(input, 0.4) + TREND(input, 0.5, 0) + NPV(input, 0.05, 0, 1)
+\t~\twidget
+\t~\tThird-order smooth and delay, trend and present value: SDEverywhere makes them levels.
+\t|
+Total = INTEG(smoothed + delayed + looked + third, 0)
+\t~\twidget*year
+\t~\tAccumulated.
+\t|
+INITIAL TIME = 2020
+\t~\tyear
+\t~\tStart.
+\t|
+FINAL TIME = 2022
+\t~\tyear
+\t~\tEnd.
+\t|
+TIME STEP = 0.0625
+\t~\tyear [0,?]
+\t~\tStep.
+\t|
+SAVEPER = 0.25
+\t~\tyear [0,?]
+\t~\tOutput.
+\t|
+\\\\\\---/// Sketch information - do not modify anything except names
+"""
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_smooths_delays_trend_npv_and_lookups_match_simlin(tmp_path):
+    model = tmp_path / "smooth.mdl"
+    model.write_text(SMOOTH_MODEL)
+    spec = RunSpec("baseline", (), {})
+    fast, compiled_run = simlin_engine.run(model, spec), compiled.run(model, spec)
+    xr.testing.assert_allclose(compiled_run, fast, rtol=RTOL, atol=0)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_an_unsupported_function_is_a_one_line_error(tmp_path):
+    model = tmp_path / "pulses.mdl"
+    model.write_text(SMOOTH_MODEL.replace("SMOOTH(input, 0.5)", "PULSE TRAIN(2020.5, 0.1, 0.5, 2022)"))
+    with pytest.raises(InputError, match=r"pulses\.mdl: the compiled engine cannot run PULSE_TRAIN .*--engine simlin") as caught:
+        compiled.run(model, RunSpec("baseline", (), {}))
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_tools_are_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))  # nothing built: the tools are needed
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(compiled, "_programs", {})
+    with pytest.raises(InputError, match=r"needs node, npm and a C compiler: 'node' is not on PATH") as caught:
+        compiled.run(default_model(), RunSpec("baseline", (), {}))
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "cache" / "compiled").exists() or not any((tmp_path / "cache" / "compiled").iterdir())
