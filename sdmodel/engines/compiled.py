@@ -58,7 +58,7 @@ from sdmodel.scenario import RunSpec, Setting
 
 NAME = "compiled"
 SDE_VERSION = "0.7.28"  #: the version of ``@sdeverywhere/compile`` the engine installs and uses
-BUILD_FORMAT = 3  #: bump when the runtime, the driver or the build's layout changes: every model is compiled again
+BUILD_FORMAT = 4  #: bump when the runtime, the driver or the build's layout changes: every model is compiled again
 VERSION = f"sdeverywhere-compile {SDE_VERSION}, build {BUILD_FORMAT}"
 REUSE_STORED = False  # a run takes milliseconds
 READS_DATA_FILES = False
@@ -548,7 +548,8 @@ def build(path: Path, sha256: str) -> Path:
         if unsupported:
             problem = f"the compiled engine cannot run {', '.join(unsupported)} (yet)"
             raise InputError(source=path, key=None, problem=problem, fix=USE_SIMLIN)
-        flags = ["-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Werror=implicit-function-declaration", "-w"]
+        # -O3 and no errno: 14% faster than -O2, the same numbers; no fused multiply-adds: Simlin's rounding
+        flags = ["-O3", "-fno-math-errno", "-fPIC", "-shared", "-ffp-contract=off", "-Werror=implicit-function-declaration", "-w"]
         done = _call([cc, *flags, "-o", str(work / "model.so"), str(code), str(work / "driver.c"), "-lm"], cwd=work)
         if done.returncode != 0:
             problem = f"the C compiler cannot build this model ({_error_line(done.stderr)})"
