@@ -560,6 +560,9 @@ def build(path: Path, sha256: str) -> Path:
             if not (folder / "model.so").is_file():
                 raise
         work.mkdir(exist_ok=True)  # TemporaryDirectory removes what it made
+    for stale in folder.parent.glob(f"{sha256[:24]}-*"):  # this model built by another SDEverywhere or build format
+        if stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
     return folder
 
 
