@@ -241,3 +241,28 @@ def test_missing_tools_are_a_one_line_error(tmp_path, monkeypatch):
         compiled.run(default_model(), RunSpec("baseline", (), {}))
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "cache" / "compiled").exists() or not any((tmp_path / "cache" / "compiled").iterdir())
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_an_ensemble_on_worker_processes_matches_simlins():
+    """The members run in forked workers (each with its copy of the library) and come back as on Simlin."""
+    from sdmodel import ensemble
+    from sdmodel.options import Execution, RunSetup
+
+    def draws(engine: str) -> xr.Dataset:
+        return ensemble.uncertainty(
+            default_model().parent / "assumptions.toml",
+            ["baseline", "data-strike"],
+            samples=4,
+            setup=RunSetup(final_time=2030, engine=engine),
+            execution=Execution(jobs=2, progress=False),
+        )
+
+    fast, compiled_run = draws("simlin"), draws("compiled")
+    assert list(compiled_run.data_vars) == list(fast.data_vars)
+    assert compiled_run.sizes == fast.sizes
+    for name in fast.data_vars:
+        if np.issubdtype(fast[name].dtype, np.floating):
+            np.testing.assert_allclose(compiled_run[name], fast[name], rtol=RTOL, atol=0, err_msg=name)
+        else:
+            assert np.array_equal(compiled_run[name].values, fast[name].values), name
