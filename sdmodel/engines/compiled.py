@@ -361,7 +361,6 @@ class Program:
         self.families = {
             d["name"]: [_canonical(e) for e in d["modelValue"]] for d in listing["dimensions"] if d["name"] == d["family"]
         }
-        self.dimensions = {_canonical(d["modelName"]): d["family"] for d in listing["dimensions"]}
         found: dict[str, tuple[str, tuple[str, ...], set[str]]] = {}
         for row in listing["variables"]:
             key = _canonical(row["modelLHS"].split("[", 1)[0])
