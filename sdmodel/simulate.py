@@ -27,7 +27,7 @@ from sdmodel.progress import duration, progress_bar
 from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario, validate
 
 #: engine name -> module; PySD is the reference, Simlin the fast engine held to it by parity tests; "compiled" the
-#: model translated to C (node, npm and a C compiler needed), held to Simlin, not yet offered by the command line
+#: model translated to C (node, npm and a C compiler needed), held to Simlin, for ensembles of thousands of runs
 ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin", "compiled": "sdmodel.engines.compiled"}
 
 

@@ -266,3 +266,30 @@ def test_an_ensemble_on_worker_processes_matches_simlins():
             np.testing.assert_allclose(compiled_run[name], fast[name], rtol=RTOL, atol=0, err_msg=name)
         else:
             assert np.array_equal(compiled_run[name].values, fast[name].values), name
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_the_command_line_runs_a_robustness_study_on_it_as_on_simlin(tmp_path):
+    """`--engine compiled` from the command line: the study is saved, says its engine, and answers as Simlin's does."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sdmodel import open_run
+    from sdmodel.cli import main
+
+    def study(engine: str) -> dict:
+        command = ["robustness", str(default_model().parent / "assumptions.toml"), "data-strike", "collective-bargaining"]
+        command += ["--samples", "4", "--final-time", "2030", "--jobs", "1", "--criterion", "hhi@2030 < 0.6"]
+        result = CliRunner().invoke(main, [*command, "--engine", engine, "--json", "--runs-dir", str(tmp_path / engine)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    fast, compiled_study = study("simlin"), study("compiled")
+    assert open_run(compiled_study["run"]).attrs["engine"] == "compiled"
+    assert set(compiled_study["policies"]) == set(fast["policies"]) == {"baseline", "data-strike", "collective-bargaining"}
+    for name, entry in fast["policies"].items():
+        assert compiled_study["policies"][name]["criteria"] == entry["criteria"], name
+        for output, effect in entry.get("effects", {}).items():  # the baseline has none: it is what effects are against
+            for key, value in effect.items():
+                assert compiled_study["policies"][name]["effects"][output][key] == pytest.approx(value, rel=1e-9, abs=1e-12)
