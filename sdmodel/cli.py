@@ -128,12 +128,16 @@ def samples_option(default: int, help: str, minimum: int = 1):
 
 def engine_option(default: str):
     """``--engine``: PySD is the default where the reference answer matters, Simlin where thousands of runs do."""
-    compiled = "compiled: the model in C, about 10x faster than simlin and held to it (needs node, npm and a C compiler)."
+    compiled = "compiled: the model in C, about 10x faster than simlin and held to it (needs node, npm and a C compiler)"
     help = {
-        "pysd": f"pysd: the reference; simlin: a fast engine held to PySD by parity tests; {compiled}",
-        "simlin": f"simlin: fast, held to PySD by parity tests; pysd: the reference (seconds per run); {compiled}",
+        "pysd": f"pysd: the reference; simlin: a fast engine held to PySD by parity tests; {compiled}; fast: compiled "
+        "where it can run, else simlin.",
+        "simlin": f"simlin: fast, held to PySD by parity tests; pysd: the reference (seconds per run); {compiled}; "
+        "fast: compiled where it can run, else simlin.",
+        "fast": f"fast: compiled where it can run, else simlin (a note says why); {compiled}; simlin: held to PySD by "
+        "parity tests; pysd: the reference (seconds per run).",
     }[default]
-    choices = click.Choice(["pysd", "simlin", "compiled"])
+    choices = click.Choice(["pysd", "simlin", "compiled", "fast"])
     return click.option("--engine", type=choices, default=default, show_default=True, help=help)
 
 
@@ -532,7 +536,7 @@ ensemble_options = options(
     model_option,
     set_option("member"),
     final_time_option,
-    engine_option("simlin"),
+    engine_option("fast"),
     execution_options,
     runs_dir_option,
     json_option,
@@ -547,7 +551,7 @@ def _drawn(kind: str, samples: int, seed: int, setup, results) -> dict:
         "kind": kind,
         "samples": samples,
         "seed": seed,
-        "engine": setup.engine,
+        "engine": results.attrs.get("engine", setup.engine),  # the engine that ran, "fast" resolved
         "distributions": results.attrs["distributions_toml"],
     }
 
@@ -613,7 +617,7 @@ def sweep_command(scenario, params, plot_path, outputs, setup, execution, runs_d
                     "kind": "sweep",
                     "scenario": summary["scenario"],
                     "grid": results.attrs["grid"],
-                    "engine": setup.engine,
+                    "engine": results.attrs.get("engine", setup.engine),  # the engine that ran, "fast" resolved
                 }
             }
             path = _save_ensemble(results, name, runs_dir, "sweep", extra)
@@ -892,7 +896,7 @@ def discover_command(run, policy, criteria, threshold, peel_alpha, mass_min, max
 @options(
     model_option,
     final_time_option,
-    engine_option("simlin"),
+    engine_option("fast"),
     execution_options,
     runs_dir_option,
     json_option,

@@ -20,7 +20,7 @@ import xarray as xr
 from sdmodel import provenance
 from sdmodel import reuse as reuse_runs
 from sdmodel.engines import Engine
-from sdmodel.errors import InputError, NonFiniteWarning
+from sdmodel.errors import InputError, NonFiniteWarning, Note
 from sdmodel.locations import default_model
 from sdmodel.model import ModelInfo
 from sdmodel.progress import duration, progress_bar
@@ -31,16 +31,41 @@ from sdmodel.scenario import RunSpec, Scenario, bundled_scenarios, load_scenario
 ENGINES = {"pysd": "sdmodel.engines.pysd", "simlin": "sdmodel.engines.simlin", "compiled": "sdmodel.engines.compiled"}
 
 
-def engine_module(name: str) -> Engine:
-    """The engine adapter for a name (imported on first use: each engine is a heavy import)."""
+#: not an engine but a choice among them: the compiled engine where it can run the model, else Simlin
+FASTEST = "fast"
+
+
+def engine_module(name: str, model: str | Path | None = None) -> Engine:
+    """The engine adapter for a name (imported on first use: each engine is a heavy import).
+
+    ``"fast"`` (:data:`FASTEST`) picks for ``model`` (the bundled one by default) the compiled
+    engine, about ten times faster than Simlin and held to it, or Simlin where the compiled engine
+    cannot run (no node, npm or C compiler, npm's registry out of reach, an XMILE model): ensembles
+    should not fail for want of a tool outside Python, and a :class:`~sdmodel.errors.Note` says why.
+    """
+    if name == FASTEST:
+        return _fastest(Path(model) if model else default_model())
     if name not in ENGINES:
-        raise InputError(source="--engine", key=name, problem="unknown engine", fix=f"choose one of: {', '.join(ENGINES)}")
+        choices = ", ".join([*ENGINES, FASTEST])
+        raise InputError(source="--engine", key=name, problem="unknown engine", fix=f"choose one of: {choices}")
     return importlib.import_module(ENGINES[name])
+
+
+def _fastest(model_path: Path) -> Engine:
+    simlin, compiled = (importlib.import_module(ENGINES[name]) for name in ("simlin", "compiled"))
+    simlin.load_plan(model_path)  # a model Simlin refuses is an error either way, said once, by Simlin
+    try:
+        compiled.load(model_path)  # compiled once per model and cached: later calls cost a look-up
+    except InputError as error:
+        warnings.warn(Note(f"the members run on simlin, as the compiled engine cannot: {error}"), stacklevel=3)
+        return simlin
+    return compiled
 
 
 def model_info(model: str | Path | None = None, engine: str = "pysd") -> ModelInfo:
     """A model's metadata (names, units, ranges, subscripts) as ``engine`` reads it; the bundled model by default."""
-    return engine_module(engine).model_info(Path(model) if model else default_model())
+    model_path = Path(model) if model else default_model()
+    return engine_module(engine, model_path).model_info(model_path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +98,8 @@ def prepare(
 
     ``data`` names files holding the values of the model's data variables (PySD's ``data_files``).
     """
-    engine = engine_module(engine)
     model_path = Path(model) if model else default_model()
+    engine = engine_module(engine, model_path)
     data_files = data_paths(data)
     if data_files and not engine.READS_DATA_FILES:
         raise InputError(
@@ -158,8 +183,8 @@ def bundled_scenarios_for(model: str | Path | None = None, engine: str = "pysd")
     lacks most of them, and comparing every bundled scenario against it would stop
     at the first lever it lacks.
     """
-    adapter = engine_module(engine)
     model_path = Path(model) if model else default_model()
+    adapter = engine_module(engine, model_path)
     info, defaults = adapter.model_info(model_path), adapter.time_defaults(model_path)
     fitting, skipped = [], {}
     for scenario in (load_scenario(name) for name in bundled_scenarios()):

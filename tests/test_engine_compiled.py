@@ -293,3 +293,41 @@ def test_the_command_line_runs_a_robustness_study_on_it_as_on_simlin(tmp_path):
         for output, effect in entry.get("effects", {}).items():  # the baseline has none: it is what effects are against
             for key, value in effect.items():
                 assert compiled_study["policies"][name]["effects"][output][key] == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+def test_fast_falls_back_to_simlin_with_a_note_where_the_tools_are_missing(tmp_path, monkeypatch):
+    """The ensembles' default `--engine fast` never fails for want of node, npm or a C compiler: Simlin runs, a note says why."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(tmp_path / "cache"))  # nothing built: the tools are needed
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(compiled, "_programs", {})
+    command = ["uncertainty", str(default_model().parent / "assumptions.toml"), "data-strike", "--samples", "2"]
+    result = CliRunner().invoke(main, [*command, "--final-time", "2022", "--jobs", "1", "--json", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.stderr.splitlines() if "note:" in line]
+    assert "the members run on simlin" in note and "'node' is not on PATH" in note
+    manifest = json.loads((tmp_path / json.loads(result.stdout)["run"] / "manifest.json").read_text())
+    assert manifest["engine"] == "simlin" and manifest["ensemble"]["engine"] == "simlin"
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_fast_is_the_compiled_engine_where_it_can_run_and_simlin_for_xmile(tmp_path):
+    import warnings
+
+    from sdmodel.errors import Note
+    from sdmodel.simulate import engine_module
+
+    assert engine_module("fast") is compiled
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert engine_module("fast", default_model().with_suffix(".xmile")) is simlin_engine
+    assert [str(w.message) for w in caught if w.category is Note] == [
+        "the members run on simlin, as the compiled engine cannot: "
+        + str(pytest.raises(InputError, compiled.load, default_model().with_suffix(".xmile")).value)
+    ]
