@@ -8,7 +8,8 @@ a ratio, which another machine's speed does not move much:
     ratio = wall time of the command / (members x the serial cost of one member / workers)
 
 where the serial cost of one member is measured in this process on the same draws
-(Simlin's member runner, the outputs robustness keeps), the best of ``--repeat`` tries.
+(the member runner of the engine the command picks by default, ``--engine fast``: the compiled
+engine where it can run, else Simlin; the outputs robustness keeps), the best of ``--repeat`` tries.
 On a machine shared with other work the wall time stretches while the serial cost (one
 process) barely does, so the CPU time of the command's process tree is reported against the
 same members' cost too (``cpu_ratio``: what the study costs beyond its runs, whatever the
@@ -35,8 +36,8 @@ from pathlib import Path
 CRITERIA = ["labour_share@2040 - baseline >= 0.01", "hhi@2040 < 0.4"]
 
 
-def member_cost(samples: int, repeat: int) -> tuple[float, int]:
-    """CPU seconds per member, serially, on the baseline and a policy (a lever changes the run's path), and the scenario count."""
+def member_cost(samples: int, repeat: int) -> tuple[float, int, str]:
+    """CPU seconds per member, serially, on a few scenarios (a lever changes the run's path), the scenario count and the engine."""
     import numpy as np
 
     from sdmodel import ensemble
@@ -47,7 +48,7 @@ def member_cost(samples: int, repeat: int) -> tuple[float, int]:
     from sdmodel.simulate import prepare
 
     names = bundled_scenarios()
-    prepared = prepare(names, engine="simlin")
+    prepared = prepare(names, engine="fast")  # the command's default: the compiled engine where it can run, else Simlin
     model_path, specs, info = prepared.model_path, prepared.specs, prepared.info
     drawn = load_distributions(default_model().parent / "assumptions.toml", info)
     design = latin_hypercube(drawn, samples, 0)
@@ -57,7 +58,9 @@ def member_cost(samples: int, repeat: int) -> tuple[float, int]:
     for _ in range(repeat):
         elapsed, count = 0.0, 0
         for spec in specs[:: max(1, len(specs) // 4)]:  # a few scenarios: their paths, and so their costs, differ
-            runner = runner_for(Job("simlin", str(model_path), info.sha256, spec, tuple(d.setting for d in drawn), variables))
+            runner = runner_for(
+                Job(prepared.engine.NAME, str(model_path), info.sha256, spec, tuple(d.setting for d in drawn), variables)
+            )
             runner.run(design[0])  # compiled outside the timing, as each worker does once
             start = time.process_time()  # CPU time: on a shared machine, wall time also counts the waits for a core
             for row in design:
@@ -65,7 +68,7 @@ def member_cost(samples: int, repeat: int) -> tuple[float, int]:
             elapsed += time.process_time() - start
             count += len(design)
         best = min(best, elapsed / count)
-    return float(best), len(names)
+    return float(best), len(names), prepared.engine.NAME
 
 
 def main() -> None:
@@ -77,7 +80,7 @@ def main() -> None:
     parser.add_argument("--paired", action="store_true", help="Also time `sdmodel uncertainty` of the same scenarios and draws.")
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
-    cost, scenarios = member_cost(args.member_samples, args.repeat)
+    cost, scenarios, engine = member_cost(args.member_samples, args.repeat)
     members = scenarios * args.samples
     with tempfile.TemporaryDirectory(prefix="sdmodel-bench-robustness-") as work:
         env = {**os.environ, "SDMODEL_RUNS_DIR": str(Path(work) / "runs"), "PYTHONPATH": str(root)}
@@ -116,6 +119,7 @@ def main() -> None:
                 "scenarios": scenarios,
                 "members": members,
                 "jobs": args.jobs,
+                "engine": engine,
                 "member_ms_serial": round(cost * 1000, 2),
                 "ideal_s": round(ideal, 1),
                 "wall_s": round(wall, 1),
