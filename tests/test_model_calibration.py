@@ -47,16 +47,6 @@ def test_baseline_reproduces_every_point_of_history_within_25_percent(errors):
         assert abs(worst) <= SERIES_TOLERANCE, f"{name} {year:g}: {worst:+.1%}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the calibrated baseline's HHI of AI revenue, read as the series is made (the HHI of each firm's revenue for the "
-        "calendar year), is +1.2% (2023), +0.8% (2024) and +11.2% (2025) off the series: 2023-2024 want a challenger that "
-        "stays small and 2025 one that then grows tenfold in a year, as Anthropic did; in this model a firm's share follows "
-        "its capability and the challenger, launched at half the incumbent's, catches up too slowly for both, so the fit "
-        "trades 2025 against the other series (models/README.md, Calibration); issue 12 stays open on this point"
-    ),
-)
 def test_baseline_reproduces_the_concentration_of_revenue_within_10_percent(errors):
     """Read as the series is computed: the HHI of each firm's revenue for the calendar year."""
     year, worst = _worst(*errors["ai_revenue_concentration"])

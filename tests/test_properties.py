@@ -746,6 +746,10 @@ def test_model_found_infinite_profit_growth_is_fixed():
 UNPAYABLE_EVAL_FEES = {
     "AI price share of wage": 0.026675354754825083,
     "automation adoption time": 1.0527831411953494,
+    # found when automation was a first-order adjustment over the adoption time; since it diffuses (Bass), the same
+    # fast adoption is an innovation rate of 1 / that time with no imitation
+    "automation innovation rate": 1 / 1.0527831411953494,
+    "automation imitation rate": 0.0,
     "domain data availability[support]": 0.8948081443111342,
     "eval deal start": 2021.1794646464566,
     "eval withholding share[support]": 1.0,
