@@ -583,7 +583,11 @@ def _sde_compiler() -> Path:
         (work / "xlsx-stub").mkdir()
         for name, text in XLSX_STUB.items():
             (work / "xlsx-stub" / name).write_text(text, encoding="utf-8")
-        done = _call([npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(work)], cwd=work)
+        # a registry out of reach fails within a minute or two, not npm's default of 5 minutes a request, 3 tries:
+        # `--engine fast` falls back to Simlin then, and an ensemble should not wait long to be told so
+        patience = ["--fetch-timeout=60000", "--fetch-retries=1"]
+        install = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", *patience, "--prefix", str(work)]
+        done = _call(install, cwd=work)
         if done.returncode != 0 or not (work / entry.relative_to(prefix)).is_file():
             problem = f"npm cannot install @sdeverywhere/compile {SDE_VERSION} ({_error_line(done.stderr)})"
             raise InputError(
