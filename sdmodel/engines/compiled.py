@@ -316,12 +316,7 @@ class MemberRunner:
                 constants[address] = float(value)
         time, result = self.program.execute(self.grid, constants, self._series, self._out, self.scenario)
         self.time = time if self.time is None else self.time
-        bad = ~np.isfinite(result)
-        if bad.any():
-            step = int(bad.any(axis=0).argmax())
-            row = int(bad[:, step].argmax())
-            problem = f"'{self._names[row]}' became NaN or infinite at time {float(time[step]):g}"
-            raise ModelRunError(f"scenario '{self.scenario}': {problem}; check the scenario's values")
+        reference.check_finite(result, time, self._names, self.scenario)
         return result
 
 
@@ -392,22 +387,11 @@ class Program:
 
     def setting_addresses(self, setting: Setting, scenario: str) -> list[int]:
         """The addresses a setting changes (the variable, all its elements, or one); only constants can be set."""
-        source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
-        variable = self.info.variables.get(setting.py_name)
-        if variable is None:
-            raise InputError(
-                source=source, key=key, problem="is not a variable of the model", fix="validate it against this model"
-            )
-        coords = {dim: tuple(self.info.subscripts.get(dim, ())) for dim in variable.dims}
-        if setting.element is not None:
-            dim, element = setting.element
-            if dim not in coords:
-                raise InputError(source=source, key=key, problem=f"has no subscript {dim}", fix="drop the [element] part")
-            coords[dim] = (element,)
+        _, variable, coords = reference.setting_coords(self.info, setting, scenario)
         cvar = self.variables.get(_canonical(variable.name))
         if cvar is None or not cvar.settable:
             problem = f"the compiled engine can set only constants, and '{variable.name}' is computed in the model"
-            raise InputError(source=source, key=key, problem=problem, fix=USE_SIMLIN)
+            raise InputError(source=f"scenario '{scenario}'", key=f"params.{setting.py_name}", problem=problem, fix=USE_SIMLIN)
         return self.addresses(variable, coords)
 
     def output_addresses(self, output) -> list[int]:
@@ -415,18 +399,7 @@ class Program:
 
     def overrides(self, spec: RunSpec) -> tuple[dict[int, float], dict[int, tuple[np.ndarray, np.ndarray]]]:
         """Address -> value, and address -> (times, values) for time series; a later setting wins, as in Simlin's."""
-        constants: dict[int, float] = {}
-        series: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for setting in spec.settings:
-            for address in self.setting_addresses(setting, spec.name):
-                constants.pop(address, None)
-                series.pop(address, None)
-                if isinstance(setting.value, tuple):
-                    times, values = zip(*sorted(setting.value))
-                    series[address] = (np.asarray(times, dtype=float), np.asarray(values, dtype=float))
-                else:
-                    constants[address] = float(setting.value)
-        return constants, series
+        return reference.resolve_settings(spec, lambda setting: self.setting_addresses(setting, spec.name))
 
     def grid(self, spec: RunSpec) -> dict[str, float]:
         """The run's time controls, checked: the driver steps from the start and saves every whole number of steps."""

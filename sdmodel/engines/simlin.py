@@ -238,7 +238,7 @@ class MemberRunner:
         plan = load_plan(model_path)
         self.scenario = spec.name
         constants, self._series = overrides(plan, spec)
-        self.param_slots = tuple(tuple(_setting_slots(plan, _variable(plan, p.py_name, spec.name), p, spec.name)) for p in params)
+        self.param_slots = tuple(tuple(_setting_slots(plan, *setting_coords(plan.info, p, spec.name), spec.name)) for p in params)
         for slots in self.param_slots:  # a sampled value wins over the scenario's own
             for slot in slots:
                 constants.pop(slot, None)
@@ -258,7 +258,7 @@ class MemberRunner:
             )
         #: output name -> its subscripts' coords, in the order of ``slots``
         self.coords = {name: by_name[name].coords for name in outputs}
-        self._names = [(name, by_name[name].variable.name) for name in outputs for _ in by_name[name].slots]
+        self._names = [by_name[name].variable.name for name in outputs for _ in by_name[name].slots]  # each slot's variable
         self.slots = tuple(slot for name in outputs for slot in by_name[name].slots)
         self.time: np.ndarray | None = None
         with _lock:
@@ -293,12 +293,7 @@ class MemberRunner:
                 result[row] = sim.get_series(slot)
         except simlin.SimlinError as error:
             raise ModelRunError(f"scenario '{self.scenario}': Simlin failed during the run ({_error_line(error)})") from error
-        bad = ~np.isfinite(result)
-        if bad.any():
-            step = int(bad.any(axis=0).argmax())
-            row = int(bad[:, step].argmax())
-            problem = f"'{self._names[row][1]}' became NaN or infinite at time {float(self.time[step]):g}"
-            raise ModelRunError(f"scenario '{self.scenario}': {problem}; check the scenario's values")
+        check_finite(result, self.time, self._names, self.scenario)
         return result
 
 
@@ -307,18 +302,6 @@ def member_runner(
 ) -> MemberRunner:
     """A :class:`MemberRunner` for a scenario, the constants an ensemble varies and the outputs it keeps."""
     return MemberRunner(model_path, spec, params, outputs)
-
-
-def _variable(plan: Plan, py_name: str, scenario: str) -> Variable:
-    variable = plan.info.variables.get(py_name)
-    if variable is None:
-        raise InputError(
-            source=f"scenario '{scenario}'",
-            key=f"params.{py_name}",
-            problem="is not a variable of the model",
-            fix="validate it against this model",
-        )
-    return variable
 
 
 def run_with_series(sim, series: dict[str, tuple[np.ndarray, np.ndarray]], grid: dict[str, float], scenario: str) -> None:
@@ -350,38 +333,58 @@ def set_slot(sim, slot: str, value: float, scenario: str) -> None:
 
 def overrides(plan: Plan, spec: RunSpec) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Simlin slot -> value, and slot -> (times, values) for time series; checked before anything runs."""
-    constants: dict[str, float] = {}
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    return resolve_settings(spec, lambda setting: _setting_slots(plan, *setting_coords(plan.info, setting, spec.name), spec.name))
+
+
+def resolve_settings(
+    spec: RunSpec, places: Callable[[Setting], list]
+) -> tuple[dict, dict[object, tuple[np.ndarray, np.ndarray]]]:
+    """Each place a scenario's settings write (``places``: a setting's slots or addresses) -> its value, and
+    place -> (times, values) for time series; a later setting of the same place wins."""
+    constants: dict = {}
+    series: dict = {}
     for setting in spec.settings:
-        variable = plan.info.variables.get(setting.py_name)
-        if variable is None:
-            fix = "validate the scenario against this model"
-            raise InputError(
-                source=f"scenario '{spec.name}'",
-                key=f"params.{setting.py_name}",
-                problem="is not a variable of the model",
-                fix=fix,
-            )
-        for slot in _setting_slots(plan, variable, setting, spec.name):
-            constants.pop(slot, None)
-            series.pop(slot, None)
+        for place in places(setting):
+            constants.pop(place, None)
+            series.pop(place, None)
             if isinstance(setting.value, tuple):
                 times, values = zip(*sorted(setting.value))
-                series[slot] = (np.asarray(times, dtype=float), np.asarray(values, dtype=float))
+                series[place] = (np.asarray(times, dtype=float), np.asarray(values, dtype=float))
             else:
-                constants[slot] = float(setting.value)
+                constants[place] = float(setting.value)
     return constants, series
 
 
-def _setting_slots(plan: Plan, variable: Variable, setting: Setting, scenario: str) -> list[str]:
-    """The Simlin slots a setting changes: the variable, all its elements, or one element."""
+def setting_coords(info: ModelInfo, setting: Setting, scenario: str) -> tuple[Setting, Variable, dict[str, tuple[str, ...]]]:
+    """The variable a setting names and the elements it sets (dim -> elements: all of them, or the one named)."""
     source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
-    coords = {dim: plan.info.subscripts.get(dim, ()) for dim in variable.dims}
+    variable = info.variables.get(setting.py_name)
+    if variable is None:
+        raise InputError(source=source, key=key, problem="is not a variable of the model", fix="validate it against this model")
+    coords = {dim: tuple(info.subscripts.get(dim, ())) for dim in variable.dims}
     if setting.element is not None:
         dim, element = setting.element
         if dim not in coords:
             raise InputError(source=source, key=key, problem=f"has no subscript {dim}", fix="drop the [element] part")
         coords[dim] = (element,)
+    return setting, variable, coords
+
+
+def check_finite(result: np.ndarray, time: np.ndarray, names: Sequence[str], scenario: str) -> None:
+    """A member's outputs (``(len(names), time)``) all finite, or a ModelRunError naming the first that is not, and when."""
+    bad = ~np.isfinite(result)
+    if bad.any():
+        step = int(bad.any(axis=0).argmax())
+        row = int(bad[:, step].argmax())
+        problem = f"'{names[row]}' became NaN or infinite at time {float(time[step]):g}"
+        raise ModelRunError(f"scenario '{scenario}': {problem}; check the scenario's values")
+
+
+def _setting_slots(
+    plan: Plan, setting: Setting, variable: Variable, coords: dict[str, tuple[str, ...]], scenario: str
+) -> list[str]:
+    """The Simlin slots a setting changes: the variable, all its elements, or one element."""
+    source, key = f"scenario '{scenario}'", f"params.{setting.py_name}"
     slots = []
     for name in _slot_names(variable, coords):
         slot = plan.slots.get(_normalise(name))
