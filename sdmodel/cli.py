@@ -249,21 +249,23 @@ def run_command(scenarios, model, assignments, final_time, engine, jobs, fresh, 
 
     With --model, NaN the model computes (Vensim's :NA:, an element left undefined) is saved as it is, with a warning;
     on the bundled model it is an error, and an infinity (overflow) is on any model."""
+    from sdmodel.reuse import save_once
     from sdmodel.simulate import run
-    from sdmodel.store import save_run
 
     names = scenarios or ("baseline",)
     _announce(engine)
     results = run(names, data=data_files, **_run_options(model, assignments, final_time, engine, jobs, fresh, runs_dir))
     labels = [str(s) for s in results["scenario"].values]
-    path = save_run(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", runs_dir)
+    path, saved = save_once(results, labels[0] if len(labels) == 1 else f"{labels[0]}+{len(labels) - 1}", "run", runs_dir)
     if as_json:
-        click.echo(json.dumps({"run": str(path), "scenarios": labels, "reused_from": _reused(results)}))
+        click.echo(json.dumps({"run": str(path), "scenarios": labels, "reused_from": _reused(results), "saved": saved}))
     else:
         period = f"{float(results['time'][0]):g}-{float(results['time'][-1]):g}"
         headline = _headline(results, "baseline" if "baseline" in labels else labels[0])
         click.echo(
-            (f"{headline}\n" if headline else "") + f"Ran {', '.join(labels)} ({period}); saved {path}{_reuse_note(results)}"
+            (f"{headline}\n" if headline else "")
+            + f"Ran {', '.join(labels)} ({period}); "
+            + _saved_note(path, saved, results, "its results are")
         )
 
 
@@ -305,11 +307,11 @@ def compare_command(
         click.echo(_saved_note(path, saved, results) + (f"; figure {plot_file}" if plot_file else ""))
 
 
-def _saved_note(path: Path, saved: bool, results) -> str:
-    """Where the comparison is: a new run, or the run that already held it."""
+def _saved_note(path: Path, saved: bool, results, what: str = "the comparison is") -> str:
+    """Where the results are: a new run, or the run that already held them."""
     if saved:
         return f"saved {path}{_reuse_note(results)}"
-    return f"nothing new: the comparison is run {path}, now the latest (every scenario reused; --fresh runs them again)"
+    return f"nothing new: {what} run {path}, now the latest (every scenario reused; --fresh runs them again)"
 
 
 def _scenarios_for(model: str, engine: str) -> tuple[str, ...]:

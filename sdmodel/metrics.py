@@ -158,16 +158,11 @@ def compare_and_save(
 
 
 def save_comparison(results: xr.Dataset, metrics: xr.Dataset, runs_dir: str | Path | None = None) -> tuple[Path, bool]:
-    """Save a comparison, unless a saved run already holds exactly it: then point at that run (made the latest
-    again) instead of writing a copy, which was megabytes a time. Returns the run's folder and whether it is new."""
-    from sdmodel.reuse import stored_comparison
-    from sdmodel.store import save_run, touch_run
+    """Save a comparison, or point at the saved run that already holds exactly it (:func:`sdmodel.reuse.save_once`).
+    Returns the run's folder and whether it is new."""
+    from sdmodel.reuse import save_once
 
-    summary = to_json(metrics)
-    holder = stored_comparison(results, summary, runs_dir)
-    if holder is not None and touch_run(holder):
-        return holder, False
-    return save_run(results, "compare", runs_dir, kind="compare", extra={"comparison": summary}), True
+    return save_once(results, "compare", "compare", runs_dir, extra={"comparison": to_json(metrics)})
 
 
 def to_json(metrics: xr.Dataset, run_path: str | Path | None = None) -> dict:

@@ -27,7 +27,7 @@ from sdmodel.engines import unchanging
 from sdmodel.errors import InputError
 from sdmodel.provenance import code_fingerprint
 from sdmodel.scenario import RunSpec
-from sdmodel.store import RESULTS, check_intact, read_manifest, read_results, run_folders
+from sdmodel.store import RESULTS, check_intact, read_manifest, read_results, run_folders, save_run, touch_run
 
 if TYPE_CHECKING:
     from sdmodel.simulate import Prepared
@@ -163,29 +163,29 @@ def assemble(parts: Sequence[xr.Dataset], order: Sequence[str]) -> xr.Dataset:
     return combined
 
 
-def stored_comparison(results: xr.Dataset, comparison: Mapping, runs_dir: str | os.PathLike | None) -> Path | None:
-    """The saved comparison that already holds exactly these results, if nothing in them was computed anew.
+def stored_copy(results: xr.Dataset, kind: str, runs_dir: str | os.PathLike | None, extra: Mapping | None = None) -> Path | None:
+    """The saved run of ``kind`` that already holds exactly these results, if nothing in them was computed anew.
 
-    Exactly: every scenario was read back from the store, and one intact compare run has
+    Exactly: every scenario was read back from the store, and one intact run of that kind has
     the same scenarios in the same order, under the same keys (model, engine, time grid,
-    settings, code), with the same descriptions and the same measures against the same
-    baseline. Saving these results again would only copy it.
+    settings, code), with the same descriptions and the same ``extra`` manifest entries (a
+    comparison's measures against the same baseline). Saving these results again would only copy it.
     """
     keys = json.loads(results.attrs.get("run_keys", "{}"))
     names = [str(name) for name in results["scenario"].values]
     if not keys or set(json.loads(results.attrs.get("reused_from", "{}"))) != set(names):
         return None
-    wanted = _comparison_text(comparison)
+    wanted = {key: _entry_text(value) for key, value in (extra or {}).items()}
     for folder in reversed(run_folders(runs_dir)):
         try:
             manifest = read_manifest(folder)
         except InputError:
             continue
         if (
-            manifest.get("kind") == "compare"
+            manifest.get("kind") == kind
             and manifest.get("scenarios") == names
             and manifest.get("run_keys") == keys
-            and _comparison_text(manifest.get("comparison")) == wanted
+            and all(_entry_text(manifest.get(key)) == text for key, text in wanted.items())
             and _intact(folder, manifest)
             and _descriptions(folder) == [str(d) for d in results["description"].values]
         ):
@@ -193,9 +193,23 @@ def stored_comparison(results: xr.Dataset, comparison: Mapping, runs_dir: str | 
     return None
 
 
-def _comparison_text(comparison: Mapping | None) -> str:
-    """A comparison's measures as canonical JSON, its run left out (the JSON of a missing value is itself, NaN's is not)."""
-    return json.dumps({key: value for key, value in (comparison or {}).items() if key != "run"}, sort_keys=True)
+def _entry_text(entry) -> str:
+    """A manifest entry as canonical JSON; a comparison's ``run`` (where it was saved) left out. The JSON of a
+    missing value is itself, NaN's is not."""
+    if isinstance(entry, Mapping):
+        entry = {key: value for key, value in entry.items() if key != "run"}
+    return json.dumps(entry, sort_keys=True)
+
+
+def save_once(
+    results: xr.Dataset, name: str, kind: str, runs_dir: str | os.PathLike | None = None, extra: dict | None = None
+) -> tuple[Path, bool]:
+    """Save a run, unless a saved run already holds exactly it (:func:`stored_copy`): then point at that run, made the
+    latest again, instead of writing a copy, which was megabytes a time. Returns the run's folder and whether it is new."""
+    holder = stored_copy(results, kind, runs_dir, extra)
+    if holder is not None and touch_run(holder):
+        return holder, False
+    return save_run(results, name, runs_dir, kind=kind, extra=extra), True
 
 
 def _descriptions(folder: Path) -> list[str] | None:

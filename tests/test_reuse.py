@@ -17,7 +17,7 @@ from sdmodel.locations import scenarios_dir
 from sdmodel.model import file_sha256
 from sdmodel.reuse import reusable
 from sdmodel.simulate import run
-from sdmodel.store import open_run, save_run, write_plain
+from sdmodel.store import find_run, open_run, save_run, write_plain
 
 END = 2022.0  # two years: PySD starts in about a second
 #: varies a constant over time, so the stored run gives that constant a time axis
@@ -122,13 +122,14 @@ def test_a_run_saved_before_stacking_is_reused(tmp_path):
 def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_dir):
     command = ["run", "baseline", "--final-time", str(END)]
     assert CliRunner().invoke(main, command).exit_code == 0
-    second = CliRunner().invoke(main, command)
-    assert "1 of 1 scenarios reused from" in second.stdout
+    first = find_run("latest")
+    mixed = CliRunner().invoke(main, ["run", "baseline", "data-strike", "--final-time", str(END)])
+    assert f"1 of 2 scenarios reused from {first.name}" in mixed.stdout
     again = CliRunner().invoke(main, [*command, "--fresh", "--json"])
     assert json.loads(again.stdout)["reused_from"] == {}
     manifests = [json.loads((run / "manifest.json").read_text()) for run in sorted(isolated_runs_dir.iterdir())]
     assert len(manifests) == 3 and len({m["run_keys"]["baseline"] for m in manifests}) == 1
-    comparison = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", str(END), "--json"])
+    comparison = CliRunner().invoke(main, ["compare", "crawler-block", "--final-time", str(END), "--json"])
     assert set(json.loads(comparison.stdout)["reused_from"]) == {"baseline"}  # the strike itself was never run
     shown = CliRunner().invoke(main, ["runs", "show", "latest"]).stdout
     assert f"reused: baseline from {sorted(isolated_runs_dir.iterdir())[-2].name}" in shown
@@ -137,12 +138,40 @@ def test_cli_says_what_it_reused_and_fresh_runs_again(tmp_path, isolated_runs_di
 def test_the_program_saves_a_run_it_reused(isolated_runs_dir):
     """The installed program keeps Dask out of `run`; saving a reused scenario (which keeps its file's chunk sizes) needs none."""
     command = [sys.executable, "-m", "sdmodel.cli", "run", "baseline", "--final-time", str(END)]
-    for _ in range(2):
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for extra in ([], ["data-strike"]):
+        done = subprocess.run([*command, *extra], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-    assert "1 of 1 scenarios reused from" in done.stdout
+    assert "1 of 2 scenarios reused from" in done.stdout
     first, second = sorted(isolated_runs_dir.iterdir())
-    xr.testing.assert_identical(values(open_run(second)), values(open_run(first)))
+    reused = values(open_run(second)).sel(scenario=["baseline"])
+    xr.testing.assert_identical(reused, values(open_run(first)))
+
+
+def test_a_run_that_computed_nothing_new_points_at_the_run_holding_it(isolated_runs_dir):
+    """`run` saved a copy of a run it had wholly reused, as `compare` did: now it names the run that holds its results,
+    made the latest again, and saves only when something was computed (--fresh, or another scenario)."""
+    runner = CliRunner()
+    command = ["run", "baseline", "data-strike", "--final-time", str(END)]
+    assert runner.invoke(main, command).exit_code == 0
+    holder = find_run("latest")
+    assert runner.invoke(main, ["compare", "data-strike", "--final-time", str(END)]).exit_code == 0
+    assert find_run("latest") != holder  # the comparison, a run of another kind, is not a copy of it
+
+    again = runner.invoke(main, [*command, "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) | {"reused_from": None} == {
+        "run": str(holder),
+        "scenarios": ["baseline", "data-strike"],
+        "reused_from": None,
+        "saved": False,
+    }
+    assert find_run("latest") == holder and len(list(isolated_runs_dir.iterdir())) == 2
+    told = runner.invoke(main, command).stdout
+    assert f"nothing new: its results are run {holder}, now the latest" in told
+
+    assert json.loads(runner.invoke(main, ["run", "data-strike", "--final-time", str(END), "--json"]).stdout)["saved"]
+    assert json.loads(runner.invoke(main, [*command, "--fresh", "--json"]).stdout)["saved"]
+    assert len(list(isolated_runs_dir.iterdir())) == 4
 
 
 def test_models_reading_external_files_are_never_reused(tmp_path):
