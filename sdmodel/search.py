@@ -115,6 +115,10 @@ def search_policy(
     varied = [d.setting for d in drawn]
     named = [r.output for e in (*parsed, *(o.expression for o in outcomes)) for r in e.references()]
     kept = ensemble.resolve_outputs(list(dict.fromkeys(named)), info)
+    # the whole search, before its first run: the baseline and NSGA-II's population in every generation, each on
+    # every draw (each generation's own check comes too late for a search of a million generations)
+    searched = f"{samples} draws x (1 + {population} candidates x {generations} generations)"
+    ensemble.check_size("--generations", samples * (1 + population * generations), prepared, kept, searched, [specs[0]])
     outputs_json = json.dumps([{**vars(o), "select": dict(o.select)} for o in kept])
 
     def run(candidate_specs) -> Reader:

@@ -95,6 +95,15 @@ def test_bad_search_input_is_one_line_exit_2(args, needle, tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "pareto").exists()
 
 
+def test_a_search_too_large_is_refused_before_its_first_run(tmp_path):
+    """Each generation was checked alone, so a search of a billion generations began running."""
+    result = search("--maximize", "benefit@10", "--minimize", "benefit@5", "--generations", str(10**9), tmp_path=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "--generations" in result.output and "more than the limit" in result.output
+    assert "--yes" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_lever_cannot_also_be_drawn(tmp_path):
     result = CliRunner().invoke(
         main,
