@@ -13,10 +13,11 @@ import difflib
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from sdmodel.errors import InputError
+from sdmodel.errors import InputError, Note
 from sdmodel.locations import cache_dir, default_model, read_cache, write_cache
 from sdmodel.model import SUGGESTION_CUTOFF, ModelInfo, Variable, canonical, file_sha256, normalise
 from sdmodel.provenance import code_fingerprint
@@ -110,7 +111,12 @@ def model_metadata(model_path: Path) -> tuple[ModelInfo, dict[str, str], Links]:
     from sdmodel.engines.simlin_structure import causal_links, equations
     from sdmodel.simulate import model_info
 
-    info, written, links = model_info(model_path), equations(model_path), causal_links(model_path)
+    info = model_info(model_path)
+    try:
+        written, links = equations(model_path), causal_links(model_path)
+    except InputError as error:  # a model PySD reads and Simlin cannot (data files): its variables, said so each time
+        warnings.warn(Note(f"{error.problem}: equations and causal links are not shown"), stacklevel=2)
+        return info, {}, {}  # not cached: a changed data file (its subscripts) is read again
     content = {
         "variables": [asdict(variable) for variable in info.variables.values()],
         "subscripts": info.subscripts,

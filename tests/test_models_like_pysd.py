@@ -236,3 +236,23 @@ def test_the_fast_engine_runs_a_new_model_without_importing_pysd(tmp_path):
             variable.comment,
         )
     assert saved["stock"].attrs["units"] == "widget" and saved["initial_stock"].attrs["long_name"] == "initial stock"
+
+
+def test_a_model_simlin_cannot_read_is_described_and_its_loops_refused_in_one_line(tmp_path):
+    """Simlin cannot read subscripts from a file (GET DIRECT SUBSCRIPT): `describe` was a SimlinRuntimeError traceback.
+    It now lists the variables PySD reads, says in a note that equations and links are not shown, and reads a changed
+    subscripts file again; Simlin's loop analysis is refused in one line."""
+    folder = tmp_path / "model"
+    shutil.copytree(EXTERNAL, folder)
+    model = folder / "regions_from_file.mdl"
+    described = CliRunner().invoke(main, ["describe", "--model", str(model)])
+    assert described.exit_code == 0, described.output
+    assert re.search(r"^stock\[Region\]\s+stock", described.stdout, re.MULTILINE)
+    assert described.stderr.startswith("sdmodel: note: Simlin cannot read this model's structure")
+    assert len(described.stderr.strip().splitlines()) == 1
+    before = sdmodel.simulate.model_info(model).subscripts["Region"]
+    (folder / "regions.csv").write_text("north,south,west\n")
+    assert CliRunner().invoke(main, ["describe", "--model", str(model)]).exit_code == 0
+    assert before == ("north", "south", "east") and sdmodel.simulate.model_info(model).subscripts["Region"][-1] == "west"
+    loops = CliRunner().invoke(main, ["loops", "--model", str(model)])
+    assert loops.exit_code == 2 and len(loops.stderr.strip().splitlines()) == 1 and "Traceback" not in loops.output

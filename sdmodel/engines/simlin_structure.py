@@ -22,6 +22,20 @@ from sdmodel.model import canonical
 SIGNS = {"+": "+", "-": "-"}
 
 
+def read(model_path: str | os.PathLike) -> simlin.Model:
+    """The model as Simlin reads it, or an InputError naming the file and why (a model PySD runs, reading its
+    subscripts from a file, was a SimlinRuntimeError traceback from `sdmodel describe`)."""
+    try:
+        return simlin.load(str(model_path))
+    except (simlin.SimlinError, OSError) as error:
+        raise InputError(
+            source=model_path,
+            key=None,
+            problem=f"Simlin cannot read this model's structure ({first_line(error)})",
+            fix="check the equations in Vensim or Stella; runs on `--engine pysd` do not need it",
+        ) from None
+
+
 def to_xmile(model_path: str | os.PathLike) -> str:
     """The model as Simlin writes it in XMILE, or an InputError where Simlin cannot translate it."""
     try:
@@ -42,9 +56,7 @@ def causal_links(model_path: str | os.PathLike) -> dict[tuple[str, str], str]:
     Simlin gives a stock whose flows also feed other stocks a synthetic ``<stock>_net_flow``;
     a flow into it is read as a flow into the stock, with the net flow's sign.
     """
-    links = {
-        (link.from_var, link.to_var): SIGNS.get(str(link.polarity), "?") for link in simlin.load(str(model_path)).get_links()
-    }
+    links = {(link.from_var, link.to_var): SIGNS.get(str(link.polarity), "?") for link in read(model_path).get_links()}
     for (cause, effect), sign in list(links.items()):
         if effect.endswith("_net_flow") and (effect, effect.removesuffix("_net_flow")) in links:
             stock = effect.removesuffix("_net_flow")
@@ -59,7 +71,7 @@ def equations(model_path: str | os.PathLike) -> dict[str, str]:
     A stock reads ``INTEG(inflows - outflows, initial)``; a subscripted variable with an
     equation per element reads ``element: equation; ...``.
     """
-    model = simlin.load(str(model_path))
+    model = read(model_path)
     result = {}
     for variable in model.variables:
         if isinstance(variable, simlin.Stock):
@@ -108,12 +120,12 @@ def pinned_cycle(model_path: str | os.PathLike, variables: list[str]) -> list[st
 
 
 def _raw_links(model_path: str) -> set[tuple[str, str]]:
-    return {(link.from_var, link.to_var) for link in simlin.load(model_path).get_links()}
+    return {(link.from_var, link.to_var) for link in read(model_path).get_links()}
 
 
 def element_nodes(model_path: str | os.PathLike, variables: list[str]) -> int:
     """How many element-level nodes a pinned loop's variables expand to (a subscripted variable: one per element)."""
-    model = simlin.load(str(model_path))
+    model = read(model_path)
     sizes = {
         dim["name"].lower(): len(dim.get("elements") or []) or int(dim.get("size", 1))
         for dim in json.loads(model.project.serialize_json()).get("dimensions", [])
@@ -215,7 +227,7 @@ def _ltm_model(path: Path, cycles: dict[str, list[str]], grid: dict[str, float])
 
     key = (str(path.resolve()), file_sha256(path), tuple(sorted(grid.items())), tuple((n, tuple(c)) for n, c in cycles.items()))
     if key not in _ltm_models:
-        model = simlin.load(str(path))
+        model = read(path)
         model.project.set_sim_specs(**{SPEC_KEYS[k]: v for k, v in grid.items() if k in SPEC_KEYS})
         with model.edit() as (_, patch):
             for name, cycle in cycles.items():
