@@ -257,10 +257,12 @@ def _streams_of(pid: int) -> list[Path]:
     return [path for path in Path(tempfile.gettempdir()).glob("sdmodel-ensemble-*") if f"-{pid}-" in path.name]
 
 
-def test_a_killed_uncertainty_leaves_no_workers_and_no_stream(tmp_path):
-    """Its workers die with it; its stream, in the store's hidden staging folder, goes with the next save."""
+@pytest.mark.parametrize("workers", [["--jobs", "2"], ["--dask-local", "2"]], ids=["processes", "dask-local"])
+def test_a_killed_uncertainty_leaves_no_workers_and_no_stream(workers, tmp_path):
+    """Its workers die with it (a Dask LocalCluster's nannies and workers too); its stream, in the store's hidden
+    staging folder, goes with the next save."""
     runs = tmp_path / "runs"
-    command = ["uncertainty", "models/assumptions.toml", "--samples", "20000", "--final-time", "2030", "--jobs", "2"]
+    command = ["uncertainty", "models/assumptions.toml", "--samples", "20000", "--final-time", "2030", *workers]
     process = subprocess.Popen([*SDMODEL, *command, "--runs-dir", str(runs)], stderr=subprocess.PIPE, text=True)
     children = _descendants_once_started(process, 2, lambda: bool(temporary_folders(runs)))  # members stream there
     _kill_and_expect_no_survivors(process, children)
