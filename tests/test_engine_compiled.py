@@ -377,6 +377,7 @@ def _garble(path) -> None:
 
 BUILD_DAMAGES = {
     "truncated": lambda path: _rewrite(path, path.read_bytes()[: len(path.read_bytes()) // 2]),
+    "emptied": lambda path: _rewrite(path, b""),
     "garbled": _garble,
     "deleted": lambda path: path.unlink(),
 }
@@ -393,7 +394,7 @@ print(json.dumps(compiled.run(sys.argv[1], RunSpec("baseline", (), {}))["stock"]
 @pytest.mark.parametrize("damage", BUILD_DAMAGES)
 @pytest.mark.parametrize("name", ["listing.json", "model.so"])
 def test_a_damaged_build_is_built_again(name, damage, private_cache):
-    """A file of a cached build cut short, garbled or deleted is never run: the next process compiles the model again
+    """A file of a cached build cut short, emptied, garbled or deleted is never run: the next process compiles the model again
     (a garbled library or listing loaded and ran, with wrong numbers; a deleted library failed every command)."""
     model = MODELS / "decay.mdl"
     before = compiled.run(model, RunSpec("baseline", (), {}))["stock"].values.tolist()

@@ -5,7 +5,8 @@ per run of the bundled model at its step of 1/128 year, this engine's ~5.8 ms (0
 in one process by bench/compiled.py). The engine compiles a model once per content into the cache
 folder (:func:`sdmodel.locations.cache_dir`), keyed by the model's sha256, SDEverywhere's version and
 this module's build format, and loads the library with ctypes; every run then sets its constants in
-the library's memory, runs the model's own code and copies the outputs at each save point.
+the library's memory, runs the model's own code and copies the outputs at each save point. A build, like
+the npm install below, is sealed by a checksum and made again when damaged (:mod:`sdmodel.engines.cached`).
 
 What it relies on, outside Python:
 
