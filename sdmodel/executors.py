@@ -23,6 +23,8 @@ import asyncio
 import math
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -169,17 +171,8 @@ def die_with_parent(parent: int) -> None:
     worker when its parent ends (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a thread
     checks once a second. A parent gone before the worker got here is checked at once.
     """
-    import signal
-    import sys
-
-    armed = False
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
-        except (OSError, AttributeError):  # no libc to ask (a static or unusual build): the thread below does it
-            armed = False
+    prctl = _prctl()
+    armed = prctl is not None and prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
     if os.getppid() != parent:
         os._exit(1)
     if not armed:
@@ -192,6 +185,35 @@ def die_with_parent(parent: int) -> None:
             os._exit(1)
 
         threading.Thread(target=watch, name="sdmodel-parent-watch", daemon=True).start()
+
+
+def child_dies_with_us() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for :mod:`subprocess`: the tool it starts (npm, node, a C compiler) is killed when this
+    process ends, however it ends, as :func:`die_with_parent` does for workers; None where the kernel cannot
+    (not Linux). prctl is looked up here, before the fork: the child only calls it, before it runs the tool."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # this process ended before the child could ask
+            os._exit(1)
+
+    return arm
+
+
+def _prctl() -> Callable[[int, int], int] | None:
+    """Linux's ``prctl`` from its C library; None elsewhere, or with no C library to ask (a static or unusual build)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:

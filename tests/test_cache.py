@@ -19,6 +19,7 @@ from paths import MODELS, without_root_privileges
 
 from sdmodel import describe
 from sdmodel.cli import main
+from sdmodel.engines import cached
 from sdmodel.engines import pysd as pysd_engine
 from sdmodel.engines import simlin as simlin_engine
 
@@ -28,7 +29,7 @@ DAMAGES = {
     "garbled": lambda path: path.write_bytes(path.read_bytes().replace(b"tock", b"tick")),
     "deleted": lambda path: path.unlink(),
 }
-MEMOS = (pysd_engine._loaded, pysd_engine._infos, pysd_engine._time_defaults, pysd_engine._checked, simlin_engine._infos)
+MEMOS = (pysd_engine._loaded, pysd_engine._infos, pysd_engine._time_defaults, cached._checked, simlin_engine._infos)
 
 
 def forget_loaded_models() -> None:
@@ -134,7 +135,7 @@ def test_a_killed_translation_leaves_nothing_once_the_next_has_run(cold_cache):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(working_folders(cold_cache)) == 1  # what a kill leaves: no cleanup ran
     translated = pysd_engine.translate(model)
-    assert working_folders(cold_cache) == [] and pysd_engine._intact(translated.parent)
+    assert working_folders(cold_cache) == [] and cached.intact(translated.parent, pysd_engine.CHECKSUM)
 
 
 def test_stale_working_folders_go_and_a_live_translations_stays(cold_cache):
@@ -149,7 +150,7 @@ def test_stale_working_folders_go_and_a_live_translations_stays(cold_cache):
     live = root / f"{pysd_engine.TRANSLATING}{host}-{os.getpid()}-def"
     for folder in (dead, old, live):
         (folder / "_").mkdir(parents=True)
-    long_ago = time.time() - pysd_engine.ABANDONED_AFTER - 60
+    long_ago = time.time() - cached.ABANDONED_AFTER - 60
     os.utime(old, (long_ago, long_ago))
     pysd_engine.translate(MODELS / "decay.mdl")
     assert working_folders(cold_cache) == [live.name]

@@ -10,7 +10,14 @@ to install SDEverywhere's compiler the first time; the one-line errors for those
 from __future__ import annotations
 
 import functools
+import json
+import os
 import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -21,6 +28,7 @@ from sdmodel.engines import compiled
 from sdmodel.engines import simlin as simlin_engine
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import default_model
+from sdmodel.model import file_sha256
 from sdmodel.scenario import RunSpec, Scenario, Setting
 from sdmodel.simulate import prepare
 
@@ -333,3 +341,155 @@ def test_fast_is_the_compiled_engine_where_it_can_run_and_simlin_for_xmile(tmp_p
         "the members run on simlin, as the compiled engine cannot: "
         + str(pytest.raises(InputError, compiled.load, default_model().with_suffix(".xmile")).value)
     ]
+
+
+# --- the cache: builds checked before use, what a kill left removed, an unwritable cache in one line ------------------
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch, needs_compiler):
+    """A cache of the test's own with a copy of the session's npm install of SDEverywhere's compiler (so npm need not
+    run), and no model loaded in this process."""
+    prefix = compiled._sde_compiler().parents[4]  # .../node_modules/@sdeverywhere/compile/src/index.js
+    cache = tmp_path / "cache"
+    shutil.copytree(prefix, cache / prefix.name, symlinks=True)
+    monkeypatch.setenv("SDMODEL_CACHE_DIR", str(cache))
+    monkeypatch.setattr(compiled, "_programs", {})
+    return cache
+
+
+def _rewrite(path, data: bytes) -> None:
+    """Replace a file's content as another process would: a new file (a loaded library keeps the old one)."""
+    path.with_name("new").write_bytes(data)
+    os.replace(path.with_name("new"), path)
+
+
+def _garble(path) -> None:
+    """Damage that still loads: two variables' C names swapped in the listing, a constant changed in the library."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        swapped = data.replace(b'"_stock"', b'"_swap"').replace(b'"_outflow"', b'"_stock"').replace(b'"_swap"', b'"_outflow"')
+    else:
+        assert data.count(struct.pack("<d", 100.0)) == 1  # decay.mdl's initial stock
+        swapped = data.replace(struct.pack("<d", 100.0), struct.pack("<d", 200.0))
+    _rewrite(path, swapped)
+
+
+BUILD_DAMAGES = {
+    "truncated": lambda path: _rewrite(path, path.read_bytes()[: len(path.read_bytes()) // 2]),
+    "emptied": lambda path: _rewrite(path, b""),
+    "garbled": _garble,
+    "deleted": lambda path: path.unlink(),
+}
+
+
+STOCK = """
+import json, sys
+from sdmodel.engines import compiled
+from sdmodel.scenario import RunSpec
+print(json.dumps(compiled.run(sys.argv[1], RunSpec("baseline", (), {}))["stock"].values.tolist()))
+"""
+
+
+@pytest.mark.parametrize("damage", BUILD_DAMAGES)
+@pytest.mark.parametrize("name", ["listing.json", "model.so"])
+def test_a_damaged_build_is_built_again(name, damage, private_cache):
+    """A file of a cached build cut short, emptied, garbled or deleted is never run: the next process compiles the model again
+    (a garbled library or listing loaded and ran, with wrong numbers; a deleted library failed every command)."""
+    model = MODELS / "decay.mdl"
+    before = compiled.run(model, RunSpec("baseline", (), {}))["stock"].values.tolist()
+    folder = compiled.build_folder(file_sha256(model))
+    BUILD_DAMAGES[damage](folder / name)
+    # in a new process: this one keeps the library it loaded, whatever its file now holds
+    after = subprocess.run([sys.executable, "-c", STOCK, str(model)], capture_output=True, text=True, timeout=300, check=False)
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == before
+    assert sorted(path.name for path in folder.parent.iterdir()) == [folder.name]
+
+
+def test_a_damaged_npm_install_and_what_a_killed_one_left_are_replaced(private_cache):
+    """SDEverywhere's compiler cut short is installed again (it failed every model, 'cannot translate'), and the
+    working folder of an install killed outright goes."""
+    entry = next(private_cache.glob("sdeverywhere-compile-*/node_modules/@sdeverywhere/compile/src/index.js"))
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[: len(whole) // 2])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    left = private_cache / f".npm-{socket.gethostname()}-{gone.pid}-abc"
+    (left / "node_modules").mkdir(parents=True)
+    try:
+        compiled.run(MODELS / "decay.mdl", RunSpec("baseline", (), {}))
+    except InputError as error:
+        if "npm cannot install" in str(error):
+            pytest.skip(f"npm cannot reach its registry here: {error}")
+        raise
+    assert entry.read_bytes() == whole
+    assert not left.exists() and not list(private_cache.glob(".npm-*"))
+
+
+def test_stale_build_folders_go_and_a_live_builds_stays(private_cache):
+    """Removed: one of a process that is gone, and one older than a day whose name does not say its process.
+    Kept: one whose process runs (here, this one)."""
+    host = socket.gethostname()
+    root = private_cache / "compiled"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, old, live = root / f".build-{host}-{gone.pid}-abc", root / ".build-k2j3h4", root / f".build-{host}-{os.getpid()}-def"
+    for folder in (dead, old, live):
+        folder.mkdir(parents=True)
+        (folder / "model.c").write_text("/* half */")
+    long_ago = time.time() - 24 * 3600 - 60
+    os.utime(old, (long_ago, long_ago))
+    compiled.run(MODELS / "decay.mdl", RunSpec("baseline", (), {}))
+    assert sorted(path.name for path in root.glob(".build-*")) == [live.name]
+
+
+UNWRITABLE = ["the cache is a file", "a file holds its place", "read-only"]
+
+
+def _run_on_cache(cache, runs, engine: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = [*prefix, sys.executable, "-m", "sdmodel.cli", "run", "--model", str(MODELS / "decay.mdl"), "--fresh"]
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(cache), "SDMODEL_RUNS_DIR": str(runs)}
+    return subprocess.run([*command, "--engine", engine], capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.mark.usefixtures("needs_compiler")
+@pytest.mark.parametrize("where", UNWRITABLE)
+def test_an_unwritable_cache_is_one_line_naming_it(where, tmp_path):
+    """`--engine compiled` on a cache it cannot write: one line naming the folder and the way out, exit 2, no traceback
+    (it was a traceback: NotADirectoryError, PermissionError)."""
+    from paths import without_root_privileges
+
+    blocker, runs = tmp_path / "blocker", tmp_path / "runs"
+    blocker.write_text("a file")
+    cache = {"the cache is a file": blocker, "a file holds its place": blocker / "cache"}.get(where, tmp_path / "cache")
+    prefix = ()
+    if where == "read-only":
+        prefix = tuple(without_root_privileges())
+        cache.mkdir()
+        cache.chmod(0o555)
+    try:
+        result = _run_on_cache(cache, runs, "compiled", prefix)
+    finally:
+        if where == "read-only":
+            cache.chmod(0o755)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"sdmodel: error: {cache}: cannot write the compiled engine's cache"), line
+    assert "SDMODEL_CACHE_DIR" in line and blocker.read_text() == "a file"
+    assert not runs.exists()
+
+
+@pytest.mark.usefixtures("needs_compiler")
+def test_fast_on_an_unwritable_cache_runs_on_simlin_with_a_note(tmp_path):
+    """As where a tool is missing: the run is made on Simlin, and a note says why, naming the cache."""
+    blocker, runs = tmp_path / "blocker", tmp_path / "runs"
+    blocker.write_text("a file")
+    result = _run_on_cache(blocker / "cache", runs, "fast")
+    assert result.returncode == 0, result.stderr
+    (note,) = result.stderr.strip().splitlines()
+    assert note.startswith("sdmodel: note: the members run on simlin, as the compiled engine cannot: ")
+    assert f"{blocker / 'cache'}: cannot write the compiled engine's cache" in note
+    (saved,) = runs.iterdir()
+    assert json.loads((saved / "manifest.json").read_text())["engine"] == "simlin"

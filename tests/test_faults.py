@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -331,3 +332,97 @@ def test_a_killed_simlin_compare_leaves_nothing_once_the_next_command_has_run(tm
     assert after.returncode == 0, (seed, delay, after.stderr)
     assert temporary_folders(runs) == set(), (seed, delay)
     assert 1 <= len(complete_runs(runs)) <= 2, (seed, delay)
+
+
+SLOW_COMPILER = """#!{python}
+# a C compiler that takes its time, as on a large model: one process throughout (it becomes gcc)
+import os, sys, time
+time.sleep(60)
+os.execvp("gcc", ["gcc", *sys.argv[1:]])
+"""
+
+
+def _cold_compiled_cache(cache: Path) -> dict[str, str]:
+    """A cache with no model compiled in it, holding a copy of the session's npm install of SDEverywhere's compiler
+    (npm need not run); the environment of a command that uses it, with the C compiler found on PATH."""
+    from sdmodel.engines import compiled
+    from sdmodel.errors import InputError
+
+    if not (shutil.which("node") and shutil.which("npm") and shutil.which("gcc")):
+        pytest.skip("the compiled engine needs node, npm and gcc")
+    try:
+        installed = compiled._sde_compiler().parents[4]  # .../node_modules/@sdeverywhere/compile/src/index.js
+    except InputError as error:
+        pytest.skip(f"the compiled engine cannot be installed here: {error}")
+    shutil.copytree(installed, cache / installed.name, symlinks=True)
+    env = {**os.environ, "SDMODEL_CACHE_DIR": str(cache)}
+    env.pop("CC", None)
+    return env
+
+
+def _next_compiled_run_clears_the_build(cache: Path, runs: Path, env: dict[str, str], note=None) -> None:
+    after = subprocess.run(
+        [*SDMODEL, *RUN, "--engine", "compiled", "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert after.returncode == 0, (note, after.stderr)
+    assert list((cache / "compiled").glob(".build-*")) == [], note
+    assert 1 <= len(complete_runs(runs)) <= 2, note
+
+
+def test_a_compiled_compare_killed_while_compiling_leaves_no_tools_and_nothing_once_the_next_command_has_run(tmp_path):
+    """SIGKILL mid-build on a cold cache, while the C compiler runs: npm, node and the compiler die with sdmodel (they
+    ran on, outliving it), the next command removes the build's working folder (it stayed for ever) and works."""
+    import psutil
+
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    env = _cold_compiled_cache(cache)
+    slow = tmp_path / "slow-cc"
+    slow.write_text(SLOW_COMPILER.format(python=sys.executable))
+    slow.chmod(0o755)
+    command = [*SDMODEL, "compare", "--engine", "compiled", "--final-time", "2030", "--fresh", "--runs-dir", str(runs)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**env, "CC": str(slow)}
+    )
+
+    def compiling() -> bool:
+        try:
+            return any(str(slow) in " ".join(child.cmdline()) for child in psutil.Process(process.pid).children())
+        except psutil.Error:  # a child that ended while asked
+            return False
+
+    children = _descendants_once_started(process, 1, compiling)
+    time.sleep(random.uniform(0, 0.5))
+    assert len(list((cache / "compiled").glob(".build-*"))) == 1  # the build's working folder, mid-compile
+    _kill_and_expect_no_survivors(process, children)
+    _next_compiled_run_clears_the_build(cache, runs, env)
+    assert len(complete_runs(runs)) == 1
+
+
+def test_a_compiled_compare_killed_at_a_random_moment_leaves_nothing_once_the_next_command_has_run(tmp_path):
+    """A cold compiled compare with the real tools, SIGKILLed at a random moment of its life (start-up, node's
+    translation, the compile, the runs, the save): no process of it is left, and the next command works and clears
+    what the killed one left."""
+    import psutil
+
+    seed = int.from_bytes(os.urandom(4), "little")
+    delay = random.Random(seed).uniform(0.5, 6.0)
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    env = _cold_compiled_cache(cache)
+    command = [*SDMODEL, "compare", "--engine", "compiled", "--final-time", "2030", "--fresh", "--runs-dir", str(runs)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + delay
+    children: dict[int, psutil.Process] = {}
+    while process.poll() is None and time.monotonic() < deadline:  # every tool it starts, however briefly
+        try:
+            children.update((child.pid, child) for child in psutil.Process(process.pid).children(recursive=True))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    if process.poll() is None:
+        _kill_and_expect_no_survivors(process, [child for child in children.values() if child.is_running()])
+    _next_compiled_run_clears_the_build(cache, runs, env, (seed, delay))

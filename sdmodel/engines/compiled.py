@@ -5,7 +5,8 @@ per run of the bundled model at its step of 1/128 year, this engine's ~5.8 ms (0
 in one process by bench/compiled.py). The engine compiles a model once per content into the cache
 folder (:func:`sdmodel.locations.cache_dir`), keyed by the model's sha256, SDEverywhere's version and
 this module's build format, and loads the library with ctypes; every run then sets its constants in
-the library's memory, runs the model's own code and copies the outputs at each save point.
+the library's memory, runs the model's own code and copies the outputs at each save point. A build, like
+the npm install below, is sealed by a checksum and made again when damaged (:mod:`sdmodel.engines.cached`).
 
 What it relies on, outside Python:
 
@@ -44,7 +45,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sdmodel.engines import cached
 from sdmodel.engines import simlin as reference
 from sdmodel.errors import InputError, ModelRunError
 from sdmodel.locations import cache_dir
@@ -69,6 +70,9 @@ READS_DATA_FILES = False
 USE_SIMLIN = "run it with `--engine simlin`"
 TOOLS = "the compiled engine needs node, npm and a C compiler"
 TIMEOUT = 900  # seconds for npm's install or a compile: a stuck tool fails instead of hanging a run
+SEAL = "sdmodel.sha256"  #: a build's and npm's install's checksum file, written last (:mod:`sdmodel.engines.cached`)
+BUILDING, INSTALLING = ".build-", ".npm-"  # the prefixes of their working folders, renamed into place when done
+CACHE = "the compiled engine's cache"
 
 _lock = threading.Lock()  # the library's state is global: one run at a time in a process
 _programs: dict[tuple[str, str], Program] = {}
@@ -502,18 +506,21 @@ def build_folder(sha256: str) -> Path:
 
 
 def build(path: Path, sha256: str) -> Path:
-    """Translate and compile a model into its cache folder, unless it is there; the folder appears whole or not at all."""
+    """Translate and compile a model into its cache folder, unless it is there intact; the folder appears whole or not
+    at all (:mod:`sdmodel.engines.cached`), and one whose files changed since it was sealed is built again."""
     folder = build_folder(sha256)
-    if (folder / "model.so").is_file() and (folder / "listing.json").is_file():
+    if cached.intact(folder, SEAL):
         return folder
     node, cc = _tool("node"), _compiler()
     compiler = _sde_compiler()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".build-") as temporary:
-        work = Path(temporary)
-        (work / "generate.mjs").write_text(GENERATE, encoding="utf-8")
-        (work / "sde.h").write_text(RUNTIME, encoding="utf-8")
-        (work / "driver.c").write_text(DRIVER, encoding="utf-8")
+    work = None
+    try:
+        with cached.writing(CACHE):
+            work = cached.working_folder(folder.parent, BUILDING)  # and what killed builds left goes
+            work.mkdir()
+            (work / "generate.mjs").write_text(GENERATE, encoding="utf-8")
+            (work / "sde.h").write_text(RUNTIME, encoding="utf-8")
+            (work / "driver.c").write_text(DRIVER, encoding="utf-8")
         code, listing = work / "model.c", work / "listing.json"
         done = _call([node, str(work / "generate.mjs"), compiler.as_uri(), str(path.resolve()), str(code), str(listing)])
         if done.returncode != 0:
@@ -526,16 +533,16 @@ def build(path: Path, sha256: str) -> Path:
             raise InputError(source=path, key=None, problem=problem, fix=USE_SIMLIN)
         # -O3 and no errno: 14% faster than -O2, the same numbers; no fused multiply-adds: Simlin's rounding
         flags = ["-O3", "-fno-math-errno", "-fPIC", "-shared", "-ffp-contract=off", "-Werror=implicit-function-declaration"]
-        done = _call([cc, *flags, "-o", str(work / "model.so"), str(code), str(work / "driver.c"), "-lm"], cwd=work)
+        # the compiler's own temporary files in the working folder, so a compile killed outright leaves them there
+        done = _call([cc, *flags, "-o", str(work / "model.so"), str(code), str(work / "driver.c"), "-lm"], cwd=work, tmp=work)
         if done.returncode != 0:
             problem = f"the C compiler cannot build this model ({_error_line(done.stderr)})"
             raise InputError(source=path, key=None, problem=problem, fix=USE_SIMLIN)
-        try:
-            os.replace(work, folder)  # atomic; another process may have built it first
-        except OSError:
-            if not (folder / "model.so").is_file():
-                raise
-        work.mkdir(exist_ok=True)  # TemporaryDirectory removes what it made
+        with cached.writing(CACHE):
+            cached.finish(work, folder, SEAL)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     for stale in folder.parent.glob(f"{sha256[:24]}-*"):  # this model built by another SDEverywhere or build format
         if stale != folder:
             shutil.rmtree(stale, ignore_errors=True)
@@ -543,19 +550,22 @@ def build(path: Path, sha256: str) -> Path:
 
 
 def _sde_compiler() -> Path:
-    """SDEverywhere's compiler (its ``src/index.js``), installed into the cache by npm the first time."""
+    """SDEverywhere's compiler (its ``src/index.js``), installed into the cache by npm the first time, and again when
+    a file of the install changed since (:mod:`sdmodel.engines.cached`)."""
     prefix = cache_dir() / f"sdeverywhere-compile-{SDE_VERSION}"
     entry = prefix / "node_modules" / "@sdeverywhere" / "compile" / "src" / "index.js"
-    if entry.is_file():
+    if cached.intact(prefix, SEAL):
         return entry
     npm = _tool("npm")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".npm-") as temporary:
-        work = Path(temporary)
-        (work / "package.json").write_text(json.dumps(PACKAGE, indent=2), encoding="utf-8")
-        (work / "xlsx-stub").mkdir()
-        for name, text in XLSX_STUB.items():
-            (work / "xlsx-stub" / name).write_text(text, encoding="utf-8")
+    work = None
+    try:
+        with cached.writing(CACHE):
+            work = cached.working_folder(prefix.parent, INSTALLING)  # and what killed installs left goes
+            work.mkdir()
+            (work / "package.json").write_text(json.dumps(PACKAGE, indent=2), encoding="utf-8")
+            (work / "xlsx-stub").mkdir()
+            for name, text in XLSX_STUB.items():
+                (work / "xlsx-stub" / name).write_text(text, encoding="utf-8")
         # a registry out of reach fails within a minute or two, not npm's default of 5 minutes a request, 3 tries:
         # `--engine fast` falls back to Simlin then, and an ensemble should not wait long to be told so
         patience = ["--fetch-timeout=60000", "--fetch-retries=1"]
@@ -566,12 +576,11 @@ def _sde_compiler() -> Path:
             raise InputError(
                 source="--engine compiled", key=None, problem=problem, fix=f"check npm's access to its registry, or {USE_SIMLIN}"
             )
-        try:
-            os.replace(work, prefix)
-        except OSError:
-            if not entry.is_file():
-                raise
-        work.mkdir(exist_ok=True)
+        with cached.writing(CACHE):
+            cached.finish(work, prefix, SEAL)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return entry
 
 
@@ -597,9 +606,23 @@ def _compiler() -> str:
     )
 
 
-def _call(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _call(command: list[str], cwd: Path | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a tool, killed with this process however it ends (:func:`sdmodel.executors.child_dies_with_us`): a
+    command killed outright mid-build left npm, node or the compiler running. ``tmp``: the tool's TMPDIR."""
+    from sdmodel.executors import child_dies_with_us
+
+    env = None if tmp is None else {**os.environ, "TMPDIR": str(tmp)}
     try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        return subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+            preexec_fn=child_dies_with_us(),  # between fork and exec the child only calls prctl
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         problem = f"{Path(command[0]).name} failed ({type(error).__name__}: {_line(str(error))})"
         raise InputError(source="--engine compiled", key=None, problem=problem, fix=USE_SIMLIN) from None

@@ -30,14 +30,13 @@ import pandas as pd
 import pysd
 import xarray as xr
 
-from sdmodel.engines import unchanging
+from sdmodel.engines import cached, unchanging
 from sdmodel.engines.fast_arrays import fast_arithmetic
 from sdmodel.errors import InputError, ModelRunError, first_line
-from sdmodel.locations import CACHE_DIR_ENV, cache_dir, read_cache, write_cache
+from sdmodel.locations import cache_dir, read_cache, write_cache
 from sdmodel.model import TIME_CONTROLS, ModelInfo, Variable, file_sha256
 from sdmodel.progress import announce
 from sdmodel.scenario import RunSpec, Setting
-from sdmodel.store import private_name, remove_abandoned
 
 NAME = "pysd"
 VERSION = pysd.__version__
@@ -48,9 +47,8 @@ READERS = {".mdl": pysd.read_vensim, ".xmile": pysd.read_xmile, ".stmx": pysd.re
 KINDS = {"Constant": "constant", "Stateful": "stock", "Auxiliary": "auxiliary", "Lookup": "lookup", "Data": "data"}
 
 TRANSLATING = ".translating-"  # the prefix of a translation's working folder, renamed into place when done
-#: a working folder older than this is abandoned, whoever made it (another machine sharing the cache, or an older
-#: sdmodel's, whose name does not say its process): no translation measured here took a tenth of it
-ABANDONED_AFTER = 24 * 3600.0
+#: a translation's checksum file, written last, over every other file of the translation (:mod:`sdmodel.engines.cached`)
+CHECKSUM = "translation.sha256"
 TRANSLATED_NAME = "model"  # every translation's file name in its cache folder (model.py), whatever the source is called
 _loaded: dict[
     tuple[str, tuple[str, ...]], pysd.py_backend.model.Model
@@ -86,13 +84,12 @@ def translate(model_path: str | os.PathLike) -> Path:
     # The folder is named by content, so its files are too: two copies of one model under different
     # names share a translation (named by the first copy's file, the second found none and failed to load).
     translated = folder.joinpath(*["_"] * depth, f"{TRANSLATED_NAME}.py")
-    if _intact(folder):
+    if cached.intact(folder, CHECKSUM):
         return translated
-    work = folder.parent / private_name(TRANSLATING)
+    work = None
     try:
-        with _writing_cache():
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            remove_abandoned(folder.parent, TRANSLATING, older_than=ABANDONED_AFTER)  # what killed translations left
+        with cached.writing("the translation cache"):
+            work = cached.working_folder(folder.parent, TRANSLATING)  # and what killed translations left goes
             work.mkdir()
             home = work.joinpath(*["_"] * depth)
             home.mkdir(parents=True, exist_ok=True)
@@ -106,14 +103,8 @@ def translate(model_path: str | os.PathLike) -> Path:
         announce(f"translating {source.name} through PySD, once for this content (a large model takes minutes)")
         with _quiet():
             reader(str(copy))
-        with _writing_cache():
-            (work / CHECKSUM).write_text(_checksum(work))  # last: a translation cut short has none
-            try:
-                os.replace(work, folder)  # atomic: a reader never sees a half-written translation
-            except OSError:  # the folder exists: another process finished first (its translation is the same) ...
-                if not _intact(folder):  # ... or it is stale (an older cache layout) or damaged: replace it
-                    shutil.rmtree(folder, ignore_errors=True)
-                    os.replace(work, folder)
+        with cached.writing("the translation cache"):
+            cached.finish(work, folder, CHECKSUM)  # a translation cut short has no checksum
     except InputError:
         raise
     except Exception as error:  # noqa: BLE001 (PySD raises many types on bad models; all mean the same to a user)
@@ -124,59 +115,9 @@ def translate(model_path: str | os.PathLike) -> Path:
             fix="check the equations in Vensim or Stella",
         ) from None
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return translated
-
-
-@contextlib.contextmanager
-def _writing_cache():
-    """Turn a failure to write the cache (read-only, not a folder, full) into one line naming it and the way out."""
-    try:
-        yield
-    except OSError as error:
-        problem = f"cannot write the translation cache ({error.strerror or error})"
-        fix = f"make the folder writable, or set {CACHE_DIR_ENV} to a folder that is"
-        raise InputError(source=cache_dir(), key=None, problem=problem, fix=fix) from None
-
-
-#: a translation's checksum file, written last, over every other file of the translation
-CHECKSUM = "translation.sha256"
-_checked: dict[Path, tuple] = {}  # per process: translation folders found intact, by their files' sizes and times
-
-
-def _translation_files(folder: Path) -> list[Path]:
-    """The files of a translation (the model's copy, its data files' copies, what PySD wrote), but not its checksum."""
-    return sorted(
-        path for path in folder.rglob("*") if path.is_file() and path.name != CHECKSUM and "__pycache__" not in path.parts
-    )
-
-
-def _checksum(folder: Path) -> str:
-    """A sha256 over every file of a translation, by its place in the folder and its content."""
-    digest = hashlib.sha256()
-    for path in _translation_files(folder):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
-    return digest.hexdigest()
-
-
-def _intact(folder: Path) -> bool:
-    """Whether a cached translation is whole and unchanged: its files are those its checksum (written last) was made of.
-
-    A translated file cut short, emptied, garbled or deleted was never rebuilt: every command then
-    blamed the model ("PySD cannot load this model"). Checked once per process while the files' sizes
-    and modification times stay the same.
-    """
-    try:
-        files = _translation_files(folder)
-        stamp = tuple((path, path.stat().st_size, path.stat().st_mtime_ns) for path in [*files, folder / CHECKSUM])
-        if _checked.get(folder) == stamp:
-            return True
-        intact = (folder / CHECKSUM).read_text(encoding="utf-8") == _checksum(folder)
-    except (OSError, UnicodeDecodeError):
-        return False
-    if intact:
-        _checked[folder] = stamp
-    return intact
 
 
 #: Vensim's functions that read a file named by their first argument, e.g. GET XLS DATA('inputs.xlsx', ...)
