@@ -13,7 +13,7 @@ from paths import MODELS, SHORT_HORIZON
 
 from sdmodel.cli import main
 from sdmodel.locations import default_model
-from sdmodel.metrics import GROUPS, METRICS
+from sdmodel.metrics import GROUPS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
 
@@ -84,24 +84,6 @@ def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
     html = figure.read_text()
     assert "Bokeh" in html and "<script src=" not in html
     assert not re.search(r"""<(script|link)[^>]+(src|href)=["']https?://""", html)
-
-
-def test_compare_prints_a_table_with_differences(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", "2030"])
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    groups, header = lines[0], lines[1]
-    assert header.split()[0] == "scenario" and [line.split()[0] for line in lines[3:5]] == ["baseline", "data-strike"]
-    assert "(" not in lines[3] and lines[4].count("(") == len(METRICS)  # changes shown against the baseline
-    for metric in METRICS:
-        assert metric.short in header
-        # each column stands under its group's name: the target firm, the market, or AI against labour
-        column = header.index(f" {metric.short}") + len(metric.short)
-        start = groups.index(metric.group)
-        left, right = groups.rfind("  ", 0, start), groups.find("  ", start + len(metric.group))
-        assert left < column <= (right if right >= 0 else len(groups)), (metric.short, metric.group)
-        assert any(line.strip().startswith(f"{metric.short}: {metric.label}") for line in lines), metric.label
-    assert "saved " in lines[-1]
 
 
 def test_run_then_list_and_show(isolated_runs_dir):
