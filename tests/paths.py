@@ -1,6 +1,6 @@
 """Where the tests' own input files live, the bundled model's settings that several test modules read, the
-threshold fixture's study that the robustness and discovery tests share, and the headless browser the figure and
-explorer tests drive."""
+threshold fixture's study that the robustness and discovery tests share, the check of a clean failure that the export
+and import tests share, and the headless browser the figure and explorer tests drive."""
 
 import functools
 import math
@@ -62,6 +62,17 @@ def model_step() -> float:
     from sdmodel.locations import default_model
 
     return simlin.time_defaults(default_model())["time_step"]
+
+
+def clean_failure(result, *needles: str) -> str:
+    """Exit 2, nothing on stdout, one line on stderr holding every needle."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
 
 
 CHROMIUM_ARGS = [
