@@ -1,7 +1,8 @@
 """Interop: results and scenarios in other tools' formats, and every path back again.
 
 Runs are short (to 2023) except the XMILE round trip, which runs to 2030 in three
-engines: PySD on the .mdl (the reference), then PySD and Simlin on the export.
+engines: PySD on the .mdl (the reference), then PySD and Simlin on the export. Reading
+other tools' files on their own (a .cin, results written by hand) is tests/test_importing.py's.
 """
 
 from __future__ import annotations
