@@ -247,7 +247,8 @@ def format_number(value: float, sign: bool = False) -> str:
     ('7,117', '-0.0366', '+0')
     """
     plus = "+" if sign else ""
-    return f"{value:{plus},.0f}" if abs(value) >= 1000 else f"{value:{plus}.3g}"
+    # from 999.5 three significant digits round to 1000, which .3g writes as 1e+03
+    return f"{value:{plus},.0f}" if abs(value) >= 999.5 else f"{value:{plus}.3g}"
 
 
 def _number(value: float) -> float | None:

@@ -3,8 +3,10 @@ scenarios run once per session, to a short horizon, and tests read that result."
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from paths import SHORT_HORIZON
+from paths import SHORT_HORIZON, THRESHOLD_CRITERIA, THRESHOLD_SAMPLES, robustness_cli
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +27,23 @@ def bundled_comparison():
     from sdmodel.metrics import compare
 
     return compare(final_time=SHORT_HORIZON, engine="simlin")
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """One robustness run of tests/models/threshold.mdl through the command line: (its JSON, the runs folder).
+
+    Read by tests/test_robustness.py (the study) and tests/test_discovery.py (discovery on it).
+    """
+    runs = tmp_path_factory.mktemp("runs")
+    figure = tmp_path_factory.mktemp("figure") / "robustness.png"
+    args = [f"--criterion={c}" for c in THRESHOLD_CRITERIA] + [
+        "--samples",
+        str(THRESHOLD_SAMPLES),
+        "--json",
+        "--plot",
+        str(figure),
+    ]
+    result = robustness_cli(*args, runs_dir=runs)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output), runs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,8 +12,8 @@ from click.testing import CliRunner
 from paths import MODELS, SHORT_HORIZON
 
 from sdmodel.cli import main
-from sdmodel.locations import default_model, read_cache
-from sdmodel.metrics import GROUPS, METRICS
+from sdmodel.locations import default_model
+from sdmodel.metrics import GROUPS
 from sdmodel.scenario import bundled_scenarios
 from sdmodel.store import open_run
 
@@ -87,24 +86,6 @@ def test_compare_json_lists_every_bundled_scenario(isolated_runs_dir, tmp_path):
     assert not re.search(r"""<(script|link)[^>]+(src|href)=["']https?://""", html)
 
 
-def test_compare_prints_a_table_with_differences(isolated_runs_dir):
-    result = CliRunner().invoke(main, ["compare", "data-strike", "--final-time", "2030"])
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    groups, header = lines[0], lines[1]
-    assert header.split()[0] == "scenario" and [line.split()[0] for line in lines[3:5]] == ["baseline", "data-strike"]
-    assert "(" not in lines[3] and lines[4].count("(") == len(METRICS)  # changes shown against the baseline
-    for metric in METRICS:
-        assert metric.short in header
-        # each column stands under its group's name: the target firm, the market, or AI against labour
-        column = header.index(f" {metric.short}") + len(metric.short)
-        start = groups.index(metric.group)
-        left, right = groups.rfind("  ", 0, start), groups.find("  ", start + len(metric.group))
-        assert left < column <= (right if right >= 0 else len(groups)), (metric.short, metric.group)
-        assert any(line.strip().startswith(f"{metric.short}: {metric.label}") for line in lines), metric.label
-    assert "saved " in lines[-1]
-
-
 def test_run_then_list_and_show(isolated_runs_dir):
     runner = CliRunner()
     result = runner.invoke(main, ["run", "data-strike", "--set", "data strike fraction=0.5", "--final-time", "2026", "--json"])
@@ -148,59 +129,6 @@ def test_compare_with_the_fast_engine_agrees_with_pysd(isolated_runs_dir):
         for key, values in metrics.items():
             fast = reports["simlin"]["scenarios"][name][key]["final"]
             assert abs(fast - values["final"]) <= 1e-6 * max(abs(values["final"]), 1e-12), (name, key)
-
-
-def test_describe_shows_equation_units_source_and_links():
-    result = CliRunner().invoke(main, ["describe", "Financial Capital", "--json"])
-    assert result.exit_code == 0, result.output
-    found = json.loads(result.stdout)
-    assert found["kind"] == "stock" and found["units"] == "billion USD" and found["dims"] == ["Firm"]
-    assert found["equation"].startswith("INTEG(") and "licence payments" in found["equation"]
-    assert "licence payments (-)" in found["depends_on"] and "AI revenue (+)" in found["depends_on"]
-    constant = json.loads(CliRunner().invoke(main, ["describe", "chinchilla alpha", "--json"]).stdout)
-    assert constant["equation"] == "0.34" and "Hoffmann et al. 2022" in constant["source"]
-    unknown = CliRunner().invoke(main, ["describe", "chinchila alpha"])
-    assert unknown.exit_code == 2 and "did you mean 'chinchilla alpha'" in unknown.stderr
-
-
-def test_describe_takes_the_comparisons_measures_and_explains_link_signs():
-    """Every other command names a result by its measure key (`hhi`); describe does too, and offers measures for typos."""
-    for metric in METRICS:
-        found = json.loads(CliRunner().invoke(main, ["describe", metric.key, "--json"]).stdout)
-        assert found["python_name"] == metric.variable and found["measure"]["select"] == metric.select, metric.key
-    shown = CliRunner().invoke(main, ["describe", "hhi"]).stdout
-    assert shown.startswith("hhi: Herfindahl index") and "(?) either way" in shown
-    variable = CliRunner().invoke(
-        main, ["describe", "capital shar"]
-    )  # a variable's typo gets the variable, not a measure like it
-    assert variable.exit_code == 2 and "did you mean 'capital share'?" in variable.stderr
-    typo = CliRunner().invoke(main, ["describe", "data_paiments_cumulative"])
-    assert typo.exit_code == 2 and "did you mean the measure 'data_payments_cumulative'?" in typo.stderr
-    unlike = CliRunner().invoke(main, ["describe", "payments_total_so_far"])  # like nothing: no far-fetched suggestion
-    assert unlike.exit_code == 2 and "did you mean" not in unlike.stderr
-
-
-def test_describe_answers_from_the_cached_metadata_without_pysd(tmp_path):
-    """The first describe of a model reads it through PySD and Simlin and caches what it read; the next imports
-    neither, nor xarray (they took seconds), and says the same. A damaged cache file is read again, not trusted."""
-    code = (
-        "import json, sys; from click.testing import CliRunner; from sdmodel.cli import main\n"
-        "out = CliRunner().invoke(main, ['describe', 'hhi', '--json']).stdout\n"
-        "print(json.dumps([out, sorted(m for m in ('pysd', 'simlin', 'xarray') if m in sys.modules)]))"
-    )
-    env = {**os.environ, "SDMODEL_CACHE_DIR": str(tmp_path)}
-
-    def describe() -> tuple[str, list[str]]:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return tuple(json.loads(done.stdout))
-
-    cold, warm = describe(), describe()
-    assert cold[1] == ["pysd", "simlin", "xarray"] and warm[1] == []
-    assert warm[0] == cold[0] and json.loads(warm[0])["equation"] == "SUM(squared_revenue_share[*])"
-    (cached,) = (tmp_path / "metadata").iterdir()
-    cached.write_text('{"variables": [')
-    assert describe() == cold and json.loads(read_cache(cached))["variables"]  # read again, and cached again
 
 
 def test_compare_with_a_model_of_ones_own_runs_the_bundled_scenarios_it_can(isolated_runs_dir):

@@ -1,7 +1,8 @@
 """Interop: results and scenarios in other tools' formats, and every path back again.
 
 Runs are short (to 2023) except the XMILE round trip, which runs to 2030 in three
-engines: PySD on the .mdl (the reference), then PySD and Simlin on the export.
+engines: PySD on the .mdl (the reference), then PySD and Simlin on the export. Reading
+other tools' files on their own (a .cin, results written by hand) is tests/test_importing.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from paths import BAD, MODELS, model_step
+from paths import MODELS, clean_failure, model_step
 
 import sdmodel
 from sdmodel.cli import main
@@ -64,17 +65,6 @@ def assert_same_results(read: xr.Dataset, original: xr.Dataset) -> None:
         np.testing.assert_allclose(read[name].values, array.values, rtol=1e-9, err_msg=name)
         assert read[name].attrs["long_name"] == array.attrs["long_name"]
         assert read[name].attrs["units"] == array.attrs["units"]
-
-
-def clean_failure(result, *needles: str) -> str:
-    """Exit 2, nothing on stdout, one line on stderr holding every needle."""
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- results round trips
@@ -259,36 +249,9 @@ def test_cin_round_trip_through_the_cli(tmp_path):
     assert (back.name, back.params, back.time) == (original.name, original.params, original.time)
 
 
-def test_import_cin_reads_vensim_spellings(tmp_path):
-    path = tmp_path / "vensim.cin"
-    path.write_text(
-        "{ written by hand, the Vensim way }\nDATA_STRIKE_FRACTION = .25\nstrike target[Firm]= 0.5, 1, 0\n"
-        "Collective Bargaining Weight= 0.1\ncollective bargaining weight= 0.2\nINITIAL USERS[Firm]= 1e+07\ninitial users[challenger]= 2e6\n"
-    )
-    scenario = import_cin(path)
-    assert scenario.name == "vensim"
-    assert scenario.params == {
-        "data strike fraction": 0.25,
-        "strike target[incumbent]": 0.5,
-        "strike target[challenger]": 1.0,
-        "strike target[open]": 0.0,
-        "collective bargaining weight": 0.2,  # a later line wins, as in Vensim
-        "initial users": 1e7,
-        "initial users[challenger]": 2e6,
-    }
-
-
 def test_time_series_cannot_be_a_changes_file():
     with pytest.raises(InputError, match="time series.*export the scenario as xmile"):
         cin_text(SERIES)
-
-
-def test_printing_the_imported_scenario(tmp_path):
-    (path,) = export_files("collective-licensing", "cin", tmp_path)
-    result = CliRunner().invoke(main, ["import", "cin", str(path)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"# imported from {path}")
-    assert '"organising rate" = 0.5' in result.stdout
 
 
 # --------------------------------------------------------------------------- scenarios through XMILE
@@ -418,28 +381,6 @@ def test_scenario_is_run_before_a_results_export(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
-
-
-CIN_CASES = [
-    ("unsupported-line.cin", "line 2", "not a constant or lookup change"),
-    ("not-a-number.cin", "line 3", "is not a number"),
-    ("unknown-name.cin", "line 2", "did you mean 'data strike fraction'"),
-    ("lookup-line.cin", "line 1", "is a constant, not a lookup"),
-    ("out-of-range.cin", "line 1", "out of range [0, 1]"),
-    ("unknown-element.cin", "line 1", "incumbent, challenger"),
-]
-
-
-@pytest.mark.parametrize(("file", "where", "problem"), CIN_CASES, ids=[c[0] for c in CIN_CASES])
-def test_bad_changes_file(file, where, problem, tmp_path):
-    out = tmp_path / "out.toml"
-    result = CliRunner().invoke(main, ["import", "cin", str(BAD / file), "--out", str(out)])
-    clean_failure(result, file, where, problem)
-    assert not out.exists()
-
-
-def test_missing_changes_file(tmp_path):
-    clean_failure(CliRunner().invoke(main, ["import", "cin", str(tmp_path / "nowhere.cin")]), "nowhere.cin", "cannot read")
 
 
 def test_unknown_format(isolated_runs_dir):

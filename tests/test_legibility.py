@@ -162,22 +162,6 @@ def test_plot_pngs_of_every_bundled_scenario(bundled_comparison, variables, by):
     save_png(figure, artifact(f"plot-{by}.png"))
 
 
-def test_colours_are_one_per_scenario_across_a_report():
-    names = ["baseline", *(f"s{i}" for i in range(16))]
-    chosen = ["s3", "s1"]
-    colours = palette.scenario_colours(names, "baseline", chosen)
-    assert colours["baseline"] == palette.BASELINE
-    assert colours["s3"] != colours["s1"] and palette.HIGHLIGHT not in (colours["s3"], colours["s1"])
-    assert {colours[n] for n in names if n not in ("baseline", *chosen)} == {palette.HIGHLIGHT}  # drawn one at a time
-    assert palette.distinct_for(["baseline", "s3", "s1"], colours) == {n: colours[n] for n in ("baseline", "s3", "s1")}
-    together = palette.distinct_for(["baseline", "s4", "s5"], colours)  # two drawn alone in the report, here together
-    assert len(set(together.values())) == 3
-    few = palette.scenario_colours(["baseline", "a", "b"], "baseline")
-    assert len(set(few.values())) == 3
-    with pytest.raises(ValueError, match="at most 8"):
-        palette.series_colours([str(i) for i in range(9)])
-
-
 # --- the report ---------------------------------------------------------------------------------------------------------
 
 
