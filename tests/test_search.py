@@ -13,12 +13,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from paths import MODELS
+from paths import THRESHOLD_FOLDER as FOLDER
+from paths import THRESHOLD_MODEL as MODEL
 
 from sdmodel.cli import main
-
-MODEL = MODELS / "threshold.mdl"
-FOLDER = MODELS / "threshold"
 
 
 def search(*args, tmp_path):
