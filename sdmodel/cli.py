@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import warnings
 from dataclasses import replace
@@ -50,6 +51,17 @@ class _Group(click.Group):
 
 #: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN, which every comparison with a bound lets through: `runs prune --older-than nan`
+    removed every run, and `discover --threshold nan` was a traceback."""
+
+    def convert(self, value, param, ctx) -> float:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 class OutputFile(click.ParamType):
@@ -467,9 +479,7 @@ def _utc(seconds: float) -> str:
 
 @runs_group.command("prune")
 @click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the N most recently used runs.")
-@click.option(
-    "--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago."
-)
+@click.option("--older-than", type=FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @runs_dir_option
 def runs_prune_command(keep, older_than, dry_run, runs_dir):
@@ -801,21 +811,21 @@ def robustness_command(
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FloatRange(0, 1, min_open=True),
     default=0.8,
     show_default=True,
     help="How dense in failures a PRIM box must be.",
 )
 @click.option(
     "--peel-alpha",
-    type=click.FloatRange(0, 0.5, min_open=True),
+    type=FloatRange(0, 0.5, min_open=True),
     default=0.05,
     show_default=True,
     help="The share of the box PRIM peels at each step.",
 )
 @click.option(
     "--mass-min",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
     help="The smallest box (and CART leaf), as a share of the draws.",

@@ -146,11 +146,25 @@ def test_a_chain_of_extends_too_long_to_follow_is_one_line(isolated_runs_dir, tm
         (["search-policy", "docs/levers.toml", "models/assumptions.toml", "--maximize", "hhi", "--seed", "-1"], "--seed"),
         (["plot", "latest"], "--var"),
         (["no-such-command"], "no-such-command"),
+        (["runs", "prune", "--older-than", "nan"], "--older-than"),
+        (["discover", "latest", "--policy", "p", "--threshold", "nan"], "--threshold"),
     ],
-    ids=["jobs", "final-time", "engine", "seed", "robustness-seed", "search-seed", "missing-option", "unknown-command"],
+    ids=[
+        "jobs",
+        "final-time",
+        "engine",
+        "seed",
+        "robustness-seed",
+        "search-seed",
+        "missing-option",
+        "unknown-command",
+        "prune-older-than-nan",
+        "discover-threshold-nan",
+    ],
 )
 def test_a_usage_error_is_one_line_naming_the_option(args, named, isolated_runs_dir):
-    """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one."""
+    """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one. NaN passed
+    click's FloatRange: `runs prune --older-than nan` removed every run, `discover --threshold nan` was a traceback."""
     result = CliRunner().invoke(main, args)
     _assert_clean_failure(result, isolated_runs_dir, named, "--help")
 
