@@ -98,6 +98,11 @@ class Expression:
         found += list(self.bindings.values())
         return list(dict.fromkeys(found))
 
+    @property
+    def canonical(self) -> str:
+        """The expression as one text whatever its spacing and parentheses: ``hhi @ 2050`` and ``(hhi@2050)`` alike."""
+        return _unparse(self.tree.body, self.names)
+
     def evaluate(self, values: Callable[[Reference], np.ndarray]) -> np.ndarray:
         """The expression over arrays of draws: ``values(reference)`` gives each output's values."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
