@@ -1249,9 +1249,15 @@ def report_command(
     from sdmodel.report import build_report, uncertainty_bands, write_report
     from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run
 
-    # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
-    bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
-    robust_run = find_run(robustness_ref, runs_dir, ("robustness",)) if robustness_ref else None
+    # read before the comparison runs (minutes on PySD) and is saved as the latest run: a damaged run was found after,
+    # its error leaving a new run in the runs folder
+    bands = open_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
+    robust = None
+    if robustness_ref:
+        from sdmodel.robustness import analysis_of, opened
+
+        with opened(find_run(robustness_ref, runs_dir, ("robustness",))) as saved:
+            robust = analysis_of(saved).load()
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
             raise InputError(
@@ -1282,16 +1288,10 @@ def report_command(
         except InputError as error:  # a model of the user's own has no named loops: the rest of the report still stands
             dominance_note = f"Loop dominance skipped: {error}"
     uncertainty, note = (None, "")
-    if bands_run:
-        uncertainty, note = uncertainty_bands(open_run(bands_run))
+    if bands is not None:
+        uncertainty, note = uncertainty_bands(bands)
         if note:
             click.echo(f"sdmodel: note: {note}", err=True)
-    robust = None
-    if robust_run:
-        from sdmodel.robustness import analysis_of, opened
-
-        with opened(robust_run) as saved:
-            robust = analysis_of(saved).load()
     text = build_report(
         results,
         baseline=baseline,
