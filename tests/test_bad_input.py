@@ -217,3 +217,10 @@ def test_a_scenario_overriding_its_parent_in_another_spelling_wins(tmp_path):
     assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.25]
     (spec,) = prepare([child], engine="simlin").specs
     assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.5]
+
+
+def test_an_unknown_name_in_a_model_of_ones_own_points_to_its_names(isolated_runs_dir):
+    """The fix was `sdmodel scenarios show baseline --variables`, which lists the bundled model's names, not this one's."""
+    model = MODELS / "decay.mdl"
+    result = CliRunner().invoke(main, ["run", "--model", str(model), "--set", "zzz=1", "--engine", "simlin"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "'zzz' is not a variable of decay.mdl", f"describe --model {model}")
