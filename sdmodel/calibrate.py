@@ -130,7 +130,9 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
             source="--data",
             key=None,
             problem="no series names a model variable within the simulated years",
-            fix="add a '# variable: NAME' header line",
+            fix=f"give years within {window[0]:g} to {window[1]:g} (a yearly flow's year ending by then), or a later --final-time"
+            if any(series.variable for series in series_list)  # it named one: '# variable' was no fix for its years
+            else "add a '# variable: NAME' header line",
         )
     return chosen
 

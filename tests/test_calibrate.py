@@ -187,6 +187,13 @@ def test_a_series_naming_a_subscripted_variable_whole_is_refused():
     assert target.select == {"Firm": "challenger"}  # elements in any case, as scenarios write them
 
 
+def test_a_series_before_the_simulated_years_says_to_give_years_within_them():
+    """The fix was "add a '# variable: NAME' header line" to a file that has one."""
+    info = pysd_engine.model_info(default_model())
+    with pytest.raises(InputError, match=r"give years within 2020 to 2050 \(a yearly flow's year ending by then\)"):
+        targets([read_series(BAD_FILES / "data-before-the-model.csv")], info, (2020.0, 2050.0))
+
+
 @pytest.mark.parametrize(
     "file",
     sorted(path.name for path in BAD_FILES.glob("dist-*.toml") if path.name != "dist-policy-lever.toml")
