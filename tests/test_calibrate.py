@@ -187,6 +187,12 @@ def test_a_series_naming_a_subscripted_variable_whole_is_refused():
     assert target.select == {"Firm": "challenger"}  # elements in any case, as scenarios write them
 
 
+def test_a_year_given_twice_is_refused():
+    """The later row replaced the earlier, silently: the fit saw one of the two observations."""
+    with pytest.raises(InputError, match=r"data-year-twice.csv: year,value: the year 2023 is given twice; give one value a"):
+        read_series(BAD_FILES / "data-year-twice.csv")
+
+
 def test_a_series_before_the_simulated_years_says_to_give_years_within_them():
     """The fix was "add a '# variable: NAME' header line" to a file that has one."""
     info = pysd_engine.model_info(default_model())
