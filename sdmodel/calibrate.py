@@ -29,7 +29,7 @@ import numpy as np
 
 from sdmodel.errors import InputError
 from sdmodel.reference import Series, bundled_series, read_series
-from sdmodel.scenario import Scenario, load_scenario
+from sdmodel.scenario import Scenario, find_element, load_scenario
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -112,22 +112,27 @@ def targets(series_list: Sequence[Series], info, window: tuple[float, float]) ->
                 fix="name a variable subscripted by one range, with no element, e.g. 'AI revenue'",
             )
         if match[2]:
-            elements = info.subscripts.get(variable.dims[0], ()) if variable.dims else ()
-            if match[2] not in elements:
-                raise InputError(
-                    source=series.path,
-                    key="variable",
-                    problem=f"'{match[2]}' is not an element of {variable.name}",
-                    fix=f"use one of: {', '.join(elements)}",
-                )
-            select = {variable.dims[0]: match[2]}
+            dim, element = find_element(variable.dims, match[2], info, series.path, "variable")
+            select = {dim: element}
+        if not series.statistic and len(select) != len(variable.dims):  # the model's values were read at their first
+            first = ",".join(info.subscripts.get(dim, ("?",))[0] for dim in variable.dims)
+            raise InputError(
+                source=series.path,
+                key="variable",
+                problem=f"{variable.name} is subscripted by {', '.join(variable.dims)}, and a series is one number a year",
+                fix=f"name one element, e.g. '{variable.name}[{first}]'"
+                if len(variable.dims) == 1
+                else "name a variable with one subscript and one of its elements",
+            )
         chosen.append(Target(series, variable.py_name, select, years, np.array([series.values[y] for y in years])))
     if not chosen:
         raise InputError(
             source="--data",
             key=None,
             problem="no series names a model variable within the simulated years",
-            fix="add a '# variable: NAME' header line",
+            fix=f"give years within {window[0]:g} to {window[1]:g} (a yearly flow's year ending by then), or a later --final-time"
+            if any(series.variable for series in series_list)  # it named one: '# variable' was no fix for its years
+            else "add a '# variable: NAME' header line",
         )
     return chosen
 

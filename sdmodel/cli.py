@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import warnings
 from dataclasses import replace
@@ -50,6 +51,17 @@ class _Group(click.Group):
 
 #: a random seed numpy and SALib accept and a NetCDF attribute can hold (-1 and 2**64 failed, the latter after every member ran)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN, which every comparison with a bound lets through: `runs prune --older-than nan`
+    removed every run, and `discover --threshold nan` was a traceback."""
+
+    def convert(self, value, param, ctx) -> float:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 class OutputFile(click.ParamType):
@@ -467,9 +479,7 @@ def _utc(seconds: float) -> str:
 
 @runs_group.command("prune")
 @click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the N most recently used runs.")
-@click.option(
-    "--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago."
-)
+@click.option("--older-than", type=FloatRange(min=0), metavar="DAYS", help="Remove the runs last used more than DAYS days ago.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @runs_dir_option
 def runs_prune_command(keep, older_than, dry_run, runs_dir):
@@ -801,21 +811,21 @@ def robustness_command(
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FloatRange(0, 1, min_open=True),
     default=0.8,
     show_default=True,
     help="How dense in failures a PRIM box must be.",
 )
 @click.option(
     "--peel-alpha",
-    type=click.FloatRange(0, 0.5, min_open=True),
+    type=FloatRange(0, 0.5, min_open=True),
     default=0.05,
     show_default=True,
     help="The share of the box PRIM peels at each step.",
 )
 @click.option(
     "--mass-min",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
     help="The smallest box (and CART leaf), as a share of the draws.",
@@ -1239,9 +1249,15 @@ def report_command(
     from sdmodel.report import build_report, uncertainty_bands, write_report
     from sdmodel.store import TRAJECTORY_KINDS, find_run, open_run
 
-    # found before the comparison runs (minutes on PySD), and before it is saved as the latest run
-    bands_run = find_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
-    robust_run = find_run(robustness_ref, runs_dir, ("robustness",)) if robustness_ref else None
+    # read before the comparison runs (minutes on PySD) and is saved as the latest run: a damaged run was found after,
+    # its error leaving a new run in the runs folder
+    bands = open_run(uncertainty_ref, runs_dir, ("uncertainty",)) if uncertainty_ref else None
+    robust = None
+    if robustness_ref:
+        from sdmodel.robustness import analysis_of, opened
+
+        with opened(find_run(robustness_ref, runs_dir, ("robustness",))) as saved:
+            robust = analysis_of(saved).load()
     if run_ref:
         if scenarios or assignments or model or final_time is not None:
             raise InputError(
@@ -1272,16 +1288,10 @@ def report_command(
         except InputError as error:  # a model of the user's own has no named loops: the rest of the report still stands
             dominance_note = f"Loop dominance skipped: {error}"
     uncertainty, note = (None, "")
-    if bands_run:
-        uncertainty, note = uncertainty_bands(open_run(bands_run))
+    if bands is not None:
+        uncertainty, note = uncertainty_bands(bands)
         if note:
             click.echo(f"sdmodel: note: {note}", err=True)
-    robust = None
-    if robust_run:
-        from sdmodel.robustness import analysis_of, opened
-
-        with opened(robust_run) as saved:
-            robust = analysis_of(saved).load()
     text = build_report(
         results,
         baseline=baseline,

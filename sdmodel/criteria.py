@@ -98,6 +98,11 @@ class Expression:
         found += list(self.bindings.values())
         return list(dict.fromkeys(found))
 
+    @property
+    def canonical(self) -> str:
+        """The expression as one text whatever its spacing and parentheses: ``hhi @ 2050`` and ``(hhi@2050)`` alike."""
+        return _unparse(self.tree.body, self.names)
+
     def evaluate(self, values: Callable[[Reference], np.ndarray]) -> np.ndarray:
         """The expression over arrays of draws: ``values(reference)`` gives each output's values."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -267,6 +272,9 @@ class _Checker:
                 raise self.fail(f"'{_op_name(node.op)}' is not allowed", "use + - * /")
             if self.check(node.left, context) != "number" or self.check(node.right, context) != "number":
                 raise self.fail("does arithmetic on a comparison")
+            if isinstance(node.op, ast.Div) and _constant(node.right) and _evaluate(node.right, None, None) == 0:
+                # infinite or NaN on every draw: "hhi < 1/0" was met on all of them
+                raise self.fail(f"divides by zero ({_shown(_unparse(node, self.names))})", "divide by a number other than 0")
             return "number"
         if isinstance(node, ast.Constant):
             value = node.value

@@ -109,28 +109,29 @@ def to_wide(results: xr.Dataset, vensim_names: bool = False) -> pd.DataFrame:
     """A row per scenario (and run) and time, a column per variable and element (``name[element]``).
 
     The layout spreadsheets and Vensim's tab files use. Constants are repeated at
-    every time. ``vensim_names`` labels columns with the model's own names
-    (``long_name``) instead of the Dataset's Python names.
+    every time, and a variable without a scenario or run dimension (a robustness
+    run's shares) in every row. A Dataset without a time axis (a search or discovery
+    run) has a row per scenario and run, or one row. ``vensim_names`` labels columns
+    with the model's own names (``long_name``) instead of the Dataset's Python names.
     """
-    leading = [dim for dim in ("scenario", "run") if dim in results.dims]
-    index = pd.MultiIndex.from_product([results[dim].values for dim in [*leading, "time"]], names=[*leading, "time"])
+    rows = [dim for dim in ("scenario", "run", "time") if dim in results.dims]
     columns: dict[str, np.ndarray] = {}
     for name, array in results.data_vars.items():
         label = str(array.attrs.get("long_name") or name) if vensim_names else str(name)
-        columns.update(_columns(label, array, results["time"], leading))
+        columns.update(_columns(label, array, results, rows))
+    if not rows:
+        return pd.DataFrame(columns, index=[0])
+    index = pd.MultiIndex.from_product([results[dim].values for dim in rows], names=rows)
     return pd.DataFrame(columns, index=index).reset_index()
 
 
-def _columns(label: str, array: xr.DataArray, time: xr.DataArray, leading: list[str]) -> dict[str, np.ndarray]:
-    """One column per element of a variable, broadcast over the leading dims and time."""
+def _columns(label: str, array: xr.DataArray, results: xr.Dataset, rows: list[str]) -> dict[str, np.ndarray]:
+    """One column per element of a variable, broadcast over the Dataset's row dimensions (``rows``)."""
     subscripts = [dim for dim in array.dims if dim not in NON_SUBSCRIPT_DIMS]
-    coords = {dim: array[dim] for dim in leading if dim not in array.dims}
-    array = array.expand_dims(coords) if coords else array
-    if "time" not in array.dims:
-        array = array.expand_dims(time=time)
-    array = array.transpose(*leading, "time", *subscripts)
-    rows = int(np.prod([array.sizes[dim] for dim in [*leading, "time"]]))
-    values = array.values.reshape(rows, -1)
+    missing = {dim: results[dim] for dim in rows if dim not in array.dims}  # the Dataset's coordinates: the array may lack them
+    array = array.expand_dims(missing) if missing else array
+    array = array.transpose(*rows, *subscripts)
+    values = array.values.reshape(int(np.prod([array.sizes[dim] for dim in rows])), -1)
     if not subscripts:
         return {label: values[:, 0]}
     elements = itertools.product(*(array[dim].values for dim in subscripts))
@@ -545,8 +546,9 @@ def export_files(
         return _write_texts({s: render(results.sel(scenario=[s])) for s in names}, out, fmt)
     if fmt == "csv":
         tidy, wide = _destinations(out, [name, f"{name}-wide"], fmt)
-        _write_atomically(tidy, lambda path: to_dataframe(results).to_csv(path, index=False, float_format=_repr))
-        _write_atomically(wide, lambda path: to_wide(results).to_csv(path, index=False, float_format=_repr))
+        tables = {tidy: to_dataframe(results), wide: to_wide(results)}  # both made before either is written
+        for path, table in tables.items():
+            _write_atomically(path, lambda tmp, table=table: table.to_csv(tmp, index=False, float_format=_repr))
         return [tidy, wide]
     (path,) = _destinations(out, [name], fmt)
     if kind == "run":

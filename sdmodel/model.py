@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from sdmodel.errors import InputError
+from sdmodel.locations import default_model
 
 #: how alike (difflib's ratio) a name must be to be offered as "did you mean": at 0.5,
 #: 'producer_payments_cumulative' (a measure's key) was offered 'deployment gate'; a typo scores 0.9 or more
@@ -70,11 +71,8 @@ class ModelInfo:
         close = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF) or difflib.get_close_matches(
             wanted, [normalise(n) for n in names], n=1, cutoff=SUGGESTION_CUTOFF
         )
-        fix = (
-            f"did you mean '{_original(close[0], names)}'?"
-            if close
-            else "run `sdmodel scenarios show baseline --variables` for the names"
-        )
+        listing = "scenarios show baseline --variables" if self.path == default_model() else f"describe --model {self.path}"
+        fix = f"did you mean '{_original(close[0], names)}'?" if close else f"run `sdmodel {listing}` for the names"
         raise InputError(source=source, key=key, problem=f"'{name}' is not a variable of {self.path.name}", fix=fix)
 
     @cached_property

@@ -69,11 +69,18 @@ def read_series(path: str | Path) -> Series:
     values = {}
     if "year" in (table[0] if table else {}):
         try:
-            values = {_number(row["year"]): _number(row["value"]) for row in table}
+            pairs = [(_number(row["year"]), _number(row["value"])) for row in table]
         except (KeyError, ValueError, TypeError, AttributeError) as error:  # a short row leaves its value None
             raise InputError(
                 source=path, key="year,value", problem=f"a row is not a year and a number ({error})", fix="write rows as 2024,246"
             ) from None
+        values = dict(pairs)
+        if header.get("variable") and len(values) < len(pairs):  # the later row replaced the earlier in the fit, silently
+            # (an anchor, compared with no variable, may list several values a year: licensing_deals.csv, a row a deal)
+            twice = next(year for year, _ in pairs if sum(other == year for other, _ in pairs) > 1)
+            raise InputError(
+                source=path, key="year,value", problem=f"the year {twice:g} is given twice", fix="give one value a year"
+            )
         for year, value in values.items():
             if not (math.isfinite(year) and math.isfinite(value)):  # a fit to nan or inf has no finite residuals
                 raise InputError(

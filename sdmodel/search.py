@@ -93,6 +93,19 @@ def search_policy(
             problem="one objective: NSGA-II searches for trade-offs between several",
             fix="give at least two of --maximize, --minimize, --criterion",
         )
+    given: dict[str, str] = {}  # an objective's expression -> the option that gave it
+    options = [("--criterion", e) for e in parsed] + [
+        ("--maximize" if o.sense > 0 else "--minimize", o.expression) for o in outcomes
+    ]
+    for option, expression in options:
+        if expression.canonical in given:  # twice, or both ways: a front of every candidate, or weighted twice
+            raise InputError(
+                source=option,
+                key=expression.text,
+                problem=f"is already an objective ({given[expression.canonical]} {expression.canonical})",
+                fix="give each objective once",
+            )
+        given[expression.canonical] = option
     if setup.overrides:  # a constant set in every candidate is a lever not searched: give it in the base scenario
         raise InputError(
             source="overrides",

@@ -211,6 +211,8 @@ def _fsync(*paths: Path) -> None:
 
 #: what each command saves, as a run's manifest names it
 KINDS = ("run", "compare", "sweep", "uncertainty", "sensitivity", "robustness", "discovery", "search")
+#: the command that saves each kind of run, where it is not the kind's own name
+SAVED_BY = {"discovery": "discover", "search": "search-policy"}
 #: the runs that hold scenarios over time, one trajectory each: what plot, export and report read
 TRAJECTORY_KINDS = ("run", "compare")
 
@@ -288,14 +290,14 @@ def _of_kind(folder: Path, ref: str, kinds: Collection[str] | None) -> Path:
     raise WrongRunKind(
         source=ref,
         key=None,
-        problem=f"{folder.name} is a run of `sdmodel {kind}`; this command reads runs of {_either(kinds)}",
+        problem=f"{folder.name} is a run of {_either([kind])}; this command reads runs of {_either(kinds)}",
         fix=fix,
     )
 
 
 def _either(kinds: Collection[str]) -> str:
     """'`sdmodel run`, `sdmodel compare` or `sdmodel uncertainty`': the commands that save runs of these kinds."""
-    *rest, last = [f"`sdmodel {kind}`" for kind in kinds]
+    *rest, last = [f"`sdmodel {SAVED_BY.get(kind, kind)}`" for kind in kinds]
     return f"{', '.join(rest)} or {last}" if rest else last
 
 

@@ -146,11 +146,25 @@ def test_a_chain_of_extends_too_long_to_follow_is_one_line(isolated_runs_dir, tm
         (["search-policy", "docs/levers.toml", "models/assumptions.toml", "--maximize", "hhi", "--seed", "-1"], "--seed"),
         (["plot", "latest"], "--var"),
         (["no-such-command"], "no-such-command"),
+        (["runs", "prune", "--older-than", "nan"], "--older-than"),
+        (["discover", "latest", "--policy", "p", "--threshold", "nan"], "--threshold"),
     ],
-    ids=["jobs", "final-time", "engine", "seed", "robustness-seed", "search-seed", "missing-option", "unknown-command"],
+    ids=[
+        "jobs",
+        "final-time",
+        "engine",
+        "seed",
+        "robustness-seed",
+        "search-seed",
+        "missing-option",
+        "unknown-command",
+        "prune-older-than-nan",
+        "discover-threshold-nan",
+    ],
 )
 def test_a_usage_error_is_one_line_naming_the_option(args, named, isolated_runs_dir):
-    """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one."""
+    """Click's usage errors were three lines (usage, a hint, the error); like every other error they are one. NaN passed
+    click's FloatRange: `runs prune --older-than nan` removed every run, `discover --threshold nan` was a traceback."""
     result = CliRunner().invoke(main, args)
     _assert_clean_failure(result, isolated_runs_dir, named, "--help")
 
@@ -203,3 +217,10 @@ def test_a_scenario_overriding_its_parent_in_another_spelling_wins(tmp_path):
     assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.25]
     (spec,) = prepare([child], engine="simlin").specs
     assert [s.value for s in spec.settings if s.py_name == "data_strike_fraction"] == [0.5]
+
+
+def test_an_unknown_name_in_a_model_of_ones_own_points_to_its_names(isolated_runs_dir):
+    """The fix was `sdmodel scenarios show baseline --variables`, which lists the bundled model's names, not this one's."""
+    model = MODELS / "decay.mdl"
+    result = CliRunner().invoke(main, ["run", "--model", str(model), "--set", "zzz=1", "--engine", "simlin"])
+    _assert_clean_failure(result, isolated_runs_dir, "--set", "'zzz' is not a variable of decay.mdl", f"describe --model {model}")

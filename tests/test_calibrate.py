@@ -4,16 +4,19 @@ model's baseline to the history it was calibrated to.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from paths import BAD as BAD_FILES
 
 import sdmodel
-from sdmodel.calibrate import calibrate, current_value, format_report
+from sdmodel.calibrate import calibrate, current_value, format_report, targets
 from sdmodel.distributions import load_distributions
 from sdmodel.engines import pysd as pysd_engine
 from sdmodel.errors import InputError
 from sdmodel.locations import default_model, models_dir
+from sdmodel.reference import read_series
 from sdmodel.scenario import Scenario
 
 TRUTH = {"share sensitivity": 6.0, "user adjustment time": 1.6}
@@ -168,6 +171,33 @@ def test_a_reference_row_that_is_no_finite_number_is_one_line(file, fix, isolate
     )
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert file in result.stderr and "year,value" in result.stderr and fix in result.stderr
+
+
+def test_a_series_naming_a_subscripted_variable_whole_is_refused():
+    """It was compared with the variable's first element (the incumbent's capability), silently."""
+    data = BAD_FILES / "data-subscripted-whole.csv"
+    info = pysd_engine.model_info(default_model())
+    with pytest.raises(InputError) as caught:
+        targets([read_series(data)], info, (2020.0, 2050.0))
+    assert str(caught.value) == (
+        f"{data}: variable: model capability is subscripted by Firm, and a series is one number a year; "
+        "name one element, e.g. 'model capability[incumbent]'"
+    )
+    (target,) = targets([replace(read_series(data), variable="Model Capability[CHALLENGER]")], info, (2020.0, 2050.0))
+    assert target.select == {"Firm": "challenger"}  # elements in any case, as scenarios write them
+
+
+def test_a_year_given_twice_is_refused():
+    """The later row replaced the earlier, silently: the fit saw one of the two observations."""
+    with pytest.raises(InputError, match=r"data-year-twice.csv: year,value: the year 2023 is given twice; give one value a"):
+        read_series(BAD_FILES / "data-year-twice.csv")
+
+
+def test_a_series_before_the_simulated_years_says_to_give_years_within_them():
+    """The fix was "add a '# variable: NAME' header line" to a file that has one."""
+    info = pysd_engine.model_info(default_model())
+    with pytest.raises(InputError, match=r"give years within 2020 to 2050 \(a yearly flow's year ending by then\)"):
+        targets([read_series(BAD_FILES / "data-before-the-model.csv")], info, (2020.0, 2050.0))
 
 
 @pytest.mark.parametrize(

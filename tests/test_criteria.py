@@ -40,6 +40,8 @@ HOSTILE = [
     "10 ** 10 ** 10 > hhi",
     "9" * 400 + " > hhi",
     "1e999 > hhi",
+    "hhi < 1/0",  # met on every draw: 1/0 is inf under numpy
+    "hhi / (2 - 2) > 0",
     "'a' * 10 > hhi",
     "[x for x in ()] > hhi",
     "(x := 1) > 0",

@@ -132,6 +132,25 @@ def test_an_ensemble_exports_as_data_but_not_as_scenarios(results, tmp_path):
         export_files(ensemble, "tab", tmp_path / "out")
 
 
+@pytest.mark.parametrize("kind", ["robustness", "search", "discovery"])
+def test_a_run_of_summaries_exports_as_csv(kind, tmp_path):
+    """A robustness run's shares have no run dimension, and search and discovery runs no time axis: their wide CSV was
+    a KeyError traceback after the tidy file was written."""
+    members = xr.Dataset(
+        {"hhi": (("scenario", "run", "time"), np.arange(8.0).reshape(2, 2, 2)), "share": ("scenario", [0.25, 0.75])},
+        coords={"scenario": ["baseline", "policy"], "run": [0, 1], "time": [2020.0, 2021.0]},
+    )
+    summary = xr.Dataset({"value": (("candidate", "lever"), [[1.0, 2.0]])}, coords={"candidate": [0], "lever": ["a", "b"]})
+    saved = save_run(members if kind == "robustness" else summary, kind, tmp_path / "store", kind=kind)
+    tidy, wide = export_files(saved, "csv", tmp_path / "out")
+    assert tidy.is_file()
+    lines = wide.read_text().splitlines()
+    if kind == "robustness":
+        assert lines[0] == "scenario,run,time,hhi,share" and lines[-1] == "policy,1,2021.0,7.0,0.75"
+    else:
+        assert lines == ['"value[0,a]","value[0,b]"', "1.0,2.0"]
+
+
 def test_open_run_equals_xarray_open_dataset_of_the_export(saved, tmp_path):
     (path,) = export_files(saved, "netcdf", tmp_path)
     with xr.open_dataset(path) as plain:

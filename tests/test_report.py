@@ -62,3 +62,22 @@ def test_a_report_replaces_the_file_whole(tmp_path):
     assert write_report("<!doctype html><p>new</p>", target) == target
     assert target.read_text(encoding="utf-8") == "<!doctype html><p>new</p>"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.mark.parametrize("option", ["--robustness", "--uncertainty"])
+def test_a_damaged_run_to_add_is_refused_before_the_comparison_runs(option, tmp_path):
+    """It was read after the comparison ran and was saved: the error left a new run in the runs folder."""
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+    from sdmodel.store import save_run
+
+    kind = option.lstrip("-")
+    members = xr.Dataset({"hhi": (("scenario", "run", "time"), np.zeros((1, 2, 2)))}, coords={"time": [2020.0, 2021.0]})
+    damaged = save_run(members.assign_coords(scenario=["baseline"], run=[0, 1]), kind, tmp_path / "runs", kind=kind)
+    (damaged / "results.nc").write_bytes(b"not NetCDF")
+    args = ["report", "baseline", option, damaged.name, "--no-loops", "--engine", "simlin", "--final-time", "2021"]
+    result = CliRunner().invoke(main, [*args, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "the run is damaged" in result.stderr
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == [damaged.name]

@@ -84,6 +84,9 @@ def test_the_pareto_set_is_known_runs_and_reloads(tmp_path):
         ([], "no objective given"),
         (["--maximize", "benefit@10", "--minimize", "nothing@10"], "unknown output 'nothing'"),
         (["--maximize", "benefit@10", "--minimize", "open('x')"], "function call"),
+        # one outcome both ways (every candidate is Pareto-optimal), or twice: they ran the whole search
+        (["--maximize", "benefit@10", "--minimize", "(benefit @ 10)"], "is already an objective (--maximize benefit@10)"),
+        (["--criterion", "benefit@10 > 1", "--criterion", "benefit@10>1"], "is already an objective (--criterion"),
     ],
 )
 def test_bad_search_input_is_one_line_exit_2(args, needle, tmp_path):

@@ -152,6 +152,17 @@ def test_latest_is_the_latest_run_the_reader_can_use(results):
         find_run("latest:sweeps")
 
 
+def test_a_wrong_kind_of_run_names_the_command_that_saves_it(results):
+    """Runs of kinds `search` and `discovery` were said to be runs of `sdmodel search` and `sdmodel discovery`, which
+    are not commands."""
+    search = save_run(results, "search-policy", kind="search")
+    save_run(results, "discovery-x", kind="discovery")
+    with pytest.raises(WrongRunKind, match=f"{search.name} is a run of `sdmodel search-policy`; this command reads"):
+        find_run(search.name, kinds=TRAJECTORY_KINDS)
+    with pytest.raises(WrongRunKind, match="is a run of `sdmodel discover`; this command reads runs of `sdmodel search-po"):
+        find_run("latest:discovery", kinds=("search",))
+
+
 def test_latest_passes_over_a_damaged_manifest_and_its_reader_names_it(results):
     compared = save_run(results, "compare", kind="compare")
     damaged = save_run(results, "damaged", kind="compare")
