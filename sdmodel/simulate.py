@@ -57,7 +57,7 @@ def _fastest(model_path: Path) -> Engine:
     try:
         compiled.load(model_path)  # compiled once per model and cached: later calls cost a look-up
     except InputError as error:
-        warnings.warn(Note(f"the members run on simlin, as the compiled engine cannot: {error}"), stacklevel=3)
+        warnings.warn(Note(f"--engine fast runs on simlin, as the compiled engine cannot: {error}"), stacklevel=3)
         return simlin
     return compiled
 

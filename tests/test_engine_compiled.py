@@ -321,7 +321,7 @@ def test_fast_falls_back_to_simlin_with_a_note_where_the_tools_are_missing(tmp_p
     result = CliRunner().invoke(main, [*command, "--final-time", "2022", "--jobs", "1", "--json", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     (note,) = [line for line in result.stderr.splitlines() if "note:" in line]
-    assert "the members run on simlin" in note and "'node' is not on PATH" in note
+    assert "--engine fast runs on simlin" in note and "'node' is not on PATH" in note
     manifest = json.loads((tmp_path / json.loads(result.stdout)["run"] / "manifest.json").read_text())
     assert manifest["engine"] == "simlin" and manifest["ensemble"]["engine"] == "simlin"
 
@@ -338,7 +338,7 @@ def test_fast_is_the_compiled_engine_where_it_can_run_and_simlin_for_xmile(tmp_p
         warnings.simplefilter("always")
         assert engine_module("fast", default_model().with_suffix(".xmile")) is simlin_engine
     assert [str(w.message) for w in caught if w.category is Note] == [
-        "the members run on simlin, as the compiled engine cannot: "
+        "--engine fast runs on simlin, as the compiled engine cannot: "
         + str(pytest.raises(InputError, compiled.load, default_model().with_suffix(".xmile")).value)
     ]
 
@@ -489,7 +489,22 @@ def test_fast_on_an_unwritable_cache_runs_on_simlin_with_a_note(tmp_path):
     result = _run_on_cache(blocker / "cache", runs, "fast")
     assert result.returncode == 0, result.stderr
     (note,) = result.stderr.strip().splitlines()
-    assert note.startswith("sdmodel: note: the members run on simlin, as the compiled engine cannot: ")
+    assert note.startswith("sdmodel: note: --engine fast runs on simlin, as the compiled engine cannot: ")
     assert f"{blocker / 'cache'}: cannot write the compiled engine's cache" in note
     (saved,) = runs.iterdir()
     assert json.loads((saved / "manifest.json").read_text())["engine"] == "simlin"
+
+
+@pytest.mark.parametrize("name", ["delay_fixed.mdl", "missing.mdl", "timecontrols.mdl"])
+def test_a_model_simlin_refuses_is_refused_in_the_compiled_engines_name(name, tmp_path):
+    """The compiled engine reads models through Simlin's engine, whose refusal named only 'the simlin engine' to a user
+    who had asked for `--engine compiled`: one line now says why Simlin speaks, and still points to PySD."""
+    from click.testing import CliRunner
+
+    from sdmodel.cli import main
+
+    ran = CliRunner().invoke(main, ["run", "--model", str(MODELS / name), "--engine", "compiled", "--runs-dir", str(tmp_path)])
+    assert ran.exit_code == 2, ran.output
+    line = ran.stderr.strip()
+    assert "\n" not in line and "the compiled engine reads models through Simlin, and the simlin engine" in line, line
+    assert "--engine pysd" in line and list(tmp_path.iterdir()) == []

@@ -39,6 +39,7 @@ ensembles run members in worker processes, each with its own copy.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -243,12 +244,24 @@ XLSX_STUB = {
 
 def model_info(model_path: str | os.PathLike) -> ModelInfo:
     """The model's variables: the reference engine's, as Simlin's engine gives them (PySD's names and kinds)."""
-    return reference.model_info(model_path)
+    with through_simlin():
+        return reference.model_info(model_path)
 
 
 def time_defaults(model_path: str | os.PathLike) -> dict[str, float]:
     """The model's own time controls."""
-    return reference.time_defaults(model_path)
+    with through_simlin():
+        return reference.time_defaults(model_path)
+
+
+@contextlib.contextmanager
+def through_simlin():
+    """Say why Simlin's engine speaks when it refuses a model on `--engine compiled`, which did not name it."""
+    try:
+        yield
+    except InputError as error:
+        problem = f"the compiled engine reads models through Simlin, and {error.problem}"
+        raise InputError(source=error.source, key=error.key, problem=problem, fix=error.fix) from None
 
 
 def expected_seconds(model_path: str | os.PathLike, specs: Sequence[RunSpec]) -> float | None:
@@ -476,7 +489,8 @@ class Program:
 
 def load(model_path: str | os.PathLike) -> Program:
     """The model compiled (once per content, into the cache) and loaded (once per process)."""
-    plan = reference.load_plan(model_path)  # refuses what Simlin refuses: the same variables and outputs
+    with through_simlin():
+        plan = reference.load_plan(model_path)  # refuses what Simlin refuses: the same variables and outputs
     path = Path(model_path)
     if path.suffix.lower() != ".mdl":
         raise InputError(source=path, key=None, problem="the compiled engine reads Vensim .mdl files only", fix=USE_SIMLIN)
