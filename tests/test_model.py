@@ -43,7 +43,7 @@ def test_a_typo_gets_the_closest_name_and_nonsense_gets_none():
     assert "did you mean 'data strike fraction'?" in message and "s.toml" in message and "params" in message
     with pytest.raises(InputError) as nonsense:
         model.resolve("qqqq", "s.toml", "params")
-    assert "did you mean" not in str(nonsense.value) and "--variables" in str(nonsense.value)
+    assert "did you mean" not in str(nonsense.value) and "sdmodel describe --model" in str(nonsense.value)
 
 
 @pytest.mark.parametrize(
