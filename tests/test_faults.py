@@ -243,7 +243,7 @@ def _kill_and_expect_no_survivors(process: subprocess.Popen, children: list) -> 
     import psutil
 
     process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=60) == -signal.SIGKILL
+    assert process.wait(timeout=60) in (-signal.SIGKILL, 0)  # 0: it ended on its own just before the kill landed
     _, alive = psutil.wait_procs(children, timeout=5)
     alive = [child for child in alive if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
     for child in alive:
