@@ -2,7 +2,7 @@
 
 Run from the repository root (about 35 runs, seconds on Simlin):
 
-    python models/measure/domain_data.py [--engine simlin|compiled] [--model PATH]
+    python docs/measure/domain_data.py [--engine simlin|compiled] [--model PATH]
 
 It prints, at 2050:
 - R5 knocked out (businesses choose firms by general capability: `domain attractiveness` on
@@ -51,7 +51,7 @@ def knock_out_r5(model: Path, folder: Path) -> Path:
 
 def named(scenario: str, name: str, **params: float):
     """A bundled scenario with some constants set, under a name of its own."""
-    loaded = load_scenario(scenario).with_overrides(params, {}, "models/measure/domain_data.py")
+    loaded = load_scenario(scenario).with_overrides(params, {}, "docs/measure/domain_data.py")
     return dataclasses.replace(loaded, name=name)
 
 

@@ -2,7 +2,7 @@
 
 Run from the repository root (five runs, seconds on Simlin):
 
-    python models/measure/commons.py [--engine simlin|compiled] [--model PATH]
+    python docs/measure/commons.py [--engine simlin|compiled] [--model PATH]
 
 It switches the two channels by which AI erodes the commons, `AI activity substitution` (less
 writing by each, B4) and `AI entry deterrence` (fewer contributors, B1), off alone and together,
